@@ -1,0 +1,2 @@
+//! Thin binary of `cargo forge-image`.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Thin binary of `cargo forge-release`.
+fn main() {}

@@ -1,0 +1,26 @@
+//! Shared core of cargo-forge.
+//!
+//! Everything the three commands (`forge-deb`, `forge-image`, `forge-release`) have in common lives
+//! here, so that each command crate only holds what is specific to its artifact: the terminal
+//! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
+//! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
+//! runner for foreign binaries, reproducible [`archive`] writing, [`digest`]s, the common [`cli`]
+//! flags and the [`exit`] codes.
+
+pub mod archive;
+pub mod build;
+pub mod cli;
+pub mod config;
+pub mod digest;
+pub mod exit;
+pub mod fsx;
+pub mod process;
+pub mod project;
+pub mod qemu;
+pub mod secret;
+pub mod shell;
+pub mod target;
+pub mod toolchain;
+
+pub use exit::{ErrorKind, ResultExt};
+pub use shell::Shell;

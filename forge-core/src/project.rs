@@ -1,0 +1,197 @@
+//! The project model: what `cargo metadata` says about the workspace.
+//!
+//! One `cargo metadata --no-deps` call per run (it is the expensive part of a no-op run), through
+//! the chosen toolchain's cargo. Package selection follows cargo: `-p`/`--workspace`/`--exclude`,
+//! else the package whose manifest was given (or found from the current directory), else the
+//! workspace's default members.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Metadata, Package, Target};
+
+use crate::cli::CommonArgs;
+use crate::exit::{usage, ErrorKind, ResultExt};
+use crate::process::Cmd;
+use crate::shell::Shell;
+use crate::toolchain::Toolchain;
+
+/// The loaded workspace and the packages the command works on.
+#[derive(Debug)]
+pub struct Project {
+    pub metadata: Metadata,
+    pub workspace_root: PathBuf,
+    pub target_dir: PathBuf,
+    /// Indices into `metadata.packages` of the selected packages, in workspace order.
+    selected: Vec<usize>,
+    /// The manifest the user pointed at (or the one cargo found).
+    pub manifest_path: PathBuf,
+}
+
+impl Project {
+    /// Runs `cargo metadata` and selects packages.
+    pub fn load(args: &CommonArgs, toolchain: &Toolchain, shell: &Shell) -> Result<Project> {
+        let mut cmd = Cmd::new(&toolchain.cargo)
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .env("RUSTC", &toolchain.rustc);
+        if let Some(path) = &args.manifest.manifest_path {
+            cmd = cmd.arg("--manifest-path").arg(path);
+        }
+        if args.locked {
+            cmd = cmd.arg("--locked");
+        }
+        if args.frozen {
+            cmd = cmd.arg("--frozen");
+        }
+        if args.offline {
+            cmd = cmd.arg("--offline");
+        }
+        let json = cmd
+            .read(shell)
+            .context("failed to read the workspace with `cargo metadata`")
+            .kind(ErrorKind::Usage)?;
+        let metadata = cargo_metadata::MetadataCommand::parse(&json)
+            .context("failed to parse the output of `cargo metadata`")?;
+        let manifest_path = match &args.manifest.manifest_path {
+            Some(p) => std::path::absolute(p)
+                .with_context(|| format!("failed to resolve `{}`", p.display()))?,
+            None => find_manifest()?,
+        };
+        let target_dir = match &args.target_dir {
+            Some(dir) => std::path::absolute(dir)
+                .with_context(|| format!("failed to resolve `{}`", dir.display()))?,
+            None => metadata.target_directory.clone().into_std_path_buf(),
+        };
+        let workspace_root = metadata.workspace_root.clone().into_std_path_buf();
+        let selected = select(&metadata, args, &manifest_path)?;
+        Ok(Project {
+            metadata,
+            workspace_root,
+            target_dir,
+            selected,
+            manifest_path,
+        })
+    }
+
+    /// The selected packages.
+    pub fn packages(&self) -> impl Iterator<Item = &Package> {
+        self.selected.iter().map(|&i| &self.metadata.packages[i])
+    }
+
+    /// A workspace package by name.
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.metadata
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == name && self.is_member(p))
+    }
+
+    fn is_member(&self, p: &Package) -> bool {
+        self.metadata.workspace_members.contains(&p.id)
+    }
+
+    /// The package a manifest path belongs to.
+    pub fn package_by_manifest(&self, manifest: &Path) -> Option<&Package> {
+        self.metadata
+            .packages
+            .iter()
+            .find(|p| p.manifest_path.as_std_path() == manifest)
+    }
+
+    /// `[workspace.metadata]` (a JSON object, `null` when absent).
+    pub fn workspace_metadata(&self) -> &serde_json::Value {
+        &self.metadata.workspace_metadata
+    }
+
+    /// The workspace's root Cargo.toml.
+    pub fn workspace_manifest(&self) -> PathBuf {
+        self.workspace_root.join("Cargo.toml")
+    }
+}
+
+/// Binary targets of a package, in declaration order.
+pub fn binaries(package: &Package) -> impl Iterator<Item = &Target> {
+    package.targets.iter().filter(|t| t.is_bin())
+}
+
+/// The directory name cargo uses for a profile: `dev` → `debug`, `release` → `release`, others
+/// keep their name.
+pub fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    }
+}
+
+fn find_manifest() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    for dir in cwd.ancestors() {
+        let candidate = dir.join("Cargo.toml");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(usage(format!(
+        "could not find `Cargo.toml` in `{}` or any parent directory",
+        cwd.display()
+    )))
+}
+
+fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec<usize>> {
+    let members: Vec<usize> = metadata
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| metadata.workspace_members.contains(&p.id))
+        .map(|(i, _)| i)
+        .collect();
+    let ws = &args.workspace;
+    for name in ws.package.iter().chain(ws.exclude.iter()) {
+        if !members
+            .iter()
+            .any(|&i| metadata.packages[i].name.as_str() == name)
+        {
+            let names: Vec<&str> = members
+                .iter()
+                .map(|&i| metadata.packages[i].name.as_str())
+                .collect();
+            return Err(usage(format!(
+                "package `{name}` is not a member of the workspace at `{}` (members: {})",
+                metadata.workspace_root,
+                names.join(", ")
+            )));
+        }
+    }
+    let selected: Vec<usize> = if ws.workspace || ws.all {
+        members
+            .into_iter()
+            .filter(|&i| !ws.exclude.iter().any(|e| e == metadata.packages[i].name.as_str()))
+            .collect()
+    } else if !ws.package.is_empty() {
+        members
+            .into_iter()
+            .filter(|&i| ws.package.iter().any(|p| p == metadata.packages[i].name.as_str()))
+            .collect()
+    } else if let Some(i) = members
+        .iter()
+        .copied()
+        .find(|&i| metadata.packages[i].manifest_path.as_std_path() == manifest)
+    {
+        vec![i]
+    } else {
+        let defaults: Vec<usize> = if metadata.workspace_default_members.is_available() {
+            members
+                .into_iter()
+                .filter(|&i| metadata.workspace_default_members.contains(&metadata.packages[i].id))
+                .collect()
+        } else {
+            members
+        };
+        defaults
+    };
+    if selected.is_empty() {
+        return Err(usage("no packages selected: use `-p NAME` or `--workspace`"));
+    }
+    Ok(selected)
+}
