@@ -1,1 +1,111 @@
-//! placeholder
+//! `cargo forge-deb`: Debian packages of Rust crates, for any Linux target.
+//!
+//! Compatible with cargo-deb's `[package.metadata.deb]` (a crate that works with `cargo deb`
+//! works unchanged) and better by default: md5sums, a Debian changelog, DEP-5 copyright, an
+//! extended description, `Architecture: all` for binary-less packages, empty directories and
+//! owners, a choice of compression, `$auto` depends that fail loudly, and reproducible output.
+//!
+//! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
+//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
+//! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
+//! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
+//! [`repo`] for `cargo forge-deb repo`.
+
+pub mod assets;
+pub mod cli;
+pub mod control;
+pub mod deps;
+pub mod docs;
+pub mod lint;
+pub mod manifest;
+pub mod ops;
+pub mod systemd;
+pub mod version;
+pub mod writer;
+
+pub mod install_test;
+pub mod repo;
+pub mod sign;
+
+use anyhow::Result;
+use clap::Parser;
+
+use forge_core::Shell;
+
+/// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
+pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
+    // clap prints help and version itself (exit 0); a bad command line exits 2.
+    let cli::Cargo::ForgeDeb(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(cli::DebCommand::Repo(repo)) => {
+            let shell = repo.output.shell();
+            let result = run_repo(&repo, &shell);
+            Ok((shell, result))
+        }
+        None => {
+            let shell = cli.args.common.output.shell();
+            let result = run(&cli.args, &shell);
+            Ok((shell, result))
+        }
+    }
+}
+
+/// `cargo forge-deb [FLAGS]`.
+pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
+    let (project, plan) = ops::plan(args, shell)?;
+    if args.dry_run {
+        if shell.is_json() {
+            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+        } else {
+            for job in &plan.packages {
+                shell.status(
+                    "Would build",
+                    format!(
+                        "{} v{} ({}) -> {}",
+                        job.name,
+                        job.version,
+                        job.arch,
+                        job.output.display()
+                    ),
+                );
+            }
+            if let Some(b) = &plan.build {
+                for step in &b.steps {
+                    shell.status("Would run", step.command.display());
+                }
+            }
+        }
+        return Ok(());
+    }
+    let produced = ops::execute(&project, &plan, shell)?;
+    if shell.is_json() {
+        shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} package{}",
+            produced.len(),
+            if produced.len() == 1 { "" } else { "s" }
+        ),
+    );
+    Ok(())
+}
+
+/// `cargo forge-deb repo`.
+pub fn run_repo(args: &cli::RepoArgs, shell: &Shell) -> Result<()> {
+    let opts = repo::RepoOptions {
+        dir: args.dir.clone(),
+        suite: args.suite.clone(),
+        component: args.component.clone(),
+        origin: args.origin.clone(),
+        label: args.label.clone(),
+        sign_key: args.sign_key.clone(),
+        gpg_homedir: None,
+    };
+    let report = repo::update(&opts, &args.debs, shell)?;
+    if shell.is_json() {
+        shell.json(&report)?;
+    }
+    Ok(())
+}

@@ -1,1 +1,6 @@
-fn main(){}
+//! Thin binary of `cargo forge-deb`: all logic lives in the library.
+fn main() -> std::process::ExitCode {
+    forge_core::cli::main(|| {
+        cargo_forge_deb::main_with_args(forge_core::cli::normalize_args("forge-deb"))
+    })
+}

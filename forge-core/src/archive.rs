@@ -53,7 +53,11 @@ impl Entry {
     }
 
     pub fn symlink(path: &str, target: PathBuf) -> Result<Entry> {
-        Ok(Entry::new(normalize(path)?, 0o777, EntryData::Symlink(target)))
+        Ok(Entry::new(
+            normalize(path)?,
+            0o777,
+            EntryData::Symlink(target),
+        ))
     }
 
     fn new(path: String, mode: u32, data: EntryData) -> Entry {
@@ -88,7 +92,9 @@ pub fn normalize(path: &str) -> Result<String> {
         match comp {
             Component::RootDir | Component::CurDir => {}
             Component::Normal(p) => {
-                let s = p.to_str().with_context(|| format!("archive path `{path}` is not UTF-8"))?;
+                let s = p
+                    .to_str()
+                    .with_context(|| format!("archive path `{path}` is not UTF-8"))?;
                 parts.push(s);
             }
             Component::ParentDir => bail!("archive path `{path}` escapes its root with `..`"),
@@ -212,8 +218,11 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
             EntryData::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_size(0);
-                h.set_link_name(target)
-                    .with_context(|| format!("symlink target of `{name}` is too long for an archive (at most 100 bytes)"))?;
+                h.set_link_name(target).with_context(|| {
+                    format!(
+                        "symlink target of `{name}` is too long for an archive (at most 100 bytes)"
+                    )
+                })?;
                 append(&mut builder, h, &name, std::io::empty())?;
             }
         }
@@ -225,7 +234,12 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
 /// leading `./` away, but dpkg archives spell members `./usr/...` (as dpkg-deb and cargo-deb do),
 /// so the name field is filled here, with a GNU `././@LongLink` record for names of 100 bytes
 /// or more.
-fn append<W: Write>(builder: &mut tar::Builder<W>, mut h: tar::Header, name: &str, data: impl Read) -> Result<()> {
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    mut h: tar::Header,
+    name: &str,
+    data: impl Read,
+) -> Result<()> {
     let bytes = name.as_bytes();
     if bytes.len() >= 100 {
         let mut long = tar::Header::new_gnu();
@@ -253,7 +267,14 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, mut h: tar::Header, name: &st
         .with_context(|| format!("failed to write `{name}` to an archive"))
 }
 
-fn header(opts: &TarOptions, mode: u32, uid: u64, gid: u64, user: &str, group: &str) -> tar::Header {
+fn header(
+    opts: &TarOptions,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    user: &str,
+    group: &str,
+) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_mtime(opts.mtime);
     h.set_mode(mode);
@@ -351,8 +372,17 @@ mod tests {
         assert_eq!(
             names,
             [
-                "./", "./usr/", "./usr/bin/", "./usr/bin/x", "./usr/share/", "./usr/share/doc/",
-                "./usr/share/doc/x/", "./usr/share/doc/x/README", "./var/", "./var/lib/", "./var/lib/x/"
+                "./",
+                "./usr/",
+                "./usr/bin/",
+                "./usr/bin/x",
+                "./usr/share/",
+                "./usr/share/doc/",
+                "./usr/share/doc/x/",
+                "./usr/share/doc/x/README",
+                "./var/",
+                "./var/lib/",
+                "./var/lib/x/"
             ]
         );
         for (name, mode, mtime, uid) in listing(&a) {
@@ -375,7 +405,12 @@ mod tests {
     #[test]
     fn long_names_survive() {
         let long = format!("usr/share/{}/file", "d".repeat(150));
-        let a = write_tar(Vec::new(), vec![Entry::bytes(&long, vec![1], 0o644).unwrap()], &TarOptions::default()).unwrap();
+        let a = write_tar(
+            Vec::new(),
+            vec![Entry::bytes(&long, vec![1], 0o644).unwrap()],
+            &TarOptions::default(),
+        )
+        .unwrap();
         assert!(listing(&a).iter().any(|e| e.0 == long));
     }
 }

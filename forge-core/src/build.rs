@@ -181,7 +181,9 @@ fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> 
     if crate::process::exists("cargo-zigbuild") {
         return Ok(Backend::Zigbuild);
     }
-    if crate::process::exists("cross") && (crate::process::exists("docker") || crate::process::exists("podman")) {
+    if crate::process::exists("cross")
+        && (crate::process::exists("docker") || crate::process::exists("podman"))
+    {
         return Ok(Backend::Cross);
     }
     let deb_arch = &t.dpkg_arch;
@@ -197,21 +199,33 @@ fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> 
         ),
     );
     let err = with_hint(err, "or install zig and cargo-zigbuild: `pip install cargo-zigbuild ziglang` (then `--backend zigbuild`)".into());
-    Err(with_hint(err, "or install cross and a container engine: `cargo install cross` (then `--backend cross`)".into()))
+    Err(with_hint(
+        err,
+        "or install cross and a container engine: `cargo install cross` (then `--backend cross`)"
+            .into(),
+    ))
 }
 
 fn require_backend_tool(b: Backend) -> Result<()> {
     let (tool, hint) = match b {
         Backend::Cargo => return Ok(()),
-        Backend::Zigbuild => ("cargo-zigbuild", "install it with `pip install cargo-zigbuild ziglang`"),
-        Backend::Cross => ("cross", "install it with `cargo install cross` (it also needs docker or podman)"),
+        Backend::Zigbuild => (
+            "cargo-zigbuild",
+            "install it with `pip install cargo-zigbuild ziglang`",
+        ),
+        Backend::Cross => (
+            "cross",
+            "install it with `cargo install cross` (it also needs docker or podman)",
+        ),
     };
     if crate::process::exists(tool) {
         Ok(())
     } else {
-        Err(anyhow::anyhow!("backend `{b}` needs `{tool}`, which is not installed"))
-            .kind(ErrorKind::MissingTool)
-            .hint(hint)
+        Err(anyhow::anyhow!(
+            "backend `{b}` needs `{tool}`, which is not installed"
+        ))
+        .kind(ErrorKind::MissingTool)
+        .hint(hint)
     }
 }
 
@@ -233,12 +247,7 @@ fn linker_configured(req: &BuildRequest, t: &TargetInfo) -> bool {
         std::fs::read_to_string(&f)
             .ok()
             .and_then(|s| s.parse::<toml::Table>().ok())
-            .and_then(|t2| {
-                t2.get("target")?
-                    .get(&t.triple)?
-                    .get("linker")
-                    .map(|_| ())
-            })
+            .and_then(|t2| t2.get("target")?.get(&t.triple)?.get("linker").map(|_| ()))
             .is_some()
     })
 }
@@ -247,7 +256,12 @@ fn env_unset(key: &str) -> bool {
     std::env::var_os(key).is_none()
 }
 
-fn command(req: &BuildRequest, toolchain: &Toolchain, backend: Backend, targets: &[TargetInfo]) -> Result<Cmd> {
+fn command(
+    req: &BuildRequest,
+    toolchain: &Toolchain,
+    backend: Backend,
+    targets: &[TargetInfo],
+) -> Result<Cmd> {
     let mut cmd = match backend {
         Backend::Cargo => Cmd::new(&toolchain.cargo).arg("build"),
         Backend::Zigbuild => Cmd::new("cargo-zigbuild")
@@ -290,7 +304,11 @@ fn command(req: &BuildRequest, toolchain: &Toolchain, backend: Backend, targets:
     if !req.features.features.is_empty() {
         cmd = cmd.arg("--features").arg(req.features.features.join(","));
     }
-    for (flag, on) in [("--locked", req.locked), ("--frozen", req.frozen), ("--offline", req.offline)] {
+    for (flag, on) in [
+        ("--locked", req.locked),
+        ("--frozen", req.frozen),
+        ("--offline", req.offline),
+    ] {
         if on {
             cmd = cmd.arg(flag);
         }
@@ -355,7 +373,11 @@ pub fn binutil(target: Option<&TargetInfo>, host: &str, tool: &str) -> PathBuf {
 }
 
 /// Runs the plan and returns every produced binary and library.
-pub fn execute(plan: &BuildPlan, project: &crate::project::Project, shell: &Shell) -> Result<Vec<Artifact>> {
+pub fn execute(
+    plan: &BuildPlan,
+    project: &crate::project::Project,
+    shell: &Shell,
+) -> Result<Vec<Artifact>> {
     let mut artifacts = Vec::new();
     for step in &plan.steps {
         let what = if step.targets.is_empty() {
@@ -363,7 +385,13 @@ pub fn execute(plan: &BuildPlan, project: &crate::project::Project, shell: &Shel
         } else {
             step.targets.join(", ")
         };
-        shell.status("Building", format!("{what} with {} ({}, {})", step.backend, plan.toolchain.name, plan.profile));
+        shell.status(
+            "Building",
+            format!(
+                "{what} with {} ({}, {})",
+                step.backend, plan.toolchain.name, plan.profile
+            ),
+        );
         step.command
             .stream_stdout(shell, |line| {
                 if let Some(a) = parse_artifact(line, project, &plan.target_dir)? {
@@ -377,7 +405,11 @@ pub fn execute(plan: &BuildPlan, project: &crate::project::Project, shell: &Shel
     Ok(artifacts)
 }
 
-fn parse_artifact(line: &str, project: &crate::project::Project, target_dir: &Path) -> Result<Option<Artifact>> {
+fn parse_artifact(
+    line: &str,
+    project: &crate::project::Project,
+    target_dir: &Path,
+) -> Result<Option<Artifact>> {
     if !line.starts_with('{') {
         return Ok(None);
     }
@@ -390,7 +422,12 @@ fn parse_artifact(line: &str, project: &crate::project::Project, target_dir: &Pa
     let Some(pkg) = project.package_by_manifest(a.manifest_path.as_std_path()) else {
         return Ok(None); // a dependency
     };
-    let kind = a.target.kind.first().map(|k| k.to_string()).unwrap_or_default();
+    let kind = a
+        .target
+        .kind
+        .first()
+        .map(|k| k.to_string())
+        .unwrap_or_default();
     let path = if let Some(exe) = &a.executable {
         exe.clone().into_std_path_buf()
     } else if kind == "cdylib" {
@@ -439,7 +476,10 @@ pub fn existing_artifacts(
                 let path = dir.join(&bin.name);
                 if !path.is_file() {
                     let build = match t {
-                        Some(triple) => format!("cargo build --profile {profile} -p {} --target {triple}", pkg.name),
+                        Some(triple) => format!(
+                            "cargo build --profile {profile} -p {} --target {triple}",
+                            pkg.name
+                        ),
                         None => format!("cargo build --profile {profile} -p {}", pkg.name),
                     };
                     return Err(usage(format!(
@@ -510,7 +550,12 @@ mod tests {
         let tc = fake_toolchain("x86_64-unknown-linux-gnu", s.path());
         let p = plan(&req(&[], BackendChoice::Auto), &tc, &Shell::plain()).unwrap();
         assert_eq!(p.steps.len(), 1);
-        let args: Vec<String> = p.steps[0].command.args.iter().map(|a| a.to_string_lossy().into()).collect();
+        let args: Vec<String> = p.steps[0]
+            .command
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
         assert!(!args.contains(&"--target".to_string()));
         assert!(args.contains(&"--locked".to_string()));
         assert!(args.contains(&"--message-format=json-render-diagnostics".to_string()));
@@ -524,7 +569,10 @@ mod tests {
         let s = sysroot_with(&["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]);
         let tc = fake_toolchain("x86_64-unknown-linux-gnu", s.path());
         let p = plan(
-            &req(&["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"], BackendChoice::Auto),
+            &req(
+                &["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"],
+                BackendChoice::Auto,
+            ),
             &tc,
             &Shell::plain(),
         )
@@ -535,10 +583,18 @@ mod tests {
             .command
             .env
             .iter()
-            .map(|(k, v)| (k.to_string_lossy().into(), v.as_ref().map(|v| v.to_string_lossy().into())))
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into(),
+                    v.as_ref().map(|v| v.to_string_lossy().into()),
+                )
+            })
             .collect();
         if std::env::var_os("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER").is_none() {
-            assert_eq!(env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"].as_deref(), Some("aarch64-linux-gnu-gcc"));
+            assert_eq!(
+                env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"].as_deref(),
+                Some("aarch64-linux-gnu-gcc")
+            );
         }
         assert_eq!(env["PKG_CONFIG_ALLOW_CROSS"].as_deref(), Some("1"));
         assert!(!env.contains_key("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"));
@@ -548,8 +604,17 @@ mod tests {
     fn missing_std_is_reported_before_building() {
         let s = sysroot_with(&["x86_64-unknown-linux-gnu"]);
         let tc = fake_toolchain("x86_64-unknown-linux-gnu", s.path());
-        let err = plan(&req(&["x86_64-unknown-linux-musl"], BackendChoice::Cargo), &tc, &Shell::plain()).unwrap_err();
-        assert!(err.to_string().contains("no standard library for `x86_64-unknown-linux-musl`"), "{err}");
+        let err = plan(
+            &req(&["x86_64-unknown-linux-musl"], BackendChoice::Cargo),
+            &tc,
+            &Shell::plain(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no standard library for `x86_64-unknown-linux-musl`"),
+            "{err}"
+        );
         assert_eq!(crate::exit::code_of(&err), 2);
     }
 
@@ -557,7 +622,12 @@ mod tests {
     fn unknown_triple_is_a_usage_error() {
         let s = sysroot_with(&[]);
         let tc = fake_toolchain("x86_64-unknown-linux-gnu", s.path());
-        let err = plan(&req(&["x86_64-pc-windows-msvc"], BackendChoice::Auto), &tc, &Shell::plain()).unwrap_err();
+        let err = plan(
+            &req(&["x86_64-pc-windows-msvc"], BackendChoice::Auto),
+            &tc,
+            &Shell::plain(),
+        )
+        .unwrap_err();
         assert_eq!(crate::exit::code_of(&err), 2);
     }
 
@@ -568,6 +638,9 @@ mod tests {
         let mut r = req(&["x86_64-unknown-linux-gnu"], BackendChoice::Cargo);
         r.glibc = Some("2.17".into());
         let err = plan(&r, &tc, &Shell::plain()).unwrap_err();
-        assert!(err.to_string().contains("needs the zigbuild backend"), "{err}");
+        assert!(
+            err.to_string().contains("needs the zigbuild backend"),
+            "{err}"
+        );
     }
 }

@@ -34,7 +34,12 @@ pub struct CommonArgs {
     pub features: clap_cargo::Features,
 
     /// Build for the target triple (repeatable; default: the host)
-    #[arg(long = "target", value_name = "TRIPLE", env = "CARGO_BUILD_TARGET", value_delimiter = ',')]
+    #[arg(
+        long = "target",
+        value_name = "TRIPLE",
+        env = "CARGO_BUILD_TARGET",
+        value_delimiter = ','
+    )]
     pub targets: Vec<String>,
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME")]
@@ -123,7 +128,8 @@ pub fn main(run: impl FnOnce() -> anyhow::Result<(Shell, anyhow::Result<()>)>) -
             ExitCode::from(crate::exit::code_of(&err))
         }
         Err(err) => {
-            Shell::new(Verbosity::Normal, ColorChoice::Auto, MessageFormat::Human).report_error(&err);
+            Shell::new(Verbosity::Normal, ColorChoice::Auto, MessageFormat::Human)
+                .report_error(&err);
             ExitCode::from(crate::exit::code_of(&err))
         }
     }

@@ -52,7 +52,10 @@ impl ForgeLayer {
 }
 
 /// Deep-merges two JSON tables, `over` winning.
-fn merge_json(base: Option<serde_json::Value>, over: Option<serde_json::Value>) -> Option<serde_json::Value> {
+fn merge_json(
+    base: Option<serde_json::Value>,
+    over: Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
     match (base, over) {
         (Some(serde_json::Value::Object(mut b)), Some(serde_json::Value::Object(o))) => {
             for (k, v) in o {
@@ -87,7 +90,11 @@ pub struct Settings {
 pub const DEFAULT_RETRIES: u32 = 6;
 
 /// Parses a metadata table, naming the file, the table and the key on error.
-pub fn parse_table<T: DeserializeOwned>(value: &serde_json::Value, manifest: &Path, table: &str) -> Result<T> {
+pub fn parse_table<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    manifest: &Path,
+    table: &str,
+) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let key = if path == "." || path.is_empty() {
@@ -112,7 +119,11 @@ fn layer(metadata: &serde_json::Value, manifest: &Path, table: &str) -> Result<F
 }
 
 /// Resolves the settings of one package: workspace layer, package layer, then the command line.
-pub fn resolve(project: &Project, package: &cargo_metadata::Package, args: &CommonArgs) -> Result<Settings> {
+pub fn resolve(
+    project: &Project,
+    package: &cargo_metadata::Package,
+    args: &CommonArgs,
+) -> Result<Settings> {
     let ws = layer(
         project.workspace_metadata(),
         &project.workspace_manifest(),
@@ -138,7 +149,9 @@ pub fn resolve(project: &Project, package: &cargo_metadata::Package, args: &Comm
     let merged = ws.merge(pkg).merge(cli);
     let retries = match std::env::var("FORGE_RETRIES") {
         Ok(v) => Some(v.parse::<u32>().map_err(|_| {
-            usage(format!("invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"))
+            usage(format!(
+                "invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"
+            ))
         })?),
         Err(_) => None,
     };
@@ -171,18 +184,26 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_and_key() {
-        let err = layer(&json!({"forge": {"bakend": "cargo"}}), Path::new("/x/Cargo.toml"), "package.metadata.forge")
-            .unwrap_err()
-            .to_string();
+        let err = layer(
+            &json!({"forge": {"bakend": "cargo"}}),
+            Path::new("/x/Cargo.toml"),
+            "package.metadata.forge",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`/x/Cargo.toml`"), "{err}");
         assert!(err.contains("unknown field `bakend`"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_the_key_path() {
-        let err = layer(&json!({"forge": {"targets": ["a", 3]}}), Path::new("Cargo.toml"), "package.metadata.forge")
-            .unwrap_err()
-            .to_string();
+        let err = layer(
+            &json!({"forge": {"targets": ["a", 3]}}),
+            Path::new("Cargo.toml"),
+            "package.metadata.forge",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("package.metadata.forge.targets[1]"), "{err}");
     }
 

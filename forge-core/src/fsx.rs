@@ -19,7 +19,8 @@ pub fn read_to_string(path: &Path) -> Result<String> {
 }
 
 pub fn create_dir_all(path: &Path) -> Result<()> {
-    fs::create_dir_all(path).with_context(|| format!("failed to create directory `{}`", path.display()))
+    fs::create_dir_all(path)
+        .with_context(|| format!("failed to create directory `{}`", path.display()))
 }
 
 pub fn metadata(path: &Path) -> Result<fs::Metadata> {
@@ -48,7 +49,10 @@ impl AtomicFile {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         create_dir_all(dir)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
@@ -75,7 +79,12 @@ impl AtomicFile {
             .with_context(|| format!("failed to set permissions of `{}`", self.path.display()))?;
         tmp.persist(&self.path)
             .map_err(|e| e.error)
-            .with_context(|| format!("failed to move the finished file to `{}`", self.path.display()))?;
+            .with_context(|| {
+                format!(
+                    "failed to move the finished file to `{}`",
+                    self.path.display()
+                )
+            })?;
         Ok(())
     }
 }
@@ -92,7 +101,10 @@ impl Write for AtomicFile {
 
 /// `path` relative to `base` for messages, or `path` itself.
 pub fn display_relative(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base).unwrap_or(path).display().to_string()
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -109,7 +121,11 @@ mod tests {
             // dropped without commit
         }
         assert!(!target.exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "temporary file left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "temporary file left behind"
+        );
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
     }

@@ -38,7 +38,9 @@ fn serialize_env<S: serde::Serializer>(
     use serde::ser::SerializeMap;
     let mut map = s.serialize_map(Some(env.len()))?;
     for (k, v) in env {
-        let value = v.as_ref().map(|v| crate::secret::redact(&v.to_string_lossy()));
+        let value = v
+            .as_ref()
+            .map(|v| crate::secret::redact(&v.to_string_lossy()));
         map.serialize_entry(&k.to_string_lossy(), &value)?;
     }
     map.end()
@@ -168,7 +170,11 @@ impl Cmd {
                 "`{}` failed with {}{}",
                 self.display(),
                 out.status,
-                if tail.is_empty() { String::new() } else { format!("\n{tail}") }
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{tail}")
+                }
             ));
         }
         Ok(())
@@ -180,13 +186,21 @@ impl Cmd {
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stdout = String::from_utf8_lossy(&out.stdout);
-            let detail = if stderr.trim().is_empty() { stdout } else { stderr };
+            let detail = if stderr.trim().is_empty() {
+                stdout
+            } else {
+                stderr
+            };
             let tail = tail(&detail, 20);
             return Err(anyhow::anyhow!(
                 "`{}` failed with {}{}",
                 self.display(),
                 out.status,
-                if tail.is_empty() { String::new() } else { format!("\n{tail}") }
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{tail}")
+                }
             ));
         }
         Ok(out)
@@ -221,7 +235,11 @@ impl Cmd {
 
     /// Runs the command, calling `on_line` for each line of its stdout as it comes; stderr goes to
     /// our stderr. Fails on a non-zero exit.
-    pub fn stream_stdout(&self, shell: &Shell, mut on_line: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    pub fn stream_stdout(
+        &self,
+        shell: &Shell,
+        mut on_line: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
         self.announce(shell);
         let mut expr = self.expression().unchecked();
         if shell.verbosity() == Verbosity::Quiet {
@@ -262,8 +280,7 @@ fn tail(text: &str, lines: usize) -> String {
 pub fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c))
     {
         s.into_owned()
@@ -290,7 +307,10 @@ mod tests {
     #[test]
     fn read_and_failure() {
         let shell = Shell::plain();
-        assert_eq!(Cmd::new("sh").args(["-c", "echo hi"]).read(&shell).unwrap(), "hi");
+        assert_eq!(
+            Cmd::new("sh").args(["-c", "echo hi"]).read(&shell).unwrap(),
+            "hi"
+        );
         let err = Cmd::new("sh")
             .args(["-c", "echo boom >&2; exit 3"])
             .read(&shell)

@@ -166,12 +166,20 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
     let selected: Vec<usize> = if ws.workspace || ws.all {
         members
             .into_iter()
-            .filter(|&i| !ws.exclude.iter().any(|e| e == metadata.packages[i].name.as_str()))
+            .filter(|&i| {
+                !ws.exclude
+                    .iter()
+                    .any(|e| e == metadata.packages[i].name.as_str())
+            })
             .collect()
     } else if !ws.package.is_empty() {
         members
             .into_iter()
-            .filter(|&i| ws.package.iter().any(|p| p == metadata.packages[i].name.as_str()))
+            .filter(|&i| {
+                ws.package
+                    .iter()
+                    .any(|p| p == metadata.packages[i].name.as_str())
+            })
             .collect()
     } else if let Some(i) = members
         .iter()
@@ -183,7 +191,11 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
         let defaults: Vec<usize> = if metadata.workspace_default_members.is_available() {
             members
                 .into_iter()
-                .filter(|&i| metadata.workspace_default_members.contains(&metadata.packages[i].id))
+                .filter(|&i| {
+                    metadata
+                        .workspace_default_members
+                        .contains(&metadata.packages[i].id)
+                })
                 .collect()
         } else {
             members
@@ -191,7 +203,9 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
         defaults
     };
     if selected.is_empty() {
-        return Err(usage("no packages selected: use `-p NAME` or `--workspace`"));
+        return Err(usage(
+            "no packages selected: use `-p NAME` or `--workspace`",
+        ));
     }
     Ok(selected)
 }

@@ -44,7 +44,10 @@ pub fn command(target: &TargetInfo, host_triple: &str, binary: &Path) -> anyhow:
             ),
             ErrorKind::MissingTool,
         );
-        return Err(with_hint(e, "install it with `apt-get install qemu-user`".into()));
+        return Err(with_hint(
+            e,
+            "install it with `apt-get install qemu-user`".into(),
+        ));
     }
     Ok(Cmd::new(&target.qemu)
         .env("QEMU_LD_PREFIX", ld_prefix(target))

@@ -83,7 +83,10 @@ mod tests {
         let s = Secret::new("sentinel-token-4711");
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
-        assert_eq!(redact("Authorization: Bearer sentinel-token-4711"), "Authorization: Bearer ***");
+        assert_eq!(
+            redact("Authorization: Bearer sentinel-token-4711"),
+            "Authorization: Bearer ***"
+        );
         assert_eq!(s.expose(), "sentinel-token-4711");
     }
 

@@ -64,7 +64,9 @@ pub struct Shell {
 
 impl std::fmt::Debug for Shell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shell").field("verbosity", &self.verbosity).finish()
+        f.debug_struct("Shell")
+            .field("verbosity", &self.verbosity)
+            .finish()
     }
 }
 
@@ -286,6 +288,9 @@ mod tests {
         console::set_colors_enabled(true);
         let shell = Shell::new(Verbosity::Normal, ColorChoice::Always, MessageFormat::Human);
         assert!(shell.color_enabled());
-        assert_ne!(shell.paint(Style::new().green().force_styling(true), "x"), "x");
+        assert_ne!(
+            shell.paint(Style::new().green().force_styling(true), "x"),
+            "x"
+        );
     }
 }

@@ -79,7 +79,11 @@ pub fn lookup(triple: &str) -> Result<TargetInfo> {
     let (cpu, os, env) = match parts.as_slice() {
         [cpu, _vendor, os, env] => (*cpu, *os, *env),
         [cpu, os, env] => (*cpu, *os, *env),
-        _ => return Err(unsupported("not a target triple of the form <cpu>-<vendor>-linux-<env>")),
+        _ => {
+            return Err(unsupported(
+                "not a target triple of the form <cpu>-<vendor>-linux-<env>",
+            ))
+        }
     };
     if os != "linux" {
         return Err(unsupported("it is not a Linux target"));
@@ -96,7 +100,9 @@ pub fn lookup(triple: &str) -> Result<TargetInfo> {
     } else if env.starts_with("android") {
         return Err(unsupported("Android is not a Debian or OCI Linux userland"));
     } else if env == "ohos" {
-        return Err(unsupported("OpenHarmony is not a Debian or OCI Linux userland"));
+        return Err(unsupported(
+            "OpenHarmony is not a Debian or OCI Linux userland",
+        ));
     } else {
         return Err(unsupported("it has no C library (environment `none`)"));
     };
@@ -135,8 +141,22 @@ pub fn lookup(triple: &str) -> Result<TargetInfo> {
             "arm64",
             None,
         ),
-        "aarch64" => row("arm64", "aarch64", "gnu", "qemu-aarch64", "arm64", Some("v8")),
-        "aarch64_be" => row("arm64be", "aarch64_be", "gnu", "qemu-aarch64_be", "arm64be", None),
+        "aarch64" => row(
+            "arm64",
+            "aarch64",
+            "gnu",
+            "qemu-aarch64",
+            "arm64",
+            Some("v8"),
+        ),
+        "aarch64_be" => row(
+            "arm64be",
+            "aarch64_be",
+            "gnu",
+            "qemu-aarch64_be",
+            "arm64be",
+            None,
+        ),
         "armeb" => row("armeb", "armeb", "gnueabi", "qemu-armeb", "armbe", None),
         "armv7" | "thumbv7neon" if hard_float => {
             row("armhf", "arm", "gnueabihf", "qemu-arm", "arm", Some("v7"))
@@ -146,15 +166,57 @@ pub fn lookup(triple: &str) -> Result<TargetInfo> {
         "arm" | "armv5te" | "armv4t" | "armv6" => {
             row("armel", "arm", "gnueabi", "qemu-arm", "arm", Some("v5"))
         }
-        "loongarch64" => row("loong64", "loongarch64", "gnu", "qemu-loongarch64", "loong64", None),
+        "loongarch64" => row(
+            "loong64",
+            "loongarch64",
+            "gnu",
+            "qemu-loongarch64",
+            "loong64",
+            None,
+        ),
         "m68k" => row("m68k", "m68k", "gnu", "qemu-m68k", "m68k", None),
         "mips" => row("mips", "mips", "gnu", "qemu-mips", "mips", None),
         "mipsel" => row("mipsel", "mipsel", "gnu", "qemu-mipsel", "mipsle", None),
-        "mips64" => row("mips64", "mips64", "gnuabi64", "qemu-mips64", "mips64", None),
-        "mips64el" => row("mips64el", "mips64el", "gnuabi64", "qemu-mips64el", "mips64le", None),
-        "mipsisa32r6" => row("mipsr6", "mipsisa32r6", "gnu", "qemu-mips", "mips", Some("r6")),
-        "mipsisa32r6el" => row("mipsr6el", "mipsisa32r6el", "gnu", "qemu-mipsel", "mipsle", Some("r6")),
-        "mipsisa64r6" => row("mips64r6", "mipsisa64r6", "gnuabi64", "qemu-mips64", "mips64", Some("r6")),
+        "mips64" => row(
+            "mips64",
+            "mips64",
+            "gnuabi64",
+            "qemu-mips64",
+            "mips64",
+            None,
+        ),
+        "mips64el" => row(
+            "mips64el",
+            "mips64el",
+            "gnuabi64",
+            "qemu-mips64el",
+            "mips64le",
+            None,
+        ),
+        "mipsisa32r6" => row(
+            "mipsr6",
+            "mipsisa32r6",
+            "gnu",
+            "qemu-mips",
+            "mips",
+            Some("r6"),
+        ),
+        "mipsisa32r6el" => row(
+            "mipsr6el",
+            "mipsisa32r6el",
+            "gnu",
+            "qemu-mipsel",
+            "mipsle",
+            Some("r6"),
+        ),
+        "mipsisa64r6" => row(
+            "mips64r6",
+            "mipsisa64r6",
+            "gnuabi64",
+            "qemu-mips64",
+            "mips64",
+            Some("r6"),
+        ),
         "mipsisa64r6el" => row(
             "mips64r6el",
             "mipsisa64r6el",
@@ -168,15 +230,30 @@ pub fn lookup(triple: &str) -> Result<TargetInfo> {
         }
         "powerpc" => row("powerpc", "powerpc", "gnu", "qemu-ppc", "ppc", None),
         "powerpc64" => row("ppc64", "powerpc64", "gnu", "qemu-ppc64", "ppc64", None),
-        "powerpc64le" => row("ppc64el", "powerpc64le", "gnu", "qemu-ppc64le", "ppc64le", None),
-        c if c.starts_with("riscv64") => row("riscv64", "riscv64", "gnu", "qemu-riscv64", "riscv64", None),
-        c if c.starts_with("riscv32") => row("riscv32", "riscv32", "gnu", "qemu-riscv32", "riscv32", None),
+        "powerpc64le" => row(
+            "ppc64el",
+            "powerpc64le",
+            "gnu",
+            "qemu-ppc64le",
+            "ppc64le",
+            None,
+        ),
+        c if c.starts_with("riscv64") => {
+            row("riscv64", "riscv64", "gnu", "qemu-riscv64", "riscv64", None)
+        }
+        c if c.starts_with("riscv32") => {
+            row("riscv32", "riscv32", "gnu", "qemu-riscv32", "riscv32", None)
+        }
         "s390x" => row("s390x", "s390x", "gnu", "qemu-s390x", "s390x", None),
         "sparc" => row("sparc", "sparc", "gnu", "qemu-sparc", "sparc", None),
         "sparc64" => row("sparc64", "sparc64", "gnu", "qemu-sparc64", "sparc64", None),
         "csky" => row("csky", "csky", "gnuabiv2", "qemu-csky", "csky", None),
         "hexagon" => row("hexagon", "hexagon", "gnu", "qemu-hexagon", "hexagon", None),
-        "wasm32" => return Err(unsupported("WebAssembly (WALI) is not a native Linux userland")),
+        "wasm32" => {
+            return Err(unsupported(
+                "WebAssembly (WALI) is not a native Linux userland",
+            ))
+        }
         _ => return Err(unsupported("its CPU is not in cargo-forge's target table")),
     };
     let multiarch = format!("{}-linux-{}", r.tuple_cpu, r.tuple_abi);
@@ -246,29 +323,109 @@ mod tests {
     fn reference_table() {
         // From shared/reference.md (cargo-deb's mapping, package names checked on bookworm).
         let rows = [
-            ("x86_64-unknown-linux-gnu", "amd64", "x86_64-linux-gnu", "x86_64-linux-gnu-", "qemu-x86_64"),
-            ("aarch64-unknown-linux-gnu", "arm64", "aarch64-linux-gnu", "aarch64-linux-gnu-", "qemu-aarch64"),
-            ("armv7-unknown-linux-gnueabihf", "armhf", "arm-linux-gnueabihf", "arm-linux-gnueabihf-", "qemu-arm"),
-            ("arm-unknown-linux-gnueabi", "armel", "arm-linux-gnueabi", "arm-linux-gnueabi-", "qemu-arm"),
-            ("i686-unknown-linux-gnu", "i386", "i386-linux-gnu", "i686-linux-gnu-", "qemu-i386"),
-            ("powerpc64le-unknown-linux-gnu", "ppc64el", "powerpc64le-linux-gnu", "powerpc64le-linux-gnu-", "qemu-ppc64le"),
-            ("s390x-unknown-linux-gnu", "s390x", "s390x-linux-gnu", "s390x-linux-gnu-", "qemu-s390x"),
-            ("riscv64gc-unknown-linux-gnu", "riscv64", "riscv64-linux-gnu", "riscv64-linux-gnu-", "qemu-riscv64"),
+            (
+                "x86_64-unknown-linux-gnu",
+                "amd64",
+                "x86_64-linux-gnu",
+                "x86_64-linux-gnu-",
+                "qemu-x86_64",
+            ),
+            (
+                "aarch64-unknown-linux-gnu",
+                "arm64",
+                "aarch64-linux-gnu",
+                "aarch64-linux-gnu-",
+                "qemu-aarch64",
+            ),
+            (
+                "armv7-unknown-linux-gnueabihf",
+                "armhf",
+                "arm-linux-gnueabihf",
+                "arm-linux-gnueabihf-",
+                "qemu-arm",
+            ),
+            (
+                "arm-unknown-linux-gnueabi",
+                "armel",
+                "arm-linux-gnueabi",
+                "arm-linux-gnueabi-",
+                "qemu-arm",
+            ),
+            (
+                "i686-unknown-linux-gnu",
+                "i386",
+                "i386-linux-gnu",
+                "i686-linux-gnu-",
+                "qemu-i386",
+            ),
+            (
+                "powerpc64le-unknown-linux-gnu",
+                "ppc64el",
+                "powerpc64le-linux-gnu",
+                "powerpc64le-linux-gnu-",
+                "qemu-ppc64le",
+            ),
+            (
+                "s390x-unknown-linux-gnu",
+                "s390x",
+                "s390x-linux-gnu",
+                "s390x-linux-gnu-",
+                "qemu-s390x",
+            ),
+            (
+                "riscv64gc-unknown-linux-gnu",
+                "riscv64",
+                "riscv64-linux-gnu",
+                "riscv64-linux-gnu-",
+                "qemu-riscv64",
+            ),
         ];
         for (triple, arch, multiarch, prefix, qemu) in rows {
             let t = lookup(triple).unwrap();
-            assert_eq!((t.dpkg_arch.as_str(), t.multiarch.as_str(), t.gcc_prefix.as_str(), t.qemu.as_str()), (arch, multiarch, prefix, qemu), "{triple}");
+            assert_eq!(
+                (
+                    t.dpkg_arch.as_str(),
+                    t.multiarch.as_str(),
+                    t.gcc_prefix.as_str(),
+                    t.qemu.as_str()
+                ),
+                (arch, multiarch, prefix, qemu),
+                "{triple}"
+            );
         }
-        assert_eq!(lookup("x86_64-unknown-linux-musl").unwrap().dpkg_arch, "amd64");
-        assert_eq!(lookup("aarch64-unknown-linux-musl").unwrap().dpkg_arch, "arm64");
+        assert_eq!(
+            lookup("x86_64-unknown-linux-musl").unwrap().dpkg_arch,
+            "amd64"
+        );
+        assert_eq!(
+            lookup("aarch64-unknown-linux-musl").unwrap().dpkg_arch,
+            "arm64"
+        );
     }
 
     #[test]
     fn oci_platforms() {
-        assert_eq!(lookup("x86_64-unknown-linux-gnu").unwrap().oci_platform(), "linux/amd64");
-        assert_eq!(lookup("aarch64-unknown-linux-gnu").unwrap().oci_arch, "arm64");
-        assert_eq!(lookup("armv7-unknown-linux-gnueabihf").unwrap().oci_platform(), "linux/arm/v7");
-        for p in ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "linux/riscv64"] {
+        assert_eq!(
+            lookup("x86_64-unknown-linux-gnu").unwrap().oci_platform(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            lookup("aarch64-unknown-linux-gnu").unwrap().oci_arch,
+            "arm64"
+        );
+        assert_eq!(
+            lookup("armv7-unknown-linux-gnueabihf")
+                .unwrap()
+                .oci_platform(),
+            "linux/arm/v7"
+        );
+        for p in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/arm/v7",
+            "linux/386",
+            "linux/riscv64",
+        ] {
             let t = lookup(triple_for_oci_platform(p).unwrap()).unwrap();
             assert_eq!(t.oci_platform().trim_end_matches("/v8"), p);
         }
@@ -311,14 +468,23 @@ mod tests {
             match lookup(triple) {
                 Ok(info) => {
                     mapped += 1;
-                    assert!(!info.dpkg_arch.is_empty() && !info.qemu.is_empty(), "{triple}");
+                    assert!(
+                        !info.dpkg_arch.is_empty() && !info.qemu.is_empty(),
+                        "{triple}"
+                    );
                 }
                 Err(e) => {
                     let msg = e.to_string();
                     assert!(
-                        ["Android", "OpenHarmony", "WebAssembly", "unikernel", "no C library"]
-                            .iter()
-                            .any(|w| msg.contains(w)),
+                        [
+                            "Android",
+                            "OpenHarmony",
+                            "WebAssembly",
+                            "unikernel",
+                            "no C library"
+                        ]
+                        .iter()
+                        .any(|w| msg.contains(w)),
                         "{triple} rejected without a known reason: {msg}"
                     );
                 }

@@ -40,13 +40,18 @@ impl Toolchain {
     pub fn resolve(spec: Option<&str>, shell: &Shell) -> Result<Toolchain> {
         let (name, cargo, rustc, rustup) = match spec {
             None | Some("") => {
-                let cargo = std::env::var_os("CARGO").map(PathBuf::from).unwrap_or_else(|| "cargo".into());
+                let cargo = std::env::var_os("CARGO")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| "cargo".into());
                 let rustc = match std::env::var_os("RUSTC") {
                     Some(r) => PathBuf::from(r),
                     None => sibling(&cargo, "rustc"),
                 };
                 let rustup = which::which(&cargo)
-                    .map(|p| p.components().any(|c| c.as_os_str() == ".rustup" || c.as_os_str() == ".cargo"))
+                    .map(|p| {
+                        p.components()
+                            .any(|c| c.as_os_str() == ".rustup" || c.as_os_str() == ".cargo")
+                    })
                     .unwrap_or(false)
                     || std::env::var_os("RUSTUP_TOOLCHAIN").is_some();
                 ("default".to_string(), cargo, rustc, rustup)
@@ -108,7 +113,11 @@ impl Toolchain {
 
     /// Whether the toolchain has the standard library for `triple`.
     pub fn has_std(&self, triple: &str) -> bool {
-        self.sysroot.join("lib/rustlib").join(triple).join("lib").is_dir()
+        self.sysroot
+            .join("lib/rustlib")
+            .join(triple)
+            .join("lib")
+            .is_dir()
     }
 
     /// Fails, with what to do, when the toolchain lacks the std of `triple`.
@@ -127,7 +136,11 @@ impl Toolchain {
             hints.push(format!("run `rustup target add {triple}`"));
         }
         for dir in ["/usr", "/usr/local"] {
-            if Path::new(dir).join("lib/rustlib").join(triple).join("lib").is_dir()
+            if Path::new(dir)
+                .join("lib/rustlib")
+                .join(triple)
+                .join("lib")
+                .is_dir()
                 && Path::new(dir).join("bin/cargo").is_file()
                 && Path::new(dir).join("bin/rustc").is_file()
                 && self.sysroot != Path::new(dir)
@@ -168,7 +181,9 @@ mod tests {
         assert!(!tc.version.is_empty());
         assert!(tc.has_std(&tc.host), "{tc:?}");
         let err = tc.require_std("s390x-unknown-linux-gnu").unwrap_err();
-        assert!(err.to_string().contains("has no standard library for `s390x-unknown-linux-gnu`"));
+        assert!(err
+            .to_string()
+            .contains("has no standard library for `s390x-unknown-linux-gnu`"));
     }
 
     #[test]

