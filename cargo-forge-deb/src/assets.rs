@@ -148,12 +148,27 @@ fn file_mode(path: &Path) -> Result<u32> {
 
 /// Resolves `assets` (or `["$auto"]` when absent) into concrete files.
 pub fn resolve(specs: Option<&[AssetSpec]>, ctx: &AssetContext<'_>) -> Result<Vec<Asset>> {
+    resolve_inner(specs, ctx, false)
+}
+
+/// Checks the assets that do not come from the build (files, globs, modes, destinations), so
+/// that bad metadata is reported before anything is built.
+pub fn check_static(specs: Option<&[AssetSpec]>, ctx: &AssetContext<'_>) -> Result<()> {
+    resolve_inner(specs, ctx, true).map(|_| ())
+}
+
+fn resolve_inner(
+    specs: Option<&[AssetSpec]>,
+    ctx: &AssetContext<'_>,
+    skip_built: bool,
+) -> Result<Vec<Asset>> {
     let default = [AssetSpec::Auto];
     let specs = specs.unwrap_or(&default);
     let mut auto = Vec::new();
     let mut explicit = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         match spec {
+            AssetSpec::Auto if skip_built => {}
             AssetSpec::Auto => auto.extend(auto_assets(ctx)?),
             AssetSpec::Symlink { dest, link_name } => {
                 let file_name = Path::new(link_name)
@@ -175,6 +190,13 @@ pub fn resolve(specs: Option<&[AssetSpec]>, ctx: &AssetContext<'_>) -> Result<Ve
             } => {
                 let key = format!("package.metadata.deb.assets[{i}]");
                 let (path, built) = ctx.source_path(source)?;
+                if built && skip_built {
+                    if let Some(m) = mode {
+                        parse_mode(m, ctx.manifest, source)?;
+                    }
+                    dest_path(dest, Some("x"), ctx.manifest)?;
+                    continue;
+                }
                 let mode = mode
                     .as_deref()
                     .map(|m| parse_mode(m, ctx.manifest, source))

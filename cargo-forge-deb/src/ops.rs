@@ -157,6 +157,25 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             ),
         };
         crate::version::check(&version)?;
+        let package_dir = pkg
+            .manifest_path
+            .parent()
+            .map(|p| p.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        assets::check_static(
+            meta.assets.as_deref(),
+            &AssetContext {
+                package_dir: &package_dir,
+                target_dir: &project.target_dir,
+                triple: None,
+                profile_dir: profile_dir(&profile),
+                deb_name: &name,
+                manifest: pkg.manifest_path.as_std_path(),
+                preserve_symlinks: meta.preserve_symlinks.unwrap_or(false),
+                artifacts: &[],
+                readme: None,
+            },
+        )?;
         for t in &targets {
             let arch = match t {
                 Some(t) => t.dpkg_arch.clone(),
@@ -328,12 +347,28 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
                 arch: info.dpkg_arch.clone(),
                 target: info,
                 binaries,
-                cache_dir: plan.target_dir.join("forge/roots"),
+                cache_dir: roots_cache_dir(&plan.target_dir),
             };
             crate::install_test::run(&test, shell)?;
         }
     }
     Ok(produced)
+}
+
+/// Where clean Debian roots for `--install-test` are cached: `FORGE_ROOTS_CACHE`, else
+/// `$XDG_CACHE_HOME/cargo-forge/roots` (or `~/.cache/…`), else under the target directory. Shared
+/// between projects because a root is the same for every package of an architecture.
+fn roots_cache_dir(target_dir: &Path) -> PathBuf {
+    if let Some(d) = std::env::var_os("FORGE_ROOTS_CACHE") {
+        return PathBuf::from(d);
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    match xdg {
+        Some(d) => d.join("cargo-forge/roots"),
+        None => target_dir.join("forge/roots"),
+    }
 }
 
 /// The names of executables the package installs in `usr/bin` or `usr/sbin`.

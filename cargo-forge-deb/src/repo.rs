@@ -49,7 +49,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use forge_core::exit::{usage, ErrorKind, ResultExt};
+use forge_core::exit::{usage, ResultExt};
 use forge_core::fsx;
 use forge_core::Shell;
 use md5::Md5;
@@ -836,6 +836,10 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
     }
 
     // 5. Release (and signatures), last.
+    let previous_digests = match fsx::read_to_string(&dists.join("Release")) {
+        Ok(text) => release_sha256s(&text),
+        Err(_) => BTreeSet::new(),
+    };
     let release = render_release(opts, &dists)?;
     let release_path = dists.join("Release");
     let signatures = match &opts.sign_key {
@@ -859,6 +863,11 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
             index_files.push(PathBuf::from("dists").join(&opts.suite).join(name));
         }
     }
+    // by-hash keeps two generations: what this Release names, and what the previous one named
+    // (for clients that fetched the old InRelease just before this update).
+    let mut keep = release_sha256s(&release);
+    keep.extend(previous_digests);
+    prune_by_hash(&comp_dir, &keep, shell)?;
     shell.status(
         "Indexed",
         format!(
@@ -882,6 +891,41 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
         index_files,
         signed: signatures.is_some(),
     })
+}
+
+/// The SHA-256 digests a Release file lists.
+fn release_sha256s(text: &str) -> BTreeSet<String> {
+    let Ok(paragraphs) = parse_paragraphs(text, "Release") else {
+        return BTreeSet::new();
+    };
+    paragraphs
+        .first()
+        .and_then(|p| p.get("SHA256"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|d| d.len() == 64)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Deletes `by-hash/SHA256` files of the component that are not in `keep`.
+fn prune_by_hash(comp_dir: &Path, keep: &BTreeSet<String>, shell: &Shell) -> Result<()> {
+    for sub in sorted_subdirs(comp_dir)? {
+        let by_hash = comp_dir.join(&sub).join("by-hash/SHA256");
+        let Ok(entries) = std::fs::read_dir(&by_hash) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) && !name.starts_with('.') {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    shell.warn(format!("failed to delete `{}`: {err}", e.path().display()));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The Release file of the suite in `dists`, covering every component's indexes.
@@ -1257,6 +1301,16 @@ mod tests {
         assert!(
             release.contains("Origin: Forge Test"),
             "origin kept from the previous Release"
+        );
+
+        // by-hash keeps the current and the previous generation only.
+        let by_hash = repo.join("dists/stable/main/binary-amd64/by-hash/SHA256");
+        assert_eq!(std::fs::read_dir(&by_hash).unwrap().count(), 6);
+        update(&RepoOptions::new(&repo), &[], &shell).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&by_hash).unwrap().count(),
+            3,
+            "unchanged indexes, one generation"
         );
 
         // Same name, different bytes: refused, naming both, and nothing changes.

@@ -22,7 +22,7 @@
 //! import one) rather than as gpg's generic failure.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -449,6 +449,7 @@ mod tests {
     use super::*;
 
     use super::test_support::{stop_agent, throwaway_key};
+    use std::io::Read;
 
     fn have(tool: &str) -> bool {
         forge_core::process::exists(tool)

@@ -21,6 +21,7 @@ use crate::shell::{Shell, Verbosity};
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Cmd {
     pub program: PathBuf,
+    #[serde(serialize_with = "serialize_args")]
     pub args: Vec<OsString>,
     /// Environment changes: `Some(value)` sets, `None` removes.
     #[serde(serialize_with = "serialize_env")]
@@ -29,6 +30,16 @@ pub struct Cmd {
     /// Shown after "is not installed" when the program cannot be found.
     #[serde(skip)]
     pub install_hint: Option<String>,
+}
+
+fn serialize_args<S: serde::Serializer>(
+    args: &[OsString],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(
+        args.iter()
+            .map(|a| crate::secret::redact(&a.to_string_lossy())),
+    )
 }
 
 fn serialize_env<S: serde::Serializer>(

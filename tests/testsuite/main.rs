@@ -1,1 +1,11 @@
-//! testsuite
+//! The end-to-end test suite: one binary, a module per command (cargo's layout).
+//!
+//! Every test drives the real `cargo-forge-*` binaries against real parts (cargo and Debian's
+//! cross toolchain, qemu-user, lintian, dpkg, apt, gpg, debootstrap). `cargo xtask test`
+//! installs them first and sets `FORGE_E2E=1`, which turns a missing tool into a failure.
+
+mod cli;
+mod deb;
+mod deb_bad_input;
+mod deb_repo;
+mod tidy;
