@@ -10,6 +10,8 @@ pub struct Control {
     pub version: String,
     pub architecture: String,
     pub multi_arch: Option<String>,
+    /// `debug-symbols` for a `-dbgsym` package.
+    pub auto_built_package: Option<String>,
     pub homepage: Option<String>,
     pub section: Option<String>,
     pub priority: String,
@@ -46,6 +48,7 @@ impl Control {
         field("Version", Some(&self.version));
         field("Architecture", Some(&self.architecture));
         field("Multi-Arch", self.multi_arch.as_deref());
+        field("Auto-Built-Package", self.auto_built_package.as_deref());
         field("Homepage", self.homepage.as_deref());
         field("Section", self.section.as_deref());
         field("Priority", Some(&self.priority));

@@ -64,6 +64,8 @@ pub struct DebPlan {
     pub install_test: bool,
     pub sign: bool,
     pub sign_key: Option<String>,
+    /// `Multi-Arch` (`same` or `foreign`).
+    pub multiarch: Option<String>,
 }
 
 /// A produced package, for JSON output.
@@ -275,6 +277,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         install_test: args.install_test,
         sign: args.sign,
         sign_key: args.key.clone(),
+        multiarch: args.multiarch.clone().filter(|m| m != "none"),
     };
     Ok((project, plan))
 }
@@ -532,6 +535,21 @@ fn package(
     for w in warnings {
         shell.warn(w);
     }
+    // Multi-Arch: same packages keep their libraries in the multiarch directory (as cargo-deb,
+    // but leaving systemd units, tmpfiles and debug files where their tools look for them).
+    if plan.multiarch.is_some() {
+        for a in all.iter_mut() {
+            if let Some(rest) = a.dest.strip_prefix("usr/lib/") {
+                let keep = ["systemd/", "tmpfiles.d/", "debug/", "sysusers.d/"]
+                    .iter()
+                    .any(|p| rest.starts_with(p))
+                    || rest.starts_with(&format!("{}/", target_info.multiarch));
+                if !keep {
+                    a.dest = format!("usr/lib/{}/{rest}", target_info.multiarch);
+                }
+            }
+        }
+    }
     // Compress man pages and doc changelogs like cargo-deb (and dh_compress).
     for a in all.iter_mut() {
         if assets::should_gzip(a) {
@@ -589,13 +607,21 @@ fn package(
         .prefix("forge-deb-")
         .tempdir_in(ensure_dir(&plan.target_dir.join("forge/tmp"))?)
         .context("failed to create a scratch directory")?;
+    let separate = meta.separate_debug_symbols.unwrap_or(false) || meta.dbgsym.unwrap_or(false);
+    let mut debug_assets = Vec::new();
     if plan.strip {
         let strip = build::binutil(job.target.as_ref(), &plan.toolchain.host, "strip");
+        let objcopy = build::binutil(job.target.as_ref(), &plan.toolchain.host, "objcopy");
+        let readelf = build::binutil(job.target.as_ref(), &plan.toolchain.host, "readelf");
+        let binutils_hint = format!(
+            "install binutils for the target: `apt-get install binutils-{}`",
+            target_info.gcc_prefix.trim_end_matches('-')
+        );
         for (i, a) in all.iter_mut().enumerate() {
             if !a.is_executable_binary() {
                 continue;
             }
-            let Content::File(src) = &a.content else {
+            let Content::File(src) = a.content.clone() else {
                 continue;
             };
             let out = scratch.path().join(format!("{i}.stripped"));
@@ -607,15 +633,28 @@ fn package(
                 ])
                 .arg("-o")
                 .arg(&out)
-                .arg(src)
-                .install_hint(format!(
-                    "install binutils for the target: `apt-get install binutils-{}`",
-                    target_info.gcc_prefix.trim_end_matches('-')
-                ))
+                .arg(&src)
+                .install_hint(binutils_hint.clone())
                 .run(shell)
                 .with_context(|| format!("failed to strip `{}`", src.display()))?;
+            if separate {
+                debug_assets.push(split_debug_info(
+                    &src,
+                    &out,
+                    &a.dest,
+                    scratch.path(),
+                    i,
+                    (&objcopy, &readelf),
+                    meta.compress_debug_symbols.unwrap_or(false),
+                    shell,
+                )?);
+            }
             a.content = Content::File(out);
         }
+    }
+    let dbgsym = meta.dbgsym.unwrap_or(false) && !debug_assets.is_empty();
+    if !dbgsym {
+        all.append(&mut debug_assets);
     }
 
     // Architecture: all when nothing architecture-specific is packaged.
@@ -710,7 +749,8 @@ fn package(
         package: job.name.clone(),
         version: job.version.clone(),
         architecture: arch.clone(),
-        multi_arch: None,
+        multi_arch: plan.multiarch.clone(),
+        auto_built_package: None,
         homepage: pkg
             .homepage
             .clone()
@@ -809,6 +849,20 @@ fn package(
         "Packaged",
         format!("{} ({})", output.display(), human_size(size)),
     );
+    if dbgsym {
+        let ddeb = write_dbgsym(
+            job,
+            &arch,
+            &output,
+            debug_assets,
+            maintainer.clone(),
+            control.homepage.clone(),
+            plan,
+        )?;
+        shell.status("Packaged", ddeb.display());
+        // cargo-deb's order: the .ddeb first, then the .deb.
+        shell.data(ddeb.display());
+    }
     shell.data(output.display());
     Ok(Produced {
         package: job.name.clone(),
@@ -820,6 +874,128 @@ fn package(
         size,
         depends,
     })
+}
+
+/// Moves the debug info of `original` into a `.debug` file (compressed if asked) and links the
+/// stripped binary to it, as `dh_strip` does. The file is installed by build-id under
+/// `usr/lib/debug/.build-id/`, where gdb finds it.
+#[allow(clippy::too_many_arguments)]
+fn split_debug_info(
+    original: &Path,
+    stripped: &Path,
+    dest: &str,
+    scratch: &Path,
+    i: usize,
+    (objcopy, readelf): (&Path, &Path),
+    compress: bool,
+    shell: &Shell,
+) -> Result<Asset> {
+    let notes = forge_core::process::Cmd::new(readelf)
+        .arg("-n")
+        .arg(original)
+        .read(shell)
+        .with_context(|| format!("failed to read the build-id of `{}`", original.display()))?;
+    let build_id = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .map(str::to_string);
+    let debug_dest = match &build_id {
+        Some(id) if id.len() > 2 => {
+            format!("usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..])
+        }
+        _ => format!("usr/lib/debug/{dest}.debug"),
+    };
+    // objcopy records the file's base name in the debuglink: give it the installed name.
+    let dir = scratch.join(format!("debug-{i}"));
+    forge_core::fsx::create_dir_all(&dir)?;
+    let debug_file = dir.join(Path::new(&debug_dest).file_name().unwrap_or_default());
+    let mut cmd = forge_core::process::Cmd::new(objcopy).arg("--only-keep-debug");
+    if compress {
+        cmd = cmd.arg("--compress-debug-sections=zlib");
+    }
+    cmd.arg(original)
+        .arg(&debug_file)
+        .run(shell)
+        .with_context(|| {
+            format!(
+                "failed to extract the debug info of `{}`",
+                original.display()
+            )
+        })?;
+    forge_core::process::Cmd::new(objcopy)
+        .arg(format!("--add-gnu-debuglink={}", debug_file.display()))
+        .arg(stripped)
+        .run(shell)
+        .with_context(|| format!("failed to link `{}` to its debug info", original.display()))?;
+    Ok(Asset {
+        dest: debug_dest,
+        mode: 0o644,
+        content: Content::File(debug_file),
+        built: false,
+        origin: Origin::Generated,
+    })
+}
+
+/// The `<name>-dbgsym` package (`.ddeb`) holding the debug files, next to the main package.
+fn write_dbgsym(
+    job: &PackageJob,
+    arch: &str,
+    main_output: &Path,
+    debug_assets: Vec<Asset>,
+    maintainer: Option<String>,
+    homepage: Option<String>,
+    plan: &DebPlan,
+) -> Result<PathBuf> {
+    let name = format!("{}-dbgsym", job.name);
+    let file = format!(
+        "{name}_{}_{arch}.ddeb",
+        job.version
+            .split_once(':')
+            .map_or(job.version.as_str(), |(_, v)| v)
+    );
+    let output = main_output.with_file_name(file);
+    let mut data = Vec::new();
+    let mut md5sums = String::new();
+    let mut kib = 0;
+    for a in &debug_assets {
+        let Content::File(p) = &a.content else {
+            continue;
+        };
+        let e = forge_core::archive::Entry::file(&a.dest, p.clone(), a.mode)?;
+        kib += (e.size()? + 2047) / 1024;
+        md5sums.push_str(&format!("{}  {}\n", md5_file(p)?, e.path));
+        data.push(e);
+    }
+    let all_build_id = debug_assets
+        .iter()
+        .all(|a| a.dest.starts_with("usr/lib/debug/.build-id/"));
+    let relation = format!("{} (= {})", job.name, job.version);
+    let control = Control {
+        package: name.clone(),
+        version: job.version.clone(),
+        architecture: arch.to_string(),
+        auto_built_package: Some("debug-symbols".into()),
+        homepage,
+        section: Some("debug".into()),
+        priority: "optional".into(),
+        maintainer,
+        installed_size: kib,
+        depends: (!all_build_id).then(|| relation.clone()),
+        recommends: all_build_id.then_some(relation),
+        description: format!("debug symbols for {}", job.name),
+        ..Control::default()
+    };
+    crate::writer::write_deb(
+        &output,
+        crate::writer::DebContents {
+            control: control.render(),
+            control_files: vec![("md5sums".into(), 0o644, md5sums.into_bytes())],
+            data,
+            mtime: plan.source_date_epoch,
+        },
+        &plan.compression,
+    )?;
+    Ok(output)
 }
 
 fn ensure_dir(p: &Path) -> Result<&Path> {

@@ -477,3 +477,50 @@ fn install_test_in_clean_roots() {
     let err = stderr(&out);
     assert!(err.matches("Purged").count() >= 2, "{err}");
 }
+
+/// `dbgsym = true`: stripped binaries linked to their debug info, which ships in a
+/// `-dbgsym` `.ddeb` by build-id; `separate-debug-symbols` alone keeps it in the package.
+#[test]
+fn debug_symbols_are_split() {
+    if !require_tools(&["dpkg-shlibdeps", "objcopy", "readelf"]) {
+        return;
+    }
+    for (key, ddeb) in [
+        ("dbgsym = true", true),
+        ("separate-debug-symbols = true", false),
+    ] {
+        let fx = Fixture::copy("sys-linked");
+        fx.edit_manifest(
+            "[package.metadata.deb]",
+            &format!("[package.metadata.deb]\n{key}"),
+        );
+        let out = fx.forge_deb(&[]);
+        assert_success(&out, key);
+        let deb = &fx.debs()[0];
+        let files = deb_files(deb).unwrap();
+        let debug_in_main = files
+            .iter()
+            .any(|f| f.starts_with("usr/lib/debug/.build-id/") && f.ends_with(".debug"));
+        assert_eq!(debug_in_main, !ddeb, "{key}: {files:?}");
+        let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+        if ddeb {
+            assert_eq!(lines.len(), 2, "{lines:?}");
+            let d = Path::new(&lines[0]);
+            assert!(lines[0].ends_with(".ddeb"), "{lines:?}");
+            let c = deb_control(d).unwrap();
+            assert_eq!(c["Package"], "forge-fixture-zlib-dbgsym");
+            assert_eq!(c["Auto-Built-Package"], "debug-symbols");
+            assert!(deb_files(d)
+                .unwrap()
+                .iter()
+                .any(|f| f.starts_with("usr/lib/debug/.build-id/")));
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let exe = extract_to(deb, "usr/bin/forge-fixture-zlib", scratch.path()).unwrap();
+        let sections = stdout(&run(Command::new("readelf").arg("-S").arg(&exe)));
+        assert!(
+            sections.contains(".gnu_debuglink") && !sections.contains(".debug_info"),
+            "{sections}"
+        );
+    }
+}
