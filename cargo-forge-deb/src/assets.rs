@@ -441,8 +441,9 @@ mod tests {
 
     #[test]
     fn glob_prefix() {
-        assert_eq!(glob_prefix_len("/p/dir/*.txt"), 2);
-        assert_eq!(glob_prefix_len("/p/a/*/*"), 2);
+        // Components count the root: ["/", "p", "dir", "*.txt"].
+        assert_eq!(glob_prefix_len("/p/dir/*.txt"), 3);
+        assert_eq!(glob_prefix_len("/p/a/*/*"), 3);
         assert_eq!(glob_prefix_len("/p/a/b.txt"), 3);
     }
 

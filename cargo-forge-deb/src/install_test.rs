@@ -13,8 +13,9 @@
 //!    the duration of the test by a guard that unmounts it on every path out, errors and panics
 //!    included; a copy is only deleted once nothing is mounted below it (debootstrap itself may
 //!    bind-mount `/dev` in some containers, and deleting through a bind mount would delete the
-//!    host's files). A `policy-rc.d` that forbids starting services is installed, as in any
-//!    build chroot.
+//!    host's files). Work directories left by a killed run (destructors do not run on SIGKILL)
+//!    are cleaned up the same way by a later run, once they are older than six hours. A
+//!    `policy-rc.d` that forbids starting services is installed, as in any build chroot.
 //! 3. `chroot ROOT apt-get install -y /tmp/<pkg>.deb` with `DEBIAN_FRONTEND=noninteractive`. The
 //!    root has no package lists, which is fine for packages whose dependencies are in minbase
 //!    (libc6, libgcc-s1, …); when apt reports unmet dependencies, `apt-get update` runs in the
@@ -91,6 +92,7 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
         None
     };
 
+    clean_stale(&t.cache_dir, shell);
     let cached = ensure_root(t, binfmt.as_ref(), shell)?;
 
     // A fresh copy of the clean root for this test.
@@ -853,6 +855,35 @@ fn unmount_under(dir: &Path, shell: &Shell) -> usize {
     mounts_under(dir).len()
 }
 
+/// Work directories older than this were left by a run that was killed (destructors do not run
+/// on SIGKILL or an unhandled Ctrl-C); younger ones may belong to a run in progress.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Removes work directories that killed runs left in `cache_dir` (unmounting what they left
+/// mounted first).
+fn clean_stale(cache_dir: &Path, shell: &Shell) {
+    let Ok(entries) = fs::read_dir(cache_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with('.') && (name.ends_with(".tmp") || name.contains(".stale-"));
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if ours && old && e.file_type().is_ok_and(|t| t.is_dir()) {
+            shell.note(format!(
+                "removing `{}`, left by an interrupted run",
+                e.path().display()
+            ));
+            drop(Scratch::adopt(e.path(), shell));
+        }
+    }
+}
+
 /// A work directory that is removed when dropped, but only once nothing is mounted below it.
 struct Scratch<'a> {
     path: PathBuf,
@@ -1029,6 +1060,14 @@ mod tests {
     mod e2e {
         use super::*;
 
+        /// The end-to-end tests run one at a time: they are heavy, and they check that no mount
+        /// is left under the shared cache, which a parallel test would have.
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+        pub(super) fn serial() -> std::sync::MutexGuard<'static, ()> {
+            SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
         pub(super) fn enabled(what: &str) -> bool {
             if std::env::var("FORGE_E2E").as_deref() != Ok("1") {
                 eprintln!("skipping {what}: set FORGE_E2E=1 to run install tests for real (needs root, debootstrap and network)");
@@ -1132,6 +1171,7 @@ mod tests {
             if !enabled("the native install test") {
                 return;
             }
+            let _serial = serial();
             let shell = Shell::plain();
             let arch = host_dpkg_arch().unwrap();
             let tmp = tempfile::tempdir().unwrap();
@@ -1157,10 +1197,42 @@ mod tests {
         }
 
         #[test]
+        fn stale_work_dirs_are_unmounted_and_removed() {
+            if !enabled("the stale work directory test") {
+                return;
+            }
+            let _serial = serial();
+            let shell = Shell::plain();
+            let cache = tempfile::Builder::new()
+                .prefix(".stale-test-")
+                .tempdir_in(cache_dir())
+                .unwrap();
+            let old = cache.path().join(".test-killed.tmp");
+            let young = cache.path().join(".test-running.tmp");
+            fs::create_dir_all(young.join("root")).unwrap();
+            let guard = ProcMount::mount(&old.join("root/proc"), &shell).unwrap();
+            std::mem::forget(guard); // as if the run had been killed
+            Cmd::new("touch")
+                .args(["-d", "2 days ago"])
+                .arg(&old)
+                .output(&shell)
+                .unwrap();
+            assert_eq!(mounts_under(&old).len(), 1);
+            clean_stale(cache.path(), &shell);
+            assert!(!old.exists(), "the stale directory is removed");
+            assert!(
+                mounts_under(cache.path()).is_empty(),
+                "and its mount undone"
+            );
+            assert!(young.exists(), "a recent one may belong to a running test");
+        }
+
+        #[test]
         fn native_failures_are_check_errors() {
             if !enabled("the native failure test") {
                 return;
             }
+            let _serial = serial();
             let shell = Shell::plain();
             let arch = host_dpkg_arch().unwrap();
             let tmp = tempfile::tempdir().unwrap();
@@ -1212,14 +1284,27 @@ mod tests {
             if !enabled("the dependency install test") {
                 return;
             }
+            let _serial = serial();
             let shell = Shell::plain();
             let arch = host_dpkg_arch().unwrap();
             let tmp = tempfile::tempdir().unwrap();
-            // `hello` is not in minbase, and without package lists apt cannot find it: drop the
-            // lists that debootstrap leaves in the cached root, so the update path runs.
+            // `hello` is not in minbase, and without package lists apt cannot find it. The lists
+            // debootstrap leaves are dropped from a private copy of the cached root (the shared
+            // one may be being copied by a parallel test), so the `apt-get update` path runs.
             let test = test_for(PathBuf::new(), &arch, &[]);
-            let cached = ensure_root(&test, None, &shell).unwrap();
-            for e in fs::read_dir(cached.join("var/lib/apt/lists"))
+            let shared = ensure_root(&test, None, &shell).unwrap();
+            let own = tempfile::Builder::new()
+                .prefix(".deps-roots-")
+                .tempdir_in(cache_dir())
+                .unwrap();
+            let copy = own.path().join(shared.file_name().unwrap());
+            Cmd::new("cp")
+                .args(["-a", "--reflink=auto"])
+                .arg(&shared)
+                .arg(&copy)
+                .output(&shell)
+                .unwrap();
+            for e in fs::read_dir(copy.join("var/lib/apt/lists"))
                 .unwrap()
                 .flatten()
             {
@@ -1238,7 +1323,10 @@ mod tests {
                     0o755,
                 )],
             );
-            run(&test_for(deb, &arch, &["forge-it-deps"]), &shell).unwrap();
+            let mut t = test_for(deb, &arch, &["forge-it-deps"]);
+            t.cache_dir = own.path().to_path_buf();
+            run(&t, &shell).unwrap();
+            assert!(mounts_under(own.path()).is_empty());
         }
 
         #[test]
@@ -1246,6 +1334,7 @@ mod tests {
             if !enabled("the arm64 install test") {
                 return;
             }
+            let _serial = serial();
             let host = host_dpkg_arch().unwrap();
             if host == "arm64" {
                 eprintln!("skipping the arm64 install test: arm64 is native here");

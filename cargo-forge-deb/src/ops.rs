@@ -324,7 +324,6 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
     }
     for p in &produced {
         if plan.sign {
-            shell.status("Signing", p.path.display());
             crate::sign::sign_deb(&p.path, plan.sign_key.as_deref(), shell)?;
         }
     }
@@ -397,7 +396,9 @@ fn installed_binaries(deb: &Path) -> Result<Vec<String>> {
             && mode & 0o111 != 0
             && e.header().entry_type().is_file()
         {
-            out.push(path.to_string());
+            if let Some(name) = Path::new(path).file_name() {
+                out.push(name.to_string_lossy().into_owned());
+            }
         }
     }
     Ok(out)

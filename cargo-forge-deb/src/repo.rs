@@ -45,7 +45,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -262,7 +262,16 @@ fn not_a_deb(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
 /// is not a Debian package.
 pub fn read_control(deb: &Path) -> Result<String> {
     let file = File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
-    let mut archive = ar::Archive::new(BufReader::new(file));
+    let mut reader = BufReader::new(file);
+    let mut magic = [0u8; 8];
+    let is_ar = reader.read_exact(&mut magic).is_ok() && &magic == b"!<arch>\n";
+    if !is_ar {
+        return Err(not_a_deb(deb, "it is not an ar archive"));
+    }
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    let mut archive = ar::Archive::new(reader);
     let mut first = true;
     while let Some(entry) = archive.next_entry() {
         let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
@@ -735,10 +744,11 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
                 "Adding"
             },
             format!(
-                "{} {} ({}) to {}/{}",
+                "{} {} ({}) {} {}/{}",
                 info.package(),
                 info.version(),
                 info.architecture(),
+                if already_present { "in" } else { "to" },
                 opts.suite,
                 opts.component
             ),
@@ -1124,10 +1134,10 @@ mod tests {
         let f = dir.path().join("readme.deb");
         std::fs::write(&f, "not an archive").unwrap();
         let mut opts = RepoOptions::new(dir.path().join("repo"));
-        let e = update(&opts, &[f.clone()], &shell).unwrap_err();
+        let e = update(&opts, std::slice::from_ref(&f), &shell).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("readme.deb") && msg.contains("is not a Debian package"),
+            msg.contains("readme.deb") && msg.contains("(.deb): it is not an ar archive"),
             "{msg}"
         );
         assert_eq!(forge_core::exit::code_of(&e), 2);
@@ -1333,7 +1343,12 @@ mod tests {
                 .unwrap();
             deb
         };
-        let e = update(&RepoOptions::new(&repo), &[changed.clone()], &shell).unwrap_err();
+        let e = update(
+            &RepoOptions::new(&repo),
+            std::slice::from_ref(&changed),
+            &shell,
+        )
+        .unwrap_err();
         let msg = format!("{e:#}");
         assert!(msg.contains(&changed.display().to_string()), "{msg}");
         assert!(
@@ -1365,7 +1380,7 @@ mod tests {
         );
         let a = tmp.path().join("a");
         let b = tmp.path().join("b");
-        update(&RepoOptions::new(&a), &[deb.clone()], &shell).unwrap();
+        update(&RepoOptions::new(&a), std::slice::from_ref(&deb), &shell).unwrap();
         update(&RepoOptions::new(&b), &[deb], &shell).unwrap();
         for f in [
             "main/binary-amd64/Packages",

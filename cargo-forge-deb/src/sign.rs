@@ -22,7 +22,7 @@
 //! import one) rather than as gpg's generic failure.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -258,7 +258,16 @@ struct Member {
 
 fn open_ar(deb: &Path) -> Result<ar::Archive<BufReader<File>>> {
     let file = File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
-    Ok(ar::Archive::new(BufReader::new(file)))
+    let mut reader = BufReader::new(file);
+    let mut magic = [0u8; 8];
+    let is_ar = reader.read_exact(&mut magic).is_ok() && &magic == b"!<arch>\n";
+    if !is_ar {
+        return Err(not_a_deb(deb, "it is not an ar archive"));
+    }
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    Ok(ar::Archive::new(reader))
 }
 
 fn not_a_deb(deb: &Path, why: impl std::fmt::Display) -> anyhow::Error {
@@ -449,7 +458,6 @@ mod tests {
     use super::*;
 
     use super::test_support::{stop_agent, throwaway_key};
-    use std::io::Read;
 
     fn have(tool: &str) -> bool {
         forge_core::process::exists(tool)
@@ -627,7 +635,8 @@ mod tests {
         let e = sign_deb(&f, None, &shell).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("notes.txt") && msg.contains("is not a Debian package"),
+            msg.contains("notes.txt")
+                && msg.contains("is not a Debian package (.deb): it is not an ar archive"),
             "{msg}"
         );
         assert_eq!(forge_core::exit::code_of(&e), 2);

@@ -4,10 +4,12 @@
 //! * `setup`   installs the test prerequisites (Debian, PyPI, npm, crates.io), idempotently;
 //! * `test`    setup, then builds the binaries and runs the whole test suite, end-to-end included;
 //! * `demo`    setup, then the cargo-forge flow on the example crate `tests/fixtures/cli-tool`;
-//! * `bench`, `codegen`: not implemented yet.
+//! * `bench`   cargo-forge against its peers (cargo-deb, plain cargo), with targets; see `bench.rs`;
+//! * `codegen`: not implemented yet.
 //!
 //! The argument parser is hand-rolled on purpose: xtask stays light (std, anyhow, serde_json).
 
+mod bench;
 mod cmd;
 mod demo;
 mod setup;
@@ -28,7 +30,7 @@ Commands:
   setup    Install the test prerequisites that are missing (Debian, PyPI, npm, crates.io)
   test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
   demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
-  bench    Benchmarks against cargo-deb (not implemented yet)
+  bench    Benchmarks against cargo-deb and cargo, checked against their targets
   codegen  Man pages and shell completions (not implemented yet)
   help     Print this help, or the help of a command
 
@@ -65,6 +67,31 @@ Usage: cargo xtask demo [--no-setup]
 
 Options:
   --no-setup   Skip the setup step";
+
+const BENCH_USAGE: &str = "\
+Measure cargo-forge against its peers on this machine and check the targets: each pair of commands
+runs alternately (ours, peer, ours, peer, ...) after one warm-up each. Prints a table; writes every
+run, package sizes, machine and tool versions to target/bench/results.json (and a timestamped copy).
+Builds cargo-forge-deb in release mode first; installs cargo-deb (setup --only cargo) if missing.
+
+Usage: cargo xtask bench [NAME]... [--runs N] [--xz-levels L,L...]
+
+Benchmarks (all available ones when none is named):
+  deb-package        Package a prebuilt 27 MB binary (Debian's /usr/bin/cargo) + assets:
+                     cargo forge-deb --no-build vs cargo deb --no-build, at defaults
+                     (target: <= 0.5x the time, <= 1.1x the size) and both at xz -6 (<= 1.0x)
+  noop-overhead      cargo forge-deb vs cargo build --release when nothing changed, on a copy of
+                     tests/fixtures/cli-tool (target: <= 0.3 s extra, median of pairs)
+  cross-vs-emulated  not available yet
+  image-push         not available yet (cargo forge-image is under construction)
+  release            not available yet (cargo forge-release is under construction)
+
+Options:
+  --runs <N>             Measured runs per command, after the warm-up [default: 5]
+  --xz-levels <L,...>    deb-package: also time cargo forge-deb at these xz levels (no target;
+                         shows the time/size trade-off), e.g. --xz-levels 3,4,5
+
+Naming a benchmark that is not available yet exits with status 2.";
 
 fn main() -> ExitCode {
     cmd::sanitize_env();
@@ -105,7 +132,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("setup") => SETUP_USAGE,
                 Some("test") => TEST_USAGE,
                 Some("demo") => DEMO_USAGE,
-                Some("bench" | "codegen") => "Not implemented yet.",
+                Some("bench") => BENCH_USAGE,
+                Some("codegen") => "Not implemented yet.",
                 Some(other) => {
                     return Ok(usage_error(&format!("unknown command `{other}`"), USAGE))
                 }
@@ -116,6 +144,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "setup" if wants_help => help(SETUP_USAGE),
         "test" if wants_help => help(TEST_USAGE),
         "demo" if wants_help => help(DEMO_USAGE),
+        "bench" if wants_help => help(BENCH_USAGE),
         "setup" => match parse_setup(rest) {
             Ok(opts) => setup::run(&opts).map(|()| ExitCode::SUCCESS),
             Err(message) => Ok(usage_error(&message, SETUP_USAGE)),
@@ -136,7 +165,18 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             }
             Err(message) => Ok(usage_error(&message, DEMO_USAGE)),
         },
-        "bench" | "codegen" => {
+        "bench" => match bench::Options::parse(rest) {
+            Ok(opts) => {
+                let started = Instant::now();
+                let code = bench::run(&opts)?;
+                if code == ExitCode::SUCCESS {
+                    status("Finished", format!("bench in {}", elapsed(started)));
+                }
+                Ok(code)
+            }
+            Err(message) => Ok(usage_error(&message, BENCH_USAGE)),
+        },
+        "codegen" => {
             cmd::error(format!(
                 "`cargo xtask {command}` is not implemented yet (issue pending)"
             ));
