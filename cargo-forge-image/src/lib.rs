@@ -1,37 +1,86 @@
-//! `cargo forge-image`: Build multi-arch OCI images of Rust crates and push them, without a Docker daemon.
+//! `cargo forge-image`: multi-platform OCI images of Rust crates, without a Docker daemon.
 //!
-//! Under construction (issue #3): the command line is in place (common flags, `--help`,
-//! `--version`, the cargo subcommand convention) and the command says plainly that it does
-//! nothing yet, rather than pretending to.
+//! Like ko for Go: cross-compile the binaries (forge-core's build engine), lay them out as an
+//! image layer, put it on a base image (pulled once and cached by digest), on `scratch` with the
+//! binaries' runtime libraries, or make the image from the package `cargo forge-deb` builds; then
+//! push blobs, manifests, the index and finally the tags, straight to the registry.
+//!
+//! Modules: [`cli`] (flags), [`ops`] (plan, then execute), [`config`] (the metadata table),
+//! [`tags`] (templates and semver rules), [`layer`] (reproducible layers, runtime libraries),
+//! [`oci`] (documents and media types), [`image`] (assembly), [`base`] (base images),
+//! [`output`] (OCI layout, docker archive), [`push`] (push, push-by-digest, merge),
+//! [`registry`] and [`auth`] (the registry client and credentials).
+
+pub mod auth;
+pub mod base;
+pub mod cli;
+pub mod config;
+pub mod image;
+pub mod layer;
+pub mod oci;
+pub mod ops;
+pub mod output;
+pub mod push;
+pub mod registry;
+pub mod tags;
 
 use anyhow::Result;
 use clap::Parser;
 
 use forge_core::Shell;
 
-/// `cargo` as the top-level command, so `cargo forge-image …` and `cargo-forge-image forge-image …`
-/// parse the same way.
-#[derive(Debug, Parser)]
-#[command(name = "cargo", bin_name = "cargo", styles = forge_core::cli::styles())]
-pub enum Cargo {
-    /// Build multi-arch OCI images of Rust crates and push them, without a Docker daemon
-    #[command(name = "forge-image", version, about)]
-    Forge(Args),
-}
-
-/// Flags of `cargo forge-image`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub common: forge_core::cli::CommonArgs,
-}
-
-/// Parses argv and runs the command.
+/// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
-    let Cargo::Forge(args) = Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
-    let shell = args.common.output.shell();
-    let result = Err(forge_core::exit::usage(
-        "`cargo forge-image` is not implemented yet (tracked in issue #3)",
-    ));
-    Ok((shell, result))
+    let cli::Cargo::ForgeImage(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(cli::ImageCommand::Merge(m)) => {
+            let shell = m.output.shell();
+            let result = push::merge_command(&m, &shell);
+            Ok((shell, result))
+        }
+        None => {
+            let shell = cli.args.common.output.shell();
+            let result = run(&cli.args, &shell);
+            Ok((shell, result))
+        }
+    }
+}
+
+/// `cargo forge-image [FLAGS]`.
+pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
+    let (project, plan) = ops::plan(args, shell)?;
+    if args.dry_run {
+        if shell.is_json() {
+            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+        } else {
+            for p in &plan.platforms {
+                shell.status(
+                    "Would build",
+                    format!(
+                        "{} {} for {} ({})",
+                        plan.package,
+                        plan.version,
+                        p.platform.display(),
+                        p.target.triple
+                    ),
+                );
+            }
+            for t in &plan.tags {
+                shell.status("Would tag", t);
+            }
+        }
+        return Ok(());
+    }
+    let result = ops::execute(&project, &plan, shell)?;
+    if shell.is_json() {
+        shell.json(&serde_json::json!({ "reason": "image", "image": result }))?;
+    }
+    shell.status(
+        "Finished",
+        format!(
+            "{} {} ({})",
+            plan.package, plan.version, result.image.digest
+        ),
+    );
+    Ok(())
 }

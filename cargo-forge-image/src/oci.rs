@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use oci_spec::image::{
-    Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
+    Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    PlatformBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +120,11 @@ impl BlobRef {
     pub fn descriptor(&self) -> Result<Descriptor> {
         Ok(DescriptorBuilder::default()
             .media_type(MediaType::from(self.media_type.as_str()))
-            .digest(self.digest.parse::<oci_spec::image::Digest>().with_context(|| format!("invalid digest `{}`", self.digest))?)
+            .digest(
+                self.digest
+                    .parse::<oci_spec::image::Digest>()
+                    .with_context(|| format!("invalid digest `{}`", self.digest))?,
+            )
             .size(self.size)
             .build()?)
     }
@@ -162,20 +167,39 @@ impl PlatformSpec {
 }
 
 /// A platform manifest's bytes for the given config and layers.
-pub fn manifest(format: Format, config: &BlobRef, layers: &[BlobRef], annotations: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+pub fn manifest(
+    format: Format,
+    config: &BlobRef,
+    layers: &[BlobRef],
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     let mut b = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(format.manifest()))
         .config(config.descriptor()?)
-        .layers(layers.iter().map(BlobRef::descriptor).collect::<Result<Vec<_>>>()?);
+        .layers(
+            layers
+                .iter()
+                .map(BlobRef::descriptor)
+                .collect::<Result<Vec<_>>>()?,
+        );
     if format == Format::Oci && !annotations.is_empty() {
-        b = b.annotations(annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+        b = b.annotations(
+            annotations
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
     }
     canonical_json(&b.build()?)
 }
 
 /// An index (OCI) or manifest list (Docker) over platform manifests.
-pub fn index(format: Format, manifests: &[(BlobRef, PlatformSpec)], annotations: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+pub fn index(
+    format: Format,
+    manifests: &[(BlobRef, PlatformSpec)],
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     let mut descs = Vec::new();
     for (m, p) in manifests {
         let mut d = m.descriptor()?;
@@ -187,7 +211,12 @@ pub fn index(format: Format, manifests: &[(BlobRef, PlatformSpec)], annotations:
         .media_type(MediaType::from(format.index()))
         .manifests(descs);
     if format == Format::Oci && !annotations.is_empty() {
-        b = b.annotations(annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+        b = b.annotations(
+            annotations
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
     }
     canonical_json(&b.build()?)
 }
@@ -232,7 +261,11 @@ pub fn config(
         cfg.insert("WorkingDir".into(), w.clone().into());
     }
     if !runtime.ports.is_empty() {
-        let ports: serde_json::Map<String, serde_json::Value> = runtime.ports.iter().map(|p| (p.clone(), serde_json::json!({}))).collect();
+        let ports: serde_json::Map<String, serde_json::Value> = runtime
+            .ports
+            .iter()
+            .map(|p| (p.clone(), serde_json::json!({})))
+            .collect();
         cfg.insert("ExposedPorts".into(), ports.into());
     }
     if !runtime.labels.is_empty() {
@@ -256,7 +289,8 @@ pub fn config(
         doc["variant"] = v.clone().into();
     }
     // Validate against oci-spec's model (types, required fields) before using our bytes.
-    let _: oci_spec::image::ImageConfiguration = serde_json::from_value(doc.clone()).context("internal error: invalid image configuration")?;
+    let _: oci_spec::image::ImageConfiguration = serde_json::from_value(doc.clone())
+        .context("internal error: invalid image configuration")?;
     canonical_json(&doc)
 }
 
@@ -279,25 +313,42 @@ mod tests {
             a.insert(format!("k{i}"), i);
         }
         let one = canonical_json(&a).unwrap();
-        let two = canonical_json(&a.clone().into_iter().collect::<std::collections::HashMap<_, _>>()).unwrap();
+        let two = canonical_json(
+            &a.clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .unwrap();
         assert_eq!(one, two);
-        assert!(String::from_utf8(one).unwrap().starts_with("{\"k0\":0,\"k1\":1,\"k10\":10"));
+        assert!(String::from_utf8(one)
+            .unwrap()
+            .starts_with("{\"k0\":0,\"k1\":1,\"k10\":10"));
     }
 
     #[test]
     fn docker_and_oci_documents() {
         let cfg = BlobRef::of_bytes(b"{}", Format::Docker.config());
         let layer = BlobRef::of_bytes(b"x", Format::Docker.layer_gzip());
-        let ann = BTreeMap::from([("org.opencontainers.image.version".to_string(), "1".to_string())]);
+        let ann = BTreeMap::from([(
+            "org.opencontainers.image.version".to_string(),
+            "1".to_string(),
+        )]);
         let m = manifest(Format::Docker, &cfg, &[layer.clone()], &ann).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&m).unwrap();
         assert_eq!(v["mediaType"], Format::Docker.manifest());
-        assert!(v.get("annotations").is_none(), "docker manifests carry no annotations");
+        assert!(
+            v.get("annotations").is_none(),
+            "docker manifests carry no annotations"
+        );
         let m = manifest(Format::Oci, &cfg, &[layer], &ann).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&m).unwrap();
         assert_eq!(v["annotations"]["org.opencontainers.image.version"], "1");
         let mref = BlobRef::of_bytes(&m, Format::Oci.manifest());
-        let p = PlatformSpec { os: "linux".into(), architecture: "arm64".into(), variant: Some("v8".into()) };
+        let p = PlatformSpec {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into()),
+        };
         let i = index(Format::Oci, &[(mref, p)], &ann).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&i).unwrap();
         assert_eq!(v["manifests"][0]["platform"]["architecture"], "arm64");
@@ -306,11 +357,40 @@ mod tests {
 
     #[test]
     fn healthcheck_only_in_docker_format() {
-        let p = PlatformSpec { os: "linux".into(), architecture: "amd64".into(), variant: None };
-        let rt = RuntimeConfig { healthcheck: Some(serde_json::json!({"Test": ["CMD", "x"]})), ..Default::default() };
-        let d: serde_json::Value = serde_json::from_slice(&config(Format::Docker, &p, &rt, &["sha256:00".into()], &[], "1970-01-01T00:00:00Z").unwrap()).unwrap();
+        let p = PlatformSpec {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        let rt = RuntimeConfig {
+            healthcheck: Some(serde_json::json!({"Test": ["CMD", "x"]})),
+            ..Default::default()
+        };
+        let d: serde_json::Value = serde_json::from_slice(
+            &config(
+                Format::Docker,
+                &p,
+                &rt,
+                &["sha256:00".into()],
+                &[],
+                "1970-01-01T00:00:00Z",
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(d["config"]["Healthcheck"]["Test"][1], "x");
-        let o: serde_json::Value = serde_json::from_slice(&config(Format::Oci, &p, &rt, &["sha256:00".into()], &[], "1970-01-01T00:00:00Z").unwrap()).unwrap();
+        let o: serde_json::Value = serde_json::from_slice(
+            &config(
+                Format::Oci,
+                &p,
+                &rt,
+                &["sha256:00".into()],
+                &[],
+                "1970-01-01T00:00:00Z",
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert!(o["config"].get("Healthcheck").is_none());
     }
 }

@@ -29,19 +29,27 @@ pub fn check_template(t: &str) -> Result<()> {
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            return Err(usage(format!("invalid tag template `{t}`: `{{{{` without `}}}}`")));
+            return Err(usage(format!(
+                "invalid tag template `{t}`: `{{{{` without `}}}}`"
+            )));
         };
         let name = after[..end].trim();
         if !KNOWN.contains(&name) {
             return Err(usage(format!(
                 "invalid tag template `{t}`: unknown placeholder `{{{{{name}}}}}` (known: {})",
-                KNOWN.iter().map(|k| format!("{{{{{k}}}}}")).collect::<Vec<_>>().join(", ")
+                KNOWN
+                    .iter()
+                    .map(|k| format!("{{{{{k}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         rest = &after[end + 2..];
     }
     if rest.contains("}}") {
-        return Err(usage(format!("invalid tag template `{t}`: `}}}}` without `{{{{`")));
+        return Err(usage(format!(
+            "invalid tag template `{t}`: `}}}}` without `{{{{`"
+        )));
     }
     Ok(())
 }
@@ -65,14 +73,20 @@ pub fn render(templates: &[String], ctx: &TagContext) -> Result<Vec<String>> {
             ("minor", v.minor.to_string()),
             ("patch", v.patch.to_string()),
         ] {
-            s = s.replace(&format!("{{{{{k}}}}}"), &val).replace(&format!("{{{{ {k} }}}}"), &val);
+            s = s
+                .replace(&format!("{{{{{k}}}}}"), &val)
+                .replace(&format!("{{{{ {k} }}}}"), &val);
         }
         if uses_sha {
             let Some(sha) = &ctx.sha else {
                 return Err(usage(format!("tag template `{t}` needs the git commit, but the package is not in a git repository")));
             };
             let short: String = sha.chars().take(7).collect();
-            s = s.replace("{{short_sha}}", &short).replace("{{ short_sha }}", &short).replace("{{sha}}", sha).replace("{{ sha }}", sha);
+            s = s
+                .replace("{{short_sha}}", &short)
+                .replace("{{ short_sha }}", &short)
+                .replace("{{sha}}", sha)
+                .replace("{{ sha }}", sha);
         }
         check_tag(&s)?;
         if !out.contains(&s) {
@@ -86,8 +100,13 @@ pub fn render(templates: &[String], ctx: &TagContext) -> Result<Vec<String>> {
 pub fn check_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -103,20 +122,36 @@ mod tests {
 
     fn tags(version: &str, templates: &[&str]) -> Vec<String> {
         let t: Vec<String> = templates.iter().map(|s| s.to_string()).collect();
-        render(&t, &TagContext { version: semver::Version::parse(version).unwrap(), sha: Some("0123456789abcdef".into()) }).unwrap()
+        render(
+            &t,
+            &TagContext {
+                version: semver::Version::parse(version).unwrap(),
+                sha: Some("0123456789abcdef".into()),
+            },
+        )
+        .unwrap()
     }
 
     #[test]
     fn stable_and_prerelease() {
         assert_eq!(tags("1.2.3", DEFAULT_TAGS), ["1.2.3", "1.2", "1", "latest"]);
         assert_eq!(tags("1.3.0-rc.1", DEFAULT_TAGS), ["1.3.0-rc.1"]);
-        assert_eq!(tags("1.3.0-rc.1", &["{{version}}", "sha-{{short_sha}}", "latest"]), ["1.3.0-rc.1", "sha-0123456"]);
+        assert_eq!(
+            tags(
+                "1.3.0-rc.1",
+                &["{{version}}", "sha-{{short_sha}}", "latest"]
+            ),
+            ["1.3.0-rc.1", "sha-0123456"]
+        );
         assert_eq!(tags("1.0.0+build.5", &["{{version}}"]), ["1.0.0_build.5"]);
     }
 
     #[test]
     fn bad_templates() {
-        assert!(check_template("{{versoin}}").unwrap_err().to_string().contains("unknown placeholder"));
+        assert!(check_template("{{versoin}}")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown placeholder"));
         assert!(check_template("{{version").is_err());
         assert!(check_tag("-x").is_err());
         assert!(check_tag("a/b").is_err());

@@ -4,8 +4,8 @@
 //! here, so that each command crate only holds what is specific to its artifact: the terminal
 //! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
-//! runner for foreign binaries, reproducible [`archive`] writing, [`digest`]s, the common [`cli`]
-//! flags and the [`exit`] codes.
+//! runner for foreign binaries, reproducible [`archive`] writing, [`digest`]s, the one [`http`]
+//! client with its retry policy, the common [`cli`] flags and the [`exit`] codes.
 
 pub mod archive;
 pub mod build;
@@ -14,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod exit;
 pub mod fsx;
+pub mod http;
 pub mod process;
 pub mod project;
 pub mod qemu;

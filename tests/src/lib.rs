@@ -1,6 +1,6 @@
 //! Support code for the end-to-end tests: locating (and building once) the real binaries,
 //! copying fixture crates into scratch directories, running commands with readable failures,
-//! and reading `.deb` files without dpkg.
+//! reading `.deb` files without dpkg, and a real OCI registry to push to ([`registry`]).
 //!
 //! End-to-end tests need real tools (lintian, qemu, the arm64 toolchain, debootstrap…), which
 //! `cargo xtask setup` installs. Under `cargo xtask test` (`FORGE_E2E=1`) a missing tool fails the
@@ -14,6 +14,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
+
+pub mod registry;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

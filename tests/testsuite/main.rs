@@ -8,4 +8,5 @@ mod cli;
 mod deb;
 mod deb_bad_input;
 mod deb_repo;
+mod registry;
 mod tidy;

@@ -57,6 +57,8 @@ pub const NOT_AVAILABLE: &[(&str, &str)] = &[
 
 /// Runs per side when `--runs` is not given.
 pub const DEFAULT_RUNS: usize = 5;
+/// How long a run waits, at most, for other processes to leave the cores alone.
+const DEFAULT_IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The payload binary: Debian's cargo (package cargo-web, installed by `cargo xtask setup`).
 const PAYLOAD_BINARY: &str = "/usr/bin/cargo";
@@ -86,6 +88,8 @@ pub struct Options {
     pub runs: usize,
     /// Extra xz levels to measure cargo-forge-deb at in `deb-package` (no target, a trade-off).
     pub xz_levels: Vec<u32>,
+    /// Before each run, wait at most this long for the machine to be idle (`--no-idle-wait`: 0).
+    pub idle_wait: std::time::Duration,
 }
 
 impl Options {
@@ -96,6 +100,7 @@ impl Options {
             names: Vec::new(),
             runs: DEFAULT_RUNS,
             xz_levels: Vec::new(),
+            idle_wait: DEFAULT_IDLE_WAIT,
         };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
@@ -115,6 +120,9 @@ impl Options {
                     opts.runs = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
                         format!("invalid `--runs` value `{v}`: expected a number ≥ 1")
                     })?;
+                }
+                "--no-idle-wait" if inline.is_none() => {
+                    opts.idle_wait = std::time::Duration::ZERO;
                 }
                 "--xz-levels" => {
                     let v = value("--xz-levels")?;
@@ -227,7 +235,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         status("Benchmark", *name);
         let result = match *name {
             "deb-package" => deb_package(&forge_deb, &tools, &bench_dir, opts)?,
-            "noop-overhead" => noop_overhead(&forge_deb, &bench_dir, opts.runs)?,
+            "noop-overhead" => noop_overhead(&forge_deb, &bench_dir, opts)?,
             other => unreachable!("unhandled benchmark {other}"),
         };
         results.push(result);
@@ -257,6 +265,15 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     }
 
     print_table(&results);
+    for (name, r) in names.iter().zip(&results) {
+        if r.contention >= 0.1 {
+            warn(format!(
+                "{name}: other processes used {:.2} cores on average during the runs; the times \
+                 include that contention (see other_processes_cores in the JSON)",
+                r.contention
+            ));
+        }
+    }
     status(
         "Wrote",
         format!("{} and {}", latest.display(), stamped.display()),
@@ -278,7 +295,96 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
 /// One timed run of a child process.
 struct Sample {
     secs: f64,
+    /// CPU time (user + system) of the child and the descendants it waited for.
+    cpu_s: f64,
+    /// CPU time the rest of the machine used meanwhile (other processes): contention.
+    foreign_cpu_s: f64,
     output: Output,
+}
+
+/// Clock ticks per second of `/proc` times (`USER_HZ`, 100 on every Linux architecture).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time of the waited-for children of this process, from `/proc/self/stat`.
+fn children_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3, cutime 16 and cstime 17.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    (fields.get(13).copied().unwrap_or(0.0) + fields.get(14).copied().unwrap_or(0.0)) / USER_HZ
+}
+
+/// CPU time the whole machine has been busy (all cores), from `/proc/stat`.
+fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) / USER_HZ
+}
+
+/// The number of cores other processes kept busy over `window`.
+fn background_cores(window: std::time::Duration) -> f64 {
+    let before = machine_busy_s();
+    std::thread::sleep(window);
+    (machine_busy_s() - before) / window.as_secs_f64()
+}
+
+/// Waits (at most `max`) until the machine is nearly idle, so that a run does not share the
+/// cores with someone else's work. Returns the seconds waited and the last background load.
+fn wait_for_idle(max: std::time::Duration) -> (f64, f64) {
+    const IDLE_CORES: f64 = 0.25;
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        let load = background_cores(std::time::Duration::from_millis(500));
+        if load <= IDLE_CORES || start.elapsed() >= max {
+            if load > IDLE_CORES {
+                warn(format!(
+                    "the machine is still busy ({load:.2} cores used by other processes) after \
+                     waiting {:.0} s; measuring anyway",
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+            return (start.elapsed().as_secs_f64(), load);
+        }
+        if !said {
+            note(format!(
+                "waiting for the machine to be idle ({load:.2} cores used by other processes)"
+            ));
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Waits for an idle machine before a measured run (not before warm-ups); returns the wait.
+fn idle(opts: &Options, round: usize) -> f64 {
+    if round == 0 || opts.idle_wait.is_zero() {
+        return 0.0;
+    }
+    wait_for_idle(opts.idle_wait).0
+}
+
+/// `1.234 s (cpu 2.10 s)`, plus the contention when other processes used the cores meanwhile.
+fn describe_sample(s: &Sample) -> String {
+    let mut text = format!("{} (cpu {:.2} s", secs(s.secs), s.cpu_s);
+    let others = s.foreign_cpu_s / s.secs.max(1e-9);
+    if others >= 0.1 {
+        text.push_str(&format!(", others {others:.2} cores"));
+    }
+    text.push(')');
+    text
 }
 
 /// Runs `cmd` with captured output, timing it; fails (naming the command, quoting stderr) unless
@@ -288,11 +394,14 @@ fn timed(cmd: &mut Command) -> Result<Sample> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let (cpu0, busy0) = (children_cpu_s(), machine_busy_s());
     let start = Instant::now();
     let output = cmd
         .output()
         .with_context(|| format!("could not start `{shown}`"))?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu_s = children_cpu_s() - cpu0;
+    let foreign_cpu_s = (machine_busy_s() - busy0 - cpu_s).max(0.0);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         bail!(
@@ -301,7 +410,12 @@ fn timed(cmd: &mut Command) -> Result<Sample> {
             tail(stderr.trim_end(), 40)
         );
     }
-    Ok(Sample { secs, output })
+    Ok(Sample {
+        secs,
+        cpu_s,
+        foreign_cpu_s,
+        output,
+    })
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -330,6 +444,56 @@ fn stats(values: &[f64]) -> Value {
     })
 }
 
+/// The measured runs of one command (the warm-up excluded).
+#[derive(Default)]
+struct Series {
+    times: Vec<f64>,
+    cpu: Vec<f64>,
+    foreign: Vec<f64>,
+    waited: Vec<f64>,
+    warmup_s: f64,
+}
+
+impl Series {
+    /// Records `sample` (round 0 is the warm-up) after `waited` seconds of waiting for idle.
+    fn record(&mut self, round: usize, sample: &Sample, waited: f64) {
+        if round == 0 {
+            self.warmup_s = sample.secs;
+            return;
+        }
+        self.times.push(sample.secs);
+        self.cpu.push(sample.cpu_s);
+        self.foreign.push(sample.foreign_cpu_s);
+        self.waited.push(waited);
+    }
+
+    fn median(&self) -> f64 {
+        median(&self.times)
+    }
+
+    /// Cores used by other processes during the runs, on average.
+    fn background_cores(&self) -> f64 {
+        let wall: f64 = self.times.iter().sum();
+        if wall > 0.0 {
+            self.foreign.iter().sum::<f64>() / wall
+        } else {
+            0.0
+        }
+    }
+
+    fn json(&self) -> Value {
+        let r = |v: &[f64]| v.iter().map(|x| round(*x, 3)).collect::<Vec<_>>();
+        let mut v = stats(&self.times);
+        v["warmup_s"] = json!(round(self.warmup_s, 4));
+        v["cpu_s"] = json!(r(&self.cpu));
+        v["median_cpu_s"] = json!(round(median(&self.cpu), 3));
+        v["other_processes_cpu_s"] = json!(r(&self.foreign));
+        v["other_processes_cores"] = json!(round(self.background_cores(), 3));
+        v["waited_for_idle_s"] = json!(r(&self.waited));
+        v
+    }
+}
+
 fn round(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (v * f).round() / f
@@ -349,6 +513,8 @@ struct Row {
 struct BenchResult {
     rows: Vec<Row>,
     json: Value,
+    /// The most cores other processes used, on average, during one command's measured runs.
+    contention: f64,
 }
 
 fn secs(v: f64) -> String {
@@ -510,10 +676,9 @@ struct DebCase {
 
 #[derive(Default)]
 struct DebSide {
-    times: Vec<f64>,
+    runs: Series,
     sizes: Vec<u64>,
     command: String,
-    warmup_s: f64,
     installed_size_kib: Option<u64>,
     files: Option<usize>,
 }
@@ -557,6 +722,7 @@ fn deb_package(
     let mut case_json = Vec::new();
     let mut peer_default_size = None;
     let mut peer_default_median = None;
+    let mut contention: f64 = 0.0;
     for case in &cases {
         let ours_compression = planned_compression(
             forge_deb,
@@ -609,21 +775,19 @@ fn deb_package(
         }
         // Warm-up (page cache, dpkg-shlibdeps' caches), then the alternating runs.
         for round in 0..=opts.runs {
-            let (t, size) = package_once(&mut ours_cmd(), &ours_out)?;
-            let mut line = format!("ours {}", secs(t));
-            if round == 0 {
-                ours.warmup_s = t;
-            } else {
-                ours.times.push(t);
+            let waited = idle(opts, round);
+            let (sample, size) = package_once(&mut ours_cmd(), &ours_out)?;
+            let mut line = format!("ours {}", describe_sample(&sample));
+            ours.runs.record(round, &sample, waited);
+            if round > 0 {
                 ours.sizes.push(size);
             }
             if let (Some(p), Some(args)) = (peer.as_mut(), &case.peer_args) {
-                let (t, size) = package_once(&mut peer_cmd(args), &peer_out)?;
-                line.push_str(&format!(", cargo-deb {}", secs(t)));
-                if round == 0 {
-                    p.warmup_s = t;
-                } else {
-                    p.times.push(t);
+                let waited = idle(opts, round);
+                let (sample, size) = package_once(&mut peer_cmd(args), &peer_out)?;
+                line.push_str(&format!(", cargo-deb {}", describe_sample(&sample)));
+                p.runs.record(round, &sample, waited);
+                if round > 0 {
                     p.sizes.push(size);
                 }
             }
@@ -643,7 +807,11 @@ fn deb_package(
             describe_deb(&peer_out, p)?;
         }
 
-        let ours_median = median(&ours.times);
+        contention = contention.max(ours.runs.background_cores());
+        if let Some(p) = &peer {
+            contention = contention.max(p.runs.background_cores());
+        }
+        let ours_median = ours.runs.median();
         let ours_size = *ours.sizes.last().unwrap_or(&0);
         let mut entry = json!({
             "case": case.name,
@@ -653,7 +821,7 @@ fn deb_package(
         });
         match &peer {
             Some(p) => {
-                let peer_median = median(&p.times);
+                let peer_median = p.runs.median();
                 let peer_size = *p.sizes.last().unwrap_or(&0);
                 let time_ratio = ours_median / peer_median;
                 let size_ratio = ours_size as f64 / peer_size as f64;
@@ -724,6 +892,7 @@ fn deb_package(
             "payload": payload,
             "cases": case_json,
         }),
+        contention,
     })
 }
 
@@ -732,9 +901,8 @@ fn strings(args: &[&str]) -> Vec<String> {
 }
 
 fn side_json(side: &DebSide) -> Value {
-    let mut v = stats(&side.times);
+    let mut v = side.runs.json();
     v["command"] = json!(side.command);
-    v["warmup_s"] = json!(round(side.warmup_s, 4));
     v["sizes_bytes"] = json!(side.sizes);
     v["installed_size_kib"] = json!(side.installed_size_kib);
     v["data_entries"] = json!(side.files);
@@ -742,7 +910,7 @@ fn side_json(side: &DebSide) -> Value {
 }
 
 /// One packaging run into an emptied `out` directory: its time and the package's size.
-fn package_once(c: &mut Command, out: &Path) -> Result<(f64, u64)> {
+fn package_once(c: &mut Command, out: &Path) -> Result<(Sample, u64)> {
     if out.exists() {
         std::fs::remove_dir_all(out)
             .with_context(|| format!("could not remove {}", out.display()))?;
@@ -751,7 +919,7 @@ fn package_once(c: &mut Command, out: &Path) -> Result<(f64, u64)> {
     let sample = timed(c)?;
     let deb = single_deb(out)?;
     let size = deb.metadata()?.len();
-    Ok((sample.secs, size))
+    Ok((sample, size))
 }
 
 fn single_deb(dir: &Path) -> Result<PathBuf> {
@@ -1107,7 +1275,8 @@ fn completions_text() -> String {
 // ---------------------------------------------------------------------------------------------
 // noop-overhead
 
-fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<BenchResult> {
+fn noop_overhead(forge_deb: &Path, bench_dir: &Path, opts: &Options) -> Result<BenchResult> {
+    let runs = opts.runs;
     let krate = bench_dir.join("noop").join("cli-tool");
     if krate.exists() {
         std::fs::remove_dir_all(&krate)
@@ -1133,16 +1302,17 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<Benc
     let first_build = timed(&mut peer_cmd())?;
     let first_package = timed(&mut ours_cmd())?;
 
-    let mut ours = Vec::new();
-    let mut peer = Vec::new();
+    let mut ours = Series::default();
+    let mut peer = Series::default();
     let mut rebuilt = Vec::new();
+    // "Nothing changed" includes the package of the previous run: it stays where it is, as it
+    // would for a user, so an incremental cargo forge-deb may skip work. It must still be there.
     for round in 0..=runs {
-        if debian_out.exists() {
-            std::fs::remove_dir_all(&debian_out)
-                .with_context(|| format!("could not remove {}", debian_out.display()))?;
-        }
+        let waited_o = idle(opts, round);
         let o = timed(&mut ours_cmd())?;
+        let waited_p = idle(opts, round);
         let p = timed(&mut peer_cmd())?;
+        single_deb(&debian_out)?;
         for (who, s) in [("cargo forge-deb", &o), ("cargo build", &p)] {
             if String::from_utf8_lossy(&s.output.stderr).contains("Compiling ") {
                 rebuilt.push(format!("{who} (round {round})"));
@@ -1157,14 +1327,12 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<Benc
             "Measured",
             format!(
                 "noop-overhead {what}: ours {}, cargo build {}",
-                secs(o.secs),
-                secs(p.secs)
+                describe_sample(&o),
+                describe_sample(&p)
             ),
         );
-        if round > 0 {
-            ours.push(o.secs);
-            peer.push(p.secs);
-        }
+        ours.record(round, &o, waited_o);
+        peer.record(round, &p, waited_p);
     }
     if !rebuilt.is_empty() {
         warn(format!(
@@ -1172,9 +1340,14 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<Benc
             rebuilt.join(", ")
         ));
     }
-    let diffs: Vec<f64> = ours.iter().zip(&peer).map(|(o, p)| o - p).collect();
+    let diffs: Vec<f64> = ours
+        .times
+        .iter()
+        .zip(&peer.times)
+        .map(|(o, p)| o - p)
+        .collect();
     let extra = median(&diffs);
-    let (mo, mp) = (median(&ours), median(&peer));
+    let (mo, mp) = (ours.median(), peer.median());
     let met = extra <= NOOP_MAX_EXTRA_SECS && rebuilt.is_empty();
     let target = format!("extra <= {NOOP_MAX_EXTRA_SECS} s (median of pairs: {extra:+.3} s)");
     let rows = vec![Row {
@@ -1190,8 +1363,8 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<Benc
         json: json!({
             "name": "noop-overhead",
             "crate": krate,
-            "ours": { "command": ours_shown, "warmup_first_package_s": round(first_package.secs, 4), "times": stats(&ours) },
-            "peer": { "command": peer_shown, "warmup_first_build_s": round(first_build.secs, 4), "times": stats(&peer) },
+            "ours": { "command": ours_shown, "warmup_first_package_s": round(first_package.secs, 4), "times": ours.json() },
+            "peer": { "command": peer_shown, "warmup_first_build_s": round(first_build.secs, 4), "times": peer.json() },
             "paired_differences_s": diffs.iter().map(|d| round(*d, 4)).collect::<Vec<_>>(),
             "median_extra_s": round(extra, 4),
             "difference_of_medians_s": round(mo - mp, 4),
@@ -1199,6 +1372,7 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, runs: usize) -> Result<Benc
             "target": target,
             "met": met,
         }),
+        contention: ours.background_cores().max(peer.background_cores()),
     })
 }
 
@@ -1379,6 +1553,10 @@ mod tests {
             Options::parse(&args(&["image-push"])).unwrap().names,
             ["image-push"]
         );
+        assert!(Options::parse(&args(&["--no-idle-wait"]))
+            .unwrap()
+            .idle_wait
+            .is_zero());
         for bad in [
             &["nope"][..],
             &["--runs", "0"],

@@ -74,7 +74,7 @@ runs alternately (ours, peer, ours, peer, ...) after one warm-up each. Prints a 
 run, package sizes, machine and tool versions to target/bench/results.json (and a timestamped copy).
 Builds cargo-forge-deb in release mode first; installs cargo-deb (setup --only cargo) if missing.
 
-Usage: cargo xtask bench [NAME]... [--runs N] [--xz-levels L,L...]
+Usage: cargo xtask bench [NAME]... [--runs N] [--xz-levels L,L...] [--no-idle-wait]
 
 Benchmarks (all available ones when none is named):
   deb-package        Package a prebuilt 27 MB binary (Debian's /usr/bin/cargo) + assets:
@@ -90,6 +90,8 @@ Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]
   --xz-levels <L,...>    deb-package: also time cargo forge-deb at these xz levels (no target;
                          shows the time/size trade-off), e.g. --xz-levels 3,4,5
+  --no-idle-wait         Do not wait (up to 120 s) before each run for other processes to leave
+                         the cores idle; the CPU they use is recorded either way
 
 Naming a benchmark that is not available yet exits with status 2.";
 

@@ -1,0 +1,405 @@
+//! Pushing: whole images, single platforms by digest (CI fan-out), and merging those into an
+//! index (CI merge).
+//!
+//! Order, so that a reader never sees a tag on something incomplete: every blob (skipped when
+//! the registry has it, mounted from the base's repository when on the same registry, uploaded
+//! otherwise — several at a time), then platform manifests by digest, then the index by digest,
+//! and the tags last, each a PUT of the same bytes.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use forge_core::exit::{usage, ResultExt};
+use forge_core::http::{HttpClient, RetryPolicy};
+use forge_core::Shell;
+
+use crate::image::{BuiltImage, PlatformImage};
+use crate::oci::{BlobRef, Format, PlatformSpec};
+use crate::registry::{Outcome, Reference, RegistryClient};
+
+/// Concurrent blob uploads.
+const PARALLEL_UPLOADS: usize = 4;
+
+/// The HTTP client of a run.
+pub fn client(retries: u32, insecure: &[String]) -> HttpClient {
+    HttpClient::new(RetryPolicy::new(retries), insecure.to_vec())
+}
+
+/// The content of a `--digest-file`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestFile {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+    pub platform: PlatformSpec,
+    /// `registry/repository`.
+    pub repository: String,
+    /// The image's annotations, so that `merge` writes the same index as a one-shot push.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Totals of a push, for the status line and tests.
+#[derive(Default, Debug)]
+struct Counts {
+    skipped: usize,
+    mounted: usize,
+    uploaded: usize,
+    bytes: u64,
+}
+
+fn push_blobs(
+    client: &RegistryClient,
+    repo: &str,
+    platforms: &[&PlatformImage],
+    shell: &Shell,
+) -> Result<Counts> {
+    // (digest → (bytes, mount source)), each once.
+    let mut blobs: BTreeMap<String, (std::sync::Arc<Vec<u8>>, Option<String>)> = BTreeMap::new();
+    for p in platforms {
+        let mount = p.base_repository.as_ref().and_then(|b| {
+            let r = Reference::parse(b).ok()?;
+            (r.registry == client.registry() && r.repository != repo).then_some(r.repository)
+        });
+        for l in &p.layers {
+            blobs
+                .entry(l.blob_ref.digest.clone())
+                .or_insert((l.blob.clone(), mount.clone()));
+        }
+        blobs
+            .entry(p.config_ref.digest.clone())
+            .or_insert((p.config.clone(), None));
+    }
+    let work: Mutex<Vec<(String, std::sync::Arc<Vec<u8>>, Option<String>)>> =
+        Mutex::new(blobs.into_iter().map(|(d, (b, m))| (d, b, m)).collect());
+    let counts = Mutex::new(Counts::default());
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_UPLOADS {
+            s.spawn(|| loop {
+                if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let Some((digest, bytes, mount)) = work.lock().ok().and_then(|mut w| w.pop())
+                else {
+                    return;
+                };
+                let bar = shell.progress_bar(bytes.len() as u64, short(&digest), true);
+                let result = client.push_blob(
+                    repo,
+                    &digest,
+                    forge_core::http::Body::Bytes(bytes.clone().to_vec().into()),
+                    mount.as_deref(),
+                    Some(&bar),
+                    shell,
+                );
+                bar.finish_and_clear();
+                match result {
+                    Ok(outcome) => {
+                        let mut c = counts.lock().expect("counts");
+                        match outcome {
+                            Outcome::Skipped => c.skipped += 1,
+                            Outcome::Mounted => c.mounted += 1,
+                            Outcome::Uploaded => {
+                                c.uploaded += 1;
+                                c.bytes += bytes.len() as u64;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let mut slot = first_error.lock().expect("error slot");
+                        if slot.is_none() {
+                            *slot = Some(e.context(format!("failed to push blob {digest}")));
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("error slot") {
+        return Err(e);
+    }
+    Ok(counts.into_inner().expect("counts"))
+}
+
+fn short(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+fn put_manifest_checked(
+    client: &RegistryClient,
+    repo: &str,
+    reference: &str,
+    r: &BlobRef,
+    bytes: &[u8],
+    shell: &Shell,
+) -> Result<()> {
+    let digest = client.put_manifest(repo, reference, &r.media_type, bytes, shell)?;
+    if digest != r.digest {
+        bail!(
+            "registry {} answered digest {digest} for manifest {} of {repo}",
+            client.registry(),
+            r.digest
+        );
+    }
+    Ok(())
+}
+
+/// Pushes an image and tags it with every reference. Returns `ref@digest` per tag.
+pub fn push_image(
+    http: &HttpClient,
+    image: &BuiltImage,
+    tags: &[String],
+    shell: &Shell,
+) -> Result<Vec<String>> {
+    let mut by_repo: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for t in tags {
+        let r = Reference::parse(t)?;
+        let tag = r
+            .tag
+            .clone()
+            .ok_or_else(|| usage(format!("`{t}` has no tag")))?;
+        by_repo
+            .entry((r.registry.clone(), r.repository.clone()))
+            .or_default()
+            .push(tag);
+    }
+    let (top_bytes, top_ref) = image.top();
+    let mut out = Vec::new();
+    for ((registry, repo), repo_tags) in by_repo {
+        let client = RegistryClient::new(
+            http.clone(),
+            &registry,
+            crate::auth::Credentials::from_env(),
+            shell,
+        )?;
+        shell.status(
+            "Pushing",
+            format!("{registry}/{repo} ({})", short(&top_ref.digest)),
+        );
+        let platforms: Vec<&PlatformImage> = image.platforms.iter().collect();
+        let counts = push_blobs(&client, &repo, &platforms, shell)?;
+        for p in &image.platforms {
+            put_manifest_checked(
+                &client,
+                &repo,
+                &p.manifest_ref.digest,
+                &p.manifest_ref,
+                &p.manifest,
+                shell,
+            )?;
+        }
+        if let Some((bytes, r)) = &image.index {
+            put_manifest_checked(&client, &repo, &r.digest, r, bytes, shell)?;
+        }
+        for tag in &repo_tags {
+            put_manifest_checked(&client, &repo, tag, top_ref, top_bytes, shell)?;
+            out.push(format!("{registry}/{repo}:{tag}@{}", top_ref.digest));
+        }
+        shell.status(
+            "Pushed",
+            format!(
+                "{registry}/{repo}:{} ({} uploaded, {} bytes; {} already there; {} mounted)",
+                repo_tags.join(","),
+                counts.uploaded,
+                counts.bytes,
+                counts.skipped,
+                counts.mounted
+            ),
+        );
+    }
+    Ok(out)
+}
+
+/// Pushes the single platform of `image` untagged.
+pub fn push_by_digest(
+    http: &HttpClient,
+    image: &BuiltImage,
+    repository: &str,
+    shell: &Shell,
+) -> Result<DigestFile> {
+    let r = Reference::parse(repository)?;
+    let p = image.platforms.first().context("no platform built")?;
+    let client = RegistryClient::new(
+        http.clone(),
+        &r.registry,
+        crate::auth::Credentials::from_env(),
+        shell,
+    )?;
+    shell.status(
+        "Pushing",
+        format!(
+            "{}/{} {} by digest",
+            r.registry,
+            r.repository,
+            p.platform.display()
+        ),
+    );
+    push_blobs(&client, &r.repository, &[p], shell)?;
+    put_manifest_checked(
+        &client,
+        &r.repository,
+        &p.manifest_ref.digest,
+        &p.manifest_ref,
+        &p.manifest,
+        shell,
+    )?;
+    Ok(DigestFile {
+        digest: p.manifest_ref.digest.clone(),
+        size: p.manifest_ref.size,
+        media_type: p.manifest_ref.media_type.clone(),
+        platform: p.platform.clone(),
+        repository: format!("{}/{}", r.registry, r.repository),
+        annotations: image.annotations.clone(),
+    })
+}
+
+/// Builds the index bytes from digest files (checked to exist in the registry).
+pub fn merge(
+    http: &HttpClient,
+    files: &[DigestFile],
+    annotations: &BTreeMap<String, String>,
+    shell: &Shell,
+) -> Result<(String, String, Vec<u8>, BlobRef)> {
+    let first = files.first().context("no digest files")?;
+    let repository = &first.repository;
+    let r = Reference::parse(repository)?;
+    let client = RegistryClient::new(
+        http.clone(),
+        &r.registry,
+        crate::auth::Credentials::from_env(),
+        shell,
+    )?;
+    let mut format = None;
+    let mut entries = Vec::new();
+    let mut seen = Vec::new();
+    for f in files {
+        if &f.repository != repository {
+            return Err(usage(format!("digest files name different repositories (`{}` and `{}`): merge one repository at a time", f.repository, repository)));
+        }
+        if seen.contains(&f.platform) {
+            return Err(usage(format!(
+                "two digest files for platform {}",
+                f.platform.display()
+            )));
+        }
+        seen.push(f.platform.clone());
+        let fmt = Format::of_media_type(&f.media_type).ok_or_else(|| {
+            usage(format!(
+                "unknown manifest media type `{}` in a digest file",
+                f.media_type
+            ))
+        })?;
+        if *format.get_or_insert(fmt) != fmt {
+            return Err(usage("digest files mix OCI and Docker manifests: an index must not mix them; build all platforms with the same `--format`"));
+        }
+        let (digest, size, media_type) = client
+            .head_manifest(&r.repository, &f.digest, &[f.media_type.as_str()], shell)?
+            .with_context(|| {
+                format!(
+                    "manifest {} for {} is not in {repository}: was `--push-by-digest` run?",
+                    f.digest,
+                    f.platform.display()
+                )
+            })?;
+        if digest != f.digest || size != f.size || media_type != f.media_type {
+            bail!("manifest {} in {repository} does not match its digest file (size {size}, type {media_type})", f.digest);
+        }
+        entries.push((
+            BlobRef {
+                digest: f.digest.clone(),
+                size: f.size,
+                media_type: f.media_type.clone(),
+            },
+            f.platform.clone(),
+        ));
+    }
+    // Stable order, whatever order the CI jobs finished in.
+    entries.sort_by(|a, b| a.1.display().cmp(&b.1.display()));
+    let format = format.expect("at least one file");
+    let bytes = crate::oci::index(format, &entries, annotations)?;
+    let r2 = BlobRef::of_bytes(&bytes, format.index());
+    Ok((r.registry, r.repository, bytes, r2))
+}
+
+/// `cargo forge-image merge`.
+pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> {
+    let retries = match args.retries {
+        Some(r) => r,
+        None => std::env::var("FORGE_RETRIES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(forge_core::config::DEFAULT_RETRIES),
+    };
+    let http = client(retries, &args.insecure_registries);
+    let mut files = Vec::new();
+    for path in &args.digest_files {
+        let bytes = forge_core::fsx::read(path)?;
+        let f: DigestFile = serde_json::from_slice(&bytes)
+            .with_context(|| {
+                format!(
+                    "`{}` is not a digest file written by `--push-by-digest`",
+                    path.display()
+                )
+            })
+            .kind(forge_core::ErrorKind::Usage)?;
+        files.push(f);
+    }
+    // The annotations every platform agrees on (all of them, when built from one commit).
+    let mut annotations = files
+        .first()
+        .map(|f| f.annotations.clone())
+        .unwrap_or_default();
+    for f in &files[1..] {
+        annotations.retain(|k, v| f.annotations.get(k) == Some(v));
+    }
+    let (registry, repo, bytes, r) = merge(&http, &files, &annotations, shell)?;
+    let client = RegistryClient::new(
+        http.clone(),
+        &registry,
+        crate::auth::Credentials::from_env(),
+        shell,
+    )?;
+    put_manifest_checked(&client, &repo, &r.digest, &r, &bytes, shell)?;
+    let mut pushed = Vec::new();
+    for t in &args.tags {
+        let tr = Reference::parse(t)?;
+        if tr.registry != registry || tr.repository != repo {
+            return Err(usage(format!(
+                "`--tag {t}` is not in {registry}/{repo}, where the platform images are"
+            )));
+        }
+        let tag = tr
+            .tag
+            .ok_or_else(|| usage(format!("`--tag {t}` has no tag")))?;
+        put_manifest_checked(&client, &repo, &tag, &r, &bytes, shell)?;
+        pushed.push(format!("{registry}/{repo}:{tag}@{}", r.digest));
+    }
+    shell.status(
+        "Merged",
+        format!(
+            "{} platforms into {registry}/{repo}@{}",
+            files.len(),
+            r.digest
+        ),
+    );
+    if shell.is_json() {
+        shell.json(
+            &serde_json::json!({ "reason": "merged", "digest": r.digest, "pushed": pushed }),
+        )?;
+    } else {
+        for p in pushed {
+            shell.data(p);
+        }
+    }
+    Ok(())
+}
