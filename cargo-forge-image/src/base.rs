@@ -70,21 +70,24 @@ fn cached_blob(
     forge_core::fsx::read(&path)
 }
 
-/// Pulls the base for one platform.
+/// Pulls the base for one platform. `push_registries` are the registries the run pushes to:
+/// the `FORGE_REGISTRY_*` credentials are used for the base only when it lives on one of them.
 pub fn pull(
     http: &forge_core::http::HttpClient,
     reference: &str,
     platform: &PlatformSpec,
     format: Format,
+    push_registries: &[String],
     shell: &Shell,
 ) -> Result<BaseImage> {
     let r = Reference::parse(reference)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &r.registry,
-        crate::auth::Credentials::from_env(),
-        shell,
-    )?;
+    let mut scope: Vec<String> = push_registries.to_vec();
+    if scope.is_empty() {
+        // An empty list would mean "every registry": name none instead.
+        scope.push(String::new());
+    }
+    let creds = crate::auth::Credentials::from_env().env_registries(scope);
+    let client = RegistryClient::new(http.clone(), &r.registry, creds, shell)?;
     let tag_or_digest = r
         .digest
         .clone()

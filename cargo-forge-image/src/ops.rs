@@ -551,7 +551,20 @@ pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<Ima
             if plan.base == "scratch" {
                 (Vec::new(), Vec::new(), None, None, None)
             } else {
-                let b = crate::base::pull(&client, &plan.base, &p.platform, plan.format, shell)?;
+                let push_registries: Vec<String> = plan
+                    .tags
+                    .iter()
+                    .filter_map(|t| Reference::parse(t).ok())
+                    .map(|r| r.registry)
+                    .collect();
+                let b = crate::base::pull(
+                    &client,
+                    &plan.base,
+                    &p.platform,
+                    plan.format,
+                    &push_registries,
+                    shell,
+                )?;
                 (
                     b.layers,
                     b.history,

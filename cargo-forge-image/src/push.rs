@@ -28,6 +28,12 @@ pub fn client(retries: u32, insecure: &[String]) -> HttpClient {
     HttpClient::new(RetryPolicy::new(retries), insecure.to_vec())
 }
 
+/// Credentials for pushing to `registry`: `FORGE_REGISTRY_USERNAME`/`PASSWORD` apply to the
+/// push target only (unless `FORGE_REGISTRY` names another), never to other registries.
+pub fn push_credentials(registry: &str) -> crate::auth::Credentials {
+    crate::auth::Credentials::from_env().env_registries(vec![registry.to_string()])
+}
+
 /// The content of a `--digest-file`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -176,12 +182,8 @@ pub fn push_image(
     let (top_bytes, top_ref) = image.top();
     let mut out = Vec::new();
     for ((registry, repo), repo_tags) in by_repo {
-        let client = RegistryClient::new(
-            http.clone(),
-            &registry,
-            crate::auth::Credentials::from_env(),
-            shell,
-        )?;
+        let client =
+            RegistryClient::new(http.clone(), &registry, push_credentials(&registry), shell)?;
         shell.status(
             "Pushing",
             format!("{registry}/{repo} ({})", short(&top_ref.digest)),
@@ -232,7 +234,7 @@ pub fn push_by_digest(
     let client = RegistryClient::new(
         http.clone(),
         &r.registry,
-        crate::auth::Credentials::from_env(),
+        push_credentials(&r.registry),
         shell,
     )?;
     shell.status(
@@ -276,7 +278,7 @@ pub fn merge(
     let client = RegistryClient::new(
         http.clone(),
         &r.registry,
-        crate::auth::Credentials::from_env(),
+        push_credentials(&r.registry),
         shell,
     )?;
     let mut format = None;
@@ -363,12 +365,7 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
         annotations.retain(|k, v| f.annotations.get(k) == Some(v));
     }
     let (registry, repo, bytes, r) = merge(&http, &files, &annotations, shell)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &registry,
-        crate::auth::Credentials::from_env(),
-        shell,
-    )?;
+    let client = RegistryClient::new(http.clone(), &registry, push_credentials(&registry), shell)?;
     put_manifest_checked(&client, &repo, &r.digest, &r, &bytes, shell)?;
     let mut pushed = Vec::new();
     for t in &args.tags {

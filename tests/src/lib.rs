@@ -139,7 +139,12 @@ impl Fixture {
 
     /// Replaces `from` with `to` in the fixture's Cargo.toml (for bad-input tests).
     pub fn edit_manifest(&self, from: &str, to: &str) {
-        let p = self.path().join("Cargo.toml");
+        self.edit_manifest_at("Cargo.toml", from, to)
+    }
+
+    /// Replaces `from` with `to` in a file of the fixture.
+    pub fn edit_manifest_at(&self, rel: &str, from: &str, to: &str) {
+        let p = self.path().join(rel);
         let s = std::fs::read_to_string(&p).unwrap();
         assert!(s.contains(from), "`{from}` not in {}", p.display());
         std::fs::write(&p, s.replacen(from, to, 1)).unwrap();

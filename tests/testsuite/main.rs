@@ -8,5 +8,6 @@ mod cli;
 mod deb;
 mod deb_bad_input;
 mod deb_repo;
+mod image;
 mod registry;
 mod tidy;
