@@ -518,3 +518,115 @@ fn bad_image_input() {
         stderr(&out)
     );
 }
+
+/// A base image from the registry: its layers come first, are mounted (not uploaded) into the
+/// new repository, its digest is recorded, and the result runs on both platforms.
+#[test]
+fn base_image_layers_are_reused_by_mount() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start();
+    let base = format!("{}/bases/runtime:1", reg.host());
+    let fx = Fixture::copy("cli-tool");
+    assert_success(
+        &forge_image(
+            fx.path(),
+            &[
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--toolchain",
+                "/usr",
+                "--tag",
+                &base,
+                "--push",
+            ],
+            &[],
+        ),
+        "base push",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let app = Fixture::copy("two-bins-workspace");
+    let reference = format!("{}/apps/alpha:1.2.3", reg.host());
+    let out = forge_image(
+        app.path(),
+        &[
+            "-p",
+            "forge-fixture-alpha",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--toolchain",
+            "/usr",
+            "--base",
+            &base,
+            "--tag",
+            &reference,
+            "--push",
+        ],
+        &[("FORGE_BLOB_CACHE", cache.path().to_str().unwrap())],
+    );
+    assert_success(&out, "push on a base");
+    assert!(
+        stderr(&out).contains("4 mounted"),
+        "base layers should be mounted: {}",
+        stderr(&out)
+    );
+    let index = raw_manifest(&reference);
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.base.name"],
+        base.as_str()
+    );
+    assert!(index["annotations"]["org.opencontainers.image.base.digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let per_platform = raw_manifest(&format!(
+        "{}/apps/alpha@{}",
+        reg.host(),
+        index["manifests"][1]["digest"].as_str().unwrap()
+    ));
+    assert_eq!(
+        per_platform["layers"].as_array().unwrap().len(),
+        3,
+        "two base layers and the app layer"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    for arch in ["amd64", "arm64"] {
+        let rootfs = unpack(&reference, arch, scratch.path());
+        assert_eq!(
+            run_in_rootfs(&rootfs, "/usr/local/bin/forge-fixture-alpha", arch).trim(),
+            "forge-fixture-alpha 1.2.3"
+        );
+        assert!(
+            rootfs.join("usr/local/bin/forge-fixture-cli").is_file(),
+            "the base's files are there too"
+        );
+    }
+    // The base was cached by digest: a second build downloads nothing from the registry.
+    let mark = reg.mark();
+    assert_success(
+        &forge_image(
+            app.path(),
+            &[
+                "-p",
+                "forge-fixture-alpha",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--toolchain",
+                "/usr",
+                "--base",
+                &base,
+                "--output",
+                &format!("oci:{}", scratch.path().join("o").display()),
+            ],
+            &[("FORGE_BLOB_CACHE", cache.path().to_str().unwrap())],
+        ),
+        "cached base",
+    );
+    let blob_gets = reg
+        .requests_since(mark)
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blob_gets, 0, "base blobs must come from the cache");
+}

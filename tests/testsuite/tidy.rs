@@ -67,7 +67,12 @@ fn every_file_has_module_docs_and_no_debug_leftovers() {
 fn docs_mention_every_subcommand_and_exist() {
     let root = workspace_root();
     let mut all = String::new();
-    for f in ["README.md", "ARCHITECTURE.md", "docs/deb.md"] {
+    for f in [
+        "README.md",
+        "ARCHITECTURE.md",
+        "docs/deb.md",
+        "docs/image.md",
+    ] {
         let p = root.join(f);
         all.push_str(&std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{f} is missing")));
     }

@@ -24,21 +24,22 @@ pub fn run(skip_setup: bool) -> Result<()> {
         setup::run(&setup::Options::default())?;
     }
     let tools = Tools::locate();
-    let forge_deb = step_build_forge_deb()?;
+    let forge_deb = step_build("cargo-forge-deb")?;
     let krate = step_copy_fixture()?;
     let debs = step_forge_deb(&forge_deb, &krate, &tools)?;
     step_show_debs(&debs)?;
-    step_forge_image();
+    let forge_image = step_build("cargo-forge-image")?;
+    step_forge_image(&forge_image, &krate, &tools)?;
     step_forge_release();
     Ok(())
 }
 
-/// Builds `cargo-forge-deb` from this workspace; returns the binary, as cargo reports it.
-fn step_build_forge_deb() -> Result<PathBuf> {
-    status("Demo", "building cargo-forge-deb from this workspace");
+/// Builds one of our binaries from this workspace; returns it, as cargo reports it.
+fn step_build(bin: &str) -> Result<PathBuf> {
+    status("Demo", format!("building {bin} from this workspace"));
     let mut build = cmd::cargo();
     build
-        .args(["build", "-p", "cargo-forge-deb", "--bin", "cargo-forge-deb"])
+        .args(["build", "-p", bin, "--bin", bin])
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -53,11 +54,9 @@ fn step_build_forge_deb() -> Result<PathBuf> {
     let executable = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "cargo-forge-deb"
-        })
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from));
-    executable.with_context(|| format!("`{shown}` reported no cargo-forge-deb executable"))
+    executable.with_context(|| format!("`{shown}` reported no {bin} executable"))
 }
 
 /// Copies the fixture crate to `target/xtask/demo/cli-tool` (without any `target/` of its own).
@@ -175,9 +174,153 @@ fn header_lines(info: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The OCI image of the demo crate (`cargo forge-image`): not available yet.
-fn step_forge_image() {
-    note("demo step `forge-image` (OCI image of the crate) is not yet available: cargo forge-image is under construction");
+/// A docker-registry on a free loopback port, stopped when dropped.
+struct LocalRegistry {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &Path) -> Result<LocalRegistry> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("could not find a free loopback port")?
+        .port();
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .with_context(|| format!("could not write {}", config.display()))?;
+    let log = std::fs::File::create(dir.join("registry.log"))
+        .context("could not create the registry log")?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("could not start `docker-registry` (run `cargo xtask setup`)")?;
+    let registry = LocalRegistry { child, port };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(registry);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!(
+        "docker-registry did not start on 127.0.0.1:{port} (see {})",
+        dir.join("registry.log").display()
+    )
+}
+
+/// `cargo forge-image`: a two-platform image of the demo crate, pushed to a registry on loopback
+/// and written to an OCI layout; then the arm64 image's binary is run (unpacked, under qemu).
+fn step_forge_image(forge_image: &Path, krate: &Path, tools: &Tools) -> Result<()> {
+    let demo = cmd::xtask_dir().join("demo");
+    let registry = start_registry(&demo.join("registry"))?;
+    let layout = demo.join("image-oci");
+    let _ = std::fs::remove_dir_all(&layout);
+    let reference = format!("127.0.0.1:{}/demo/forge-fixture-cli:0.1.0", registry.port);
+    let mut cmd = Command::new(forge_image);
+    cmd.arg("forge-image")
+        .arg("--manifest-path")
+        .arg(krate.join("Cargo.toml"))
+        .args([
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--toolchain",
+            TOOLCHAIN,
+            "--tag",
+            &reference,
+            "--push",
+        ])
+        .arg("--output")
+        .arg(format!("oci:{}", layout.display()))
+        .current_dir(krate)
+        .stdin(Stdio::null());
+    tools.apply(&mut cmd);
+    status("Demo", format!("running `{}`", cmd::display(&cmd)));
+    cmd::run(&mut cmd)?;
+    let raw = cmd::output(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://{reference}")),
+    )?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&raw.stdout).context("skopeo printed no JSON")?;
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}",
+                        m["platform"]["os"].as_str().unwrap_or(""),
+                        m["platform"]["architecture"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    status("Image", format!("{reference} ({})", platforms.join(", ")));
+    // Run the arm64 image's binary: copy one platform, unpack it, run it under qemu.
+    let work = demo.join("image-run");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)
+        .with_context(|| format!("could not create {}", work.display()))?;
+    cmd::run(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                "--override-arch",
+                "arm64",
+            ])
+            .arg(format!("docker://{reference}"))
+            .arg(format!("oci:{}:arm64", work.join("layout").display())),
+    )?;
+    cmd::output(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:arm64", work.join("layout").display()))
+            .arg(work.join("bundle")),
+    )?;
+    let rootfs = work.join("bundle/rootfs");
+    let out = cmd::output(
+        Command::new("qemu-aarch64")
+            .arg("-L")
+            .arg(&rootfs)
+            .arg(rootfs.join("usr/local/bin/forge-fixture-cli"))
+            .arg("--version"),
+    )?;
+    status(
+        "Ran",
+        format!(
+            "the arm64 image's entrypoint under qemu: {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+    );
+    status(
+        "Image",
+        format!(
+            "OCI layout in {} (the loopback registry stops with the demo)",
+            layout.display()
+        ),
+    );
+    drop(registry);
+    Ok(())
 }
 
 /// The release of the demo crate (`cargo forge-release --dry-run`): not available yet.
