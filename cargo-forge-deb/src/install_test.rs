@@ -83,31 +83,9 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
             t.arch
         )));
     }
-    require_root()?;
-    let qemu = qemu_name(t);
-    let foreign = is_foreign(&t.arch);
-    let binfmt = if foreign {
-        Some(find_binfmt(&t.arch, &qemu)?)
-    } else {
-        None
-    };
-
-    clean_stale(&t.cache_dir, shell);
-    let cached = ensure_root(t, binfmt.as_ref(), shell)?;
-
-    // A fresh copy of the clean root for this test.
-    let scratch = Scratch::create_in(&t.cache_dir, ".test-", shell)?;
-    let root = scratch.path.join("root");
-    Cmd::new("cp")
-        .args(["-a", "--reflink=auto"])
-        .arg(&cached)
-        .arg(&root)
-        .output(shell)
-        .with_context(|| format!("failed to copy the clean root `{}`", cached.display()))?;
-    if let Some(b) = &binfmt {
-        provide_interpreter(&root, b, &qemu)?;
-    }
-    prepare_root(&root)?;
+    let clean = CleanRoot::create(t, shell)?;
+    let root = clean.root.clone();
+    let foreign = clean.foreign;
     let deb_name = format!("forge-install-test_{}", info.canonical_file_name());
     let deb_in_root = root.join("tmp").join(&deb_name);
     fs::copy(&t.deb, &deb_in_root).with_context(|| {
@@ -117,8 +95,6 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
             root.display()
         )
     })?;
-    let _proc = ProcMount::mount(&root.join("proc"), shell)?;
-
     let how = if foreign {
         format!("{SUITE} {} root, via qemu", t.arch)
     } else {
@@ -292,6 +268,58 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
 // Commands in the root
 
 /// `chroot ROOT …` with a clean, predictable environment.
+/// A fresh copy of the cached clean root, with `/proc` mounted, removed when dropped. Also used
+/// by the end-to-end tests of `cargo forge-deb repo`, which install from a repository in it.
+pub struct CleanRoot<'a> {
+    // Field order matters: `/proc` is unmounted before the copy is deleted.
+    _proc: ProcMount<'a>,
+    _scratch: Scratch<'a>,
+    /// The root directory.
+    pub root: PathBuf,
+    /// Whether its architecture is foreign (runs through qemu via binfmt_misc).
+    pub foreign: bool,
+}
+
+impl<'a> CleanRoot<'a> {
+    /// Builds (once, cached) and copies the clean root for `t.arch`.
+    pub fn create(t: &InstallTest, shell: &'a Shell) -> Result<CleanRoot<'a>> {
+        require_root()?;
+        let qemu = qemu_name(t);
+        let foreign = is_foreign(&t.arch);
+        let binfmt = if foreign {
+            Some(find_binfmt(&t.arch, &qemu)?)
+        } else {
+            None
+        };
+        clean_stale(&t.cache_dir, shell);
+        let cached = ensure_root(t, binfmt.as_ref(), shell)?;
+        let scratch = Scratch::create_in(&t.cache_dir, ".test-", shell)?;
+        let root = scratch.path.join("root");
+        Cmd::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(&cached)
+            .arg(&root)
+            .output(shell)
+            .with_context(|| format!("failed to copy the clean root `{}`", cached.display()))?;
+        if let Some(b) = &binfmt {
+            provide_interpreter(&root, b, &qemu)?;
+        }
+        prepare_root(&root)?;
+        let proc = ProcMount::mount(&root.join("proc"), shell)?;
+        Ok(CleanRoot {
+            _proc: proc,
+            _scratch: scratch,
+            root,
+            foreign,
+        })
+    }
+
+    /// A command run inside the root.
+    pub fn command(&self) -> Cmd {
+        chroot(&self.root)
+    }
+}
+
 fn chroot(root: &Path) -> Cmd {
     Cmd::new("chroot")
         .arg(root)

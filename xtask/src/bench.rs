@@ -265,6 +265,11 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     }
 
     print_table(&results);
+    for r in &results {
+        if !r.levels.is_empty() {
+            print_levels(&r.levels);
+        }
+    }
     for (name, r) in names.iter().zip(&results) {
         if r.contention >= 0.1 {
             warn(format!(
@@ -515,6 +520,61 @@ struct BenchResult {
     json: Value,
     /// The most cores other processes used, on average, during one command's measured runs.
     contention: f64,
+    /// deb-package with `--xz-levels`: one row per level of cargo forge-deb (see [`level_row`]).
+    levels: Vec<[String; 6]>,
+}
+
+/// A row of the xz level trade-off table: level, median time, median CPU, size, and time and
+/// size relative to cargo-deb at its defaults.
+fn level_row(
+    compression: &Value,
+    suffix: &str,
+    runs: &Series,
+    size: u64,
+    time_ratio: f64,
+    size_ratio: f64,
+) -> [String; 6] {
+    [
+        format!(
+            "{} -{}{suffix}",
+            compression["format"].as_str().unwrap_or("?"),
+            compression["level"]
+        ),
+        secs(runs.median()),
+        format!("{:.2} s", median(&runs.cpu)),
+        megabytes(size),
+        format!("{time_ratio:.2}x"),
+        format!("{size_ratio:.3}x"),
+    ]
+}
+
+fn print_levels(levels: &[[String; 6]]) {
+    let header = [
+        "cargo forge-deb at",
+        "time (median)",
+        "cpu (median)",
+        "size",
+        "time vs cargo-deb",
+        "size vs cargo-deb",
+    ]
+    .map(String::from);
+    let rows: Vec<&[String; 6]> = std::iter::once(&header).chain(levels).collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let w: Vec<usize> = (0..6).map(width).collect();
+    println!(
+        "deb-package: time/size trade-off of the xz level (no target; cargo-deb at its defaults)"
+    );
+    for (n, r) in rows.iter().enumerate() {
+        let mut line = format!("{:<w0$}", r[0], w0 = w[0]);
+        for i in 1..6 {
+            line.push_str(&format!("  {:>wi$}", r[i], wi = w[i]));
+        }
+        println!("{line}");
+        if n == 0 {
+            println!("{}", "-".repeat(w.iter().sum::<usize>() + 10));
+        }
+    }
+    println!();
 }
 
 fn secs(v: f64) -> String {
@@ -723,6 +783,7 @@ fn deb_package(
     let mut peer_default_size = None;
     let mut peer_default_median = None;
     let mut contention: f64 = 0.0;
+    let mut levels = Vec::new();
     for case in &cases {
         let ours_compression = planned_compression(
             forge_deb,
@@ -828,6 +889,14 @@ fn deb_package(
                 let (target, met) = if case.name == "defaults" {
                     peer_default_size = Some(peer_size);
                     peer_default_median = Some(peer_median);
+                    levels.push(level_row(
+                        &ours_compression,
+                        " (default)",
+                        &ours.runs,
+                        ours_size,
+                        time_ratio,
+                        size_ratio,
+                    ));
                     (
                         format!(
                             "time <= {DEB_DEFAULT_TIME_RATIO}x, size <= {DEB_DEFAULT_SIZE_RATIO}x"
@@ -870,14 +939,14 @@ fn deb_package(
                     (Some(m), Some(s)) => (ours_median / m, ours_size as f64 / s as f64),
                     _ => (f64::NAN, f64::NAN),
                 };
-                rows.push(Row {
-                    label: format!("  ours at xz -{}", &case.name["ours-xz-".len()..]),
-                    ours: format!("{} {}", secs(ours_median), megabytes(ours_size)),
-                    peer: "(defaults)".into(),
-                    ratio: format!("{ratio:.2}x {size_ratio:.3}x"),
-                    target: "(trade-off, no target)".into(),
-                    met: None,
-                });
+                levels.push(level_row(
+                    &ours_compression,
+                    "",
+                    &ours.runs,
+                    ours_size,
+                    ratio,
+                    size_ratio,
+                ));
                 entry["time_ratio_vs_peer_defaults"] = json!(round(ratio, 4));
                 entry["size_ratio_vs_peer_defaults"] = json!(round(size_ratio, 4));
             }
@@ -893,6 +962,11 @@ fn deb_package(
             "cases": case_json,
         }),
         contention,
+        levels: if opts.xz_levels.is_empty() {
+            Vec::new()
+        } else {
+            levels
+        },
     })
 }
 
@@ -1373,6 +1447,7 @@ fn noop_overhead(forge_deb: &Path, bench_dir: &Path, opts: &Options) -> Result<B
             "met": met,
         }),
         contention: ours.background_cores().max(peer.background_cores()),
+        levels: Vec::new(),
     })
 }
 
