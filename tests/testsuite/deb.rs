@@ -524,3 +524,49 @@ fn debug_symbols_are_split() {
         );
     }
 }
+
+/// The zigbuild backend with a glibc floor: the arm64 binary asks for no newer glibc symbol than
+/// the floor, and runs.
+#[test]
+fn zigbuild_backend_with_glibc_floor() {
+    if !cross_tools() || !require_tools(&["cargo-zigbuild", "aarch64-linux-gnu-objdump"]) {
+        return;
+    }
+    let fx = Fixture::copy("cli-tool");
+    let out = fx.forge_deb(&[
+        "--target",
+        ARM64,
+        "--toolchain",
+        "/usr",
+        "--backend",
+        "zigbuild",
+        "--glibc",
+        "2.28",
+    ]);
+    assert_success(&out, "forge-deb --backend zigbuild");
+    assert!(stderr(&out).contains("with zigbuild"), "{}", stderr(&out));
+    let deb = &fx.debs()[0];
+    let scratch = tempfile::tempdir().unwrap();
+    let exe = extract_to(deb, "usr/bin/forge-fixture-cli", scratch.path()).unwrap();
+    let syms = stdout(&run(Command::new("aarch64-linux-gnu-objdump")
+        .arg("-T")
+        .arg(&exe)));
+    let mut versions: Vec<(u32, u32)> = syms
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|s| {
+            let v: String = s
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let mut it = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+            Some((it.next()?, it.next().unwrap_or(0)))
+        })
+        .collect();
+    versions.sort();
+    assert!(
+        versions.last().is_some_and(|v| *v <= (2, 28)),
+        "newest GLIBC symbol {versions:?}"
+    );
+    assert_success(&run_binary(&exe, true), "zigbuilt binary under qemu");
+}
