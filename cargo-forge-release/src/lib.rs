@@ -4,6 +4,9 @@
 //! `--version`, the cargo subcommand convention) and the command says plainly that it does
 //! nothing yet, rather than pretending to.
 
+pub mod hosts;
+pub mod stage;
+
 use anyhow::Result;
 use clap::Parser;
 
