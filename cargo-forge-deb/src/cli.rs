@@ -133,3 +133,12 @@ pub struct RepoArgs {
     #[command(flatten)]
     pub output: forge_core::cli::OutputArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cargo::command().debug_assert();
+    }
+}

@@ -80,6 +80,14 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
     let produced = ops::execute(&project, &plan, shell)?;
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
+    } else {
+        // One produced path per line (cargo-deb's order: a .ddeb before its .deb).
+        for p in &produced {
+            if let Some(d) = &p.dbgsym {
+                shell.data(d.display());
+            }
+            shell.data(p.path.display());
+        }
     }
     shell.status(
         "Finished",

@@ -79,6 +79,8 @@ pub struct Produced {
     pub size: u64,
     pub sha256: String,
     pub depends: String,
+    /// The `-dbgsym` package, when one was made.
+    pub dbgsym: Option<PathBuf>,
 }
 
 fn deb_metadata(pkg: &cargo_metadata::Package, variant: Option<&str>) -> Result<DebMetadata> {
@@ -850,6 +852,7 @@ fn package(
         "Packaged",
         format!("{} ({})", output.display(), human_size(size)),
     );
+    let mut dbgsym_path = None;
     if dbgsym {
         let ddeb = write_dbgsym(
             job,
@@ -861,11 +864,10 @@ fn package(
             plan,
         )?;
         shell.status("Packaged", ddeb.display());
-        // cargo-deb's order: the .ddeb first, then the .deb.
-        shell.data(ddeb.display());
+        dbgsym_path = Some(ddeb);
     }
-    shell.data(output.display());
     Ok(Produced {
+        dbgsym: dbgsym_path,
         package: job.name.clone(),
         version: job.version.clone(),
         architecture: arch,

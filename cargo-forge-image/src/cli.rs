@@ -108,3 +108,12 @@ pub struct MergeArgs {
     #[command(flatten)]
     pub output: forge_core::cli::OutputArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cargo::command().debug_assert();
+    }
+}

@@ -74,6 +74,10 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
     let result = ops::execute(&project, &plan, shell)?;
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "image", "image": result }))?;
+    } else {
+        for p in &result.pushed {
+            shell.data(p);
+        }
     }
     shell.status(
         "Finished",

@@ -707,15 +707,9 @@ pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<Ima
         let json = serde_json::to_vec_pretty(&r)?;
         forge_core::fsx::write_atomic(digest_file, &json)?;
         shell.status("Wrote", format!("{} ({})", digest_file.display(), r.digest));
-        shell.data(format!("{}@{}", r.repository, r.digest));
         pushed.push(format!("{}@{}", r.repository, r.digest));
     } else if plan.push {
         pushed = crate::push::push_image(&client, &image, &plan.tags, shell)?;
-        if !shell.is_json() {
-            for p in &pushed {
-                shell.data(p);
-            }
-        }
     }
     Ok(ImageResult {
         image: image.summary(),

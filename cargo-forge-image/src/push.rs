@@ -400,3 +400,172 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
     }
     Ok(())
 }
+
+/// An image read back from an OCI layout, ready to push: blobs by digest (files in the layout)
+/// and manifests (bytes).
+pub struct LayoutImage {
+    /// The top document (index or manifest): bytes and reference.
+    pub top: (Vec<u8>, BlobRef),
+    /// Platform manifests under an index (empty when the top is a manifest).
+    pub manifests: Vec<(Vec<u8>, BlobRef)>,
+    /// Config and layer blobs: (digest, path).
+    pub blobs: Vec<(String, std::path::PathBuf)>,
+}
+
+/// Reads the image named `tag` from an OCI layout written by `--output oci:DIR`.
+pub fn read_layout(dir: &std::path::Path, tag: &str) -> Result<LayoutImage> {
+    let blob_path = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let read_verified = |d: &str| -> Result<Vec<u8>> {
+        let bytes = forge_core::fsx::read(&blob_path(d))?;
+        if format!("sha256:{}", forge_core::digest::sha256_hex(&bytes)) != d {
+            bail!("blob {d} in `{}` is corrupt", dir.display());
+        }
+        Ok(bytes)
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&forge_core::fsx::read(&dir.join("index.json"))?)
+            .with_context(|| format!("`{}` is not an OCI layout", dir.display()))?;
+    let desc = index["manifests"]
+        .as_array()
+        .and_then(|ms| {
+            ms.iter()
+                .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        })
+        .with_context(|| format!("OCI layout `{}` has no image `{tag}`", dir.display()))?;
+    let top_ref = BlobRef {
+        digest: desc["digest"]
+            .as_str()
+            .context("descriptor without digest")?
+            .to_string(),
+        size: desc["size"].as_u64().context("descriptor without size")?,
+        media_type: desc["mediaType"]
+            .as_str()
+            .context("descriptor without mediaType")?
+            .to_string(),
+    };
+    let top_bytes = read_verified(&top_ref.digest)?;
+    let mut manifests = Vec::new();
+    let mut manifest_docs = Vec::new();
+    if top_ref.media_type.contains("index") || top_ref.media_type.contains("list") {
+        let idx: serde_json::Value = serde_json::from_slice(&top_bytes)?;
+        for m in idx["manifests"].as_array().cloned().unwrap_or_default() {
+            let r = BlobRef {
+                digest: m["digest"]
+                    .as_str()
+                    .context("descriptor without digest")?
+                    .to_string(),
+                size: m["size"].as_u64().unwrap_or(0),
+                media_type: m["mediaType"].as_str().unwrap_or_default().to_string(),
+            };
+            let bytes = read_verified(&r.digest)?;
+            manifest_docs.push(serde_json::from_slice::<serde_json::Value>(&bytes)?);
+            manifests.push((bytes, r));
+        }
+    } else {
+        manifest_docs.push(serde_json::from_slice::<serde_json::Value>(&top_bytes)?);
+    }
+    let mut blobs = Vec::new();
+    for m in &manifest_docs {
+        let mut digests = vec![m["config"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()];
+        digests.extend(
+            m["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["digest"].as_str().map(String::from)),
+        );
+        for d in digests {
+            if !blobs.iter().any(|(b, _)| *b == d) {
+                let p = blob_path(&d);
+                if !p.is_file() {
+                    bail!("OCI layout `{}` lacks blob {d}", dir.display());
+                }
+                blobs.push((d, p));
+            }
+        }
+    }
+    Ok(LayoutImage {
+        top: (top_bytes, top_ref),
+        manifests,
+        blobs,
+    })
+}
+
+/// Pushes a layout image's blobs and manifests by digest (no tag): invisible to tag readers.
+pub fn push_layout_untagged(
+    http: &HttpClient,
+    image: &LayoutImage,
+    repository: &str,
+    shell: &Shell,
+) -> Result<()> {
+    let r = Reference::parse(repository)?;
+    let client = RegistryClient::new(
+        http.clone(),
+        &r.registry,
+        push_credentials(&r.registry),
+        shell,
+    )?;
+    shell.status(
+        "Pushing",
+        format!(
+            "{}/{} ({}, untagged)",
+            r.registry,
+            r.repository,
+            short(&image.top.1.digest)
+        ),
+    );
+    for (digest, path) in &image.blobs {
+        let body = forge_core::http::Body::file(path)?;
+        client.push_blob(&r.repository, digest, body, None, None, shell)?;
+    }
+    for (bytes, m) in &image.manifests {
+        put_manifest_checked(&client, &r.repository, &m.digest, m, bytes, shell)?;
+    }
+    put_manifest_checked(
+        &client,
+        &r.repository,
+        &image.top.1.digest,
+        &image.top.1,
+        &image.top.0,
+        shell,
+    )
+}
+
+/// Tags an already-pushed image (the last step of a release on a registry).
+pub fn tag_pushed(
+    http: &HttpClient,
+    image: &LayoutImage,
+    repository: &str,
+    tags: &[String],
+    shell: &Shell,
+) -> Result<Vec<String>> {
+    let r = Reference::parse(repository)?;
+    let client = RegistryClient::new(
+        http.clone(),
+        &r.registry,
+        push_credentials(&r.registry),
+        shell,
+    )?;
+    let mut out = Vec::new();
+    for tag in tags {
+        put_manifest_checked(
+            &client,
+            &r.repository,
+            tag,
+            &image.top.1,
+            &image.top.0,
+            shell,
+        )?;
+        out.push(format!(
+            "{}/{}:{tag}@{}",
+            r.registry, r.repository, image.top.1.digest
+        ));
+    }
+    Ok(out)
+}

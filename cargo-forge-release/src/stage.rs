@@ -35,7 +35,10 @@ impl Asset {
     /// Describes a staged file.
     pub fn of_file(path: &Path, kind: AssetKind, target: Option<String>) -> anyhow::Result<Asset> {
         Ok(Asset {
-            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             size: forge_core::fsx::metadata(path)?.len(),
             sha256: forge_core::digest::sha256_file(path)?,
             path: path.to_path_buf(),
@@ -55,7 +58,11 @@ impl Asset {
             "application/zip"
         } else if n.ends_with(".deb") {
             "application/vnd.debian.binary-package"
-        } else if n.ends_with(".asc") || n.ends_with(".sig") || n.ends_with(".minisig") || n == "SHA256SUMS" {
+        } else if n.ends_with(".asc")
+            || n.ends_with(".sig")
+            || n.ends_with(".minisig")
+            || n == "SHA256SUMS"
+        {
             "text/plain"
         } else if n.ends_with(".json") {
             "application/json"

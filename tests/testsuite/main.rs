@@ -10,4 +10,5 @@ mod deb_bad_input;
 mod deb_repo;
 mod image;
 mod registry;
+mod release;
 mod tidy;

@@ -10,7 +10,14 @@
 //! Publishing order inside a host follows one rule: nothing half-done is visible. Blobs and
 //! objects first, drafts before publishing, "latest" pointers and tags last.
 
+pub mod apt;
 pub mod dir;
+pub mod gitea;
+pub mod github;
+pub mod oci;
+pub mod remote;
+
+pub use remote::make_remote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -86,8 +93,27 @@ pub trait Host {
     fn describe(&self, release: &Staged) -> Vec<String>;
     /// Checks, without side effects, that publishing can work.
     fn preflight(&self, release: &Staged, state: &HostState, shell: &Shell) -> Result<()>;
+    /// Uploads what readers cannot see yet (a draft and its assets, objects, untagged
+    /// manifests), so that every host holds the release before any host shows it. `publish`
+    /// runs after it and skips what it recorded. Default: nothing to prepare.
+    fn prepare(
+        &self,
+        release: &Staged,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()> {
+        let _ = (release, state, save, shell);
+        Ok(())
+    }
     /// Publishes, resuming from `state`; calls `save` after every step.
-    fn publish(&self, release: &Staged, state: &mut HostState, save: &mut Save<'_>, shell: &Shell) -> Result<()>;
+    fn publish(
+        &self,
+        release: &Staged,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()>;
     /// Undoes what is safe to undo after a failed `publish`.
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()>;
 }

@@ -1,0 +1,246 @@
+//! Staging the release's files: archives per target, `SHA256SUMS`, signatures.
+//!
+//! Archives are reproducible (forge-core's tar writer; zip entries with a fixed time), named
+//! `<package>-<version>-<target>.<ext>` and holding `<package>-<version>-<target>/` with the
+//! binaries, README and LICENSE files and configured extras. Signatures are detached: gpg
+//! (`.asc`, via the user's gpg and agent — keys never pass through us) and minisign
+//! (`.minisig`, pure Rust).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use forge_core::archive::{Entry, TarOptions};
+use forge_core::exit::{usage, ErrorKind, ResultExt};
+use forge_core::process::Cmd;
+use forge_core::Shell;
+
+use crate::stage::{Asset, AssetKind};
+
+/// Archive formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ArchiveFormat {
+    TarGz,
+    TarXz,
+    Zip,
+}
+
+impl ArchiveFormat {
+    pub fn parse(s: &str) -> Result<ArchiveFormat> {
+        match s {
+            "tar.gz" | "tgz" => Ok(ArchiveFormat::TarGz),
+            "tar.xz" | "txz" => Ok(ArchiveFormat::TarXz),
+            "zip" => Ok(ArchiveFormat::Zip),
+            other => Err(usage(format!(
+                "invalid `archive-format` `{other}`: use \"tar.gz\", \"tar.xz\" or \"zip\""
+            ))),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::TarGz => "tar.gz",
+            ArchiveFormat::TarXz => "tar.xz",
+            ArchiveFormat::Zip => "zip",
+        }
+    }
+}
+
+/// One file of an archive: (path inside, source, mode).
+pub type ArchiveFile = (String, PathBuf, u32);
+
+/// Writes an archive of `files` under the directory `root_name` into `out_dir`.
+pub fn write_archive(
+    out_dir: &Path,
+    root_name: &str,
+    files: &[ArchiveFile],
+    format: ArchiveFormat,
+    mtime: u64,
+) -> Result<PathBuf> {
+    let path = out_dir.join(format!("{root_name}.{}", format.extension()));
+    let mut out = forge_core::fsx::AtomicFile::create(&path)?;
+    match format {
+        ArchiveFormat::TarGz | ArchiveFormat::TarXz => {
+            let entries: Vec<Entry> = files
+                .iter()
+                .map(|(name, src, mode)| {
+                    Entry::file(&format!("{root_name}/{name}"), src.clone(), *mode)
+                })
+                .collect::<Result<_>>()?;
+            let opts = TarOptions {
+                mtime,
+                ..Default::default()
+            };
+            if format == ArchiveFormat::TarGz {
+                let gz = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(&mut out, flate2::Compression::best());
+                forge_core::archive::write_tar(gz, entries, &opts)?
+                    .finish()
+                    .context("failed to compress an archive")?;
+            } else {
+                let xz = liblzma::write::XzEncoder::new(&mut out, 6);
+                forge_core::archive::write_tar(xz, entries, &opts)?
+                    .finish()
+                    .context("failed to compress an archive")?;
+            }
+        }
+        ArchiveFormat::Zip => {
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let t = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let dt = zip::DateTime::from_date_and_time(
+                t.year().clamp(1980, 2107) as u16,
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+            )
+            .unwrap_or_default();
+            let mut sorted: Vec<&ArchiveFile> = files.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, src, mode) in sorted {
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .last_modified_time(dt)
+                    .unix_permissions(*mode);
+                zip.start_file(format!("{root_name}/{name}"), opts)
+                    .context("failed to write a zip entry")?;
+                let bytes = forge_core::fsx::read(src)?;
+                zip.write_all(&bytes)
+                    .context("failed to write a zip entry")?;
+            }
+            let cursor = zip.finish().context("failed to finish a zip archive")?;
+            out.write_all(cursor.get_ref())
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+        }
+    }
+    out.commit()?;
+    Ok(path)
+}
+
+/// `SHA256SUMS` over the assets (sorted by name), in `sha256sum -c` format.
+pub fn write_checksums(dir: &Path, assets: &[Asset]) -> Result<Asset> {
+    let mut sorted: Vec<&Asset> = assets.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let text: String = sorted
+        .iter()
+        .map(|a| format!("{}  {}\n", a.sha256, a.name))
+        .collect();
+    let path = dir.join("SHA256SUMS");
+    forge_core::fsx::write_atomic(&path, text.as_bytes())?;
+    Asset::of_file(&path, AssetKind::Checksums, None)
+}
+
+/// Checks, before anything is built, that gpg can sign with `key` (exit 2 otherwise).
+pub fn check_gpg_key(key: &str, shell: &Shell) -> Result<()> {
+    let out = Cmd::new("gpg")
+        .args(["--batch", "--list-secret-keys", key])
+        .install_hint("install gnupg: `apt-get install gnupg`")
+        .output_unchecked(shell)?;
+    if !out.status.success() {
+        return Err(usage(format!(
+            "gpg has no secret key `{key}` (from `sign.gpg` in [workspace.metadata.forge.release])"
+        )))
+        .hint("list your keys with `gpg --list-secret-keys`, or import the key (`gpg --import`)");
+    }
+    Ok(())
+}
+
+/// A detached ASCII-armoured gpg signature `<file>.asc`.
+pub fn gpg_sign(file: &Path, key: &str, shell: &Shell) -> Result<Asset> {
+    let sig = PathBuf::from(format!("{}.asc", file.display()));
+    let _ = std::fs::remove_file(&sig);
+    Cmd::new("gpg")
+        .args([
+            "--batch",
+            "--yes",
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            key,
+            "--output",
+        ])
+        .arg(&sig)
+        .arg(file)
+        .run(shell)
+        .with_context(|| format!("failed to sign `{}` with gpg key `{key}`", file.display()))
+        .kind(ErrorKind::Check)?;
+    Asset::of_file(&sig, AssetKind::Signature, None)
+}
+
+/// A minisign signature `<file>.minisig` with the secret key at `key_path` (password from
+/// `MINISIGN_PASSWORD`, none if unset).
+pub fn minisign_sign(file: &Path, key_path: &Path) -> Result<Asset> {
+    let key_text = forge_core::fsx::read_to_string(key_path)?;
+    let box_ = minisign::SecretKeyBox::from_string(&key_text)
+        .with_context(|| format!("`{}` is not a minisign secret key", key_path.display()))
+        .kind(ErrorKind::Usage)?;
+    let password = std::env::var("MINISIGN_PASSWORD").ok();
+    if let Some(p) = &password {
+        forge_core::secret::register(p);
+    }
+    let sk = box_
+        .into_secret_key(password)
+        .map_err(|e| anyhow::anyhow!("cannot unlock minisign key `{}`: {e}", key_path.display()))
+        .kind(ErrorKind::Usage)
+        .hint("set MINISIGN_PASSWORD to the key's password")?;
+    let data = std::fs::File::open(file)
+        .with_context(|| format!("failed to open `{}`", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sig = minisign::sign(None, &sk, data, Some(&format!("file:{name}")), None)
+        .map_err(|e| anyhow::anyhow!("minisign failed on `{}`: {e}", file.display()))?;
+    let out = PathBuf::from(format!("{}.minisig", file.display()));
+    forge_core::fsx::write_atomic(&out, sig.to_string().as_bytes())?;
+    Asset::of_file(&out, AssetKind::Signature, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_are_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("app");
+        std::fs::write(&src, b"binary").unwrap();
+        for format in [
+            ArchiveFormat::TarGz,
+            ArchiveFormat::TarXz,
+            ArchiveFormat::Zip,
+        ] {
+            let a = tempfile::tempdir().unwrap();
+            let b = tempfile::tempdir().unwrap();
+            let files = vec![("app".to_string(), src.clone(), 0o755)];
+            let pa = write_archive(a.path(), "app-1.0.0-x", &files, format, 1_700_000_000).unwrap();
+            let pb = write_archive(b.path(), "app-1.0.0-x", &files, format, 1_700_000_000).unwrap();
+            assert_eq!(
+                std::fs::read(pa).unwrap(),
+                std::fs::read(pb).unwrap(),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn checksums_format() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b"), b"2").unwrap();
+        std::fs::write(dir.path().join("a"), b"1").unwrap();
+        let assets = vec![
+            Asset::of_file(&dir.path().join("b"), AssetKind::Archive, None).unwrap(),
+            Asset::of_file(&dir.path().join("a"), AssetKind::Archive, None).unwrap(),
+        ];
+        let sums = write_checksums(dir.path(), &assets).unwrap();
+        let text = std::fs::read_to_string(sums.path).unwrap();
+        assert!(
+            text.starts_with(&format!("{}  a\n", forge_core::digest::sha256_hex(b"1"))),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Command-line arguments of `cargo forge-release` (parsing and validation only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use forge_core::cli::CommonArgs;
+
+/// `cargo` as the top-level command, so `cargo forge-release …` and
+/// `cargo-forge-release forge-release …` parse the same way.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = forge_core::cli::styles())]
+pub enum Cargo {
+    #[command(name = "forge-release", version, about, long_about = LONG_ABOUT)]
+    ForgeRelease(ReleaseCli),
+}
+
+const LONG_ABOUT: &str = "Versioned, signed, atomic releases of Rust crates.
+
+`cargo forge-release v1.2.3` checks the version, the git state and every host; shows the plan and \
+asks (or needs --yes without a terminal); builds every artifact (archives, .debs, an image) into a \
+staging directory with SHA256SUMS and signatures; then publishes so that nothing half-done is \
+visible: uploads and drafts first, the git tag, then releases made public, tags and `latest` \
+pointers last. A failure rolls back what is safe to roll back; a re-run resumes from \
+target/forge/release/<version>/state.json and never does a step twice.
+
+Exit codes: 0 success, 1 error, 2 bad input or refused (version, git state, config, no \
+confirmation), 3 build failed, 4 a check failed, 5 a host or the network failed, 6 a tool is missing.";
+
+/// `cargo forge-release`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReleaseCli {
+    #[command(subcommand)]
+    pub command: Option<ReleaseCommand>,
+    #[command(flatten)]
+    pub args: ReleaseArgs,
+}
+
+/// Subcommands: the split phases for CI, and CI generation.
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Check everything and write the plan (plan.json); publish nothing
+    Plan(PhaseArgs),
+    /// Build and stage this runner's artifacts (`--target`) into the artifacts directory
+    Build(PhaseArgs),
+    /// Publish the artifacts staged by `build` runs (merged from all runners)
+    Publish(PublishArgs),
+    /// Write (or `--check`) the CI workflow that releases on tag push
+    Ci(CiArgs),
+}
+
+/// `cargo forge-release <VERSION>`.
+#[derive(Debug, Args, Default)]
+pub struct ReleaseArgs {
+    /// The version to release: 1.2.3 or v1.2.3 (pre-releases: 1.3.0-rc.1)
+    #[arg(id = "release_version", value_name = "VERSION", required = true)]
+    pub release_version: Option<String>,
+    /// Set the package version to VERSION first (Cargo.toml, dependents, Cargo.lock; one commit)
+    #[arg(long)]
+    pub bump: bool,
+    /// Build and stage everything, publish nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Publish without asking (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Do not create and push the git tag
+    #[arg(long)]
+    pub no_tag: bool,
+    /// Allow uncommitted changes
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `plan` / `build`.
+#[derive(Debug, Args)]
+pub struct PhaseArgs {
+    /// The version to release
+    #[arg(id = "release_version", value_name = "VERSION")]
+    pub release_version: String,
+    /// Where to write plan.json / the staged artifacts (default: target/forge/release/<version>)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Directory holding the `build` outputs of every runner (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    /// Publish without asking (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Do not create and push the git tag
+    #[arg(long)]
+    pub no_tag: bool,
+    /// Attempts per HTTP request
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `ci`.
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// CI provider
+    #[arg(long, value_parser = ["github", "forgejo"])]
+    pub provider: String,
+    /// Fail when the committed workflow differs from what would be generated
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cargo::command().debug_assert();
+    }
+}

@@ -1,0 +1,26 @@
+//! Construction of the hosts that talk to a remote service (GitHub, Gitea/Forgejo, S3), from
+//! their config tables and the environment (tokens, credentials).
+
+use anyhow::Result;
+
+use forge_core::exit::usage;
+use forge_core::http::HttpClient;
+
+use super::{Host, HostSpec};
+
+/// A remote host from its spec. Fails (exit 2) when its credentials are missing.
+pub fn make_remote(spec: &HostSpec, http: &HttpClient) -> Result<Box<dyn Host>> {
+    let _ = http;
+    match spec {
+        HostSpec::Github { repo } => Err(usage(format!(
+            "host kind `github` ({repo}) is not available yet"
+        ))),
+        HostSpec::Gitea { repo, .. } => Err(usage(format!(
+            "host kind `gitea` ({repo}) is not available yet"
+        ))),
+        HostSpec::S3 { bucket, .. } => Err(usage(format!(
+            "host kind `s3` ({bucket}) is not available yet"
+        ))),
+        _ => unreachable!("local hosts are built by ops::make_host"),
+    }
+}

@@ -1,0 +1,51 @@
+//! The state file of a release (`target/forge/release/<version>/state.json`): what each host has
+//! done, whether the tag is pushed. Written atomically after every step, so a killed run resumes
+//! where it stopped and never does a step twice.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::hosts::HostState;
+
+/// The whole state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub version: String,
+    pub tag: String,
+    /// SHA-256 of `SHA256SUMS`: a re-run must publish the same files.
+    pub checksums: String,
+    pub hosts: BTreeMap<String, HostState>,
+    pub tag_created: bool,
+    pub tag_pushed: bool,
+    pub completed: bool,
+}
+
+impl State {
+    pub fn load(path: &Path) -> Result<Option<State>> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let bytes = forge_core::fsx::read(path)?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| {
+                format!(
+                    "`{}` is not a release state file: delete it to start over",
+                    path.display()
+                )
+            })
+            .map(Some)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        forge_core::fsx::write_atomic(path, &json)
+    }
+}
+
+/// `target/forge/release/<version>`.
+pub fn release_dir(target_dir: &Path, version: &str) -> PathBuf {
+    target_dir.join("forge/release").join(version)
+}

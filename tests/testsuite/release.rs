@@ -1,0 +1,370 @@
+//! `cargo forge-release` end to end on a fixture git repository with a bare `origin`: a release
+//! to a directory, an APT repository and a registry, with checksums and gpg signatures; dry
+//! runs, confirmation, resumption, and bad input stopping before any side effect.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use forge_tests::registry::Registry;
+use forge_tests::*;
+
+/// A fixture crate in a git repository whose `origin` is a bare repository.
+pub struct ReleaseRepo {
+    pub fx: Fixture,
+    pub origin: tempfile::TempDir,
+    pub gnupg: tempfile::TempDir,
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    let out = run(Command::new("git")
+        .args([
+            "-c",
+            "user.email=forge@example.com",
+            "-c",
+            "user.name=Forge Test",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir));
+    assert_success(&out, &format!("git {args:?}"));
+    out
+}
+
+impl ReleaseRepo {
+    /// `release_table` is appended to Cargo.toml as `[package.metadata.forge.release]`.
+    pub fn new(release_table: &str) -> ReleaseRepo {
+        let fx = Fixture::copy("cli-tool");
+        let gnupg = tempfile::tempdir().unwrap();
+        assert_success(
+            &run(Command::new("gpg")
+                .args([
+                    "--batch",
+                    "--passphrase",
+                    "",
+                    "--quick-gen-key",
+                    "Forge Release <release@example.com>",
+                    "ed25519",
+                    "sign",
+                    "never",
+                ])
+                .env("GNUPGHOME", gnupg.path())),
+            "gpg key generation",
+        );
+        let manifest = fx.path().join("Cargo.toml");
+        let mut s = std::fs::read_to_string(&manifest).unwrap();
+        s.push_str(&format!(
+            "\n[package.metadata.forge.release]\n{release_table}\n"
+        ));
+        std::fs::write(&manifest, s).unwrap();
+        std::fs::write(fx.path().join(".gitignore"), "target/\ndist/\napt/\n").unwrap();
+        std::fs::write(fx.path().join("CHANGELOG.md"), "# Changelog\n\n## [0.1.0]\n- first release\n\n## [0.2.0]\n- second release with `more`\n").unwrap();
+        let origin = tempfile::tempdir().unwrap();
+        git(origin.path(), &["init", "-q", "--bare"]);
+        git(fx.path(), &["init", "-q"]);
+        git(fx.path(), &["add", "-A"]);
+        git(fx.path(), &["commit", "-q", "-m", "initial"]);
+        git(
+            fx.path(),
+            &["remote", "add", "origin", origin.path().to_str().unwrap()],
+        );
+        git(fx.path(), &["push", "-q", "origin", "main"]);
+        ReleaseRepo { fx, origin, gnupg }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.fx.path()
+    }
+
+    pub fn release(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(bin("cargo-forge-release"));
+        cmd.arg("forge-release")
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env("GNUPGHOME", self.gnupg.path())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    }
+
+    pub fn remote_tags(&self) -> String {
+        stdout(&git(self.path(), &["ls-remote", "--tags", "origin"]))
+    }
+
+    pub fn bump_to(&self, version: &str) {
+        self.fx
+            .edit_manifest("version = \"0.1.0\"", &format!("version = \"{version}\""));
+        self.fx.edit_manifest_at(
+            "Cargo.lock",
+            "name = \"forge-fixture-cli\"\nversion = \"0.1.0\"",
+            &format!("name = \"forge-fixture-cli\"\nversion = \"{version}\""),
+        );
+        git(
+            self.path(),
+            &["commit", "-q", "-am", &format!("version {version}")],
+        );
+        git(self.path(), &["push", "-q", "origin", "main"]);
+    }
+}
+
+fn tools() -> bool {
+    require_tools(&[
+        "git",
+        "gpg",
+        "/usr/bin/cargo",
+        "aarch64-linux-gnu-gcc",
+        "dpkg-shlibdeps",
+        "docker-registry",
+        "skopeo",
+        "sha256sum",
+    ])
+}
+
+/// v0.2.0 to a directory, an APT repository and a registry: checksums verify, every signature
+/// verifies, the tag is on origin, the image is tagged, `latest` points at it.
+#[test]
+fn release_to_dir_apt_and_registry() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start();
+    let repo = ReleaseRepo::new(&format!(
+        "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"dir\", path = \"dist\" }}, {{ kind = \"apt\", dir = \"apt\" }}, {{ kind = \"oci\", repository = \"{}/rel/cli\" }}]",
+        reg.host()
+    ));
+    repo.bump_to("0.2.0");
+    let out = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &[]);
+    assert_success(&out, "forge-release v0.2.0");
+    let dir = repo.path().join("dist/v0.2.0");
+    let sums = run(Command::new("sha256sum")
+        .arg("-c")
+        .arg("SHA256SUMS")
+        .current_dir(&dir));
+    assert_success(&sums, "sha256sum -c SHA256SUMS");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "forge-fixture-cli-0.2.0-x86_64-unknown-linux-gnu.tar.gz",
+        "forge-fixture-cli-0.2.0-aarch64-unknown-linux-gnu.tar.gz",
+        "forge-fixture-cli_0.2.0-1_amd64.deb",
+        "forge-fixture-cli_0.2.0-1_arm64.deb",
+        "SHA256SUMS",
+        "SHA256SUMS.asc",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let mut signed = 0;
+    for n in names.iter().filter(|n| n.ends_with(".asc")) {
+        let file = dir.join(n.trim_end_matches(".asc"));
+        let v = run(Command::new("gpg")
+            .arg("--verify")
+            .arg(dir.join(n))
+            .arg(&file)
+            .env("GNUPGHOME", repo.gnupg.path()));
+        assert_success(&v, &format!("gpg --verify {n}"));
+        signed += 1;
+    }
+    assert_eq!(
+        signed,
+        names.iter().filter(|n| !n.ends_with(".asc")).count(),
+        "every file is signed: {names:?}"
+    );
+    assert_eq!(
+        std::fs::read_link(repo.path().join("dist/latest")).unwrap(),
+        PathBuf::from("v0.2.0")
+    );
+    assert!(
+        repo.remote_tags().contains("refs/tags/v0.2.0"),
+        "{}",
+        repo.remote_tags()
+    );
+    for arch in ["amd64", "arm64"] {
+        let packages = std::fs::read_to_string(
+            repo.path()
+                .join(format!("apt/dists/stable/main/binary-{arch}/Packages")),
+        )
+        .unwrap();
+        assert!(packages.contains("Version: 0.2.0-1"), "{packages}");
+    }
+    let index = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{}/rel/cli:0.2.0", reg.host())));
+    assert_success(&index, "the image is tagged 0.2.0");
+    let latest = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{}/rel/cli:latest", reg.host())));
+    assert_eq!(stdout(&index), stdout(&latest));
+    // The archive holds the binary, README and LICENSE under one directory, and runs.
+    let tar =
+        std::fs::read(dir.join("forge-fixture-cli-0.2.0-x86_64-unknown-linux-gnu.tar.gz")).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(tar.as_slice()), &mut raw)
+        .unwrap();
+    let paths: Vec<String> = tar_entries(&raw)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == 'f')
+        .map(|e| e.path)
+        .collect();
+    for p in ["forge-fixture-cli", "README.md", "LICENSE"] {
+        assert!(
+            paths.contains(&format!(
+                "forge-fixture-cli-0.2.0-x86_64-unknown-linux-gnu/{p}"
+            )),
+            "{p} not in {paths:?}"
+        );
+    }
+
+    // Re-running is a no-op.
+    let again = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &[]);
+    assert_success(&again, "re-run");
+    assert!(
+        stderr(&again).contains("already published"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+/// A pre-release is published as such and never moves `latest`.
+#[test]
+fn prerelease_never_moves_latest() {
+    if !tools() {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
+    assert_success(&repo.release(&["0.1.0", "--yes"], &[]), "0.1.0");
+    repo.bump_to("0.3.0-rc.1");
+    let out = repo.release(&["0.3.0-rc.1", "--yes"], &[]);
+    assert_success(&out, "0.3.0-rc.1");
+    assert!(repo.path().join("dist/v0.3.0-rc.1/SHA256SUMS").is_file());
+    assert_eq!(
+        std::fs::read_link(repo.path().join("dist/latest")).unwrap(),
+        PathBuf::from("v0.1.0")
+    );
+}
+
+/// `--dry-run` builds and publishes nothing; without a terminal and without `--yes`, nothing is
+/// built or published; `--dry-run --message-format json` prints the plan.
+#[test]
+fn dry_run_and_confirmation() {
+    if !tools() {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
+    let out = repo.release(&["v0.1.0", "--dry-run", "--message-format", "json"], &[]);
+    assert_success(&out, "dry run");
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
+    assert_eq!(v["plan"]["tag"], "v0.1.0");
+    assert!(v["staged"]["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "SHA256SUMS"));
+    assert!(!repo.path().join("dist").exists(), "a dry run published");
+    assert!(!repo.remote_tags().contains("v0.1.0"));
+    std::fs::remove_dir_all(repo.path().join("target/forge")).unwrap();
+    let out = repo.release(&["v0.1.0"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing to publish without confirmation")
+            && stderr(&out).contains("--yes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!repo.path().join("dist").exists());
+    assert!(
+        !repo
+            .path()
+            .join("target/forge/release/0.1.0/staging")
+            .exists(),
+        "nothing is built before confirmation"
+    );
+}
+
+/// Bad inputs stop before any side effect, with one clear message each.
+#[test]
+fn bad_release_inputs() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
+    let check = |args: &[&str], envs: &[(&str, &str)], words: &[&str]| {
+        let out = repo.release(args, envs);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{args:?}: `{w}` not in:\n{err}");
+        }
+        assert!(!err.contains("panicked"));
+        assert!(
+            !repo.path().join("dist").exists() && !repo.remote_tags().contains("refs/tags/"),
+            "{args:?} had a side effect"
+        );
+    };
+    check(&["v1.2", "--yes"], &[], &["invalid version `v1.2`"]);
+    check(&["1.2.3.4", "--yes"], &[], &["invalid version `1.2.3.4`"]);
+    check(&["01.2.3", "--yes"], &[], &["invalid version `01.2.3`"]);
+    check(
+        &["v0.9.0", "--yes"],
+        &[],
+        &["version mismatch", "0.1.0", "--bump"],
+    );
+    std::fs::write(repo.path().join("README.md"), "changed").unwrap();
+    check(
+        &["v0.1.0", "--yes"],
+        &[],
+        &["uncommitted changes", "README.md"],
+    );
+    git(repo.path(), &["checkout", "-q", "README.md"]);
+    git(repo.path(), &["tag", "v0.1.0"]);
+    check(&["v0.1.0", "--yes"], &[], &["tag `v0.1.0` already exists"]);
+    git(repo.path(), &["tag", "-d", "v0.1.0"]);
+    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
+    check(&["v0.1.0", "--yes"], &[], &["HEAD is on `feature`"]);
+    git(repo.path(), &["checkout", "-q", "main"]);
+    repo.fx.edit_manifest(
+        "hosts = [{ kind = \"dir\", path = \"dist\" }]",
+        "hosts = [{ kind = \"ftp\", path = \"dist\" }]",
+    );
+    check(
+        &["v0.1.0", "--yes", "--allow-dirty"],
+        &[],
+        &["unknown variant `ftp`", "hosts"],
+    );
+}
+
+/// `--bump` sets the version with formatting and comments kept, updates Cargo.lock and commits.
+#[test]
+fn bump_preserves_formatting() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
+    let before = std::fs::read_to_string(repo.path().join("Cargo.toml")).unwrap();
+    let out = repo.release(&["v0.4.0", "--bump", "--yes"], &[]);
+    assert_success(&out, "--bump");
+    let after = std::fs::read_to_string(repo.path().join("Cargo.toml")).unwrap();
+    assert_eq!(
+        after,
+        before.replacen("version = \"0.1.0\"", "version = \"0.4.0\"", 1),
+        "only the version changes"
+    );
+    let lock = std::fs::read_to_string(repo.path().join("Cargo.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"forge-fixture-cli\"\nversion = \"0.4.0\""),
+        "{lock}"
+    );
+    let log = stdout(&git(repo.path(), &["log", "-1", "--format=%s"]));
+    assert_eq!(log.trim(), "Release 0.4.0");
+    assert!(repo.remote_tags().contains("refs/tags/v0.4.0"));
+}
