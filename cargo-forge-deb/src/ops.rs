@@ -538,6 +538,19 @@ fn package(
     for w in warnings {
         shell.warn(w);
     }
+    // Nothing changed since the last run: the package on disk is current (cargo's freshness).
+    let fingerprint = fingerprint(plan, job, &all)?;
+    let fp_path = plan.target_dir.join("forge/fingerprints").join(format!(
+        "{}.json",
+        job.output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    if let Some(p) = fresh(&fp_path, &fingerprint) {
+        shell.status("Fresh", format!("{} ({})", p.path.display(), job.arch));
+        return Ok(p);
+    }
     // Multi-Arch: same packages keep their libraries in the multiarch directory (as cargo-deb,
     // but leaving systemd units, tmpfiles and debug files where their tools look for them).
     if plan.multiarch.is_some() {
@@ -866,7 +879,7 @@ fn package(
         shell.status("Packaged", ddeb.display());
         dbgsym_path = Some(ddeb);
     }
-    Ok(Produced {
+    let produced = Produced {
         dbgsym: dbgsym_path,
         package: job.name.clone(),
         version: job.version.clone(),
@@ -876,7 +889,9 @@ fn package(
         path: output,
         size,
         depends,
-    })
+    };
+    remember(&fp_path, &fingerprint, &produced)?;
+    Ok(produced)
 }
 
 /// Moves the debug info of `original` into a `.debug` file (compressed if asked) and links the
@@ -999,6 +1014,94 @@ fn write_dbgsym(
         &plan.compression,
     )?;
     Ok(output)
+}
+
+/// What a package is made of: the plan's settings for it and, for every asset, its destination,
+/// mode and content identity (path, size, mtime). Any change makes the package stale.
+fn fingerprint(plan: &DebPlan, job: &PackageJob, assets: &[Asset]) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = serde_json::json!({
+        "forge": env!("CARGO_PKG_VERSION"),
+        "job": serde_json::to_value(job)?,
+        "sde": plan.source_date_epoch,
+        "compression": serde_json::to_value(plan.compression)?,
+        "strip": plan.strip,
+        "multiarch": plan.multiarch,
+        "sign": plan.sign,
+    });
+    let mut list = Vec::new();
+    for a in assets {
+        let content = match &a.content {
+            Content::File(p) => {
+                let m = forge_core::fsx::metadata(p)?;
+                serde_json::json!({"file": p, "size": m.len(), "mtime": m.mtime(), "mtime_ns": m.mtime_nsec(), "ino": m.ino()})
+            }
+            Content::Bytes(b) => serde_json::json!({"bytes": forge_core::digest::sha256_hex(b)}),
+            Content::Symlink(t) => serde_json::json!({"link": t}),
+        };
+        list.push(serde_json::json!({"dest": a.dest, "mode": a.mode, "built": a.built, "content": content}));
+    }
+    h["assets"] = list.into();
+    Ok(forge_core::digest::sha256_hex(
+        serde_json::to_string(&h)?.as_bytes(),
+    ))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    fingerprint: String,
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+    package: String,
+    version: String,
+    architecture: String,
+    target: Option<String>,
+    depends: String,
+    dbgsym: Option<PathBuf>,
+}
+
+/// The produced package, if its fingerprint matches and the file is still the one we wrote.
+fn fresh(fp_path: &Path, fingerprint: &str) -> Option<Produced> {
+    let r: Remembered = serde_json::from_slice(&std::fs::read(fp_path).ok()?).ok()?;
+    if r.fingerprint != fingerprint {
+        return None;
+    }
+    let meta = std::fs::metadata(&r.path).ok()?;
+    if meta.len() != r.size || r.dbgsym.as_ref().is_some_and(|d| !d.is_file()) {
+        return None;
+    }
+    // Cheap identity check first; the digest guards against a file replaced in place.
+    if forge_core::digest::sha256_file(&r.path).ok()? != r.sha256 {
+        return None;
+    }
+    Some(Produced {
+        package: r.package,
+        version: r.version,
+        architecture: r.architecture,
+        target: r.target,
+        path: r.path,
+        size: r.size,
+        sha256: r.sha256,
+        depends: r.depends,
+        dbgsym: r.dbgsym,
+    })
+}
+
+fn remember(fp_path: &Path, fingerprint: &str, p: &Produced) -> Result<()> {
+    let r = Remembered {
+        fingerprint: fingerprint.to_string(),
+        path: p.path.clone(),
+        sha256: p.sha256.clone(),
+        size: p.size,
+        package: p.package.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        target: p.target.clone(),
+        depends: p.depends.clone(),
+        dbgsym: p.dbgsym.clone(),
+    };
+    forge_core::fsx::write_atomic(fp_path, &serde_json::to_vec(&r)?)
 }
 
 fn ensure_dir(p: &Path) -> Result<&Path> {

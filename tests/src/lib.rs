@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
+pub mod github;
 pub mod registry;
 
 /// The workspace root.

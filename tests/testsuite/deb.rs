@@ -570,3 +570,25 @@ fn zigbuild_backend_with_glibc_floor() {
     );
     assert_success(&run_binary(&exe, true), "zigbuilt binary under qemu");
 }
+
+/// A second run with nothing changed reuses the package ("Fresh"); changing an asset rebuilds it.
+#[test]
+fn unchanged_inputs_are_fresh() {
+    if !require_tools(&["dpkg-shlibdeps"]) {
+        return;
+    }
+    let fx = Fixture::copy("cli-tool");
+    assert_success(&fx.forge_deb(&[]), "first run");
+    let deb = fx.debs()[0].clone();
+    let digest = sha256_file(&deb);
+    let out = fx.forge_deb(&[]);
+    assert_success(&out, "second run");
+    assert!(stderr(&out).contains("Fresh"), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), deb.display().to_string());
+    assert_eq!(sha256_file(&deb), digest);
+    std::fs::write(fx.path().join("conf/config.toml"), "greeting = \"changed\"\n").unwrap();
+    let out = fx.forge_deb(&[]);
+    assert_success(&out, "third run");
+    assert!(!stderr(&out).contains("Fresh") && stderr(&out).contains("Packaged"), "{}", stderr(&out));
+    assert_ne!(sha256_file(&deb), digest);
+}

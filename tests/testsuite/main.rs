@@ -11,4 +11,5 @@ mod deb_repo;
 mod image;
 mod registry;
 mod release;
+mod release_github;
 mod tidy;
