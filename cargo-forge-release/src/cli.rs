@@ -68,6 +68,9 @@ pub struct ReleaseArgs {
     /// Do not create and push the git tag
     #[arg(long)]
     pub no_tag: bool,
+    /// Remove the unpublished uploads of a failed run (drafts, partial uploads) and its state
+    #[arg(long, conflicts_with_all = ["dry_run", "bump"])]
+    pub abort: bool,
     /// Allow uncommitted changes
     #[arg(long)]
     pub allow_dirty: bool,

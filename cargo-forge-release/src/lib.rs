@@ -74,6 +74,14 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         insecure_registries: &args.insecure_registries,
         publishing: true,
     };
+    if args.abort {
+        let req = ops::Request {
+            publishing: false,
+            ..req
+        };
+        let (project, plan) = ops::plan(&req, shell)?;
+        return ops::abort(&project, &plan, shell);
+    }
     let (project, plan) = ops::plan(&req, shell)?;
     if !args.dry_run {
         if shell.is_json() && !args.yes {

@@ -755,6 +755,42 @@ pub fn checksum_and_sign(
     forge_core::fsx::write_atomic(&staged.dir.join("staged.json"), &json)
 }
 
+/// `--abort`: rolls back every host's unpublished uploads (drafts, partial directories) and
+/// removes the state file. Published releases are never touched.
+pub fn abort(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()> {
+    let root = &project.workspace_root;
+    let http = plan.http();
+    let state_path = plan.state_path();
+    let Some(mut state) = State::load(&state_path)? else {
+        shell.status(
+            "Unchanged",
+            format!("no release of {} in progress", plan.version),
+        );
+        return Ok(());
+    };
+    if state.tag_pushed || state.hosts.values().any(|h| h.published) {
+        return Err(usage(format!(
+            "{} is already (partly) published: it cannot be aborted; run the same command again to finish it",
+            plan.tag
+        )));
+    }
+    let staged: Staged = serde_json::from_slice(&forge_core::fsx::read(
+        &plan.staging_dir().join("staged.json"),
+    )?)
+    .context("the staged release is gone: nothing to roll back against")?;
+    for spec in &plan.hosts {
+        let h = make_host(spec, &http, root)?;
+        let mut hs = state.hosts.get(&h.id()).cloned().unwrap_or_default();
+        h.rollback(&staged, &mut hs, shell)
+            .with_context(|| format!("failed to roll back {}", h.id()))?;
+        state.hosts.insert(h.id(), hs);
+        shell.status("Rolled back", h.id());
+    }
+    std::fs::remove_file(&state_path)
+        .with_context(|| format!("failed to remove `{}`", state_path.display()))?;
+    Ok(())
+}
+
 /// Publishes a staged release to every host, resumably.
 pub fn publish(
     project: &Project,
@@ -844,16 +880,13 @@ pub fn publish(
         }
     }
     if let Some(e) = failed {
-        shell.warn("publishing failed before anything became visible: rolling back");
-        for h in &hosts {
-            let mut hs = state.hosts.get(&h.id()).cloned().unwrap_or_default();
-            if let Err(re) = h.rollback(staged, &mut hs, shell) {
-                shell.warn(format!("rollback of {} failed: {re:#}", h.id()));
-            }
-            state.hosts.insert(h.id(), hs);
-        }
+        // Drafts, objects and untagged manifests stay: readers cannot see them, and the next run
+        // reuses them instead of uploading again. `--abort` removes them.
         state.save(&state_path)?;
-        return Err(e).kind(ErrorKind::Network).hint("nothing was published; fix the cause and run the same command again: finished uploads are reused");
+        return Err(e).kind(ErrorKind::Network).hint(format!(
+            "nothing was published; fix the cause and run the same command again (finished uploads are reused), or `--abort` to remove the unpublished uploads (state: `{}`)",
+            state_path.display()
+        ));
     }
     // 2. The tag.
     if let Some(remote) = &plan.tag_remote {

@@ -18,7 +18,8 @@
 //!
 //! Fault injection: [`Emulator::fail_uploads`] answers the next uploads with an error status —
 //! a 502 leaves what the real service leaves (GitHub: an empty `starter` asset; Gitea: the
-//! attachment stored, its answer lost); [`Emulator::down`] answers everything with 503. Every
+//! attachment stored, its answer lost), a 504 on GitHub stores the complete asset and loses the
+//! answer, other statuses store nothing; [`Emulator::down`] answers everything with 503. Every
 //! request is logged with its status ([`Emulator::requests`], [`Emulator::count`]), and
 //! [`Emulator::releases`] is a snapshot of the data for assertions. The server stops on drop.
 //!
@@ -242,7 +243,8 @@ impl Emulator {
     }
 
     /// The next `n` uploads answer `status` (0 clears). A 502 leaves a `starter` asset behind
-    /// (GitHub) or stores the attachment (Gitea), as the real services can.
+    /// (GitHub) or stores the attachment (Gitea), as the real services can; a 504 (GitHub)
+    /// stores the complete asset, as when a gateway gives up on an upload that goes through.
     pub fn fail_uploads(&self, n: u32, status: u16) {
         let mut w = self.world();
         w.fail_uploads = n;
@@ -337,6 +339,23 @@ impl Emulator {
         }
         w.releases.push(rel);
         id
+    }
+}
+
+impl Emulator {
+    /// Adds an asset in state `starter` (the leftover of an upload that broke off) to a release.
+    pub fn add_starter(&self, release_id: u64, name: &str) {
+        let mut w = self.world();
+        let id = new_id(&mut w);
+        if let Some(rel) = w.releases.iter_mut().find(|r| r.id == release_id) {
+            rel.assets.push(EmuAsset {
+                id,
+                name: name.into(),
+                state: "starter".into(),
+                content_type: "application/octet-stream".into(),
+                bytes: vec![],
+            });
+        }
     }
 }
 
@@ -842,17 +861,21 @@ fn github_upload(shared: &Shared, w: &mut World, req: &HttpRequest, id: &str) ->
         return validation("already_exists", "ReleaseAsset", "name");
     }
     if let Some(status) = take_failure(w, &name) {
-        if status == 502 {
+        let (state, bytes) = match status {
             // GitHub: "this may leave an empty asset with a state of starter".
-            let aid = new_id(w);
-            w.releases[i].assets.push(EmuAsset {
-                id: aid,
-                name,
-                state: "starter".into(),
-                content_type,
-                bytes: vec![],
-            });
-        }
+            502 => ("starter", vec![]),
+            // A gateway gave up waiting, but the upload went through.
+            504 => ("uploaded", req.body.clone()),
+            _ => return reply(status, json!({"message": "Server Error"})),
+        };
+        let aid = new_id(w);
+        w.releases[i].assets.push(EmuAsset {
+            id: aid,
+            name,
+            state: state.into(),
+            content_type,
+            bytes,
+        });
         return reply(status, json!({"message": "Server Error"}));
     }
     let aid = new_id(w);

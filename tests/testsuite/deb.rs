@@ -586,9 +586,17 @@ fn unchanged_inputs_are_fresh() {
     assert!(stderr(&out).contains("Fresh"), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), deb.display().to_string());
     assert_eq!(sha256_file(&deb), digest);
-    std::fs::write(fx.path().join("conf/config.toml"), "greeting = \"changed\"\n").unwrap();
+    std::fs::write(
+        fx.path().join("conf/config.toml"),
+        "greeting = \"changed\"\n",
+    )
+    .unwrap();
     let out = fx.forge_deb(&[]);
     assert_success(&out, "third run");
-    assert!(!stderr(&out).contains("Fresh") && stderr(&out).contains("Packaged"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Fresh") && stderr(&out).contains("Packaged"),
+        "{}",
+        stderr(&out)
+    );
     assert_ne!(sha256_file(&deb), digest);
 }

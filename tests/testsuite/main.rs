@@ -8,6 +8,7 @@ mod cli;
 mod deb;
 mod deb_bad_input;
 mod deb_repo;
+mod faults;
 mod image;
 mod registry;
 mod release;

@@ -368,3 +368,116 @@ fn bump_preserves_formatting() {
     assert_eq!(log.trim(), "Release 0.4.0");
     assert!(repo.remote_tags().contains("refs/tags/v0.4.0"));
 }
+
+/// GitHub (the emulator, through `GITHUB_API_URL`) and a registry: an upload failing with 500s
+/// stops the release before anything is visible — no published release, no tag on origin, no
+/// image tag — and the re-run completes it, uploading nothing twice.
+#[test]
+fn failed_upload_publishes_nothing_and_rerun_completes() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start();
+    let gh = forge_tests::github::Emulator::github("acme/cli", "sentinel-gh-token-0451");
+    let repo = ReleaseRepo::new(&format!(
+        "artifacts = [\"archive\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"oci\", repository = \"{}/rel/cli\" }}, {{ kind = \"github\", repo = \"acme/cli\" }}, {{ kind = \"dir\", path = \"dist\" }}]",
+        reg.host()
+    ));
+    repo.bump_to("0.2.0");
+    let env = [
+        ("GITHUB_API_URL", gh.url()),
+        ("GITHUB_TOKEN", "sentinel-gh-token-0451".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    gh.fail_uploads_of("SHA256SUMS", 10, 500);
+    let out = repo.release(&["v0.2.0", "--yes", "--retries", "2", "-vv"], &env);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nothing was published"), "{err}");
+    for text in [stderr(&out), stdout(&out)] {
+        assert!(
+            !text.contains("sentinel-gh-token-0451"),
+            "the token leaked:\n{text}"
+        );
+    }
+    assert!(
+        gh.releases().iter().all(|r| r.draft),
+        "a release was published: {:?}",
+        gh.releases()
+    );
+    assert!(!repo.remote_tags().contains("v0.2.0"), "the tag was pushed");
+    let tags = run(Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}/rel/cli", reg.host())));
+    assert!(
+        !stdout(&tags).contains("0.2.0"),
+        "an image tag moved: {}",
+        stdout(&tags)
+    );
+    assert!(!repo.path().join("dist/v0.2.0").exists());
+    let state =
+        std::fs::read_to_string(repo.path().join("target/forge/release/0.2.0/state.json")).unwrap();
+    assert!(!state.contains("sentinel-gh-token-0451"));
+
+    // The fault clears: the re-run completes and uploads nothing twice.
+    gh.fail_uploads_of("SHA256SUMS", 0, 500);
+    let out = repo.release(&["v0.2.0", "--yes"], &env);
+    assert_success(&out, "re-run");
+    assert!(stderr(&out).contains("Resuming"), "{}", stderr(&out));
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert!(!releases[0].draft);
+    let names: Vec<&str> = releases[0].assets.iter().map(|a| a.name.as_str()).collect();
+    for n in [
+        "forge-fixture-cli-0.2.0-x86_64-unknown-linux-gnu.tar.gz",
+        "SHA256SUMS",
+        "SHA256SUMS.asc",
+    ] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    for (name, count) in gh.successful_uploads() {
+        assert_eq!(count, 1, "{name} uploaded {count} times");
+    }
+    assert!(repo.remote_tags().contains("refs/tags/v0.2.0"));
+    let tags = run(Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}/rel/cli", reg.host())));
+    assert!(
+        stdout(&tags).contains("0.2.0") && stdout(&tags).contains("latest"),
+        "{}",
+        stdout(&tags)
+    );
+    // Every asset's bytes match what was staged.
+    let dir = repo.path().join("dist/v0.2.0");
+    for a in &releases[0].assets {
+        assert_eq!(
+            a.bytes,
+            std::fs::read(dir.join(&a.name)).unwrap(),
+            "{}",
+            a.name
+        );
+    }
+}
+
+/// Missing token and an unknown host kind stop before any side effect.
+#[test]
+fn missing_token_stops_before_side_effects() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"github\", repo = \"acme/cli\" }]");
+    let out = repo.release(
+        &["v0.1.0", "--yes"],
+        &[("GITHUB_TOKEN", ""), ("GH_TOKEN", "")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("GITHUB_TOKEN") && stderr(&out).contains("GH_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !repo.path().join("target/forge").exists(),
+        "nothing may be built or staged"
+    );
+}

