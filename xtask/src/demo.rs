@@ -1,15 +1,16 @@
 //! `cargo xtask demo`: the whole cargo-forge flow on the example crate `tests/fixtures/cli-tool`.
 //!
 //! The crate is copied to `target/xtask/demo/cli-tool` first, so the fixture stays clean. Each step
-//! is one `step_*` function called in order from [`run`]; later steps (the OCI image, the release)
-//! are appended there as their commands land. Until then they only print a note — no fake work.
+//! is one `step_*` function called in order from [`run`]: the .debs (lint, install test), a
+//! two-platform image pushed to a registry on loopback and run under qemu, and a release to a
+//! local directory, an APT repository and that registry, with the tag pushed to a bare `origin`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{self, note, status};
+use crate::cmd::{self, status};
 use crate::setup::{self, Tools};
 
 /// Rust targets the demo packages for: the host and the arm64 cross target.
@@ -29,8 +30,11 @@ pub fn run(skip_setup: bool) -> Result<()> {
     let debs = step_forge_deb(&forge_deb, &krate, &tools)?;
     step_show_debs(&debs)?;
     let forge_image = step_build("cargo-forge-image")?;
-    step_forge_image(&forge_image, &krate, &tools)?;
-    step_forge_release();
+    let registry = start_registry(&cmd::xtask_dir().join("demo").join("registry"))?;
+    step_forge_image(&forge_image, &krate, &tools, &registry)?;
+    let forge_release = step_build("cargo-forge-release")?;
+    step_forge_release(&forge_release, &krate, &tools, &registry)?;
+    drop(registry);
     Ok(())
 }
 
@@ -226,9 +230,13 @@ fn start_registry(dir: &Path) -> Result<LocalRegistry> {
 
 /// `cargo forge-image`: a two-platform image of the demo crate, pushed to a registry on loopback
 /// and written to an OCI layout; then the arm64 image's binary is run (unpacked, under qemu).
-fn step_forge_image(forge_image: &Path, krate: &Path, tools: &Tools) -> Result<()> {
+fn step_forge_image(
+    forge_image: &Path,
+    krate: &Path,
+    tools: &Tools,
+    registry: &LocalRegistry,
+) -> Result<()> {
     let demo = cmd::xtask_dir().join("demo");
-    let registry = start_registry(&demo.join("registry"))?;
     let layout = demo.join("image-oci");
     let _ = std::fs::remove_dir_all(&layout);
     let reference = format!("127.0.0.1:{}/demo/forge-fixture-cli:0.1.0", registry.port);
@@ -319,13 +327,89 @@ fn step_forge_image(forge_image: &Path, krate: &Path, tools: &Tools) -> Result<(
             layout.display()
         ),
     );
-    drop(registry);
     Ok(())
 }
 
-/// The release of the demo crate (`cargo forge-release --dry-run`): not available yet.
-fn step_forge_release() {
-    note("demo step `forge-release` (archives, checksums, publishing) is not yet available: cargo forge-release is under construction");
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    cmd::run(
+        Command::new("git")
+            .args([
+                "-c",
+                "user.email=demo@example.com",
+                "-c",
+                "user.name=cargo-forge demo",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir),
+    )
+}
+
+/// `cargo forge-release`: the demo crate in a git repository (with a bare `origin`), released as
+/// 0.1.0 to a local directory, an APT repository and the loopback registry.
+fn step_forge_release(
+    forge_release: &Path,
+    krate: &Path,
+    tools: &Tools,
+    registry: &LocalRegistry,
+) -> Result<()> {
+    let demo = cmd::xtask_dir().join("demo");
+    let origin = demo.join("origin.git");
+    let _ = std::fs::remove_dir_all(&origin);
+    std::fs::create_dir_all(&origin)
+        .with_context(|| format!("could not create {}", origin.display()))?;
+    git(&origin, &["init", "-q", "--bare"])?;
+    let manifest = krate.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("could not read {}", manifest.display()))?;
+    text.push_str(&format!(
+        "\n[package.metadata.forge.release]\ntargets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nhosts = [\n  {{ kind = \"dir\", path = \"dist\" }},\n  {{ kind = \"apt\", dir = \"apt\" }},\n  {{ kind = \"oci\", repository = \"127.0.0.1:{}/demo/forge-fixture-cli\" }},\n]\n",
+        registry.port
+    ));
+    std::fs::write(&manifest, text)
+        .with_context(|| format!("could not write {}", manifest.display()))?;
+    std::fs::write(krate.join(".gitignore"), "target/\ndist/\napt/\n")
+        .context("could not write .gitignore")?;
+    let _ = std::fs::remove_dir_all(krate.join(".git"));
+    git(krate, &["init", "-q"])?;
+    git(krate, &["add", "-A"])?;
+    git(krate, &["commit", "-q", "-m", "demo crate"])?;
+    git(
+        krate,
+        &["remote", "add", "origin", &origin.display().to_string()],
+    )?;
+    git(krate, &["push", "-q", "origin", "main"])?;
+    let mut cmd = Command::new(forge_release);
+    cmd.arg("forge-release")
+        .args(["0.1.0", "--toolchain", TOOLCHAIN, "--yes"])
+        .current_dir(krate)
+        .stdin(Stdio::null());
+    tools.apply(&mut cmd);
+    status(
+        "Demo",
+        format!("running `{}` in {}", cmd::display(&cmd), krate.display()),
+    );
+    cmd::run(&mut cmd)?;
+    let dist = krate.join("dist/v0.1.0");
+    cmd::run(
+        Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&dist),
+    )?;
+    status(
+        "Release",
+        format!("v0.1.0 in {} (SHA256SUMS verified)", dist.display()),
+    );
+    status(
+        "Release",
+        format!("APT repository in {}", krate.join("apt").display()),
+    );
+    status(
+        "Release",
+        format!("tag v0.1.0 pushed to {}", origin.display()),
+    );
+    Ok(())
 }
 
 #[cfg(test)]
