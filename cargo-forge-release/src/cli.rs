@@ -123,8 +123,8 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct CiArgs {
     /// CI provider
-    #[arg(long, value_parser = ["github", "forgejo"])]
-    pub provider: String,
+    #[arg(long, value_enum)]
+    pub provider: crate::ci::Provider,
     /// Fail when the committed workflow differs from what would be generated
     #[arg(long)]
     pub check: bool,

@@ -5,6 +5,7 @@
 //! staged release), [`state`] (resumption), [`hosts`] (where releases go).
 
 pub mod artifacts;
+pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod git;
@@ -73,6 +74,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         retries: args.retries,
         insecure_registries: &args.insecure_registries,
         publishing: true,
+        tag_may_exist: false,
     };
     if args.abort {
         let req = ops::Request {
@@ -150,6 +152,7 @@ pub fn plan_phase(p: &cli::PhaseArgs, shell: &Shell) -> Result<()> {
         retries: None,
         insecure_registries: &[],
         publishing: false,
+        tag_may_exist: false,
     };
     let (_project, plan) = ops::plan(&req, shell)?;
     let out = p.out.clone().unwrap_or_else(|| plan.release_dir.clone());
@@ -175,6 +178,7 @@ pub fn build_phase(p: &cli::PhaseArgs, shell: &Shell) -> Result<()> {
         retries: None,
         insecure_registries: &[],
         publishing: false,
+        tag_may_exist: false,
     };
     let (project, plan) = ops::plan(&req, shell)?;
     let targets = if p.common.targets.is_empty() {
@@ -221,8 +225,20 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
         retries: p.retries,
         insecure_registries: &[],
         publishing: true,
+        tag_may_exist: true,
     };
-    let (project, plan) = ops::plan(&req, shell)?;
+    let (project, mut plan) = ops::plan(&req, shell)?;
+    // In the split (CI) flow every runner pushed its platform image by digest, and
+    // `cargo forge-image merge` tags the index: no host pushes the image again here.
+    if plan
+        .hosts
+        .iter()
+        .any(|h| matches!(h, hosts::HostSpec::Oci { .. }))
+    {
+        shell.note("images are published by `cargo forge-image merge` in the split flow; the `oci` host is skipped");
+        plan.hosts
+            .retain(|h| !matches!(h, hosts::HostSpec::Oci { .. }));
+    }
     let merged_dir = plan.release_dir.join("merged");
     let _ = std::fs::remove_dir_all(&merged_dir);
     forge_core::fsx::create_dir_all(&merged_dir)?;
@@ -264,12 +280,6 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
                 merged.assets.push(copied);
             }
         }
-        if merged.image.is_none() {
-            merged.image = s.image.clone().map(|mut i| {
-                i.layout = dir.join("image");
-                i
-            });
-        }
     }
     ops::checksum_and_sign(&mut merged, &plan, &project.workspace_root, shell)?;
     ops::show(&plan, shell);
@@ -301,5 +311,73 @@ fn find_staged(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Resu
         }
     }
     out.sort();
+    Ok(())
+}
+
+/// `cargo forge-release ci --provider P [--check]`.
+pub fn ci_command(c: &cli::CiArgs, shell: &Shell) -> Result<()> {
+    let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
+    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
+    let pkg = project.packages().next().context("no package selected")?;
+    let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
+    let cfg: config::ReleaseConfig = match &settings.release {
+        Some(v) => forge_core::config::parse_table(
+            v,
+            pkg.manifest_path.as_std_path(),
+            "workspace.metadata.forge.release",
+        )?,
+        None => config::ReleaseConfig::default(),
+    };
+    let hosts: Vec<String> = cfg
+        .hosts
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|h| {
+            serde_json::to_value(h)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(String::from))
+                .unwrap_or_default()
+        })
+        .collect();
+    let image_repository = cfg
+        .hosts
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|h| match h {
+            hosts::HostSpec::Oci { repository } => Some(repository.clone()),
+            _ => None,
+        });
+    let inputs = ci::CiInputs {
+        package: pkg.name.to_string(),
+        targets: cfg.targets.clone().unwrap_or_default(),
+        artifacts: cfg
+            .artifacts
+            .clone()
+            .unwrap_or_else(|| vec!["archive".into()]),
+        image_repository,
+        hosts,
+        branches: cfg
+            .branches
+            .clone()
+            .unwrap_or_else(|| vec!["main".into(), "master".into()]),
+        tag_format: cfg
+            .tag_format
+            .clone()
+            .unwrap_or_else(|| "v{{version}}".into()),
+    };
+    let root = &project.workspace_root;
+    if c.check {
+        ci::check(root, c.provider, &inputs)?;
+        shell.status(
+            "Fresh",
+            format!("{} is up to date", ci::workflow_path(c.provider)),
+        );
+    } else {
+        let path = ci::write(root, c.provider, &inputs)?;
+        shell.status("Wrote", path.display());
+        shell.data(path.display());
+    }
     Ok(())
 }

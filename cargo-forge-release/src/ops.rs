@@ -96,6 +96,8 @@ pub struct Request<'a> {
     /// Only the checks that make sense before building (a `plan`/`build` CI phase skips git
     /// cleanliness and remote checks that the publish job does).
     pub publishing: bool,
+    /// The release tag may already exist at HEAD (`publish` in CI, run from the pushed tag).
+    pub tag_may_exist: bool,
 }
 
 fn notes_for(pkg_dir: &Path, root: &Path, version: &str, file: Option<&Path>) -> Result<String> {
@@ -243,6 +245,13 @@ pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> 
                     problems.push(format!("the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`", dirty.join(", ")));
                 }
             }
+            let head = crate::git::head(&root, shell)?;
+            // The release tag already at HEAD: a resumed run, or CI publishing from the pushed tag.
+            let state_path = crate::state::release_dir(&project.target_dir, &version.to_string())
+                .join("state.json");
+            let resuming = State::load(&state_path)?.is_some_and(|s| s.tag_created);
+            let tag_at_head = (req.tag_may_exist || resuming)
+                && crate::git::tag_commit(&root, &tag, shell)?.is_some_and(|c| c == head);
             let branches = cfg
                 .branches
                 .clone()
@@ -253,14 +262,14 @@ pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> 
                     "releases are made from {} (`branches`), but HEAD is on `{b}`",
                     branches.join(" or ")
                 )),
+                None if tag_at_head => {}
                 None => problems.push("HEAD is detached: check out a release branch".into()),
             }
-            let state_path = crate::state::release_dir(&project.target_dir, &version.to_string())
-                .join("state.json");
-            let resuming = State::load(&state_path)?.is_some_and(|s| s.tag_created);
-            if !req.no_tag && !resuming {
+            if !req.no_tag && !tag_at_head && !resuming {
                 if crate::git::tag_exists(&root, &tag, shell)? {
-                    problems.push(format!("tag `{tag}` already exists in this repository"));
+                    problems.push(format!(
+                        "tag `{tag}` already exists in this repository, on another commit"
+                    ));
                 }
                 if crate::git::has_remote(&root, &remote, shell) {
                     match crate::git::remote_tag_exists(&root, &remote, &tag, shell) {

@@ -12,5 +12,6 @@ mod faults;
 mod image;
 mod registry;
 mod release;
+mod release_ci;
 mod release_github;
 mod tidy;

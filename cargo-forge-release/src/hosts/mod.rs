@@ -16,6 +16,7 @@ pub mod gitea;
 pub mod github;
 pub mod oci;
 pub mod remote;
+pub mod s3;
 
 pub use remote::make_remote;
 
