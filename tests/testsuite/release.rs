@@ -481,3 +481,18 @@ fn missing_token_stops_before_side_effects() {
         "nothing may be built or staged"
     );
 }
+
+/// Plain HTTP to a host that is not loopback is refused, with how to allow it, before any
+/// request is sent.
+#[test]
+fn plain_http_api_is_refused() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"github\", repo = \"acme/cli\" }]");
+    let out = repo.release(&["v0.1.0", "--yes"], &[("GITHUB_TOKEN", "sentinel-plain-http-token"), ("GITHUB_API_URL", "http://github.example.invalid")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("refusing plain http") && err.contains("--insecure-registry"), "{err}");
+    assert!(!err.contains("sentinel-plain-http-token"));
+}
