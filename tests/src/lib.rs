@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 
 pub mod github;
 pub mod registry;
+pub mod s3;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -14,4 +14,6 @@ mod registry;
 mod release;
 mod release_ci;
 mod release_github;
+mod release_s3;
+mod secrets;
 mod tidy;

@@ -15,7 +15,7 @@ pub struct ReleaseRepo {
     pub gnupg: tempfile::TempDir,
 }
 
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn git(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = run(Command::new("git")
         .args([
             "-c",
@@ -490,9 +490,18 @@ fn plain_http_api_is_refused() {
         return;
     }
     let repo = ReleaseRepo::new("hosts = [{ kind = \"github\", repo = \"acme/cli\" }]");
-    let out = repo.release(&["v0.1.0", "--yes"], &[("GITHUB_TOKEN", "sentinel-plain-http-token"), ("GITHUB_API_URL", "http://github.example.invalid")]);
+    let out = repo.release(
+        &["v0.1.0", "--yes"],
+        &[
+            ("GITHUB_TOKEN", "sentinel-plain-http-token"),
+            ("GITHUB_API_URL", "http://github.example.invalid"),
+        ],
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("refusing plain http") && err.contains("--insecure-registry"), "{err}");
+    assert!(
+        err.contains("refusing plain http") && err.contains("--insecure-registry"),
+        "{err}"
+    );
     assert!(!err.contains("sentinel-plain-http-token"));
 }

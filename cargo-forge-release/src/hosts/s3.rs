@@ -892,7 +892,7 @@ impl S3Host {
         release: &Staged,
         state: &mut HostState,
         save: &mut Save<'_>,
-    ) -> Result<()> {
+    ) -> Result<Vec<object_store::ObjectMeta>> {
         let objects = self.list_release(release)?;
         let mut problems = Vec::new();
         for a in &release.assets {
@@ -912,7 +912,7 @@ impl S3Host {
             }
         }
         if problems.is_empty() {
-            return Ok(());
+            return Ok(objects);
         }
         save(state)?;
         Err(anyhow!(
@@ -1135,10 +1135,23 @@ impl Host for S3Host {
         self.upload_all(release, state, save, shell)?;
         let dir = self.key(&release.tag)?;
         if !state.is_done(STEP_MANIFEST) {
-            self.verify_uploaded(release, state, save)?;
+            let objects = self.verify_uploaded(release, state, save)?;
             let key = self.manifest_key(release)?;
             let what = format!("write `{}`", self.url(&key));
-            match self.put_new_json(&key, Manifest::of(release).to_bytes(), &what)? {
+            let manifest = Manifest::of(release).to_bytes();
+            let listed = objects
+                .iter()
+                .any(|m| self.name_of(release, m) == Some(MANIFEST_NAME));
+            let outcome = match listed {
+                // Compared, not sent again (a re-run that lost its state).
+                true => match self.get_bytes(&key)? {
+                    Some((bytes, _)) if bytes == manifest => Uploaded::Existing,
+                    Some(_) => return Err(self.conflict(&key, "a different manifest".into())),
+                    None => self.put_new_json(&key, manifest, &what)?,
+                },
+                false => self.put_new_json(&key, manifest, &what)?,
+            };
+            match outcome {
                 Uploaded::Created => shell.status(
                     "Published",
                     format!(
