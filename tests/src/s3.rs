@@ -235,6 +235,7 @@ impl SeaweedS3 {
             } else if self.serves() {
                 return true;
             }
+            if std::env::var_os("S3_DEBUG").is_some() { eprintln!("not ready {:?}", deadline - Instant::now()); }
             std::thread::sleep(Duration::from_millis(100));
         }
         false
@@ -247,12 +248,14 @@ impl SeaweedS3 {
         self.rt.block_on(async {
             let mut prefix: Option<Key> = None;
             for _ in 0..10 {
-                let Ok(listing) = self.store.list_with_delimiter(prefix.as_ref()).await else {
-                    return false;
+                let listing = match self.store.list_with_delimiter(prefix.as_ref()).await { Ok(l) => l, Err(e) => {
+                    if std::env::var_os("S3_DEBUG").is_some() { eprintln!("list: {e}"); }
+                    return false; }
                 };
                 if let Some(object) = listing.objects.first() {
-                    let Ok(r) = self.store.get(&object.location).await else {
-                        return false;
+                    let r = match self.store.get(&object.location).await { Ok(r) => r, Err(e) => {
+                        if std::env::var_os("S3_DEBUG").is_some() { eprintln!("get: {e}"); }
+                        return false; }
                     };
                     if r.bytes().await.is_err() {
                         return false;
@@ -265,12 +268,12 @@ impl SeaweedS3 {
                 }
             }
             let probe = Key::from(".forge-ready-probe");
-            if self
+            if let Err(e) = self
                 .store
                 .put(&probe, PutPayload::from_static(b"ready"))
                 .await
-                .is_err()
             {
+                if std::env::var_os("S3_DEBUG").is_some() { eprintln!("put: {e}"); }
                 return false;
             }
             self.store.delete(&probe).await.is_ok()

@@ -5,16 +5,19 @@
 //! both sides alike; wall time is `Instant` around the child process. The medians and their ratio
 //! are checked against the targets of the issue, printed as a table on stdout, and written with
 //! every raw number (all runs, package sizes, machine, tool versions) to
-//! `target/bench/results.json` plus a timestamped copy next to it.
+//! `target/bench/results.json` plus a timestamped copy next to it. Machines are often shared, so
+//! each measured run first waits (bounded) for the other processes to leave the cores idle, and
+//! records its own CPU time and the CPU the rest of the machine used meanwhile (`/proc`).
 //!
 //! * `deb-package`: the same prebuilt payload (a real Rust binary of ≥ 20 MB — Debian's
 //!   `/usr/bin/cargo` — plus a README, a man page and docs) packaged with
 //!   `cargo forge-deb --no-build` and `cargo deb --no-build`, each at its defaults, then at equal
 //!   compression (xz preset 6); optional extra xz levels for ours (`--xz-levels`).
 //! * `noop-overhead`: `cargo forge-deb` (building) vs `cargo build --release` on
-//!   `tests/fixtures/cli-tool` when nothing changed: what packaging adds to an up-to-date build.
+//!   `tests/fixtures/cli-tool` when nothing changed (the previous package included, as a user's
+//!   would be): what packaging adds to an up-to-date build.
 //!
-//! Benchmarks of commands that do not exist yet are listed as such and refused (exit 2): no fake
+//! Benchmarks of the issue not implemented here yet are listed as such and refused (exit 2): no fake
 //! numbers. Payloads and fixtures are set up under `target/bench/`, never in the source tree.
 
 use std::path::{Path, PathBuf};
@@ -43,15 +46,15 @@ pub const AVAILABLE: &[(&str, &str)] = &[
 pub const NOT_AVAILABLE: &[(&str, &str)] = &[
     (
         "cross-vs-emulated",
-        "cross-compiled vs qemu-emulated arm64 build (needs a watchdog for qemu-user hangs)",
+        "cross-compiled vs qemu-emulated arm64 build: not implemented in `cargo xtask bench` yet (needs a watchdog for qemu-user hangs)",
     ),
     (
         "image-push",
-        "cargo forge-image multi-platform build and push (cargo forge-image is under construction)",
+        "cargo forge-image multi-platform build and push: not implemented in `cargo xtask bench` yet",
     ),
     (
         "release",
-        "cargo forge-release end to end (cargo forge-release is under construction)",
+        "cargo forge-release end to end: not implemented in `cargo xtask bench` yet",
     ),
 ];
 
@@ -226,6 +229,8 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         })?;
     }
     let forge_deb = build_forge_deb()?;
+    // The state cargo-forge-deb was built from (others may commit while the benchmarks run).
+    let workspace = workspace_state();
     let bench_dir = cmd::target_dir().join("bench");
     std::fs::create_dir_all(&bench_dir)
         .with_context(|| format!("could not create {}", bench_dir.display()))?;
@@ -252,7 +257,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         "runs": opts.runs,
         "machine": machine(),
         "tools": tool_versions(&forge_deb, &tools),
-        "workspace": workspace_state(),
+        "workspace": workspace,
         "benchmarks": results.iter().map(|r| &r.json).collect::<Vec<_>>(),
         "not_available": NOT_AVAILABLE.iter().map(|(n, w)| json!({"name": n, "why": w})).collect::<Vec<_>>(),
     });

@@ -83,8 +83,8 @@ Benchmarks (all available ones when none is named):
   noop-overhead      cargo forge-deb vs cargo build --release when nothing changed, on a copy of
                      tests/fixtures/cli-tool (target: <= 0.3 s extra, median of pairs)
   cross-vs-emulated  not available yet
-  image-push         not available yet (cargo forge-image is under construction)
-  release            not available yet (cargo forge-release is under construction)
+  image-push         not available yet
+  release            not available yet
 
 Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]
