@@ -1031,9 +1031,17 @@ fn fingerprint(plan: &DebPlan, job: &PackageJob, assets: &[Asset]) -> Result<Str
     });
     // `$auto` depends come from the installed libraries' packages: an upgrade there must
     // recompute them.
-    let auto = job.metadata.depends.as_ref().map(|d| d.joined()).unwrap_or_else(|| "$auto".into()).contains("$auto");
+    let auto = job
+        .metadata
+        .depends
+        .as_ref()
+        .map(|d| d.joined())
+        .unwrap_or_else(|| "$auto".into())
+        .contains("$auto");
     if auto {
-        let status = std::fs::metadata("/var/lib/dpkg/status").ok().map(|m| m.mtime());
+        let status = std::fs::metadata("/var/lib/dpkg/status")
+            .ok()
+            .map(|m| m.mtime());
         h["dpkg_status"] = serde_json::json!(status);
     }
     let mut list = Vec::new();

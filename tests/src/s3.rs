@@ -189,6 +189,9 @@ impl SeaweedS3 {
             .arg(format!("-master.port={}", p.master))
             .arg(format!("-master.port.grpc={}", p.master_grpc))
             .args(["-master.telemetry=false", "-master.volumeSizeLimitMB=64"])
+            // A single master still holds an election when it restarts; the default timeout of
+            // 10 s makes a restart take 20 s.
+            .arg("-master.electionTimeout=1s")
             .arg(format!("-volume.port={}", p.volume))
             .arg(format!("-volume.port.grpc={}", p.volume_grpc))
             // A new bucket (a collection) grows several volumes at once.
@@ -235,7 +238,6 @@ impl SeaweedS3 {
             } else if self.serves() {
                 return true;
             }
-            if std::env::var_os("S3_DEBUG").is_some() { eprintln!("not ready {:?}", deadline - Instant::now()); }
             std::thread::sleep(Duration::from_millis(100));
         }
         false
@@ -248,14 +250,12 @@ impl SeaweedS3 {
         self.rt.block_on(async {
             let mut prefix: Option<Key> = None;
             for _ in 0..10 {
-                let listing = match self.store.list_with_delimiter(prefix.as_ref()).await { Ok(l) => l, Err(e) => {
-                    if std::env::var_os("S3_DEBUG").is_some() { eprintln!("list: {e}"); }
-                    return false; }
+                let Ok(listing) = self.store.list_with_delimiter(prefix.as_ref()).await else {
+                    return false;
                 };
                 if let Some(object) = listing.objects.first() {
-                    let r = match self.store.get(&object.location).await { Ok(r) => r, Err(e) => {
-                        if std::env::var_os("S3_DEBUG").is_some() { eprintln!("get: {e}"); }
-                        return false; }
+                    let Ok(r) = self.store.get(&object.location).await else {
+                        return false;
                     };
                     if r.bytes().await.is_err() {
                         return false;
@@ -268,12 +268,8 @@ impl SeaweedS3 {
                 }
             }
             let probe = Key::from(".forge-ready-probe");
-            if let Err(e) = self
-                .store
-                .put(&probe, PutPayload::from_static(b"ready"))
-                .await
-            {
-                if std::env::var_os("S3_DEBUG").is_some() { eprintln!("put: {e}"); }
+            let ready = PutPayload::from_static(b"ready");
+            if self.store.put(&probe, ready).await.is_err() {
                 return false;
             }
             self.store.delete(&probe).await.is_ok()

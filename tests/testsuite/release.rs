@@ -124,21 +124,62 @@ fn tools() -> bool {
     ])
 }
 
-/// v0.2.0 to a directory, an APT repository and a registry: checksums verify, every signature
-/// verifies, the tag is on origin, the image is tagged, `latest` points at it.
+/// v0.2.0 to a directory, SeaweedFS S3, a registry, an APT repository and the GitHub emulator:
+/// checksums verify, every signature verifies, apt accepts the repository, the tag is on origin,
+/// the image is tagged, `latest` points at it everywhere, GitHub holds one published release with
+/// every asset.
 #[test]
 fn release_to_dir_apt_and_registry() {
-    if !tools() {
+    if !tools() || !forge_tests::s3::require_weed() {
         return;
     }
     let reg = Registry::start();
+    let s3 = forge_tests::s3::SeaweedS3::start();
+    let gh = forge_tests::github::Emulator::github("acme/cli", "gh-token-for-tests");
     let repo = ReleaseRepo::new(&format!(
-        "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"dir\", path = \"dist\" }}, {{ kind = \"apt\", dir = \"apt\" }}, {{ kind = \"oci\", repository = \"{}/rel/cli\" }}]",
-        reg.host()
+        "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"dir\", path = \"dist\" }}, {{ kind = \"apt\", dir = \"apt\" }}, {{ kind = \"oci\", repository = \"{}/rel/cli\" }}, {{ kind = \"s3\", bucket = \"{}\", prefix = \"cli\", endpoint = \"{}\" }}, {{ kind = \"github\", repo = \"acme/cli\" }}]",
+        reg.host(),
+        forge_tests::s3::BUCKET,
+        s3.endpoint()
     ));
+    let env_owned = [
+        ("AWS_ACCESS_KEY_ID", forge_tests::s3::ACCESS_KEY.to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            forge_tests::s3::SECRET_KEY.to_string(),
+        ),
+        ("GITHUB_API_URL", gh.url()),
+        ("GITHUB_TOKEN", "gh-token-for-tests".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     repo.bump_to("0.2.0");
-    let out = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &[]);
+    let out = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &env);
     assert_success(&out, "forge-release v0.2.0");
+    // S3: every file under cli/v0.2.0/, then release.json, then latest.json pointing at it.
+    let listed: Vec<String> = s3.list("cli/v0.2.0/").into_iter().map(|(k, _)| k).collect();
+    assert!(
+        listed.iter().any(|k| k.ends_with("/SHA256SUMS"))
+            && listed.iter().any(|k| k.ends_with("/release.json")),
+        "{listed:?}"
+    );
+    let latest = String::from_utf8(s3.get("cli/latest.json").expect("latest.json")).unwrap();
+    assert!(latest.contains("v0.2.0"), "{latest}");
+    // GitHub: one published release holding every asset.
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert!(!releases[0].draft);
+    assert!(
+        releases[0]
+            .assets
+            .iter()
+            .any(|a| a.name == "SHA256SUMS.asc"),
+        "{:?}",
+        releases[0]
+            .assets
+            .iter()
+            .map(|a| &a.name)
+            .collect::<Vec<_>>()
+    );
     let dir = repo.path().join("dist/v0.2.0");
     let sums = run(Command::new("sha256sum")
         .arg("-c")
@@ -225,7 +266,7 @@ fn release_to_dir_apt_and_registry() {
     }
 
     // Re-running is a no-op.
-    let again = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &[]);
+    let again = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &env);
     assert_success(&again, "re-run");
     assert!(
         stderr(&again).contains("already published"),

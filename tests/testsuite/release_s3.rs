@@ -96,7 +96,10 @@ fn staged(dir: &Path, version: &str, files: &[(&str, usize)]) -> Staged {
 
 fn files(version: &str) -> Vec<(String, usize)> {
     vec![
-        (format!("app-{version}-x86_64-unknown-linux-gnu.tar.gz"), 300_000),
+        (
+            format!("app-{version}-x86_64-unknown-linux-gnu.tar.gz"),
+            300_000,
+        ),
         (format!("app_{version}_amd64.deb"), 120_000),
     ]
 }
@@ -141,9 +144,15 @@ fn assert_complete(s3: &SeaweedS3, manifest: &str) {
     let dir = manifest.rsplit_once('/').unwrap().0;
     for a in m["assets"].as_array().unwrap() {
         let key = format!("{dir}/{}", a["name"].as_str().unwrap());
-        let bytes = s3.get(&key).unwrap_or_else(|| panic!("{manifest} lists {key}, which is missing"));
+        let bytes = s3
+            .get(&key)
+            .unwrap_or_else(|| panic!("{manifest} lists {key}, which is missing"));
         assert_eq!(bytes.len() as u64, a["size"].as_u64().unwrap(), "{key}");
-        assert_eq!(forge_core::digest::sha256_hex(&bytes), a["sha256"].as_str().unwrap(), "{key}");
+        assert_eq!(
+            forge_core::digest::sha256_hex(&bytes),
+            a["sha256"].as_str().unwrap(),
+            "{key}"
+        );
     }
 }
 
@@ -168,7 +177,11 @@ fn publishes_assets_then_manifest_then_latest_and_a_rerun_sends_nothing() {
     let state = publish(&host, &rel);
     let mut steps: Vec<&str> = state.done.iter().map(String::as_str).collect();
     steps.sort();
-    let mut expected: Vec<String> = rel.assets.iter().map(|a| format!("upload:{}", a.name)).collect();
+    let mut expected: Vec<String> = rel
+        .assets
+        .iter()
+        .map(|a| format!("upload:{}", a.name))
+        .collect();
     expected.extend(["latest".to_string(), "manifest".to_string()]);
     expected.sort();
     assert_eq!(steps, expected);
@@ -182,20 +195,34 @@ fn publishes_assets_then_manifest_then_latest_and_a_rerun_sends_nothing() {
         .collect();
     let listed = s3.list("dist/app");
     for k in ["dist/app/latest.json", "dist/app/v1.0.0/release.json"] {
-        let size = listed.iter().find(|(key, _)| key == k).unwrap_or_else(|| panic!("{k} missing: {listed:?}")).1;
+        let size = listed
+            .iter()
+            .find(|(key, _)| key == k)
+            .unwrap_or_else(|| panic!("{k} missing: {listed:?}"))
+            .1;
         want.push((k.to_string(), size));
     }
     want.sort();
     assert_eq!(listed, want);
     for a in &rel.assets {
         let key = format!("dist/app/v1.0.0/{}", a.name);
-        assert_eq!(s3.get(&key).unwrap(), std::fs::read(&a.path).unwrap(), "{key}");
-        assert_eq!(s3.metadata(&key, "sha256").as_deref(), Some(a.sha256.as_str()));
+        assert_eq!(
+            s3.get(&key).unwrap(),
+            std::fs::read(&a.path).unwrap(),
+            "{key}"
+        );
+        assert_eq!(
+            s3.metadata(&key, "sha256").as_deref(),
+            Some(a.sha256.as_str())
+        );
     }
     let manifest = json(&s3, "dist/app/v1.0.0/release.json");
     assert_eq!(manifest["version"], "1.0.0");
     assert_eq!(manifest["tag"], "v1.0.0");
-    assert_eq!(manifest["assets"].as_array().unwrap().len(), rel.assets.len());
+    assert_eq!(
+        manifest["assets"].as_array().unwrap().len(),
+        rel.assets.len()
+    );
     assert_complete(&s3, "dist/app/v1.0.0/release.json");
     let latest = json(&s3, "dist/app/latest.json");
     assert_eq!(latest["tag"], "v1.0.0");
@@ -209,10 +236,17 @@ fn publishes_assets_then_manifest_then_latest_and_a_rerun_sends_nothing() {
         .filter(|r| r.starts_with("PUT "))
         .collect();
     assert_eq!(puts.len(), rel.assets.len() + 2, "{puts:#?}");
-    assert!(puts[puts.len() - 2].ends_with("/v1.0.0/release.json"), "{puts:#?}");
+    assert!(
+        puts[puts.len() - 2].ends_with("/v1.0.0/release.json"),
+        "{puts:#?}"
+    );
     assert!(puts[puts.len() - 1].ends_with("/latest.json"), "{puts:#?}");
 
-    let etags: Vec<Option<String>> = s3.list("dist/app").iter().map(|(k, _)| s3.e_tag(k)).collect();
+    let etags: Vec<Option<String>> = s3
+        .list("dist/app")
+        .iter()
+        .map(|(k, _)| s3.e_tag(k))
+        .collect();
 
     // A re-run from the state: nothing to send.
     proxy.clear();
@@ -220,7 +254,12 @@ fn publishes_assets_then_manifest_then_latest_and_a_rerun_sends_nothing() {
     run(&host, &rel, &mut resumed, |_| {}).unwrap();
     assert_eq!(resumed, state);
     for method in ["PUT", "POST", "DELETE"] {
-        assert_eq!(proxy.count(method, "/"), 0, "{method}s on a re-run: {:#?}", proxy.requests());
+        assert_eq!(
+            proxy.count(method, "/"),
+            0,
+            "{method}s on a re-run: {:#?}",
+            proxy.requests()
+        );
     }
 
     // A re-run that lost its state: everything is compared, nothing sent again.
@@ -233,9 +272,18 @@ fn publishes_assets_then_manifest_then_latest_and_a_rerun_sends_nothing() {
         again.data
     );
     for method in ["PUT", "POST", "DELETE"] {
-        assert_eq!(proxy.count(method, "/"), 0, "{method}s on a re-run: {:#?}", proxy.requests());
+        assert_eq!(
+            proxy.count(method, "/"),
+            0,
+            "{method}s on a re-run: {:#?}",
+            proxy.requests()
+        );
     }
-    let after: Vec<Option<String>> = s3.list("dist/app").iter().map(|(k, _)| s3.e_tag(k)).collect();
+    let after: Vec<Option<String>> = s3
+        .list("dist/app")
+        .iter()
+        .map(|(k, _)| s3.e_tag(k))
+        .collect();
     assert_eq!(after, etags);
 }
 
@@ -285,7 +333,11 @@ fn large_files_are_uploaded_in_parts_and_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let host = host(&proxy.endpoint(), "big");
     let size = MULTIPART_THRESHOLD as usize + 4 * 1024 * 1024 + 123;
-    let rel = staged(tmp.path(), "2.0.0", &[("app-2.0.0-big.tar.gz", size), ("small.deb", 1000)]);
+    let rel = staged(
+        tmp.path(),
+        "2.0.0",
+        &[("app-2.0.0-big.tar.gz", size), ("small.deb", 1000)],
+    );
     publish(&host, &rel);
 
     let key = "big/v2.0.0/app-2.0.0-big.tar.gz";
@@ -293,7 +345,10 @@ fn large_files_are_uploaded_in_parts_and_verified() {
     let bytes = s3.get(key).expect("the large object");
     assert_eq!(bytes.len(), size);
     assert_eq!(forge_core::digest::sha256_hex(&bytes), big.sha256);
-    assert_eq!(s3.metadata(key, "sha256").as_deref(), Some(big.sha256.as_str()));
+    assert_eq!(
+        s3.metadata(key, "sha256").as_deref(),
+        Some(big.sha256.as_str())
+    );
     // 16 MiB parts: create and complete are POSTs, each part a PUT.
     let parts = size.div_ceil(16 << 20);
     assert_eq!(proxy.count("POST", key), 2, "{:#?}", proxy.requests());
@@ -334,26 +389,52 @@ fn s3_down_mid_publish_fails_naming_the_endpoint_and_a_rerun_resumes() {
     };
     assert!(!s3.is_running());
     let text = format!("{err:#}");
-    assert!(text.contains(&endpoint), "the endpoint is not named: {text}");
+    assert!(
+        text.contains(&endpoint),
+        "the endpoint is not named: {text}"
+    );
     assert!(text.contains("could not be reached"), "{text}");
     assert_eq!(forge_core::exit::code_of(&err), 5, "{text}");
-    assert!(forge_core::exit::hints(&err).iter().any(|h| h.contains("--retries")), "{:?}", forge_core::exit::hints(&err));
+    assert!(
+        forge_core::exit::hints(&err)
+            .iter()
+            .any(|h| h.contains("--retries")),
+        "{:?}",
+        forge_core::exit::hints(&err)
+    );
     assert_eq!(state.done.len(), 1, "{:?}", state.done);
     assert!(!state.published);
 
     s3.restart();
     // Readers still see only complete releases: latest.json at 1.0.0, no manifest for 1.1.0.
-    assert_eq!(latest_tag(&s3, "rel/latest.json").as_deref(), Some("v1.0.0"));
+    assert_eq!(
+        latest_tag(&s3, "rel/latest.json").as_deref(),
+        Some("v1.0.0")
+    );
     assert_complete(&s3, "rel/v1.0.0/release.json");
     assert_eq!(s3.get("rel/v1.1.0/release.json"), None);
     // The resume (a new run, the state from the file) finishes it.
-    let uploaded = state.done.iter().next().unwrap().strip_prefix("upload:").unwrap().to_string();
+    let uploaded = state
+        .done
+        .iter()
+        .next()
+        .unwrap()
+        .strip_prefix("upload:")
+        .unwrap()
+        .to_string();
     let etag = s3.e_tag(&format!("rel/v1.1.0/{uploaded}"));
     run(&host(&endpoint, "rel"), &rel, &mut state, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(state.published && state.is_done("latest"));
     assert_complete(&s3, "rel/v1.1.0/release.json");
-    assert_eq!(latest_tag(&s3, "rel/latest.json").as_deref(), Some("v1.1.0"));
-    assert_eq!(s3.e_tag(&format!("rel/v1.1.0/{uploaded}")), etag, "the finished upload was sent again");
+    assert_eq!(
+        latest_tag(&s3, "rel/latest.json").as_deref(),
+        Some("v1.1.0")
+    );
+    assert_eq!(
+        s3.e_tag(&format!("rel/v1.1.0/{uploaded}")),
+        etag,
+        "the finished upload was sent again"
+    );
 
     // 2. Down right after the manifest of 1.2.0: latest.json keeps pointing at a complete release.
     let rel = release(tmp.path(), "1.2.0");
@@ -373,9 +454,15 @@ fn s3_down_mid_publish_fails_naming_the_endpoint_and_a_rerun_resumes() {
     assert!(state.is_done("manifest") && !state.is_done("latest") && !state.published);
     s3.restart();
     assert_complete(&s3, "rel/v1.2.0/release.json");
-    assert_eq!(latest_tag(&s3, "rel/latest.json").as_deref(), Some("v1.1.0"));
+    assert_eq!(
+        latest_tag(&s3, "rel/latest.json").as_deref(),
+        Some("v1.1.0")
+    );
     run(&host(&endpoint, "rel"), &rel, &mut state, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(latest_tag(&s3, "rel/latest.json").as_deref(), Some("v1.2.0"));
+    assert_eq!(
+        latest_tag(&s3, "rel/latest.json").as_deref(),
+        Some("v1.2.0")
+    );
 }
 
 #[test]
@@ -396,12 +483,23 @@ fn wrong_credentials_are_a_clear_error_without_the_secret() {
         text.contains(&format!("refused access key `{ACCESS_KEY}`")),
         "{text}"
     );
-    assert!(text.contains(&s3.endpoint()) && text.contains("bucket `forge`"), "{text}");
+    assert!(
+        text.contains(&s3.endpoint()) && text.contains("bucket `forge`"),
+        "{text}"
+    );
     assert!(text.contains("SignatureDoesNotMatch"), "{text}");
     assert_eq!(forge_core::exit::code_of(&err), 5);
     let hints = forge_core::exit::hints(&err);
-    assert!(hints.iter().any(|h| h.contains("AWS_SECRET_ACCESS_KEY")), "{hints:?}");
-    for shown in [text.clone(), format!("{err:?}"), format!("{host:?}"), hints.join("\n")] {
+    assert!(
+        hints.iter().any(|h| h.contains("AWS_SECRET_ACCESS_KEY")),
+        "{hints:?}"
+    );
+    for shown in [
+        text.clone(),
+        format!("{err:?}"),
+        format!("{host:?}"),
+        hints.join("\n"),
+    ] {
         assert!(!shown.contains(secret), "the secret leaked: {shown}");
     }
     // Publishing fails the same way and writes nothing.
@@ -444,13 +542,22 @@ fn a_missing_bucket_and_conflicting_objects_stop_the_preflight() {
         .preflight(&rel, &HostState::default(), &shell())
         .expect_err("a conflicting object");
     let text = format!("{err:#}");
-    assert!(text.contains(&format!("`s3://forge/{key}` already exists with other content")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "`s3://forge/{key}` already exists with other content"
+        )),
+        "{text}"
+    );
     assert!(text.contains("never overwritten"), "{text}");
     assert_eq!(forge_core::exit::code_of(&err), 4);
     let mut state = HostState::default();
     assert!(run(&host, &rel, &mut state, |_| {}).is_err());
     assert_eq!(s3.list("c"), vec![(key.clone(), a.size)]);
-    assert_eq!(s3.get(&key).unwrap(), other, "the planted object was overwritten");
+    assert_eq!(
+        s3.get(&key).unwrap(),
+        other,
+        "the planted object was overwritten"
+    );
 
     // The same bytes written by another tool (no sha256 metadata): read back, accepted, kept.
     s3.put(&key, &std::fs::read(&a.path).unwrap());
@@ -466,7 +573,12 @@ fn a_missing_bucket_and_conflicting_objects_stop_the_preflight() {
     let err = host
         .preflight(&changed, &HostState::default(), &shell())
         .expect_err("a different manifest");
-    assert!(format!("{err:#}").contains("`s3://forge/c/v1.0.0/release.json` already describes a different release v1.0.0"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains(
+            "`s3://forge/c/v1.0.0/release.json` already describes a different release v1.0.0"
+        ),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -486,11 +598,15 @@ fn rollback_removes_only_what_this_release_wrote_and_only_while_unpublished() {
 
     let mut state = HostState::default();
     host.preflight(&rel, &state, &shell).unwrap();
-    host.prepare(&rel, &mut state, &mut |_: &HostState| Ok(()), &shell).unwrap();
+    host.prepare(&rel, &mut state, &mut |_: &HostState| Ok(()), &shell)
+        .unwrap();
     assert_eq!(s3.list("rb/v1.0.0").len(), rel.assets.len());
     host.rollback(&rel, &mut state, &shell).unwrap();
     assert_eq!(s3.list("rb"), vec![(kept_key.clone(), kept.size)]);
-    assert_eq!(state.done.iter().collect::<Vec<_>>(), [&format!("upload:{}", kept.name)]);
+    assert_eq!(
+        state.done.iter().collect::<Vec<_>>(),
+        [&format!("upload:{}", kept.name)]
+    );
     assert!(state.data.is_empty());
 
     // After the rollback the release can still be published, and then nothing is removed.
@@ -506,7 +622,10 @@ fn rollback_removes_only_what_this_release_wrote_and_only_while_unpublished() {
     lagging.done.remove("latest");
     lagging.published = false;
     for a in &rel.assets[1..] {
-        lagging.data.insert(format!("created:{}", a.name), format!("rb/v1.0.0/{}", a.name));
+        lagging.data.insert(
+            format!("created:{}", a.name),
+            format!("rb/v1.0.0/{}", a.name),
+        );
     }
     host.rollback(&rel, &mut lagging, &shell).unwrap();
     assert_eq!(s3.list("rb"), before);

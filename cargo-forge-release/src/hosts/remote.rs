@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 
-use forge_core::exit::usage;
 use forge_core::http::HttpClient;
 
 use super::{Host, HostSpec};
@@ -20,9 +19,7 @@ pub fn make_remote(spec: &HostSpec, http: &HttpClient) -> Result<Box<dyn Host>> 
             repo,
             http.clone(),
         )?)),
-        HostSpec::S3 { bucket, .. } => Err(usage(format!(
-            "host kind `s3` ({bucket}) is not available yet"
-        ))),
+        HostSpec::S3 { .. } => Ok(Box::new(super::s3::S3Host::from_spec(spec, http)?)),
         _ => unreachable!("local hosts are built by ops::make_host"),
     }
 }

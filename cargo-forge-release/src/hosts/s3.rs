@@ -12,14 +12,15 @@
 //! *`), so an object that is already there is never replaced. Each asset carries its SHA-256 as
 //! user metadata (`x-amz-meta-sha256`); when the object exists, a `HEAD` compares size and that
 //! digest (or, for an object some other tool wrote without it, the digest of its bytes, read back
-//! in ranges): identical is a finished upload (a re-run skips it), different is an error naming the
-//! key. Files above [`MULTIPART_THRESHOLD`] go up as multipart uploads in [`PART_SIZE`] parts;
-//! `object_store` completes a multipart upload unconditionally, so for those the `HEAD` comes
-//! right before the upload (a concurrent writer in between would win: releases of one tag are
-//! not published concurrently). The digest of what is sent is computed while sending and checked
-//! against the staged one before the upload is completed, so a file that changed since staging
-//! never becomes an object; SigV4 signs each body's SHA-256, so the store rejects a body damaged
-//! on the way.
+//! in ranges): identical is a finished upload, different is an error naming the key. Uploading
+//! starts with one listing of `<prefix>/<tag>/`, so a re-run that lost its state compares what is
+//! there instead of sending it again. Files above [`MULTIPART_THRESHOLD`] go up as multipart
+//! uploads in [`PART_SIZE`] parts; `object_store` completes a multipart upload unconditionally,
+//! so for those the `HEAD` comes right before the upload (a concurrent writer in between would
+//! win: releases of one tag are not published concurrently). What is sent is hashed and checked
+//! against the staged digest before an object is created (for a multipart upload, before it is
+//! completed), so a file that changed since staging never becomes an object; SigV4 signs each
+//! body's SHA-256, so the store rejects a body damaged on the way.
 //!
 //! **`latest.json`** is the only object that is replaced: read, then written with `If-Match` on the
 //! ETag read (or `If-None-Match: *` when there is none), so two releases racing cannot interleave;
@@ -265,6 +266,61 @@ fn classify(err: &object_store::Error) -> Failure {
     } else {
         Failure::Other
     }
+}
+
+/// object_store's error as one line: the request (method and URL, without the query), then
+/// what the server answered (status, S3 error code and message, without the XML) or why the
+/// request failed (the innermost cause), and the attempts made.
+fn one_line(err: &object_store::Error) -> String {
+    let text = err.to_string();
+    let request = ["GET ", "PUT ", "POST ", "HEAD ", "DELETE "]
+        .iter()
+        .filter_map(|m| text.find(&format!("Error performing {m}")))
+        .min()
+        .map(|i| {
+            let rest = &text[i + "Error performing ".len()..];
+            let end = rest.find(" in ").unwrap_or(rest.len());
+            let (method, url) = rest[..end].split_once(' ').unwrap_or((&rest[..end], ""));
+            format!("{method} {}", url.split('?').next().unwrap_or(url))
+        });
+    let attempts = text
+        .find(", after ")
+        .and_then(|i| text[i + 8..].split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .map_or(1, |retries| retries + 1);
+    let between = |from: &str, to: &str| {
+        let start = text.find(from)? + from.len();
+        let len = text[start..].find(to)?;
+        Some(text[start..start + len].trim().to_string())
+    };
+    let answer = match text.find("status code: ") {
+        Some(i) => {
+            let status = text[i + 13..].split(':').next().unwrap_or("").trim();
+            match (
+                between("<Code>", "</Code>"),
+                between("<Message>", "</Message>"),
+            ) {
+                (Some(code), Some(message)) => format!("{status} ({code}: {message})"),
+                (Some(code), None) => format!("{status} ({code})"),
+                _ => status.to_string(),
+            }
+        }
+        None => {
+            let mut last: &(dyn std::error::Error + 'static) = err;
+            while let Some(next) = last.source() {
+                last = next;
+            }
+            last.to_string()
+        }
+    };
+    let mut line = match request {
+        Some(r) => format!("{r}: {answer}"),
+        None => answer,
+    };
+    if attempts > 1 {
+        line.push_str(&format!(" ({attempts} attempts)"));
+    }
+    line
 }
 
 /// object_store's retry configuration for the suite's [`RetryPolicy`]: as many attempts, backoff
@@ -523,7 +579,9 @@ impl S3Host {
         let class = classify(&err);
         let bucket = &self.config.bucket;
         let endpoint = &self.endpoint;
-        let err = anyhow::Error::new(err);
+        // One line instead of object_store's chain, which repeats itself at every level and
+        // carries the server's XML.
+        let err = anyhow!("{}", one_line(&err));
         match class {
             Failure::Auth => with_hint(
                 with_kind(
