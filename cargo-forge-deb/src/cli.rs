@@ -89,6 +89,10 @@ pub struct DebArgs {
     /// Multi-Arch field: none, same or foreign
     #[arg(long, value_name = "MODE", value_parser = ["none", "same", "foreign"])]
     pub multiarch: Option<String>,
+    /// Smoke-test every built binary (`BIN --version`) before packaging; `qemu` runs foreign
+    /// binaries through qemu-user with the target's library prefix
+    #[arg(long, value_name = "RUNNER", value_parser = ["qemu"])]
+    pub runner: Option<String>,
     /// Run lintian on each package and fail on errors
     #[arg(long)]
     pub lint: bool,

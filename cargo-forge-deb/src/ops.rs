@@ -66,6 +66,8 @@ pub struct DebPlan {
     pub sign_key: Option<String>,
     /// `Multi-Arch` (`same` or `foreign`).
     pub multiarch: Option<String>,
+    /// `--runner qemu`: smoke-test built binaries before packaging.
+    pub smoke_test: bool,
 }
 
 /// A produced package, for JSON output.
@@ -280,6 +282,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         sign: args.sign,
         sign_key: args.key.clone(),
         multiarch: args.multiarch.clone().filter(|m| m != "none"),
+        smoke_test: args.runner.is_some(),
     };
     Ok((project, plan))
 }
@@ -318,6 +321,9 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
             build::existing_artifacts(project, &pkgs, &triples, &plan.profile)?
         }
     };
+    if plan.smoke_test {
+        smoke_test(&artifacts, &plan.toolchain.host, shell)?;
+    }
     let mut produced = Vec::new();
     for job in &plan.packages {
         let p = package(project, plan, job, &artifacts, shell)
@@ -373,6 +379,25 @@ fn roots_cache_dir(target_dir: &Path) -> PathBuf {
         Some(d) => d.join("cargo-forge/roots"),
         None => target_dir.join("forge/roots"),
     }
+}
+
+/// Runs every built binary with `--version` on this machine: directly for the host's
+/// architecture, through qemu-user (with the target's library prefix) for foreign ones.
+fn smoke_test(artifacts: &[Artifact], host: &str, shell: &Shell) -> Result<()> {
+    for a in artifacts.iter().filter(|a| a.kind == "bin") {
+        let target = match &a.target {
+            Some(t) => target::lookup(t)?,
+            None => target::lookup(host)?,
+        };
+        let out = forge_core::qemu::command(&target, host, &a.path)?
+            .arg("--version")
+            .output(shell)
+            .with_context(|| format!("smoke test of `{}` ({}) failed", a.name, target.triple))
+            .kind(ErrorKind::Check)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        shell.status("Ran", format!("`{} --version` ({}): {}", a.name, target.dpkg_arch, text.lines().next().unwrap_or("").trim()));
+    }
+    Ok(())
 }
 
 /// The names of executables the package installs in `usr/bin` or `usr/sbin`.
