@@ -395,7 +395,15 @@ fn smoke_test(artifacts: &[Artifact], host: &str, shell: &Shell) -> Result<()> {
             .with_context(|| format!("smoke test of `{}` ({}) failed", a.name, target.triple))
             .kind(ErrorKind::Check)?;
         let text = String::from_utf8_lossy(&out.stdout);
-        shell.status("Ran", format!("`{} --version` ({}): {}", a.name, target.dpkg_arch, text.lines().next().unwrap_or("").trim()));
+        shell.status(
+            "Ran",
+            format!(
+                "`{} --version` ({}): {}",
+                a.name,
+                target.dpkg_arch,
+                text.lines().next().unwrap_or("").trim()
+            ),
+        );
     }
     Ok(())
 }

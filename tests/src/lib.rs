@@ -353,3 +353,48 @@ pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
 }
+
+/// An apt configuration of its own (state, cache, sources) in `dir`, for one repository, so
+/// tests never touch the machine's apt: returns the `-o` options to pass to apt-get/apt-cache.
+pub fn isolated_apt(dir: &Path, sources_line: &str, archs: &[&str]) -> Vec<String> {
+    for d in [
+        "state/lists/partial",
+        "cache/archives/partial",
+        "etc/preferences.d",
+        "etc/apt.conf.d",
+        "etc/sources.list.d",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).expect("apt dirs");
+    }
+    std::fs::write(dir.join("state/status"), "").expect("apt status");
+    std::fs::write(dir.join("etc/sources.list"), format!("{sources_line}\n"))
+        .expect("sources.list");
+    let mut opts = vec![
+        format!("Dir::State={}", dir.join("state").display()),
+        format!("Dir::State::status={}", dir.join("state/status").display()),
+        format!("Dir::Cache={}", dir.join("cache").display()),
+        format!(
+            "Dir::Etc::SourceList={}",
+            dir.join("etc/sources.list").display()
+        ),
+        format!(
+            "Dir::Etc::SourceParts={}",
+            dir.join("etc/sources.list.d").display()
+        ),
+        format!(
+            "Dir::Etc::Preferences={}",
+            dir.join("etc/preferences").display()
+        ),
+        format!(
+            "Dir::Etc::PreferencesParts={}",
+            dir.join("etc/preferences.d").display()
+        ),
+        "Debug::NoLocking=1".to_string(),
+    ];
+    for a in archs {
+        opts.push(format!("APT::Architectures::={a}"));
+    }
+    opts.into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect()
+}

@@ -141,11 +141,24 @@ fn auto_depends_resolve_when_cross_compiling() {
         return;
     }
     let fx = Fixture::copy("sys-linked");
-    let out = fx.forge_deb(&["--target", AMD64, "--target", ARM64, "--toolchain", "/usr", "--runner", "qemu"]);
+    let out = fx.forge_deb(&[
+        "--target",
+        AMD64,
+        "--target",
+        ARM64,
+        "--toolchain",
+        "/usr",
+        "--runner",
+        "qemu",
+    ]);
     assert_success(&out, "forge-deb sys-linked");
     // `--runner qemu` ran both binaries before packaging (arm64 through qemu-user).
     for arch in ["amd64", "arm64"] {
-        assert!(stderr(&out).contains(&format!("({arch}): forge-fixture-zlib 0.1.0")), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("({arch}): forge-fixture-zlib 0.1.0")),
+            "{}",
+            stderr(&out)
+        );
     }
     for deb in fx.debs() {
         let depends = &deb_control(&deb).unwrap()["Depends"];

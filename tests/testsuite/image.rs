@@ -59,7 +59,7 @@ fn config_of(reference: &str, arch: &str) -> serde_json::Value {
 }
 
 /// Copies one platform of an image to an OCI layout and unpacks it; returns the rootfs.
-fn unpack(reference: &str, arch: &str, dir: &Path) -> PathBuf {
+pub(crate) fn unpack(reference: &str, arch: &str, dir: &Path) -> PathBuf {
     let layout = dir.join(format!("layout-{arch}"));
     let out = run(Command::new("skopeo")
         .args([
@@ -82,7 +82,7 @@ fn unpack(reference: &str, arch: &str, dir: &Path) -> PathBuf {
 }
 
 /// Runs `binary --version` inside an unpacked rootfs.
-fn run_in_rootfs(rootfs: &Path, binary: &str, arch: &str) -> String {
+pub(crate) fn run_in_rootfs(rootfs: &Path, binary: &str, arch: &str) -> String {
     let out = if arch == "amd64" {
         run(Command::new("chroot")
             .arg(rootfs)

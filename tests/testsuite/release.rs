@@ -137,7 +137,7 @@ fn release_to_dir_apt_and_registry() {
     let s3 = forge_tests::s3::SeaweedS3::start();
     let gh = forge_tests::github::Emulator::github("acme/cli", "gh-token-for-tests");
     let repo = ReleaseRepo::new(&format!(
-        "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"dir\", path = \"dist\" }}, {{ kind = \"apt\", dir = \"apt\" }}, {{ kind = \"oci\", repository = \"{}/rel/cli\" }}, {{ kind = \"s3\", bucket = \"{}\", prefix = \"cli\", endpoint = \"{}\" }}, {{ kind = \"github\", repo = \"acme/cli\" }}]",
+        "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"dir\", path = \"dist\" }}, {{ kind = \"apt\", dir = \"apt\", sign-key = \"release@example.com\" }}, {{ kind = \"oci\", repository = \"{}/rel/cli\" }}, {{ kind = \"s3\", bucket = \"{}\", prefix = \"cli\", endpoint = \"{}\" }}, {{ kind = \"github\", repo = \"acme/cli\" }}]",
         reg.host(),
         forge_tests::s3::BUCKET,
         s3.endpoint()
@@ -228,13 +228,54 @@ fn release_to_dir_apt_and_registry() {
         "{}",
         repo.remote_tags()
     );
+    // apt accepts the signed repository and fetches both packages (verifying hashes and the
+    // signature through `signed-by`).
+    let key = repo.path().join("target/release-key.gpg");
+    assert_success(
+        &run(Command::new("gpg")
+            .args(["--batch", "--yes", "--output"])
+            .arg(&key)
+            .args(["--export", "release@example.com"])
+            .env("GNUPGHOME", repo.gnupg.path())),
+        "gpg --export",
+    );
+    let aptdir = tempfile::tempdir().unwrap();
+    let opts = isolated_apt(
+        aptdir.path(),
+        &format!(
+            "deb [arch=amd64,arm64 signed-by={}] file://{} stable main",
+            key.display(),
+            repo.path().join("apt").display()
+        ),
+        &["amd64", "arm64"],
+    );
+    let out = run(Command::new("apt-get").args(&opts).arg("update"));
+    assert_success(&out, "apt-get update");
+    assert!(
+        !format!("{}{}", stdout(&out), stderr(&out)).contains("W:"),
+        "{}",
+        stderr(&out)
+    );
     for arch in ["amd64", "arm64"] {
-        let packages = std::fs::read_to_string(
-            repo.path()
-                .join(format!("apt/dists/stable/main/binary-{arch}/Packages")),
-        )
-        .unwrap();
-        assert!(packages.contains("Version: 0.2.0-1"), "{packages}");
+        let out = run(Command::new("apt-get")
+            .args(&opts)
+            .arg("download")
+            .arg(format!("forge-fixture-cli:{arch}=0.2.0-1"))
+            .current_dir(aptdir.path()));
+        assert_success(&out, &format!("apt-get download forge-fixture-cli:{arch}"));
+    }
+    // The image runs on both platforms.
+    let scratch = tempfile::tempdir().unwrap();
+    for arch in ["amd64", "arm64"] {
+        let rootfs = crate::image::unpack(
+            &format!("{}/rel/cli:0.2.0", reg.host()),
+            arch,
+            scratch.path(),
+        );
+        assert_eq!(
+            crate::image::run_in_rootfs(&rootfs, "/usr/local/bin/forge-fixture-cli", arch).trim(),
+            "forge-fixture-cli 0.2.0"
+        );
     }
     let index = run(Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", "--raw"])
