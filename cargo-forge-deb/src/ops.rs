@@ -114,15 +114,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
     let common = &args.common;
     // The toolchain may be configured in the workspace: read the workspace layer first with the
     // default cargo (cargo metadata's output does not depend on the toolchain).
-    let default_tc = Toolchain::resolve(None, shell)?;
-    let first = Project::load(common, &default_tc, shell)?;
-    let ws_layer = forge_core::config::workspace_layer(&first)?;
-    let tc_spec = common.toolchain.clone().or(ws_layer.toolchain.clone());
-    let toolchain = match &tc_spec {
-        Some(spec) => Toolchain::resolve(Some(spec), shell)?,
-        None => default_tc,
-    };
-    let project = first;
+    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
     let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
     let first_pkg = packages[0];
     let settings = forge_core::config::resolve(&project, first_pkg, common)?;

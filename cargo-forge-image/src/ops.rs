@@ -98,27 +98,8 @@ fn git_revision(dir: &Path, shell: &Shell) -> Option<String> {
 /// Computes the plan. Reads files; writes nothing.
 pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
     let common = &args.common;
-    let default_tc = Toolchain::resolve(None, shell)?;
-    let project = Project::load(common, &default_tc, shell)?;
-    let ws_layer = forge_core::config::workspace_layer(&project)?;
-    let toolchain = match common.toolchain.clone().or(ws_layer.toolchain.clone()) {
-        Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
-        None => default_tc,
-    };
-    let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
-    if packages.len() != 1 {
-        return Err(usage(format!(
-            "an image is built from one package, but {} are selected ({})",
-            packages.len(),
-            packages
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
-        .hint("select one with `-p NAME`");
-    }
-    let pkg = packages[0];
+    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
+    let pkg = project.single_package("an image is built from one package")?;
     let manifest = pkg.manifest_path.as_std_path();
     let settings = forge_core::config::resolve(&project, pkg, common)?;
     let cfg: ImageConfig = match &settings.image {

@@ -80,8 +80,8 @@ fn push_blobs(
             .entry(p.config_ref.digest.clone())
             .or_insert((p.config.clone(), None));
     }
-    let work: Mutex<Vec<(String, std::sync::Arc<Vec<u8>>, Option<String>)>> =
-        Mutex::new(blobs.into_iter().map(|(d, (b, m))| (d, b, m)).collect());
+    type Work = Vec<(String, std::sync::Arc<Vec<u8>>, Option<String>)>;
+    let work: Mutex<Work> = Mutex::new(blobs.into_iter().map(|(d, (b, m))| (d, b, m)).collect());
     let counts = Mutex::new(Counts::default());
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -326,7 +326,7 @@ pub fn merge(
         ));
     }
     // Stable order, whatever order the CI jobs finished in.
-    entries.sort_by(|a, b| a.1.display().cmp(&b.1.display()));
+    entries.sort_by_key(|e| e.1.display());
     let format = format.expect("at least one file");
     let bytes = crate::oci::index(format, &entries, annotations)?;
     let r2 = BlobRef::of_bytes(&bytes, format.index());

@@ -146,27 +146,8 @@ pub fn make_host(spec: &HostSpec, plan_http: &HttpClient, root: &Path) -> Result
 pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> {
     let version = crate::version::parse(req.version)?;
     let common = req.common;
-    let default_tc = Toolchain::resolve(None, shell)?;
-    let project = Project::load(common, &default_tc, shell)?;
-    let ws_layer = forge_core::config::workspace_layer(&project)?;
-    let toolchain = match common.toolchain.clone().or(ws_layer.toolchain.clone()) {
-        Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
-        None => default_tc,
-    };
-    let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
-    if packages.len() != 1 {
-        return Err(usage(format!(
-            "a release is made of one package, but {} are selected ({})",
-            packages.len(),
-            packages
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )))
-        .hint("select it with `-p NAME`");
-    }
-    let pkg = packages[0];
+    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
+    let pkg = project.single_package("a release is made of one package")?;
     let settings = forge_core::config::resolve(&project, pkg, common)?;
     let cfg: ReleaseConfig = match &settings.release {
         Some(v) => parse_table(

@@ -209,3 +209,35 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
     }
     Ok(selected)
 }
+
+/// Loads the workspace and resolves the toolchain: `--toolchain`, else `toolchain` of
+/// `[workspace.metadata.forge]`, else the cargo that invoked us. (`cargo metadata` does not depend
+/// on the toolchain, so the workspace is read once, with the default cargo.)
+pub fn load_with_toolchain(common: &CommonArgs, shell: &Shell) -> Result<(Project, Toolchain)> {
+    let default_tc = Toolchain::resolve(None, shell)?;
+    let project = Project::load(common, &default_tc, shell)?;
+    let ws_layer = crate::config::workspace_layer(&project)?;
+    let toolchain = match common.toolchain.clone().or(ws_layer.toolchain) {
+        Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
+        None => default_tc,
+    };
+    Ok((project, toolchain))
+}
+
+impl Project {
+    /// The one selected package, for commands that work on exactly one (`what`: "an image is
+    /// built from one package").
+    pub fn single_package(&self, what: &str) -> Result<&Package> {
+        let packages: Vec<&Package> = self.packages().collect();
+        if packages.len() != 1 {
+            let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+            return Err(usage(format!(
+                "{what}, but {} are selected ({})",
+                packages.len(),
+                names.join(", ")
+            )))
+            .hint("select one with `-p NAME`");
+        }
+        Ok(packages[0])
+    }
+}

@@ -178,7 +178,8 @@ fn respond(client: &mut TcpStream, status: u16, reason: &str, extra: &str) {
 
 fn handle(mut client: TcpStream, upstream: &str, shared: &Shared) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-    loop {
+    // One request per client connection: the upstream closes after its answer, and so do we.
+    {
         let Some(head) = read_head(&mut client) else {
             return;
         };
@@ -276,6 +277,5 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Shared) {
         let _ = client.write_all(&response);
         // The upstream closed: so do we (the client reconnects for its next request).
         let _ = client.shutdown(Shutdown::Both);
-        return;
     }
 }

@@ -11,6 +11,8 @@ use forge_tests::*;
 /// A fixture crate in a git repository whose `origin` is a bare repository.
 pub struct ReleaseRepo {
     pub fx: Fixture,
+    /// The bare `origin` repository (kept alive for the test's duration).
+    #[allow(dead_code)]
     pub origin: tempfile::TempDir,
     pub gnupg: tempfile::TempDir,
 }
