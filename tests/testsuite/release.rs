@@ -589,3 +589,72 @@ fn plain_http_api_is_refused() {
     );
     assert!(!err.contains("sentinel-plain-http-token"));
 }
+
+/// The split phases CI uses: `plan`, one `build` per target (as separate runners would), then
+/// `publish --artifacts` merging them.
+#[test]
+fn split_phases_plan_build_publish() {
+    if !tools() {
+        return;
+    }
+    let repo = ReleaseRepo::new("targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\"]\nsign = { gpg = \"release@example.com\" }\nhosts = [{ kind = \"dir\", path = \"dist\" }]");
+    repo.bump_to("0.2.0");
+    let plan_dir = repo.path().join("target/ci-plan");
+    assert_success(
+        &repo.release(
+            &["plan", "v0.2.0", "--out", plan_dir.to_str().unwrap()],
+            &[],
+        ),
+        "plan",
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan_dir.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["tag"], "v0.2.0");
+    let arts = repo.path().join("target/ci-artifacts");
+    for t in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        let out = repo.release(
+            &[
+                "build",
+                "v0.2.0",
+                "--target",
+                t,
+                "--toolchain",
+                "/usr",
+                "--out",
+                arts.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_success(&out, &format!("build {t}"));
+    }
+    let out = repo.release(
+        &[
+            "publish",
+            "--artifacts",
+            arts.to_str().unwrap(),
+            "--yes",
+            "--toolchain",
+            "/usr",
+        ],
+        &[],
+    );
+    assert_success(&out, "publish");
+    let dir = repo.path().join("dist/v0.2.0");
+    assert_success(
+        &run(Command::new("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(&dir)),
+        "sha256sum -c",
+    );
+    for f in [
+        "forge-fixture-cli-0.2.0-x86_64-unknown-linux-gnu.tar.gz",
+        "forge-fixture-cli-0.2.0-aarch64-unknown-linux-gnu.tar.gz",
+        "forge-fixture-cli_0.2.0-1_amd64.deb",
+        "forge-fixture-cli_0.2.0-1_arm64.deb",
+        "SHA256SUMS.asc",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(repo.remote_tags().contains("refs/tags/v0.2.0"));
+}
