@@ -658,3 +658,48 @@ fn split_phases_plan_build_publish() {
     }
     assert!(repo.remote_tags().contains("refs/tags/v0.2.0"));
 }
+
+/// minisign signatures (pure Rust, key password from MINISIGN_PASSWORD) verify for every file.
+#[test]
+fn minisign_signatures_verify() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new(
+        "sign = { minisign = \"minisign.key\" }\nhosts = [{ kind = \"dir\", path = \"dist\" }]",
+    );
+    let kp =
+        minisign::KeyPair::generate_encrypted_keypair(Some("sentinel-minisign-pw".into())).unwrap();
+    std::fs::write(
+        repo.path().join("minisign.key"),
+        kp.sk.to_box(None).unwrap().to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.path().join(".gitignore"),
+        "target/\ndist/\napt/\nminisign.key\n",
+    )
+    .unwrap();
+    git(repo.path(), &["commit", "-q", "-am", "ignore the key"]);
+    let out = repo.release(
+        &["v0.1.0", "--yes"],
+        &[("MINISIGN_PASSWORD", "sentinel-minisign-pw")],
+    );
+    assert_success(&out, "release with minisign");
+    assert!(!stderr(&out).contains("sentinel-minisign-pw"));
+    let dir = repo.path().join("dist/v0.1.0");
+    let mut verified = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".minisig") {
+            let data = std::fs::read(dir.join(name.trim_end_matches(".minisig"))).unwrap();
+            let sig =
+                minisign::SignatureBox::from_string(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            minisign::verify(&kp.pk, &sig, std::io::Cursor::new(data), true, false, false)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            verified += 1;
+        }
+    }
+    assert!(verified >= 2, "{verified} signatures");
+}
