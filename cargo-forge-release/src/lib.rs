@@ -106,8 +106,22 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
             ops::bump(&project, &plan, shell)?;
         }
     }
-    let mut staged = ops::stage(&project, &plan, None, &plan.staging_dir(), shell)?;
-    ops::checksum_and_sign(&mut staged, &plan, &project.workspace_root, shell)?;
+    // A run in progress publishes the files it staged, byte for byte (signatures carry a time:
+    // signing again would give different files than those already uploaded).
+    let staged = match (args.dry_run, ops::resumable_staged(&plan)?) {
+        (false, Some(staged)) => {
+            shell.status(
+                "Resuming",
+                format!("with the files staged in `{}`", staged.dir.display()),
+            );
+            staged
+        }
+        _ => {
+            let mut staged = ops::stage(&project, &plan, None, &plan.staging_dir(), shell)?;
+            ops::checksum_and_sign(&mut staged, &plan, &project.workspace_root, shell)?;
+            staged
+        }
+    };
     if args.dry_run {
         if shell.is_json() {
             shell.json(&serde_json::json!({ "reason": "plan", "plan": plan, "staged": staged }))?;

@@ -710,6 +710,33 @@ fn doc_files(pkg_dir: &Path, root: &Path) -> Vec<PathBuf> {
     Vec::new()
 }
 
+/// The staged release of a run in progress (a state file that is not completed), when every
+/// staged file is still as recorded; `None` when a fresh staging is needed.
+pub fn resumable_staged(plan: &ReleasePlan) -> Result<Option<Staged>> {
+    let Some(state) = State::load(&plan.state_path())? else {
+        return Ok(None);
+    };
+    if state.completed {
+        return Ok(None);
+    }
+    let path = plan.staging_dir().join("staged.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let Ok(staged) = serde_json::from_slice::<Staged>(&bytes) else {
+        return Ok(None);
+    };
+    if staged.version != plan.version {
+        return Ok(None);
+    }
+    for a in &staged.assets {
+        if !a.path.is_file() || forge_core::digest::sha256_file(&a.path)? != a.sha256 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(staged))
+}
+
 /// Adds `SHA256SUMS` and signatures to a staged release.
 pub fn checksum_and_sign(
     staged: &mut Staged,

@@ -41,11 +41,34 @@ impl State {
 
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)?;
-        forge_core::fsx::write_atomic(path, &json)
+        forge_core::fsx::write_atomic(path, &json)?;
+        crash_point();
+        Ok(())
     }
 }
 
 /// `target/forge/release/<version>`.
 pub fn release_dir(target_dir: &Path, version: &str) -> PathBuf {
     target_dir.join("forge/release").join(version)
+}
+
+/// Crash tests: with `FORGE_TEST_CRASH_AFTER=N`, the process kills itself with SIGKILL right after
+/// its N-th state save — a real, unclean death between two steps, at a point the tests choose.
+/// Unset (always, outside the test suite) this does nothing.
+fn crash_point() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SAVES: AtomicU32 = AtomicU32::new(0);
+    let Some(n) = std::env::var("FORGE_TEST_CRASH_AFTER")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    if SAVES.fetch_add(1, Ordering::SeqCst) + 1 == n {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        // SIGKILL cannot be caught; if `kill` was missing, die as uncleanly as we can.
+        std::process::abort();
+    }
 }

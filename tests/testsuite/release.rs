@@ -703,3 +703,155 @@ fn minisign_signatures_verify() {
     }
     assert!(verified >= 2, "{verified} signatures");
 }
+
+/// Crash tests: the release is killed with SIGKILL after every few recorded steps, again and
+/// again, until a run completes. After every kill, no reader sees a published-but-incomplete
+/// release (GitHub, S3 `latest.json`, the registry's tags, the directory's `latest`, the APT
+/// `Release`); at the end everything is published and no asset was uploaded twice.
+#[test]
+fn sigkill_at_every_step_never_shows_an_incomplete_release() {
+    if !tools() || !forge_tests::s3::require_weed() {
+        return;
+    }
+    let reg = Registry::start();
+    let s3 = forge_tests::s3::SeaweedS3::start();
+    let gh = forge_tests::github::Emulator::github("acme/cli", "gh-token-for-tests");
+    let repo = ReleaseRepo::new(&format!(
+        "artifacts = [\"archive\", \"deb\", \"image\"]\nsign = {{ gpg = \"release@example.com\" }}\nhosts = [{{ kind = \"oci\", repository = \"{}/crash/cli\" }}, {{ kind = \"github\", repo = \"acme/cli\" }}, {{ kind = \"s3\", bucket = \"{}\", prefix = \"cli\", endpoint = \"{}\" }}, {{ kind = \"apt\", dir = \"apt\" }}, {{ kind = \"dir\", path = \"dist\" }}]",
+        reg.host(),
+        forge_tests::s3::BUCKET,
+        s3.endpoint()
+    ));
+    repo.bump_to("0.2.0");
+    let env_owned = [
+        ("AWS_ACCESS_KEY_ID", forge_tests::s3::ACCESS_KEY.to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            forge_tests::s3::SECRET_KEY.to_string(),
+        ),
+        ("GITHUB_API_URL", gh.url()),
+        ("GITHUB_TOKEN", "gh-token-for-tests".to_string()),
+        ("FORGE_TEST_CRASH_AFTER", "4".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut kills = 0;
+    let mut expected: Option<Vec<String>> = None;
+    loop {
+        let out = repo.release(&["v0.2.0", "--yes"], &env);
+        if out.status.success() {
+            break;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "the run failed instead of being killed:\n{}",
+            stderr(&out)
+        );
+        kills += 1;
+        assert!(kills < 60, "no progress after {kills} kills");
+        if expected.is_none() {
+            let staged = repo
+                .path()
+                .join("target/forge/release/0.2.0/staging/staged.json");
+            if let Ok(bytes) = std::fs::read(&staged) {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                expected = Some(
+                    v["assets"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a["name"].as_str().unwrap().to_string())
+                        .collect(),
+                );
+            }
+        }
+        let Some(names) = &expected else { continue };
+        // GitHub: a published release holds every asset.
+        for r in gh.releases().iter().filter(|r| !r.draft) {
+            for n in names {
+                assert!(
+                    r.assets
+                        .iter()
+                        .any(|a| &a.name == n && a.state == "uploaded"),
+                    "published GitHub release lacks {n} after kill {kills}"
+                );
+            }
+        }
+        // S3: latest.json only points at a complete release.
+        if let Some(latest) = s3.get("cli/latest.json") {
+            let latest = String::from_utf8(latest).unwrap();
+            assert!(latest.contains("v0.2.0"));
+            assert!(
+                s3.get("cli/v0.2.0/release.json").is_some(),
+                "latest.json before release.json (kill {kills})"
+            );
+            for n in names {
+                assert!(
+                    s3.get(&format!("cli/v0.2.0/{n}")).is_some(),
+                    "latest.json points at a release without {n} (kill {kills})"
+                );
+            }
+        }
+        // Registry: a tag points at a complete image.
+        let tags = run(Command::new("skopeo")
+            .args(["list-tags", "--tls-verify=false"])
+            .arg(format!("docker://{}/crash/cli", reg.host())));
+        if stdout(&tags).contains("\"0.2.0\"") {
+            let copy = tempfile::tempdir().unwrap();
+            assert_success(
+                &run(Command::new("skopeo")
+                    .args(["copy", "-q", "--all", "--src-tls-verify=false"])
+                    .arg(format!("docker://{}/crash/cli:0.2.0", reg.host()))
+                    .arg(format!("oci:{}:x", copy.path().display()))),
+                &format!("the tagged image is complete (kill {kills})"),
+            );
+        }
+        // Directory: `latest` and the release directory are whole.
+        let dist = repo.path().join("dist/v0.2.0");
+        if dist.exists() {
+            for n in names {
+                assert!(
+                    dist.join(n).is_file(),
+                    "dist/v0.2.0 lacks {n} (kill {kills})"
+                );
+            }
+        }
+        // APT: a Release file only names index files that exist.
+        let release = repo.path().join("apt/dists/stable/Release");
+        if let Ok(text) = std::fs::read_to_string(&release) {
+            for line in text.lines().filter(|l| l.starts_with(' ')) {
+                let rel = line.split_whitespace().last().unwrap();
+                assert!(
+                    repo.path().join("apt/dists/stable").join(rel).is_file(),
+                    "Release names missing {rel} (kill {kills})"
+                );
+            }
+        }
+    }
+    assert!(
+        kills >= 5,
+        "the crash points were not reached ({kills} kills)"
+    );
+    // Complete, and nothing was uploaded twice.
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 1);
+    assert!(!releases[0].draft);
+    for (name, count) in gh.successful_uploads() {
+        assert_eq!(
+            count, 1,
+            "{name} uploaded {count} times across {kills} kills"
+        );
+    }
+    assert!(repo.remote_tags().contains("refs/tags/v0.2.0"));
+    assert_success(
+        &run(Command::new("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(repo.path().join("dist/v0.2.0"))),
+        "sha256sum -c",
+    );
+    assert!(String::from_utf8(s3.get("cli/latest.json").unwrap())
+        .unwrap()
+        .contains("v0.2.0"));
+}

@@ -70,10 +70,14 @@ impl Host for DirHost {
         save: &mut Save<'_>,
         _shell: &Shell,
     ) -> Result<()> {
-        if state.is_done("files") || self.path.join(&release.tag).is_dir() {
+        let partial = self.partial(release);
+        // "staged" is recorded only once every file is copied: the partial directory is whole.
+        if state.is_done("files")
+            || self.path.join(&release.tag).is_dir()
+            || (state.is_done("staged") && partial.is_dir())
+        {
             return Ok(());
         }
-        let partial = self.partial(release);
         if partial.exists() {
             std::fs::remove_dir_all(&partial)
                 .with_context(|| format!("failed to remove `{}`", partial.display()))?;
