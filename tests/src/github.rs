@@ -116,11 +116,18 @@ struct World {
     log: Vec<Logged>,
 }
 
+impl Shared {
+    fn base(&self) -> String {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 struct Shared {
     flavor: Flavor,
     repo: String,
     token: String,
-    base: String,
+    /// The base URL written into answers (`upload_url`…): the emulator's own, or a proxy's.
+    base: Mutex<String>,
     world: Mutex<World>,
 }
 
@@ -201,7 +208,7 @@ impl Emulator {
             flavor,
             repo: repo.to_string(),
             token: token.to_string(),
-            base: format!("http://{addr}"),
+            base: Mutex::new(format!("http://{addr}")),
             world: Mutex::new(World {
                 next_id: 1,
                 ..World::default()
@@ -234,8 +241,14 @@ impl Emulator {
 
     /// `http://127.0.0.1:PORT`: the API URL of the GitHub mode (`GITHUB_API_URL`) and the
     /// instance URL of the Gitea mode.
+    /// Writes `url` instead of the emulator's own address into answers (`upload_url`, asset
+    /// URLs), so that clients come back through a proxy in front of it.
+    pub fn advertise(&self, url: &str) {
+        *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = url.to_string();
+    }
+
     pub fn url(&self) -> String {
-        self.shared.base.clone()
+        self.shared.base()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -517,7 +530,7 @@ fn handle(shared: &Shared, req: &HttpRequest) -> Reply {
             ),
             Flavor::Gitea => reply(
                 401,
-                json!({"message": "user does not exist", "url": format!("{}/api/swagger", shared.base)}),
+                json!({"message": "user does not exist", "url": format!("{}/api/swagger", shared.base())}),
             ),
         };
     }
@@ -559,7 +572,7 @@ fn github_asset(shared: &Shared, rel: &EmuRelease, a: &EmuAsset) -> Value {
     };
     json!({
         "id": a.id,
-        "url": format!("{}/repos/{}/releases/assets/{}", shared.base, shared.repo, a.id),
+        "url": format!("{}/repos/{}/releases/assets/{}", shared.base(), shared.repo, a.id),
         "name": a.name,
         "label": "",
         "content_type": a.content_type,
@@ -569,17 +582,17 @@ fn github_asset(shared: &Shared, rel: &EmuRelease, a: &EmuAsset) -> Value {
         "download_count": 0,
         "created_at": now(),
         "updated_at": now(),
-        "browser_download_url": format!("{}/{}/releases/download/{tag}/{}", shared.base, shared.repo, a.name),
+        "browser_download_url": format!("{}/{}/releases/download/{tag}/{}", shared.base(), shared.repo, a.name),
     })
 }
 
 fn github_release(shared: &Shared, rel: &EmuRelease) -> Value {
     json!({
         "id": rel.id,
-        "url": format!("{}/repos/{}/releases/{}", shared.base, shared.repo, rel.id),
-        "html_url": format!("{}/{}/releases/tag/{}", shared.base, shared.repo, rel.tag_name),
-        "assets_url": format!("{}/repos/{}/releases/{}/assets", shared.base, shared.repo, rel.id),
-        "upload_url": format!("{}/uploads/repos/{}/releases/{}/assets{{?name,label}}", shared.base, shared.repo, rel.id),
+        "url": format!("{}/repos/{}/releases/{}", shared.base(), shared.repo, rel.id),
+        "html_url": format!("{}/{}/releases/tag/{}", shared.base(), shared.repo, rel.tag_name),
+        "assets_url": format!("{}/repos/{}/releases/{}/assets", shared.base(), shared.repo, rel.id),
+        "upload_url": format!("{}/uploads/repos/{}/releases/{}/assets{{?name,label}}", shared.base(), shared.repo, rel.id),
         "tag_name": rel.tag_name,
         "target_commitish": rel.target_commitish,
         "name": rel.name,
@@ -899,7 +912,7 @@ fn gitea_asset(shared: &Shared, rel: &EmuRelease, a: &EmuAsset) -> Value {
         "download_count": 0,
         "created_at": now(),
         "uuid": format!("uuid-{}", a.id),
-        "browser_download_url": format!("{}/{}/releases/download/{}/{}", shared.base, shared.repo, rel.tag_name, a.name),
+        "browser_download_url": format!("{}/{}/releases/download/{}/{}", shared.base(), shared.repo, rel.tag_name, a.name),
     })
 }
 
@@ -910,9 +923,9 @@ fn gitea_release(shared: &Shared, rel: &EmuRelease) -> Value {
         "target_commitish": rel.target_commitish,
         "name": rel.name,
         "body": rel.body,
-        "url": format!("{}/api/v1/repos/{}/releases/{}", shared.base, shared.repo, rel.id),
-        "html_url": format!("{}/{}/releases/tag/{}", shared.base, shared.repo, rel.tag_name),
-        "upload_url": format!("{}/api/v1/repos/{}/releases/{}/assets", shared.base, shared.repo, rel.id),
+        "url": format!("{}/api/v1/repos/{}/releases/{}", shared.base(), shared.repo, rel.id),
+        "html_url": format!("{}/{}/releases/tag/{}", shared.base(), shared.repo, rel.tag_name),
+        "upload_url": format!("{}/api/v1/repos/{}/releases/{}/assets", shared.base(), shared.repo, rel.id),
         "draft": rel.draft,
         "prerelease": rel.prerelease,
         "created_at": now(),

@@ -138,3 +138,91 @@ fn image_push_fails_cleanly_at_100_percent_faults() {
         stdout(&tags)
     );
 }
+
+/// A release to GitHub (the emulator) and S3 (SeaweedFS), each behind the fault proxy at 30 %:
+/// it completes, every asset arrives intact, GitHub received each asset once.
+#[test]
+fn release_to_github_and_s3_survives_30_percent_faults() {
+    if !require_tools(&["git", "gpg", "dpkg-shlibdeps"]) || !forge_tests::s3::require_weed() {
+        return;
+    }
+    let s3 = forge_tests::s3::SeaweedS3::start();
+    let s3_proxy = FaultProxy::start(&s3.host(), 0.3, 11);
+    // Slow answers would only make the test long: the other kinds are enough here.
+    use forge_tests::faults::Fault;
+    s3_proxy.set_kinds(&[
+        Fault::Reset,
+        Fault::Status500,
+        Fault::Status502,
+        Fault::Status503,
+        Fault::TooMany,
+        Fault::Truncate,
+    ]);
+    let gh = forge_tests::github::Emulator::github("acme/cli", "gh-token-for-tests");
+    let gh_proxy = FaultProxy::start(gh.url().trim_start_matches("http://"), 0.3, 23);
+    gh_proxy.set_kinds(&[
+        Fault::Reset,
+        Fault::Status500,
+        Fault::Status502,
+        Fault::Status503,
+        Fault::TooMany,
+        Fault::Truncate,
+    ]);
+    gh.advertise(&format!("http://{}", gh_proxy.host()));
+    let repo = crate::release::ReleaseRepo::new(&format!(
+        "artifacts = [\"archive\", \"deb\"]\nhosts = [{{ kind = \"github\", repo = \"acme/cli\" }}, {{ kind = \"s3\", bucket = \"{}\", prefix = \"cli\", endpoint = \"http://{}\" }}]",
+        forge_tests::s3::BUCKET,
+        s3_proxy.host()
+    ));
+    let env = [
+        ("AWS_ACCESS_KEY_ID", forge_tests::s3::ACCESS_KEY.to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            forge_tests::s3::SECRET_KEY.to_string(),
+        ),
+        ("GITHUB_API_URL", format!("http://{}", gh_proxy.host())),
+        ("GITHUB_TOKEN", "gh-token-for-tests".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = repo.release(&["v0.1.0", "--yes", "--retries", "10"], &env);
+    assert_success(&out, "release through faults");
+    assert!(
+        gh_proxy.faults() > 0 && s3_proxy.faults() > 0,
+        "faults injected: github {}, s3 {}",
+        gh_proxy.faults(),
+        s3_proxy.faults()
+    );
+    let staged: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            repo.path()
+                .join("target/forge/release/0.1.0/staging/staged.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 1);
+    assert!(!releases[0].draft);
+    for a in staged["assets"].as_array().unwrap() {
+        let name = a["name"].as_str().unwrap();
+        let bytes = std::fs::read(a["path"].as_str().unwrap()).unwrap();
+        let on_gh = releases[0]
+            .assets
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap_or_else(|| panic!("{name} missing on GitHub"));
+        assert_eq!(on_gh.bytes, bytes, "{name} corrupted on GitHub");
+        assert_eq!(
+            s3.get(&format!("cli/v0.1.0/{name}"))
+                .unwrap_or_else(|| panic!("{name} missing on S3")),
+            bytes,
+            "{name} corrupted on S3"
+        );
+    }
+    for (name, count) in gh.successful_uploads() {
+        assert_eq!(count, 1, "{name} stored {count} times");
+    }
+    assert!(String::from_utf8(s3.get("cli/latest.json").unwrap())
+        .unwrap()
+        .contains("v0.1.0"));
+}
