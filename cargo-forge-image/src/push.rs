@@ -34,6 +34,11 @@ pub fn push_credentials(registry: &str) -> crate::auth::Credentials {
     crate::auth::Credentials::from_env().env_registries(vec![registry.to_string()])
 }
 
+/// A client of the registry we push to, with the push credentials.
+fn push_client(http: &HttpClient, registry: &str, shell: &Shell) -> Result<RegistryClient> {
+    RegistryClient::new(http.clone(), registry, push_credentials(registry), shell)
+}
+
 /// The content of a `--digest-file`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -182,8 +187,7 @@ pub fn push_image(
     let (top_bytes, top_ref) = image.top();
     let mut out = Vec::new();
     for ((registry, repo), repo_tags) in by_repo {
-        let client =
-            RegistryClient::new(http.clone(), &registry, push_credentials(&registry), shell)?;
+        let client = push_client(http, &registry, shell)?;
         shell.status(
             "Pushing",
             format!("{registry}/{repo} ({})", short(&top_ref.digest)),
@@ -231,12 +235,7 @@ pub fn push_by_digest(
 ) -> Result<DigestFile> {
     let r = Reference::parse(repository)?;
     let p = image.platforms.first().context("no platform built")?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &r.registry,
-        push_credentials(&r.registry),
-        shell,
-    )?;
+    let client = push_client(http, &r.registry, shell)?;
     shell.status(
         "Pushing",
         format!(
@@ -275,12 +274,7 @@ pub fn merge(
     let first = files.first().context("no digest files")?;
     let repository = &first.repository;
     let r = Reference::parse(repository)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &r.registry,
-        push_credentials(&r.registry),
-        shell,
-    )?;
+    let client = push_client(http, &r.registry, shell)?;
     let mut format = None;
     let mut entries = Vec::new();
     let mut seen = Vec::new();
@@ -365,7 +359,7 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
         annotations.retain(|k, v| f.annotations.get(k) == Some(v));
     }
     let (registry, repo, bytes, r) = merge(&http, &files, &annotations, shell)?;
-    let client = RegistryClient::new(http.clone(), &registry, push_credentials(&registry), shell)?;
+    let client = push_client(&http, &registry, shell)?;
     put_manifest_checked(&client, &repo, &r.digest, &r, &bytes, shell)?;
     let mut pushed = Vec::new();
     for t in &args.tags {
@@ -505,12 +499,7 @@ pub fn push_layout_untagged(
     shell: &Shell,
 ) -> Result<()> {
     let r = Reference::parse(repository)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &r.registry,
-        push_credentials(&r.registry),
-        shell,
-    )?;
+    let client = push_client(http, &r.registry, shell)?;
     shell.status(
         "Pushing",
         format!(
@@ -546,12 +535,7 @@ pub fn tag_pushed(
     shell: &Shell,
 ) -> Result<Vec<String>> {
     let r = Reference::parse(repository)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        &r.registry,
-        push_credentials(&r.registry),
-        shell,
-    )?;
+    let client = push_client(http, &r.registry, shell)?;
     let mut out = Vec::new();
     for tag in tags {
         put_manifest_checked(
