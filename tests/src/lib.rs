@@ -398,3 +398,23 @@ pub fn isolated_apt(dir: &Path, sources_line: &str, archs: &[&str]) -> Vec<Strin
         .flat_map(|o| ["-o".to_string(), o])
         .collect()
 }
+
+/// A throwaway gpg home with one passphrase-less ed25519 signing key for `uid`
+/// (`Name <email>`); pass it as `GNUPGHOME`.
+pub fn gpg_home(uid: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = run(Command::new("gpg")
+        .args([
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            uid,
+            "ed25519",
+            "sign",
+            "never",
+        ])
+        .env("GNUPGHOME", home.path()));
+    assert_success(&out, "gpg key generation");
+    home
+}

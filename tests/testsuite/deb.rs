@@ -424,20 +424,7 @@ fn signed_packages_verify() {
     if !require_tools(&["gpg", "dpkg-shlibdeps"]) {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let gen = run(Command::new("gpg")
-        .args([
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "Forge Test <forge@example.com>",
-            "ed25519",
-            "sign",
-            "never",
-        ])
-        .env("GNUPGHOME", home.path()));
-    assert_success(&gen, "gpg key generation");
+    let home = gpg_home("Forge Test <forge@example.com>");
     let fx = Fixture::copy("cli-tool");
     let mut cmd = Command::new(bin("cargo-forge-deb"));
     cmd.args(["forge-deb", "--sign", "--key", "forge@example.com"])

@@ -15,22 +15,7 @@ fn apt_accepts_a_signed_repository_for_both_architectures() {
     ]) {
         return;
     }
-    let gnupg = tempfile::tempdir().unwrap();
-    assert_success(
-        &run(Command::new("gpg")
-            .args([
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "Forge Repo <repo@example.com>",
-                "ed25519",
-                "sign",
-                "never",
-            ])
-            .env("GNUPGHOME", gnupg.path())),
-        "gpg key generation",
-    );
+    let gnupg = gpg_home("Forge Repo <repo@example.com>");
     let fx = Fixture::copy("cli-tool");
     assert_success(
         &fx.forge_deb(&[
@@ -72,65 +57,16 @@ fn apt_accepts_a_signed_repository_for_both_architectures() {
 
     // An isolated apt: its own state, cache and sources; both architectures.
     let apt = tempfile::tempdir().unwrap();
-    let a = apt.path();
-    for d in [
-        "state/lists/partial",
-        "cache/archives/partial",
-        "etc/preferences.d",
-        "etc/apt.conf.d",
-        "etc/sources.list.d",
-    ] {
-        std::fs::create_dir_all(a.join(d)).unwrap();
-    }
-    std::fs::write(a.join("state/status"), "").unwrap();
-    let sources = a.join("etc/sources.list");
-    std::fs::write(
-        &sources,
-        format!(
-            "deb [arch=amd64,arm64 signed-by={}] file://{} stable main\n",
+    let opts = isolated_apt(
+        apt.path(),
+        &format!(
+            "deb [arch=amd64,arm64 signed-by={}] file://{} stable main",
             key.display(),
             repo.path().display()
         ),
-    )
-    .unwrap();
-    let opts = |cmd: &mut Command| {
-        cmd.arg("-o")
-            .arg(format!("Dir::State={}", a.join("state").display()))
-            .arg("-o")
-            .arg(format!(
-                "Dir::State::status={}",
-                a.join("state/status").display()
-            ))
-            .arg("-o")
-            .arg(format!("Dir::Cache={}", a.join("cache").display()))
-            .arg("-o")
-            .arg(format!("Dir::Etc::SourceList={}", sources.display()))
-            .arg("-o")
-            .arg(format!(
-                "Dir::Etc::SourceParts={}",
-                a.join("etc/sources.list.d").display()
-            ))
-            .arg("-o")
-            .arg(format!(
-                "Dir::Etc::Preferences={}",
-                a.join("etc/preferences").display()
-            ))
-            .arg("-o")
-            .arg(format!(
-                "Dir::Etc::PreferencesParts={}",
-                a.join("etc/preferences.d").display()
-            ))
-            .arg("-o")
-            .arg("APT::Architectures::=amd64")
-            .arg("-o")
-            .arg("APT::Architectures::=arm64")
-            .arg("-o")
-            .arg("Debug::NoLocking=1");
-    };
-    let mut update = Command::new("apt-get");
-    opts(&mut update);
-    update.arg("update");
-    let out = run(&mut update);
+        &["amd64", "arm64"],
+    );
+    let out = run(Command::new("apt-get").args(&opts).arg("update"));
     assert_success(&out, "apt-get update");
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
@@ -138,36 +74,24 @@ fn apt_accepts_a_signed_repository_for_both_architectures() {
         "{all}"
     );
     for arch in ["amd64", "arm64"] {
-        let mut dl = Command::new("apt-get");
-        opts(&mut dl);
-        dl.args([
-            "--download-only",
-            "-y",
-            "--no-install-recommends",
-            "install",
-        ])
-        .arg(format!("forge-fixture-cli:{arch}"));
-        // Depends (libc6) are not in this repository: ask apt only to fetch our package.
-        dl.arg("-o").arg("APT::Get::Download-Only=true");
-        let mut show = Command::new("apt-cache");
-        opts(&mut show);
-        show.args(["show"]).arg(format!("forge-fixture-cli:{arch}"));
-        let out = run(&mut show);
+        let out = run(Command::new("apt-cache")
+            .args(&opts)
+            .arg("show")
+            .arg(format!("forge-fixture-cli:{arch}")));
         assert_success(&out, &format!("apt-cache show forge-fixture-cli:{arch}"));
         assert!(
             stdout(&out).contains(&format!("Architecture: {arch}")),
             "{}",
             stdout(&out)
         );
-        let mut get = Command::new("apt-get");
-        opts(&mut get);
-        get.args(["download"])
+        // Depends (libc6) are not in this repository: fetch our package only (hash and
+        // signature checked by apt).
+        let out = run(Command::new("apt-get")
+            .args(&opts)
+            .arg("download")
             .arg(format!("forge-fixture-cli:{arch}"))
-            .current_dir(a);
-        assert_success(
-            &run(&mut get),
-            &format!("apt-get download forge-fixture-cli:{arch}"),
-        );
+            .current_dir(apt.path()));
+        assert_success(&out, &format!("apt-get download forge-fixture-cli:{arch}"));
     }
 }
 
@@ -189,22 +113,7 @@ fn apt_installs_from_the_repository_in_clean_roots() {
         eprintln!("note: FORGE_SKIP_INSTALL_TEST is set");
         return;
     }
-    let gnupg = tempfile::tempdir().unwrap();
-    assert_success(
-        &run(Command::new("gpg")
-            .args([
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "Forge Repo <repo@example.com>",
-                "ed25519",
-                "sign",
-                "never",
-            ])
-            .env("GNUPGHOME", gnupg.path())),
-        "gpg key generation",
-    );
+    let gnupg = gpg_home("Forge Repo <repo@example.com>");
     let fx = Fixture::copy("cli-tool");
     assert_success(
         &fx.forge_deb(&[

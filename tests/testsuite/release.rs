@@ -37,22 +37,7 @@ impl ReleaseRepo {
     /// `release_table` is appended to Cargo.toml as `[package.metadata.forge.release]`.
     pub fn new(release_table: &str) -> ReleaseRepo {
         let fx = Fixture::copy("cli-tool");
-        let gnupg = tempfile::tempdir().unwrap();
-        assert_success(
-            &run(Command::new("gpg")
-                .args([
-                    "--batch",
-                    "--passphrase",
-                    "",
-                    "--quick-gen-key",
-                    "Forge Release <release@example.com>",
-                    "ed25519",
-                    "sign",
-                    "never",
-                ])
-                .env("GNUPGHOME", gnupg.path())),
-            "gpg key generation",
-        );
+        let gnupg = gpg_home("Forge Release <release@example.com>");
         let manifest = fx.path().join("Cargo.toml");
         let mut s = std::fs::read_to_string(&manifest).unwrap();
         s.push_str(&format!(
