@@ -45,7 +45,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -251,42 +251,28 @@ impl DebInfo {
     }
 }
 
-fn not_a_deb(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
-    usage(format!(
-        "`{}` is not a Debian package (.deb): {why}",
-        path.display()
-    ))
-}
-
 /// The text of the `control` file of a `.deb`. Fails with a usage error naming the file when it
 /// is not a Debian package.
 pub fn read_control(deb: &Path) -> Result<String> {
-    let file = File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
-    let mut reader = BufReader::new(file);
-    let mut magic = [0u8; 8];
-    let is_ar = reader.read_exact(&mut magic).is_ok() && &magic == b"!<arch>\n";
-    if !is_ar {
-        return Err(not_a_deb(deb, "it is not an ar archive"));
-    }
-    reader
-        .seek(std::io::SeekFrom::Start(0))
-        .with_context(|| format!("failed to read `{}`", deb.display()))?;
-    let mut archive = ar::Archive::new(reader);
+    let mut archive = crate::writer::open_deb(deb)?;
     let mut first = true;
     while let Some(entry) = archive.next_entry() {
-        let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
+        let mut entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
         let name = String::from_utf8_lossy(entry.header().identifier()).into_owned();
         if first {
             if name != "debian-binary" {
-                return Err(not_a_deb(deb, "its first ar member is not `debian-binary`"));
+                return Err(crate::writer::not_a_deb(
+                    deb,
+                    "its first ar member is not `debian-binary`",
+                ));
             }
             let mut version = String::new();
             (&mut entry)
                 .take(16)
                 .read_to_string(&mut version)
-                .map_err(|e| not_a_deb(deb, e))?;
+                .map_err(|e| crate::writer::not_a_deb(deb, e))?;
             if !version.starts_with("2.") {
-                return Err(not_a_deb(
+                return Err(crate::writer::not_a_deb(
                     deb,
                     format!("unsupported format version `{}`", version.trim()),
                 ));
@@ -303,7 +289,10 @@ pub fn read_control(deb: &Path) -> Result<String> {
                     .with_context(|| format!("failed to read `{name}` of `{}`", deb.display()))?,
             ),
             n if n.starts_with("control.tar") => {
-                return Err(not_a_deb(deb, format!("unsupported control member `{n}`")));
+                return Err(crate::writer::not_a_deb(
+                    deb,
+                    format!("unsupported control member `{n}`"),
+                ));
             }
             _ => continue,
         };
@@ -323,12 +312,18 @@ pub fn read_control(deb: &Path) -> Result<String> {
                 return Ok(text);
             }
         }
-        return Err(not_a_deb(deb, format!("`{name}` holds no `control` file")));
+        return Err(crate::writer::not_a_deb(
+            deb,
+            format!("`{name}` holds no `control` file"),
+        ));
     }
     if first {
-        Err(not_a_deb(deb, "it is empty"))
+        Err(crate::writer::not_a_deb(deb, "it is empty"))
     } else {
-        Err(not_a_deb(deb, "it has no `control.tar` member"))
+        Err(crate::writer::not_a_deb(
+            deb,
+            "it has no `control.tar` member",
+        ))
     }
 }
 
@@ -361,10 +356,10 @@ fn valid_arch(s: &str) -> bool {
 pub fn read_deb(deb: &Path) -> Result<DebInfo> {
     let text = read_control(deb)?;
     let what = format!("the control file of `{}`", deb.display());
-    let mut paragraphs =
-        parse_paragraphs(&text, &what).map_err(|e| not_a_deb(deb, format!("{e:#}")))?;
+    let mut paragraphs = parse_paragraphs(&text, &what)
+        .map_err(|e| crate::writer::not_a_deb(deb, format!("{e:#}")))?;
     if paragraphs.len() != 1 {
-        return Err(not_a_deb(
+        return Err(crate::writer::not_a_deb(
             deb,
             "its control file does not hold exactly one paragraph",
         ));
@@ -377,13 +372,13 @@ pub fn read_deb(deb: &Path) -> Result<DebInfo> {
     ] {
         match control.get(field) {
             None => {
-                return Err(not_a_deb(
+                return Err(crate::writer::not_a_deb(
                     deb,
                     format!("its control file has no `{field}` field"),
                 ))
             }
             Some(v) if !check(v) => {
-                return Err(not_a_deb(
+                return Err(crate::writer::not_a_deb(
                     deb,
                     format!("its `{field}` field `{v}` is not valid"),
                 ));
@@ -396,7 +391,7 @@ pub fn read_deb(deb: &Path) -> Result<DebInfo> {
         .and_then(|s| s.split_whitespace().next())
     {
         if !valid_name(src) {
-            return Err(not_a_deb(
+            return Err(crate::writer::not_a_deb(
                 deb,
                 format!("its `Source` field `{src}` is not valid"),
             ));

@@ -22,7 +22,7 @@
 //! import one) rather than as gpg's generic failure.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -256,32 +256,11 @@ struct Member {
     mtime: u64,
 }
 
-fn open_ar(deb: &Path) -> Result<ar::Archive<BufReader<File>>> {
-    let file = File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
-    let mut reader = BufReader::new(file);
-    let mut magic = [0u8; 8];
-    let is_ar = reader.read_exact(&mut magic).is_ok() && &magic == b"!<arch>\n";
-    if !is_ar {
-        return Err(not_a_deb(deb, "it is not an ar archive"));
-    }
-    reader
-        .seek(std::io::SeekFrom::Start(0))
-        .with_context(|| format!("failed to read `{}`", deb.display()))?;
-    Ok(ar::Archive::new(reader))
-}
-
-fn not_a_deb(deb: &Path, why: impl std::fmt::Display) -> anyhow::Error {
-    forge_core::exit::usage(format!(
-        "`{}` is not a Debian package (.deb): {why}",
-        deb.display()
-    ))
-}
-
 fn list_members(deb: &Path) -> Result<Vec<Member>> {
-    let mut archive = open_ar(deb)?;
+    let mut archive = crate::writer::open_deb(deb)?;
     let mut members = Vec::new();
     while let Some(entry) = archive.next_entry() {
-        let entry = entry.map_err(|e| not_a_deb(deb, e))?;
+        let entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
         let h = entry.header();
         members.push(Member {
             name: String::from_utf8_lossy(h.identifier()).into_owned(),
@@ -296,7 +275,10 @@ fn list_members(deb: &Path) -> Result<Vec<Member>> {
 fn payload_members(deb: &Path, members: &[Member]) -> Result<Vec<String>> {
     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     if names.first() != Some(&"debian-binary") {
-        return Err(not_a_deb(deb, "its first ar member is not `debian-binary`"));
+        return Err(crate::writer::not_a_deb(
+            deb,
+            "its first ar member is not `debian-binary`",
+        ));
     }
     let control: Vec<&&str> = names
         .iter()
@@ -304,7 +286,7 @@ fn payload_members(deb: &Path, members: &[Member]) -> Result<Vec<String>> {
         .collect();
     let data: Vec<&&str> = names.iter().filter(|n| n.starts_with("data.tar")).collect();
     if control.len() != 1 || data.len() != 1 {
-        return Err(not_a_deb(
+        return Err(crate::writer::not_a_deb(
             deb,
             format!(
                 "expected one control.tar and one data.tar member, found {}",
@@ -320,9 +302,9 @@ fn payload_members(deb: &Path, members: &[Member]) -> Result<Vec<String>> {
 }
 
 fn copy_member(deb: &Path, name: &str, out: &mut impl Write) -> Result<u64> {
-    let mut archive = open_ar(deb)?;
+    let mut archive = crate::writer::open_deb(deb)?;
     while let Some(entry) = archive.next_entry() {
-        let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
+        let mut entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
         if entry.header().identifier() == name.as_bytes() {
             return std::io::copy(&mut entry, out)
                 .with_context(|| format!("failed to read member `{name}` of `{}`", deb.display()));
@@ -337,10 +319,10 @@ fn write_payload(deb: &Path, names: &[String], dest: &Path) -> Result<()> {
     let file =
         File::create(dest).with_context(|| format!("failed to create `{}`", dest.display()))?;
     let mut out = BufWriter::new(file);
-    let mut archive = open_ar(deb)?;
+    let mut archive = crate::writer::open_deb(deb)?;
     let mut next = 0;
     while let Some(entry) = archive.next_entry() {
-        let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
+        let mut entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
         if next < names.len() && entry.header().identifier() == names[next].as_bytes() {
             std::io::copy(&mut entry, &mut out).with_context(|| {
                 format!(
@@ -353,7 +335,7 @@ fn write_payload(deb: &Path, names: &[String], dest: &Path) -> Result<()> {
         }
     }
     if next != names.len() {
-        return Err(not_a_deb(
+        return Err(crate::writer::not_a_deb(
             deb,
             format!("its members are not in the order {}", names.join(", ")),
         ));
@@ -367,9 +349,9 @@ fn rewrite_with_signature(deb: &Path, signature: &[u8], mtime: u64) -> Result<()
     let mut out = AtomicFile::create(deb)?;
     {
         let mut builder = ar::Builder::new(BufWriter::new(&mut out));
-        let mut archive = open_ar(deb)?;
+        let mut archive = crate::writer::open_deb(deb)?;
         while let Some(entry) = archive.next_entry() {
-            let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
+            let mut entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
             if entry.header().identifier() == ORIGIN_MEMBER.as_bytes() {
                 continue;
             }
@@ -456,6 +438,7 @@ pub(crate) mod test_support {
 #[allow(clippy::print_stderr)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     use super::test_support::{stop_agent, throwaway_key};
 
@@ -485,7 +468,7 @@ mod tests {
     }
 
     fn ar_listing(deb: &Path) -> Vec<(String, u64, u32, u32, u32)> {
-        let mut a = open_ar(deb).unwrap();
+        let mut a = crate::writer::open_deb(deb).unwrap();
         let mut v = vec![];
         while let Some(e) = a.next_entry() {
             let e = e.unwrap();
@@ -566,7 +549,7 @@ mod tests {
         {
             let mut out = File::create(&tampered).unwrap();
             let mut b = ar::Builder::new(&mut out);
-            let mut a = open_ar(&deb).unwrap();
+            let mut a = crate::writer::open_deb(&deb).unwrap();
             while let Some(e) = a.next_entry() {
                 let mut e = e.unwrap();
                 let h = e.header().clone();

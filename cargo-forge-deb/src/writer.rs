@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use forge_core::archive::{Entry, TarOptions};
@@ -186,16 +186,38 @@ pub fn write_deb(
     Ok(forge_core::fsx::metadata(path)?.len())
 }
 
+/// The error for a file that is not a Debian package, naming it and why.
+pub(crate) fn not_a_deb(deb: &Path, why: impl std::fmt::Display) -> anyhow::Error {
+    forge_core::exit::usage(format!(
+        "`{}` is not a Debian package (.deb): {why}",
+        deb.display()
+    ))
+}
+
+/// Opens a `.deb` as an ar archive, after checking its magic (so that any other file gives
+/// "not a Debian package", not an ar parsing error). The one way this crate opens packages.
+pub(crate) fn open_deb(deb: &Path) -> Result<ar::Archive<std::io::BufReader<std::fs::File>>> {
+    use std::io::{Read, Seek};
+    let file =
+        std::fs::File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut magic = [0u8; 8];
+    if reader.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
+        return Err(not_a_deb(deb, "it is not an ar archive"));
+    }
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    Ok(ar::Archive::new(reader))
+}
+
 /// Reads the members of a `.deb` (for tests, `repo`, `sign` and `--message-format json`).
 pub fn read_members(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     use std::io::Read;
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut ar = ar::Archive::new(file);
+    let mut ar = open_deb(path)?;
     let mut out = Vec::new();
     while let Some(entry) = ar.next_entry() {
-        let mut entry = entry
-            .with_context(|| format!("`{}` is not a valid .deb (ar) archive", path.display()))?;
+        let mut entry = entry.map_err(|e| not_a_deb(path, e))?;
         let name = String::from_utf8_lossy(entry.header().identifier())
             .trim_end_matches('/')
             .to_string();
@@ -206,10 +228,7 @@ pub fn read_members(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         out.push((name, bytes));
     }
     if out.first().map(|m| m.0.as_str()) != Some("debian-binary") {
-        bail!(
-            "`{}` is not a Debian package: its first member is not `debian-binary`",
-            path.display()
-        );
+        return Err(not_a_deb(path, "its first member is not `debian-binary`"));
     }
     Ok(out)
 }
