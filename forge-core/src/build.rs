@@ -283,8 +283,8 @@ fn command(
         .arg(&req.profile)
         .arg("--target-dir")
         .arg(&req.target_dir)
-        .env("RUSTC", &toolchain.rustc)
         .cwd(&req.workspace_root);
+    cmd = toolchain.apply(cmd);
     if backend != Backend::Cross {
         if toolchain.rustup && toolchain.name != "default" {
             cmd = cmd.env("RUSTUP_TOOLCHAIN", &toolchain.name);

@@ -31,9 +31,12 @@ pub struct Project {
 impl Project {
     /// Runs `cargo metadata` and selects packages.
     pub fn load(args: &CommonArgs, toolchain: &Toolchain, shell: &Shell) -> Result<Project> {
-        let mut cmd = Cmd::new(&toolchain.cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps"])
-            .env("RUSTC", &toolchain.rustc);
+        let mut cmd = toolchain.apply(Cmd::new(&toolchain.cargo).args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ]));
         if let Some(path) = &args.manifest.manifest_path {
             cmd = cmd.arg("--manifest-path").arg(path);
         }

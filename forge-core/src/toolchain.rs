@@ -111,6 +111,17 @@ impl Toolchain {
         })
     }
 
+    /// Applies the toolchain to a cargo command: `RUSTC` for a chosen toolchain; nothing for the
+    /// default one, so that our cargo calls and the user's plain `cargo build` agree on the
+    /// compiler and do not invalidate each other's `target/.rustc_info.json` cache.
+    pub fn apply(&self, cmd: Cmd) -> Cmd {
+        if self.name == "default" {
+            cmd
+        } else {
+            cmd.env("RUSTC", &self.rustc)
+        }
+    }
+
     /// Whether the toolchain has the standard library for `triple`.
     pub fn has_std(&self, triple: &str) -> bool {
         self.sysroot
