@@ -10,57 +10,126 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `[package.metadata.deb]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DebMetadata {
+    /// The Debian package name (`Package`). Default: the crate name, lowercased, `_` → `-`; in a
+    /// variant, `<crate>-<variant>`. Example: `name = "acme-tool"`.
     pub name: Option<String>,
+    /// `Maintainer` of the package. Default: the first of the crate's `authors`.
+    /// Example: `maintainer = "Jane Doe <jane@example.com>"`.
     pub maintainer: Option<String>,
+    /// The `Copyright` line of the DEP-5 copyright file. Default: the crate's `authors`.
+    /// Example: `copyright = "2024, Acme Ltd."`.
     pub copyright: Option<String>,
+    /// The license text for the copyright file: a path, or `[path, "lines to skip"]`.
+    /// Default: Cargo's `license-file`, else `LICENSE*`/`COPYING*` files of the package or
+    /// workspace. Example: `license-file = ["LICENSE", "4"]`.
     pub license_file: Option<LicenseFile>,
+    /// A Debian-format changelog, installed as `changelog.Debian.gz`. Default: the section of
+    /// `CHANGELOG.md` for this version, else a generated entry. Example:
+    /// `changelog = "debian/changelog"`.
     pub changelog: Option<String>,
+    /// `Depends`: a string or an array (joined with `, `). `$auto` (the default) asks
+    /// dpkg-shlibdeps for the shared libraries of the binaries, for the target architecture;
+    /// `pkg [arch]` and `pkg [!arch]` entries are kept only for matching architectures. Example:
+    /// `depends = ["$auto", "ca-certificates"]`.
     pub depends: Option<DependencyList>,
+    /// `Pre-Depends`: a string or an array, as `depends`. Default: none.
     pub pre_depends: Option<DependencyList>,
+    /// `Recommends`: a string or an array. Default: none. Example: `recommends = "git"`.
     pub recommends: Option<DependencyList>,
+    /// `Suggests`: a string or an array. Default: none.
     pub suggests: Option<DependencyList>,
+    /// `Enhances`: a string or an array. Default: none.
     pub enhances: Option<DependencyList>,
+    /// `Conflicts`: a string or an array. Default: none.
     pub conflicts: Option<DependencyList>,
+    /// `Breaks`: a string or an array. Default: none.
     pub breaks: Option<DependencyList>,
+    /// `Replaces`: a string or an array. Default: none.
     pub replaces: Option<DependencyList>,
+    /// `Provides`: a string or an array. Default: none.
     pub provides: Option<DependencyList>,
+    /// The extended description (the lines after the synopsis). Default: the text of
+    /// `extended-description-file`, else the README converted from Markdown (badges, HTML and
+    /// code blocks dropped, at most 20 lines), never empty.
     pub extended_description: Option<String>,
+    /// A file holding the extended description, relative to the package.
+    /// Example: `extended-description-file = "debian/description.txt"`.
     pub extended_description_file: Option<String>,
+    /// `Section`. Default: `default-section` of `[package.metadata.forge.deb]`, else
+    /// `utils`. Example: `section = "net"`.
     pub section: Option<String>,
+    /// `Priority`. Default `"optional"`.
     pub priority: Option<String>,
+    /// The Debian revision appended to the version (`1.2.3-1`). Default `"1"`; `""` or `"0"`
+    /// for none; `--deb-revision` overrides it.
     pub revision: Option<String>,
+    /// Extra conffiles (absolute paths in the package); files under `etc/` are always
+    /// conffiles. Example: `conf-files = ["/etc/acme/config.toml"]`.
     pub conf_files: Option<Vec<String>>,
+    /// Files to package. Each entry is `[source, dest, mode]` (mode optional, a string such as
+    /// `"755"`), `{ source, dest, mode }`, `{ dest, link_name }` (a symlink) or `"$auto"` (the
+    /// built binaries and the crate's README, as cargo-deb does). `target/release/` sources are
+    /// rewritten to where cargo put the build for the target and profile; globs keep the path
+    /// below the first glob component; a `dest` ending in `/` is a directory. Default
+    /// `["$auto"]`. Example: `assets = ["$auto", ["conf/app.toml", "etc/acme/", "644"]]`.
     pub assets: Option<Vec<AssetSpec>>,
+    /// In a variant: change the inherited `assets` instead of replacing them.
+    /// `append = [...]` adds entries; `by = { src = [...] }` or `by = { dest = [...] }` replaces
+    /// the entries with the same source or destination.
     pub merge_assets: Option<MergeAssets>,
+    /// A dpkg triggers file, installed as the control archive's `triggers`.
     pub triggers_file: Option<String>,
+    /// A directory holding `preinst`, `postinst`, `prerm`, `postrm`, `config`
+    /// and `templates`; systemd fragments are added to them. Example:
+    /// `maintainer-scripts = "debian/"`.
     pub maintainer_scripts: Option<String>,
+    /// Cargo features to build with. Default: none. Example: `features = ["tls"]`.
     pub features: Option<Vec<String>>,
+    /// `false` builds with `--no-default-features`. Default `true`.
     pub default_features: Option<bool>,
+    /// Move debug info into `usr/lib/debug/.build-id/xx/….debug`, linked from
+    /// the stripped binary. Default `false`.
     pub separate_debug_symbols: Option<bool>,
+    /// Put the separated debug files into a `<name>-dbgsym_<version>_<arch>.ddeb` next to the
+    /// package. Default `false`.
     pub dbgsym: Option<bool>,
+    /// Compress the separated debug sections (zlib). Default `false`.
     pub compress_debug_symbols: Option<bool>,
+    /// Package symlinks as symlinks instead of copies of their targets. Default `false`.
     pub preserve_symlinks: Option<bool>,
+    /// systemd units to install and enable (one table, or an array of tables for
+    /// several units). Units are found in `unit-scripts` as `<name>.service`, `.socket`,
+    /// `.timer`…; the matching `deb-systemd-helper`/`deb-systemd-invoke` fragments are added to the
+    /// maintainer scripts. Example: `systemd-units = { enable = true, start = false }`.
     pub systemd_units: Option<SystemdUnits>,
+    /// Named variants: `[package.metadata.deb.variants.NAME]` holds any key of this table,
+    /// applied over it by `cargo forge-deb --variant NAME` (cargo-deb's rules: a key set in the
+    /// variant wins; `merge-assets` edits the inherited `assets`).
     pub variants: Option<BTreeMap<String, DebMetadata>>,
+    /// The cargo profile to build with. Default `"release"` (or `profile` of the forge
+    /// layer); `--profile` overrides it.
     pub profile: Option<String>,
 }
 
 /// `license-file = "PATH"` or `["PATH", "LINES-TO-SKIP"]`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum LicenseFile {
+    /// A path.
     Path(String),
+    /// `[path, "lines to skip"]`.
     WithSkip(Vec<String>),
 }
 
 /// A relation field: a string, or an array joined with `, `.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DependencyList {
     String(String),
@@ -90,6 +159,54 @@ pub enum AssetSpec {
     Symlink { dest: String, link_name: String },
     /// `"$auto"`.
     Auto,
+}
+
+/// Written by hand like the `Deserialize` impl below: the forms are told apart by shape, with
+/// cargo-deb's error message, which serde's `untagged` cannot give.
+impl JsonSchema for AssetSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AssetSpec".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "One asset: `[source, dest, mode]`, `{ source, dest, mode }`, `{ dest, link_name }` or `\"$auto\"`.",
+            "anyOf": [
+                {
+                    "type": "array",
+                    "prefixItems": [
+                        { "type": "string", "title": "source" },
+                        { "type": "string", "title": "dest" },
+                        { "type": "string", "title": "mode" }
+                    ],
+                    "minItems": 2,
+                    "maxItems": 3,
+                    "items": false
+                },
+                {
+                    "type": "object",
+                    "title": "a file",
+                    "properties": {
+                        "source": { "type": "string", "description": "Path or glob, relative to the package; `target/release/` means the build output for the target and profile." },
+                        "dest": { "type": "string", "description": "Path in the package; ending in `/` means a directory." },
+                        "mode": { "type": "string", "description": "Octal mode, e.g. `\"755\"`. Default: 755 for built binaries, 644 otherwise." },
+                        "preserve_symlinks": { "type": "boolean", "description": "Package a symlinked source as a symlink. Default: the table's `preserve-symlinks`." }
+                    },
+                    "required": ["source", "dest"]
+                },
+                {
+                    "type": "object",
+                    "title": "a symlink",
+                    "properties": {
+                        "dest": { "type": "string", "description": "Path of the symlink in the package." },
+                        "link_name": { "type": "string", "description": "What it points to." }
+                    },
+                    "required": ["dest", "link_name"]
+                },
+                { "const": "$auto" }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for AssetSpec {
@@ -157,23 +274,28 @@ impl<'de> Deserialize<'de> for AssetSpec {
 }
 
 /// `merge-assets` of a variant.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeAssets {
+    /// Entries added after the inherited `assets`.
     pub append: Option<Vec<AssetSpec>>,
+    /// `{ src = [...] }` or `{ dest = [...] }`: entries replacing inherited ones with the same
+    /// source or destination (the others are kept).
     pub by: Option<MergeBy>,
 }
 
 /// `merge-assets.by`: exactly one of `src` or `dest`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum MergeBy {
+    /// Replace by source path.
     Src(Vec<AssetSpec>),
+    /// Replace by destination path.
     Dest(Vec<AssetSpec>),
 }
 
 /// `systemd-units`: one table or an array of tables.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SystemdUnits {
     One(SystemdUnitsConfig),
@@ -190,14 +312,23 @@ impl SystemdUnits {
 }
 
 /// One `systemd-units` table.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SystemdUnitsConfig {
+    /// Directory holding the unit files, relative to the package. Default: `maintainer-scripts`,
+    /// else `systemd/`.
     pub unit_scripts: Option<String>,
+    /// The unit name (debhelper's `--name`): files `<package>.<unit-name>.<type>` or
+    /// `<unit-name>.<type>` are installed as `<unit-name>.<type>`. Default: the package name
+    /// (`<package>.<type>` or plain `<type>`).
     pub unit_name: Option<String>,
+    /// Enable the units on installation. Default `true`.
     pub enable: Option<bool>,
+    /// Start the units on installation. Default `true`.
     pub start: Option<bool>,
+    /// Restart the units after an upgrade instead of stopping them before it. Default `true`.
     pub restart_after_upgrade: Option<bool>,
+    /// Stop the units before an upgrade (when not restarted after it). Default `true`.
     pub stop_on_upgrade: Option<bool>,
 }
 
@@ -288,42 +419,74 @@ impl DebMetadata {
 }
 
 /// `[package.metadata.forge.deb]`: cargo-forge's own additions, ignored by cargo-deb.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ForgeDebConfig {
-    /// `xz` (default), `zstd`, `gzip`, `none`.
+    /// Compression of `data.tar` and `control.tar`: `"xz"`, `"zstd"`, `"gzip"` or `"none"`.
+    /// Default `"xz"` (zstd members are not readable by dpkg before Debian 12);
+    /// `--compress` overrides it.
     pub compress: Option<String>,
-    /// Compression level (format-specific).
+    /// Compression level of that format (xz 0–9, zstd 1–22, gzip 1–9). Default: xz 4, zstd 19,
+    /// gzip 9; `--compress-level` overrides it.
     pub compress_level: Option<u32>,
-    /// Directories to create even when empty: `{ path, mode?, user?, group? }`.
+    /// Directories to create in the package even when empty. Default: none. Example:
+    /// `dirs = [{ path = "/var/lib/acme", mode = "750", user = "acme", group = "acme" }]`.
     #[serde(default)]
     pub dirs: Vec<DirSpec>,
-    /// Ownership of installed paths: `{ path, user, group }` (uid/gid 0 otherwise).
+    /// Owner and group of installed paths (root otherwise). Default: none. Example:
+    /// `owners = [{ path = "/etc/acme", user = "acme", group = "acme" }]`.
     #[serde(default)]
     pub owners: Vec<OwnerSpec>,
-    /// Generate md5sums (default true).
+    /// Write `md5sums` into the control archive (conffiles excluded). Default `true`.
     pub md5sums: Option<bool>,
-    /// Default `Section` when `section` is unset (default `utils`).
+    /// `Section` when `section` is unset. Default `"utils"`.
     pub default_section: Option<String>,
 }
 
 /// An empty directory in the package.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DirSpec {
+    /// Absolute path in the package, e.g. `/var/lib/acme`.
     pub path: String,
+    /// Octal mode as a string. Default `"755"`.
     pub mode: Option<String>,
+    /// Owner (a user name). Default `root`.
     pub user: Option<String>,
+    /// Group. Default: same as `user`.
     pub group: Option<String>,
 }
 
 /// Owner and group of a path in the package.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OwnerSpec {
+    /// Path in the package; a directory applies to everything below it.
     pub path: String,
+    /// Owner (a user name).
     pub user: String,
+    /// Group. Default: same as `user`.
     pub group: Option<String>,
+}
+
+/// The reference sections of `cargo forge-deb`'s tables (see [`forge_core::reference`]).
+pub fn reference_tables() -> Vec<forge_core::reference::Table> {
+    use forge_core::reference::Table;
+    vec![
+        Table::of::<DebMetadata>(
+            "package.metadata.deb",
+            &[],
+            "What `cargo forge-deb` packages, read exactly as cargo-deb 3.x reads it: a crate that \
+             works with `cargo deb` works unchanged. Package tables only (no workspace table); \
+             `--variant NAME` applies `[package.metadata.deb.variants.NAME]` over it.",
+        ),
+        Table::of::<ForgeDebConfig>(
+            "package.metadata.forge.deb",
+            &["workspace.metadata.forge.deb"],
+            "cargo-forge's own additions to the package, kept apart so that `cargo deb` still \
+             accepts the Cargo.toml.",
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -350,6 +513,28 @@ mod tests {
         assert!(matches!(&a[1], AssetSpec::File { mode: None, .. }));
         assert!(matches!(&a[3], AssetSpec::Symlink { .. }));
         assert!(matches!(&a[4], AssetSpec::Auto));
+    }
+
+    #[test]
+    fn every_asset_form_of_the_schema_parses() {
+        let schema = forge_core::reference::schema_for::<AssetSpec>();
+        let forms = schema.as_value()["anyOf"].as_array().unwrap();
+        assert_eq!(forms.len(), 4);
+        let samples = [
+            json!(["a", "usr/bin/", "755"]),
+            json!({"source": "a", "dest": "b", "mode": "644", "preserve_symlinks": true}),
+            json!({"dest": "usr/bin/y", "link_name": "x"}),
+            json!("$auto"),
+        ];
+        for (form, sample) in forms.iter().zip(samples) {
+            if let Some(props) = form.get("properties").and_then(|p| p.as_object()) {
+                for key in sample.as_object().unwrap().keys() {
+                    assert!(props.contains_key(key), "schema lacks `{key}`");
+                }
+            }
+            let parsed: AssetSpec = serde_json::from_value(sample.clone()).unwrap();
+            assert!(!matches!(parsed, AssetSpec::Auto) || sample == "$auto");
+        }
     }
 
     #[test]

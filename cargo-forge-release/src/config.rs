@@ -1,40 +1,184 @@
 //! `[workspace.metadata.forge.release]` (or the package's): what a release contains and where
 //! it goes.
 
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::hosts::HostSpec;
 
 /// The release table.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ReleaseConfig {
-    /// Rust targets to build (default: the host).
+    /// Rust targets to build, each giving an archive and (with `deb`) a package. Default: the
+    /// `targets` of `[workspace.metadata.forge]`, else the host. Example:
+    /// `targets = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]`.
     pub targets: Option<Vec<String>>,
-    /// `archive`, `deb`, `image` (default `["archive"]`).
+    /// What to make: `"archive"` (the binaries with README and LICENSE files), `"deb"` (through
+    /// `cargo forge-deb`), `"image"` (through `cargo forge-image`). Default `["archive"]`.
     pub artifacts: Option<Vec<String>>,
-    /// `tar.gz` (default), `tar.xz` or `zip`.
+    /// Archive format: `"tar.gz"`, `"tar.xz"` or `"zip"`. Default `"tar.gz"`.
     pub archive_format: Option<String>,
-    /// Default `v{{version}}`.
+    /// The git tag, from `{{version}}`. Default `"v{{version}}"`. Example:
+    /// `tag-format = "{{version}}"`.
     pub tag_format: Option<String>,
-    /// Branches releases may be made from (default: `main` and `master`).
+    /// Branches a release may be made from. Default `["main", "master"]`.
     pub branches: Option<Vec<String>>,
-    /// `{ gpg = "KEYID" }` and/or `{ minisign = "path/to/minisign.key" }`.
+    /// Signatures of every published file and of `SHA256SUMS`: `{ gpg = "KEYID" }` and/or
+    /// `{ minisign = "path/to/minisign.key" }`. Default: none (checksums only).
     pub sign: Option<SignConfig>,
-    /// Where to publish (default: a local directory).
+    /// Where to publish, each a table with a `kind`; every host gets the release invisibly first,
+    /// then all are made visible. Default: the directory `target/forge/release/<version>/publish`.
+    #[schemars(with = "Option<Vec<HostSpecDoc>>")]
     pub hosts: Option<Vec<HostSpec>>,
-    /// Extra files for every archive (besides README and LICENSE files).
+    /// Extra files for every archive, relative to the package (README and LICENSE files are
+    /// always included). Example: `include = ["docs/config.example.toml"]`.
     pub include: Option<Vec<String>>,
-    /// The git remote to check and push the tag to (default `origin`).
+    /// The git remote whose tags are checked and to which the tag is pushed. Default `"origin"`.
     pub remote: Option<String>,
 }
 
 /// `sign = { … }`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SignConfig {
-    /// gpg key id (signs with the user's gpg and agent): `.asc` per file.
+    /// gpg key id: an armoured `.asc` signature per file, made with the user's gpg and agent.
     pub gpg: Option<String>,
-    /// minisign secret key file: `.minisig` per file (password from `MINISIGN_PASSWORD`).
+    /// minisign secret key file: a `.minisig` per file (password from `MINISIGN_PASSWORD`).
     pub minisign: Option<String>,
+}
+
+/// The documentation of [`HostSpec`] for the configuration reference. `HostSpec` lives with the
+/// hosts; this mirror carries the doc comments, and `host_doc_matches_host_spec` checks that both
+/// accept the same kinds and keys (asking serde's own error messages what `HostSpec` accepts).
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used
+enum HostSpecDoc {
+    /// GitHub Releases: a draft with every asset, published last. Token from `GITHUB_TOKEN` or
+    /// `GH_TOKEN`; API from `GITHUB_API_URL` (default `https://api.github.com`).
+    Github {
+        /// `owner/name`.
+        repo: String,
+    },
+    /// Gitea or Forgejo releases (Codeberg too): draft first, published last. Token from
+    /// `GITEA_TOKEN` (or `FORGEJO_TOKEN`).
+    Gitea {
+        /// The instance, e.g. `https://codeberg.org`.
+        url: String,
+        /// `owner/name`.
+        repo: String,
+    },
+    /// S3-compatible storage (AWS, Cloudflare R2, MinIO, SeaweedFS): assets under
+    /// `<prefix>/<tag>/`, then `release.json`, then `<prefix>/latest.json` last. Credentials from
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Key prefix. Default: the bucket's root.
+        prefix: Option<String>,
+        /// A custom endpoint, e.g. `https://<account>.r2.cloudflarestorage.com`. Default: AWS.
+        endpoint: Option<String>,
+        /// The region. Default `us-east-1` (R2 wants `auto`).
+        region: Option<String>,
+    },
+    /// An OCI registry: the image (needs `"image"` in `artifacts`), pushed by digest, tagged
+    /// last. Credentials as for `cargo forge-image`.
+    Oci {
+        /// e.g. `ghcr.io/acme/app`.
+        repository: String,
+    },
+    /// An APT repository in a directory (needs `"deb"` in `artifacts`), written as
+    /// `cargo forge-deb repo` does; serve or sync the directory yourself.
+    Apt {
+        /// The repository directory, relative to the workspace.
+        dir: PathBuf,
+        /// Default `stable`.
+        suite: Option<String>,
+        /// Default `main`.
+        component: Option<String>,
+        /// gpg key id signing `Release` (`InRelease`, `Release.gpg`). Default: unsigned.
+        #[serde(rename = "sign-key")]
+        sign_key: Option<String>,
+    },
+    /// A local directory: every asset copied into it.
+    Dir {
+        /// Relative to the workspace.
+        path: PathBuf,
+    },
+}
+
+/// The reference section of `cargo forge-release`'s table (see [`forge_core::reference`]).
+pub fn reference_tables() -> Vec<forge_core::reference::Table> {
+    vec![forge_core::reference::Table::of::<ReleaseConfig>(
+        "workspace.metadata.forge.release",
+        &["package.metadata.forge.release"],
+        "What `cargo forge-release` builds, signs and publishes. Every key is optional.",
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::collections::BTreeSet;
+
+    /// The names serde lists after "expected one of" (or "expected") in an error message.
+    fn expected_names(message: &str) -> BTreeSet<String> {
+        let list = message
+            .split("expected ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no list in {message}"));
+        list.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s.to_owned())
+            .collect()
+    }
+
+    fn unknown_variant<T: serde::de::DeserializeOwned>() -> BTreeSet<String> {
+        let e = serde_json::from_value::<T>(json!({"kind": "no-such-kind"}))
+            .err()
+            .unwrap();
+        expected_names(&e.to_string())
+    }
+
+    fn unknown_field<T: serde::de::DeserializeOwned>(kind: &str) -> BTreeSet<String> {
+        let e = serde_json::from_value::<T>(json!({"kind": kind, "no-such-key": 1}))
+            .err()
+            .unwrap();
+        expected_names(&e.to_string())
+    }
+
+    #[test]
+    fn host_doc_matches_host_spec() {
+        let kinds = unknown_variant::<HostSpec>();
+        assert_eq!(kinds, unknown_variant::<HostSpecDoc>(), "host kinds differ");
+        assert!(kinds.len() >= 6, "{kinds:?}");
+        for kind in &kinds {
+            assert_eq!(
+                unknown_field::<HostSpec>(kind),
+                unknown_field::<HostSpecDoc>(kind),
+                "keys of `kind = \"{kind}\"` differ: update HostSpecDoc in config.rs"
+            );
+        }
+        // And the schema shows the same kinds and keys.
+        let schema = forge_core::reference::schema_for::<HostSpecDoc>();
+        let variants = schema.as_value()["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), kinds.len());
+        for v in variants {
+            let props = v["properties"].as_object().unwrap();
+            let kind = props["kind"]["const"].as_str().unwrap();
+            let keys: BTreeSet<String> = props.keys().filter(|k| *k != "kind").cloned().collect();
+            assert_eq!(keys, unknown_field::<HostSpec>(kind), "{kind}");
+            for (k, p) in props {
+                assert!(
+                    k == "kind" || p.get("description").is_some_and(Value::is_string),
+                    "`{k}` of `{kind}` has no doc comment"
+                );
+            }
+        }
+    }
 }

@@ -14,7 +14,17 @@ use serde::Serialize;
 use crate::shell::{ColorChoice, MessageFormat, Shell, Verbosity};
 
 /// `--backend`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     Auto,

@@ -17,21 +17,55 @@ use crate::exit::usage;
 use crate::project::Project;
 
 /// One layer of `[*.metadata.forge]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ForgeLayer {
+    /// How binaries are built: `cargo` (natively, or with Debian's cross gcc for a foreign
+    /// target), `zigbuild` (cargo-zigbuild, any target, with a glibc floor), `cross`, or `auto`
+    /// (`cross` when the workspace has a `Cross.toml` and `cross` is installed, else `cargo` when
+    /// the target runs natively or its cross gcc is installed, else `zigbuild`, else `cross`).
+    /// Default `"auto"`;
+    /// `--backend` overrides it. Example: `backend = "zigbuild"`.
     pub backend: Option<BackendChoice>,
+    /// The Rust toolchain: a rustup toolchain name, or a directory with `bin/rustc` and
+    /// `bin/cargo`. Default: the `cargo` that runs cargo-forge. `--toolchain` overrides it.
+    /// Example: `toolchain = "/usr"` (Debian's `rustc-web` with its arm64 standard library).
     pub toolchain: Option<String>,
+    /// Oldest glibc the binaries must run on; only the `zigbuild` backend can honour it.
+    /// Default: none (the build machine's glibc). Example: `glibc = "2.17"`.
     pub glibc: Option<String>,
+    /// Rust target triples to build for. Default: the host, without `--target`. `--target`
+    /// (repeatable) overrides it. Example: `targets = ["x86_64-unknown-linux-gnu",
+    /// "aarch64-unknown-linux-gnu"]`.
     pub targets: Option<Vec<String>>,
+    /// The cargo profile to build with. Default `"release"` (for `cargo forge-deb`, the `profile`
+    /// of `[package.metadata.deb]` comes before it); `--profile` overrides it.
     pub profile: Option<String>,
+    /// Attempts of every HTTP request (registry, release hosts) before giving up, with
+    /// exponential backoff. Default `6`; the `FORGE_RETRIES` environment variable overrides it.
     pub retries: Option<u32>,
-    /// Extra settings of `cargo forge-deb` (beyond cargo-deb's `[package.metadata.deb]`).
+    /// cargo-forge's own additions to `[package.metadata.deb]`: see
+    /// `[package.metadata.forge.deb]` below.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub deb: Option<serde_json::Value>,
-    /// `cargo forge-image` settings (parsed by the image crate).
+    /// What `cargo forge-image` builds: see `[package.metadata.forge.image]` below.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub image: Option<serde_json::Value>,
-    /// `cargo forge-release` settings (parsed by the release crate).
+    /// What `cargo forge-release` releases and where: see `[workspace.metadata.forge.release]`
+    /// below.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub release: Option<serde_json::Value>,
+}
+
+/// The reference section of the shared layer (see [`crate::reference`]).
+pub fn reference_tables() -> Vec<crate::reference::Table> {
+    vec![crate::reference::Table::of::<ForgeLayer>(
+        "workspace.metadata.forge",
+        &["package.metadata.forge"],
+        "Settings shared by the three commands. The workspace table is read first, then the \
+         package's (its keys win; the `deb`, `image` and `release` sub-tables are merged key by \
+         key), then the command line (its flags win).",
+    )]
 }
 
 impl ForgeLayer {

@@ -4,7 +4,7 @@
 //! here, so that each command crate only holds what is specific to its artifact: the terminal
 //! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
-//! runner for foreign binaries, reproducible [`archive`] writing, [`digest`]s, the one [`http`]
+//! runner for foreign binaries, reproducible [`archive`] writing, the configuration [`reference`], [`digest`]s, the one [`http`]
 //! client with its retry policy, the common [`cli`] flags and the [`exit`] codes.
 
 pub mod archive;
@@ -18,6 +18,7 @@ pub mod http;
 pub mod process;
 pub mod project;
 pub mod qemu;
+pub mod reference;
 pub mod secret;
 pub mod shell;
 pub mod target;
