@@ -48,6 +48,9 @@ pub struct SignConfig {
     pub gpg: Option<String>,
     /// minisign secret key file: a `.minisig` per file (password from `MINISIGN_PASSWORD`).
     pub minisign: Option<String>,
+    /// Sign the git tag too (`git tag -s`, with `-u` the `gpg` key when one is given, else git's
+    /// `user.signingkey`); verifiable with `git tag -v`. Default `false` (an annotated tag).
+    pub tag: Option<bool>,
 }
 
 /// The documentation of [`HostSpec`] for the configuration reference. `HostSpec` lives with the

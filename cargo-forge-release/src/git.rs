@@ -87,11 +87,45 @@ pub fn remote_tag_exists(dir: &Path, remote: &str, tag: &str, shell: &Shell) -> 
     Ok(!out.trim().is_empty())
 }
 
+/// How the release tag is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagKind {
+    /// `git tag -a`.
+    Annotated,
+    /// `git tag -s`, with `-u KEY` (an OpenPGP key for gpg) when given, else git's
+    /// `user.signingkey` (or its default key).
+    Signed(Option<String>),
+}
+
 /// Creates an annotated (optionally signed) tag at HEAD.
-pub fn create_tag(dir: &Path, tag: &str, message: &str, sign: bool, shell: &Shell) -> Result<()> {
-    let mut cmd = git(dir).arg("tag");
-    cmd = if sign { cmd.arg("-s") } else { cmd.arg("-a") };
+pub fn create_tag(
+    dir: &Path,
+    tag: &str,
+    message: &str,
+    kind: &TagKind,
+    shell: &Shell,
+) -> Result<()> {
+    let mut cmd = git(dir);
+    cmd = match kind {
+        TagKind::Annotated => cmd.args(["tag", "-a"]),
+        // The key is a gpg key id (`sign.gpg`), whatever `gpg.format` the user's git has.
+        TagKind::Signed(Some(key)) => cmd
+            .args(["-c", "gpg.format=openpgp", "tag", "-s", "-u"])
+            .arg(key),
+        TagKind::Signed(None) => cmd.args(["tag", "-s"]),
+    };
     cmd.arg(tag).args(["-m", message]).run(shell)
+}
+
+/// git's `user.signingkey`, if set.
+pub fn signing_key(dir: &Path, shell: &Shell) -> Option<String> {
+    git(dir)
+        .args(["config", "--get", "user.signingkey"])
+        .output_unchecked(shell)
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|k| !k.is_empty())
 }
 
 /// Pushes a tag (and, with `with_branch`, the current branch, atomically with it: the bump commit).

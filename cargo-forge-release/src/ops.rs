@@ -75,6 +75,15 @@ impl ReleasePlan {
         self.release_dir.join("state.json")
     }
 
+    /// The release tag: signed with `sign.tag = true` (with the `sign.gpg` key when given).
+    pub fn tag_kind(&self) -> crate::git::TagKind {
+        if self.sign.tag == Some(true) {
+            crate::git::TagKind::Signed(self.sign.gpg.clone())
+        } else {
+            crate::git::TagKind::Annotated
+        }
+    }
+
     fn http(&self) -> HttpClient {
         HttpClient::new(
             RetryPolicy::new(self.retries),
@@ -214,6 +223,21 @@ pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> 
 
     // git.
     let is_repo = crate::git::is_repo(&root, shell);
+    if sign.tag == Some(true) && sign.gpg.is_none() && !req.no_tag && req.publishing {
+        // `git tag -s` without `-u` signs with git's `user.signingkey`: check it now, not after
+        // every host holds the release.
+        match crate::git::signing_key(&root, shell) {
+            Some(k) => {
+                if let Err(e) = artifacts::check_gpg_key(&k, shell) {
+                    problems.push(format!("{e} (git's `user.signingkey`, for `sign.tag`)"));
+                }
+            }
+            None => problems.push(
+                "`sign.tag = true` needs a key: set `sign.gpg = \"KEYID\"` or git's `user.signingkey`"
+                    .into(),
+            ),
+        }
+    }
     let remote = cfg.remote.clone().unwrap_or_else(|| "origin".into());
     let mut commit = None;
     let mut tag_remote = None;
@@ -375,11 +399,11 @@ pub fn show(plan: &ReleasePlan, shell: &Shell) {
             plan.archive_format.extension()
         ),
     );
-    if plan.sign.gpg.is_some() || plan.sign.minisign.is_some() {
+    if plan.sign.gpg.is_some() || plan.sign.minisign.is_some() || plan.sign.tag == Some(true) {
         shell.status(
             "Signing",
             format!(
-                "{}{}",
+                "{}{}{}",
                 plan.sign
                     .gpg
                     .as_ref()
@@ -388,9 +412,15 @@ pub fn show(plan: &ReleasePlan, shell: &Shell) {
                 plan.sign
                     .minisign
                     .as_ref()
-                    .map(|k| format!("minisign {k}"))
-                    .unwrap_or_default()
-            ),
+                    .map(|k| format!("minisign {k} "))
+                    .unwrap_or_default(),
+                if plan.sign.tag == Some(true) {
+                    "and the git tag"
+                } else {
+                    ""
+                }
+            )
+            .trim_end(),
         );
     }
     for (host, actions) in &plan.actions {
@@ -913,9 +943,11 @@ pub fn publish(
                     root,
                     &plan.tag,
                     &format!("{} {}", plan.package, plan.version),
-                    false,
+                    &plan.tag_kind(),
                     shell,
-                )?;
+                )
+                .with_context(|| format!("failed to create tag `{}`", plan.tag))
+                .hint("nothing is visible yet; fix the cause and run the same command again")?;
             }
             state.tag_created = true;
             state.save(&state_path)?;

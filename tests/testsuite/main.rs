@@ -15,6 +15,7 @@ mod registry;
 mod release;
 mod release_ci;
 mod release_github;
+mod release_more;
 mod release_s3;
 mod secrets;
 mod tidy;
