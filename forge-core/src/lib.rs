@@ -5,7 +5,7 @@
 //! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
 //! runner for foreign binaries, reproducible [`archive`] writing, the configuration [`reference`], [`digest`]s, the one [`http`]
-//! client with its retry policy, the common [`cli`] flags and the [`exit`] codes.
+//! client with its retry policy, the common [`cli`] flags, the [`exit`] codes, and the starter tables of [`init`].
 
 pub mod archive;
 pub mod build;
@@ -15,6 +15,7 @@ pub mod digest;
 pub mod exit;
 pub mod fsx;
 pub mod http;
+pub mod init;
 pub mod process;
 pub mod project;
 pub mod qemu;
