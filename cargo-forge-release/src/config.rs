@@ -93,11 +93,19 @@ enum HostSpecDoc {
         /// e.g. `ghcr.io/acme/app`.
         repository: String,
     },
-    /// An APT repository in a directory (needs `"deb"` in `artifacts`), written as
-    /// `cargo forge-deb repo` does; serve or sync the directory yourself.
+    /// An APT repository (needs `"deb"` in `artifacts`), written as `cargo forge-deb repo`
+    /// does, in a directory (`dir`; serve or sync it yourself) or in an S3 bucket (`url`).
     Apt {
-        /// The repository directory, relative to the workspace.
-        dir: PathBuf,
+        /// The repository directory, relative to the workspace. Give this or `url`.
+        dir: Option<PathBuf>,
+        /// The repository in an S3 bucket, `s3://bucket/prefix` (credentials as for the `s3`
+        /// host): pool files are uploaded first, indexes next, `Release`/`InRelease` last, and
+        /// the current indexes are merged, so earlier versions stay installable.
+        url: Option<String>,
+        /// With `url`: a custom S3 endpoint. Default: AWS.
+        endpoint: Option<String>,
+        /// With `url`: the region. Default `us-east-1`.
+        region: Option<String>,
         /// Default `stable`.
         suite: Option<String>,
         /// Default `main`.

@@ -138,15 +138,50 @@ pub fn make_host(spec: &HostSpec, plan_http: &HttpClient, root: &Path) -> Result
         }),
         HostSpec::Apt {
             dir,
+            url,
+            endpoint,
+            region,
             suite,
             component,
             sign_key,
-        } => Box::new(crate::hosts::apt::AptHost {
-            dir: root.join(dir),
-            suite: suite.clone().unwrap_or_else(|| "stable".into()),
-            component: component.clone().unwrap_or_else(|| "main".into()),
-            sign_key: sign_key.clone(),
-        }),
+        } => {
+            use crate::hosts::apt::AptTarget;
+            let target = match (dir, url) {
+                (Some(dir), None) if endpoint.is_none() && region.is_none() => {
+                    AptTarget::Dir(root.join(dir))
+                }
+                (None, Some(url)) => {
+                    let (bucket, prefix) = crate::hosts::apt::parse_s3_url(url)?;
+                    let config = crate::hosts::s3::S3Config {
+                        bucket,
+                        prefix,
+                        endpoint: endpoint.clone(),
+                        region: region
+                            .clone()
+                            .unwrap_or_else(|| crate::hosts::s3::DEFAULT_REGION.into()),
+                    };
+                    AptTarget::S3(Box::new(crate::hosts::s3::S3Host::from_env(
+                        config, plan_http,
+                    )?))
+                }
+                (Some(_), None) => {
+                    return Err(usage(
+                        "`endpoint` and `region` of an `apt` host go with `url = \"s3://…\"`, not `dir`",
+                    ))
+                }
+                _ => {
+                    return Err(usage(
+                        "an `apt` host needs one of `dir = \"path\"` or `url = \"s3://bucket/prefix\"`",
+                    ))
+                }
+            };
+            Box::new(crate::hosts::apt::AptHost {
+                target,
+                suite: suite.clone().unwrap_or_else(|| "stable".into()),
+                component: component.clone().unwrap_or_else(|| "main".into()),
+                sign_key: sign_key.clone(),
+            })
+        }
         other => crate::hosts::make_remote(other, plan_http)?,
     })
 }

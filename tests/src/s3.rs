@@ -130,13 +130,23 @@ pub struct SeaweedS3 {
 impl SeaweedS3 {
     /// A server with bucket [`BUCKET`], ready for signed requests.
     pub fn start() -> SeaweedS3 {
+        SeaweedS3::start_with(false)
+    }
+
+    /// [`SeaweedS3::start`], and anyone may read (not list or write) bucket [`BUCKET`] without
+    /// signing, as from a public-read bucket: `GET {endpoint}/forge/<key>` (what apt does).
+    pub fn start_public_read() -> SeaweedS3 {
+        SeaweedS3::start_with(true)
+    }
+
+    fn start_with(public_read: bool) -> SeaweedS3 {
         let bin = weed_bin().expect("weed is installed (check with require_weed)");
         let dir = tempfile::Builder::new()
             .prefix("forge-s3-")
             .tempdir()
             .expect("tempdir");
         std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
-        let identities = serde_json::json!({
+        let mut identities = serde_json::json!({
             "identities": [{
                 "name": "forge-release",
                 "credentials": [{ "accessKey": ACCESS_KEY, "secretKey": SECRET_KEY }],
@@ -144,6 +154,16 @@ impl SeaweedS3 {
                 "actions": ["Read", "Write", "List", "Tagging"],
             }]
         });
+        if public_read {
+            // SeaweedFS's identity for unsigned requests.
+            identities["identities"]
+                .as_array_mut()
+                .expect("a list")
+                .push(serde_json::json!({
+                    "name": "anonymous",
+                    "actions": [format!("Read:{BUCKET}")],
+                }));
+        }
         std::fs::write(dir.path().join("s3.json"), identities.to_string()).expect("s3.json");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

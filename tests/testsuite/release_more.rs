@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use forge_tests::s3;
 use forge_tests::*;
 
 use crate::release::{git, ReleaseRepo};
@@ -54,4 +55,129 @@ fn signed_tag_verifies_on_origin() {
     assert!(stderr(&out).contains("user.signingkey"), "{}", stderr(&out));
     assert!(!nokey.path().join("dist").exists());
     assert!(nokey.remote_tags().is_empty());
+}
+
+/// The index of the first request line matching `method` and a path containing `fragment`
+/// (`last`: of the last one).
+fn position(requests: &[String], method: &str, fragment: &str, last: bool) -> usize {
+    let matches = |r: &&String| {
+        r.split_once(' ')
+            .is_some_and(|(m, p)| m == method && p.contains(fragment))
+    };
+    let found = if last {
+        requests.iter().rposition(|r| matches(&r))
+    } else {
+        requests.iter().position(|r| matches(&r))
+    };
+    found.unwrap_or_else(|| panic!("no {method} …{fragment}… in {requests:#?}"))
+}
+
+/// An APT repository on S3 (`url = "s3://forge/apt"`, SeaweedFS): two releases accumulate in it
+/// (0.2.0 merges with the indexes 0.1.0 left), uploads go pool → by-hash → indexes → Release →
+/// InRelease, and apt, reading the bucket over plain HTTP as from a public-read bucket, verifies
+/// the signed repository and downloads both versions.
+#[test]
+fn apt_repository_on_s3_accumulates_versions_and_apt_installs_from_it() {
+    if !require_tools(&["git", "gpg", "apt-get", "dpkg-shlibdeps"]) || !s3::require_weed() {
+        return;
+    }
+    let store = s3::SeaweedS3::start_public_read();
+    let proxy = s3::CountingProxy::start(&store.host());
+    let repo = ReleaseRepo::new(&format!(
+        "artifacts = [\"deb\"]\nhosts = [{{ kind = \"apt\", url = \"s3://{}/apt\", endpoint = \"{}\", sign-key = \"release@example.com\" }}]",
+        s3::BUCKET,
+        proxy.endpoint()
+    ));
+    let env = [
+        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
+    ];
+    let first = repo.release(&["v0.1.0", "--toolchain", "/usr", "--yes"], &env);
+    assert_success(&first, "release 0.1.0 to apt on s3");
+    let requests = proxy.requests();
+    let puts: Vec<&String> = requests.iter().filter(|r| r.starts_with("PUT ")).collect();
+    let pool = position(&requests, "PUT", "/apt/pool/", true);
+    let by_hash = position(&requests, "PUT", "/by-hash/SHA256/", false);
+    let packages = position(&requests, "PUT", "/binary-amd64/Packages", false);
+    let release = position(&requests, "PUT", "/dists/stable/Release", false);
+    let inrelease = position(&requests, "PUT", "/dists/stable/InRelease", false);
+    assert!(
+        pool < by_hash && position(&requests, "PUT", "/by-hash/", true) < packages,
+        "pool, then by-hash, then indexes: {puts:#?}"
+    );
+    assert!(
+        position(&requests, "PUT", "/Packages", true) < release && release < inrelease,
+        "indexes, then Release, then InRelease: {puts:#?}"
+    );
+    assert_eq!(
+        puts.last().map(|r| r.contains("/dists/stable/InRelease")),
+        Some(true),
+        "InRelease is written last: {puts:#?}"
+    );
+
+    repo.bump_to("0.2.0");
+    proxy.clear();
+    let second = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &env);
+    assert_success(&second, "release 0.2.0 to apt on s3");
+    // Only the new package went to the pool.
+    assert_eq!(
+        proxy.count("PUT", "/apt/pool/"),
+        1,
+        "{:#?}",
+        proxy.requests()
+    );
+    let packages = String::from_utf8(
+        store
+            .get("apt/dists/stable/main/binary-amd64/Packages")
+            .expect("Packages"),
+    )
+    .unwrap();
+    for v in ["0.1.0-1", "0.2.0-1"] {
+        assert!(
+            packages.contains(&format!("Version: {v}\n")),
+            "{v} is listed: {packages}"
+        );
+    }
+
+    // apt over HTTP straight from the S3 endpoint, checking the signature.
+    let key = repo.path().join("target/release-key.gpg");
+    assert_success(
+        &run(Command::new("gpg")
+            .args(["--batch", "--yes", "--output"])
+            .arg(&key)
+            .args(["--export", "release@example.com"])
+            .env("GNUPGHOME", repo.gnupg.path())),
+        "gpg --export",
+    );
+    let aptdir = tempfile::tempdir().unwrap();
+    let opts = isolated_apt(
+        aptdir.path(),
+        &format!(
+            "deb [arch=amd64 signed-by={}] {}/{}/apt stable main",
+            key.display(),
+            store.endpoint(),
+            s3::BUCKET
+        ),
+        &["amd64"],
+    );
+    let out = run(Command::new("apt-get").args(&opts).arg("update"));
+    assert_success(&out, "apt-get update");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains("W:") && !all.contains("E:"), "{all}");
+    for v in ["0.1.0-1", "0.2.0-1"] {
+        let out = run(Command::new("apt-get")
+            .args(&opts)
+            .arg("download")
+            .arg(format!("forge-fixture-cli:amd64={v}"))
+            .current_dir(aptdir.path()));
+        assert_success(&out, &format!("apt-get download forge-fixture-cli={v}"));
+        assert!(aptdir
+            .path()
+            .join(format!("forge-fixture-cli_{v}_amd64.deb"))
+            .is_file());
+    }
+    // The S3 secret never shows.
+    for o in [&first, &second] {
+        assert!(!stderr(o).contains(s3::SECRET_KEY) && !stdout(o).contains(s3::SECRET_KEY));
+    }
 }

@@ -52,9 +52,18 @@ pub enum HostSpec {
     },
     /// An OCI registry for the image: `{ kind = "oci", repository = "ghcr.io/acme/app" }`.
     Oci { repository: String },
-    /// An APT repository in a directory: `{ kind = "apt", dir = "public/apt" }`.
+    /// An APT repository in a directory, `{ kind = "apt", dir = "public/apt" }`, or in an S3
+    /// bucket, `{ kind = "apt", url = "s3://bucket/apt", endpoint = "…" }` (credentials, `endpoint`
+    /// and `region` as for the `s3` host).
     Apt {
-        dir: PathBuf,
+        #[serde(default)]
+        dir: Option<PathBuf>,
+        #[serde(default)]
+        url: Option<String>,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        region: Option<String>,
         #[serde(default)]
         suite: Option<String>,
         #[serde(default)]

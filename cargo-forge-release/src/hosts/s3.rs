@@ -561,7 +561,7 @@ impl S3Host {
     }
 
     /// `s3://bucket/prefix` and, for a custom endpoint, where.
-    fn place(&self) -> String {
+    pub fn place(&self) -> String {
         let mut p = format!("s3://{}", self.config.bucket);
         if !self.config.prefix.is_empty() {
             p.push('/');
@@ -691,7 +691,7 @@ impl S3Host {
     /// Checks that the object at `key` is the staged asset: size, then the SHA-256 in its
     /// metadata, else the SHA-256 of its bytes (read in ranges). A conflict is an error naming
     /// the key; `Ok(false)` means the object is gone.
-    fn check_existing(&self, asset: &Asset, key: &str, shell: &Shell) -> Result<bool> {
+    pub fn check_existing(&self, asset: &Asset, key: &str, shell: &Shell) -> Result<bool> {
         let path = Key::parse(key).expect("validated");
         let what = format!("look up `{}`", self.url(key));
         let head = self.rt.block_on(self.store.get_opts(
@@ -981,6 +981,72 @@ impl S3Host {
         ))
         .kind(ErrorKind::Check)
         .hint("nothing was made visible; run the same command again to upload what is missing")
+    }
+
+    // Primitives for the `apt` host on S3, which keeps an APT repository under the prefix.
+
+    /// `key` relative to the prefix (`None` when it is outside it).
+    pub fn relative<'a>(&self, key: &'a str) -> Option<&'a str> {
+        if self.config.prefix.is_empty() {
+            Some(key)
+        } else {
+            key.strip_prefix(self.config.prefix.as_str())?
+                .strip_prefix('/')
+        }
+    }
+
+    /// Every object under `<prefix>/<rest>/`, at any depth (one listing per directory level).
+    pub fn list_all(&self, rest: &str) -> Result<Vec<object_store::ObjectMeta>> {
+        let top = self.key(rest)?;
+        let mut todo = vec![Key::parse(&top).expect("validated")];
+        let mut out = Vec::new();
+        while let Some(dir) = todo.pop() {
+            let listing = self
+                .rt
+                .block_on(self.store.list_with_delimiter(Some(&dir)))
+                .map_err(|e| self.fail(e, &format!("list `{}/`", self.url(dir.as_ref()))))?;
+            out.extend(listing.objects);
+            todo.extend(listing.common_prefixes);
+        }
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// The bytes of `key`, `None` when absent.
+    pub fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_bytes(key)?.map(|(b, _)| b))
+    }
+
+    /// Uploads a file as a new object unless an identical one is there (never replaces one);
+    /// `true` when it created the object.
+    pub fn put_new(&self, asset: &Asset, key: &str, shell: &Shell) -> Result<bool> {
+        Ok(self.upload(asset, key, false, shell)? == Uploaded::Created)
+    }
+
+    /// Writes (or replaces) a small object: an index that moves, read with `no-cache`.
+    pub fn put_replace(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        let path = Key::parse(key).expect("validated");
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, content_type.to_string().into());
+        attributes.insert(Attribute::CacheControl, "no-cache".into());
+        let opts = PutOptions {
+            mode: PutMode::Overwrite,
+            attributes,
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.store.put_opts(&path, PutPayload::from(bytes), opts))
+            .map_err(|e| self.fail(e, &format!("write `{}`", self.url(key))))?;
+        Ok(())
+    }
+
+    /// Deletes `key` (absent is fine).
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let path = Key::parse(key).expect("validated");
+        match self.rt.block_on(self.store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail(e, &format!("delete `{}`", self.url(key)))),
+        }
     }
 
     /// Points `latest.json` at the release unless it points at a newer one; compare-and-swap on
