@@ -1,7 +1,7 @@
 //! `--lint`: lintian on a produced package; errors fail the run.
 //!
 //! Tags lintian reports for every Rust binary package and that are not defects of the package are
-//! listed in [`EXPECTED_WARNINGS`] (documented in docs/deb.md); any `E:` tag fails.
+//! listed in [`EXPECTED_WARNINGS`] (documented in docs/src/deb.md); any `E:` tag fails.
 
 use std::path::Path;
 

@@ -45,7 +45,7 @@ impl Compression {
         }
     }
 
-    /// The default level of each format. xz 4: measured on a 27 MB Rust binary (docs/benchmarks.md),
+    /// The default level of each format. xz 4: measured on a 27 MB Rust binary (docs/src/benchmarks.md),
     /// 0.39× cargo-deb's time at 1.07× its size; level 5 costs as much CPU as 6 for 0.35 % less
     /// size, level 3 is 14 % larger.
     pub fn default_level(self) -> u32 {

@@ -243,7 +243,7 @@ fn systemd_units_conffiles_and_scripts() {
 }
 
 /// Files and control fields equal cargo-deb 3.8's, except the documented improvements
-/// (docs/deb.md "Differences from cargo-deb").
+/// (docs/src/deb.md "Differences from cargo-deb").
 #[test]
 fn matches_cargo_deb_except_documented_improvements() {
     let cargo_deb = std::env::var("FORGE_CARGO_DEB")

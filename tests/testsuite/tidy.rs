@@ -1,7 +1,9 @@
 //! Keeps the codebase honest (rust-analyzer's `tidy`): module docs everywhere, no debug macros, no
-//! todo macros outside tests, no `println!` in libraries (output goes through `Shell`), and the docs
-//! mention every subcommand.
+//! todo macros outside tests, no `println!` in libraries (output goes through `Shell`), the docs
+//! mention every subcommand, the generated configuration reference is current, the book's links
+//! resolve, and the book builds without warnings.
 
+use forge_tests::docs::{check_links, config_reference, CONFIG_REFERENCE_PATH};
 use forge_tests::workspace_root;
 use std::path::{Path, PathBuf};
 
@@ -70,8 +72,10 @@ fn docs_mention_every_subcommand_and_exist() {
     for f in [
         "README.md",
         "ARCHITECTURE.md",
-        "docs/deb.md",
-        "docs/image.md",
+        "docs/src/deb.md",
+        "docs/src/image.md",
+        "docs/src/release.md",
+        "docs/src/getting-started.md",
     ] {
         let p = root.join(f);
         all.push_str(&std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{f} is missing")));
@@ -103,27 +107,92 @@ fn docs_mention_every_subcommand_and_exist() {
 #[test]
 fn every_deb_metadata_key_is_documented() {
     let root = workspace_root();
-    let doc = std::fs::read_to_string(root.join("docs/deb.md")).unwrap();
-    let src = std::fs::read_to_string(root.join("cargo-forge-deb/src/manifest.rs")).unwrap();
-    let body = src
-        .split("pub struct DebMetadata {")
-        .nth(1)
-        .unwrap()
-        .split('}')
-        .next()
-        .unwrap();
-    for line in body.lines() {
-        let Some(field) = line
-            .trim()
-            .strip_prefix("pub ")
-            .and_then(|l| l.split(':').next())
-        else {
-            continue;
-        };
-        let key = field.replace('_', "-");
+    let doc = std::fs::read_to_string(root.join(CONFIG_REFERENCE_PATH)).unwrap();
+    let keys = forge_core::reference::keys_of::<cargo_forge_deb::manifest::DebMetadata>();
+    assert!(keys.len() >= 33, "{keys:?}");
+    for key in keys {
         assert!(
-            doc.contains(&format!("`{key}`")),
-            "docs/deb.md does not document `{key}`"
+            doc.contains(&format!("### `package.metadata.deb.{key}`")),
+            "{CONFIG_REFERENCE_PATH} does not document `{key}`: run `cargo xtask docs`"
         );
+    }
+}
+
+#[test]
+fn config_reference_is_current_and_every_key_documented() {
+    let page = config_reference();
+    assert!(
+        page.undocumented.is_empty(),
+        "these config keys have no `///` doc comment (it becomes their description in \
+         {CONFIG_REFERENCE_PATH}):\n  {}",
+        page.undocumented.join("\n  ")
+    );
+    let path = workspace_root().join(CONFIG_REFERENCE_PATH);
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != page.markdown {
+        let first = committed
+            .lines()
+            .zip(page.markdown.lines())
+            .position(|(a, b)| a != b)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| committed.lines().count().min(page.markdown.lines().count()) + 1);
+        panic!(
+            "{CONFIG_REFERENCE_PATH} is stale (first difference at line {first}): \
+             run `cargo xtask docs` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn book_and_readme_links_resolve() {
+    let problems = check_links(&workspace_root());
+    assert!(
+        problems.is_empty(),
+        "broken links:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The book builds with mdbook (`FORGE_MDBOOK`, set by `cargo xtask test`) without a warning.
+#[test]
+fn book_builds_without_warnings() {
+    let Some(mdbook) = std::env::var_os("FORGE_MDBOOK").map(PathBuf::from) else {
+        if forge_tests::e2e_required() {
+            panic!("FORGE_MDBOOK is not set: run the tests with `cargo xtask test`");
+        }
+        eprintln!("skipping: FORGE_MDBOOK is not set (`cargo xtask test` sets it)");
+        return;
+    };
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&mdbook)
+        .arg("build")
+        .arg(workspace_root().join("docs"))
+        .arg("--dest-dir")
+        .arg(out_dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run `{}`: {e}", mdbook.display()));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mdbook build failed:\n{log}");
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "mdbook warned:\n{}",
+        warnings.join("\n")
+    );
+    for page in [
+        "index.html",
+        "getting-started.html",
+        "reference/config.html",
+        "troubleshooting.html",
+    ] {
+        assert!(out_dir.path().join(page).is_file(), "the book lacks {page}");
     }
 }
