@@ -5,12 +5,14 @@
 //! * `test`    setup, then builds the binaries and runs the whole test suite, end-to-end included;
 //! * `demo`    setup, then the cargo-forge flow on the example crate `tests/fixtures/cli-tool`;
 //! * `bench`   cargo-forge against its peers (cargo-deb, plain cargo), with targets; see `bench.rs`;
-//! * `codegen`: not implemented yet.
+//! * `codegen` man pages and shell completions into `target/codegen/` (see `codegen.rs`);
+//! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding).
 //!
 //! The argument parser is hand-rolled on purpose: xtask stays light (std, anyhow, serde_json).
 
 mod bench;
 mod cmd;
+mod codegen;
 mod demo;
 mod setup;
 
@@ -31,7 +33,8 @@ Commands:
   test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
   demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
   bench    Benchmarks against cargo-deb and cargo, checked against their targets
-  codegen  Man pages and shell completions (not implemented yet)
+  codegen  Man pages and shell completions of the three commands, into target/codegen/
+  dist     Build cargo-forge's own .deb with cargo forge-deb (release binaries, man pages, completions)
   help     Print this help, or the help of a command
 
 Run `cargo xtask help <COMMAND>` for the options of a command.";
@@ -95,6 +98,29 @@ Options:
 
 Naming a benchmark that is not available yet exits with status 2.";
 
+const CODEGEN_USAGE: &str = "\
+Generate the man pages (clap_mangen) and the bash, zsh and fish completions (clap_complete) of
+cargo forge-deb, forge-image and forge-release and their subcommands, from their clap definitions.
+Reproducible: no date in the pages unless SOURCE_DATE_EPOCH is set; stale files are removed.
+
+Usage: cargo xtask codegen [--out DIR]
+
+Options:
+  --out <DIR>   Output directory [default: target/codegen in the workspace root, which the
+                package metadata of `cargo xtask dist` names]
+
+Writes DIR/man/cargo-forge-deb.1, cargo-forge-deb-repo.1, ... and
+DIR/completions/{bash/cargo-forge-deb, zsh/_cargo-forge-deb, fish/cargo-forge-deb.fish}, ...";
+
+const DIST_USAGE: &str = "\
+Build cargo-forge's own Debian package with cargo-forge (dogfooding): cargo build --release of the
+three binaries, `cargo xtask codegen`, then `cargo forge-deb -p cargo-forge-release --no-build
+--lint`. The package `cargo-forge` ([package.metadata.deb] of cargo-forge-release/Cargo.toml)
+holds /usr/bin/cargo-forge-{deb,image,release}, their man pages (gzipped) in /usr/share/man/man1,
+completions for bash, zsh and fish, the README and the copyright file. Prints its path on stdout.
+
+Usage: cargo xtask dist";
+
 fn main() -> ExitCode {
     cmd::sanitize_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -135,7 +161,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("test") => TEST_USAGE,
                 Some("demo") => DEMO_USAGE,
                 Some("bench") => BENCH_USAGE,
-                Some("codegen") => "Not implemented yet.",
+                Some("codegen") => CODEGEN_USAGE,
+                Some("dist") => DIST_USAGE,
                 Some(other) => {
                     return Ok(usage_error(&format!("unknown command `{other}`"), USAGE))
                 }
@@ -147,6 +174,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "test" if wants_help => help(TEST_USAGE),
         "demo" if wants_help => help(DEMO_USAGE),
         "bench" if wants_help => help(BENCH_USAGE),
+        "codegen" if wants_help => help(CODEGEN_USAGE),
+        "dist" if wants_help => help(DIST_USAGE),
         "setup" => match parse_setup(rest) {
             Ok(opts) => setup::run(&opts).map(|()| ExitCode::SUCCESS),
             Err(message) => Ok(usage_error(&message, SETUP_USAGE)),
@@ -178,12 +207,26 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             }
             Err(message) => Ok(usage_error(&message, BENCH_USAGE)),
         },
-        "codegen" => {
-            cmd::error(format!(
-                "`cargo xtask {command}` is not implemented yet (issue pending)"
-            ));
-            Ok(ExitCode::from(2))
-        }
+        "codegen" => match parse_codegen(rest) {
+            Ok(out) => {
+                codegen::run(&out, false)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(message) => Ok(usage_error(&message, CODEGEN_USAGE)),
+        },
+        "dist" => match rest.first() {
+            None => {
+                let started = Instant::now();
+                let deb = codegen::dist()?;
+                println!("{}", deb.display());
+                status("Finished", format!("dist in {}", elapsed(started)));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(other) => Ok(usage_error(
+                &format!("unexpected argument `{other}`"),
+                DIST_USAGE,
+            )),
+        },
         other => Ok(usage_error(&format!("unknown command `{other}`"), USAGE)),
     }
 }
@@ -224,6 +267,23 @@ fn parse_setup(args: &[String]) -> Result<setup::Options, String> {
     }
     opts.only.sort();
     Ok(opts)
+}
+
+/// `cargo xtask codegen [--out DIR]`: the output directory.
+fn parse_codegen(args: &[String]) -> Result<std::path::PathBuf, String> {
+    let mut out = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = match arg.as_str() {
+            "--out" => iter.next().ok_or("`--out` needs a directory")?.as_str(),
+            other => match other.strip_prefix("--out=") {
+                Some(value) => value,
+                None => return Err(format!("unexpected argument `{other}`")),
+            },
+        };
+        out = Some(std::path::PathBuf::from(value));
+    }
+    Ok(out.unwrap_or_else(codegen::default_out_dir))
 }
 
 /// Splits at the first `--`: xtask's own arguments, then those passed through.
