@@ -13,9 +13,39 @@ use crate::writer::Compression;
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = forge_core::cli::styles())]
 pub enum Cargo {
-    #[command(name = "forge-deb", version, about, long_about = LONG_ABOUT)]
+    #[command(
+        name = "forge-deb",
+        version,
+        about,
+        long_about = LONG_ABOUT,
+        after_help = EXAMPLES
+    )]
     ForgeDeb(DebCli),
 }
+
+const EXAMPLES: &str = "Examples:
+  # A package for this machine, into target/debian/
+  cargo forge-deb
+  # arm64 and amd64 packages from one machine, checked by lintian
+  cargo forge-deb --target aarch64-unknown-linux-gnu --target x86_64-unknown-linux-gnu --lint
+  # One member of a workspace, signed with a gpg key
+  cargo forge-deb -p my-server --sign --key 0xA1B2C3D4
+  # What would be built, as JSON, without building
+  cargo forge-deb --dry-run --message-format json";
+
+const INIT_EXAMPLES: &str = "Examples:
+  # Add a commented [package.metadata.deb] to ./Cargo.toml
+  cargo forge-deb init
+  # Show it without writing anything
+  cargo forge-deb init --dry-run
+  # For one member of a workspace, replacing the table it has
+  cargo forge-deb init -p my-server --force";
+
+const REPO_EXAMPLES: &str = "Examples:
+  # Add packages to a signed APT repository in public/apt
+  cargo forge-deb repo --dir public/apt --sign-key 0xA1B2C3D4 target/debian/app_1.2.3-1_amd64.deb
+  # Another suite and component, unsigned
+  cargo forge-deb repo --dir public/apt --suite testing --component contrib app_1.3.0-1_arm64.deb";
 
 const LONG_ABOUT: &str =
     "Build Debian packages (.deb) of Rust crates, for any Linux target, from one machine.
@@ -23,6 +53,9 @@ const LONG_ABOUT: &str =
 Reads [package.metadata.deb] exactly as cargo-deb does, cross-compiles with --target, and writes \
 lintian-clean, reproducible packages to target/debian/. Produced paths are printed on stdout, one \
 per line.
+
+Start with `cargo forge-deb init`, which writes a commented [package.metadata.deb] into \
+Cargo.toml.
 
 Exit codes: 0 success, 1 error, 2 bad input (flags, Cargo.toml), 3 build failed, 4 a check failed \
 (lintian, install test), 5 network, 6 a required tool is missing.";
@@ -40,7 +73,26 @@ pub struct DebCli {
 /// Subcommands of `cargo forge-deb`.
 #[derive(Debug, Subcommand)]
 pub enum DebCommand {
+    /// Write a commented starter [package.metadata.deb] into Cargo.toml
+    #[command(
+        long_about = "Write a commented starter [package.metadata.deb] into the package's Cargo.toml.
+
+The maintainer comes from `authors`, the section from `categories`, the assets are the package's \
+binaries (cargo-deb's `target/release/NAME` form) and its README, and dependencies are `$auto`; \
+conffiles, systemd units and maintainer scripts are commented examples. The rest of Cargo.toml is \
+kept as it is, comments and formatting included. An existing table is replaced only with --force.",
+        after_help = INIT_EXAMPLES
+    )]
+    Init(forge_core::init::InitArgs),
     /// Create or update an APT repository from .deb files
+    #[command(
+        long_about = "Create or update an APT repository from .deb files.
+
+Packages are copied into pool/, and dists/SUITE/COMPONENT/binary-ARCH/Packages (plain, .gz, .xz) \
+and Release are rewritten for every architecture present; with --sign-key, InRelease and \
+Release.gpg too. The directory can be served as it is: `deb [signed-by=KEY] URL SUITE COMPONENT`.",
+        after_help = REPO_EXAMPLES
+    )]
     Repo(RepoArgs),
 }
 
@@ -68,7 +120,7 @@ pub struct DebArgs {
     /// Override the Section field
     #[arg(long, value_name = "SECTION")]
     pub section: Option<String>,
-    /// Compression of the package members
+    /// Compression of data.tar and control.tar (default: xz)
     #[arg(
         long,
         visible_alias = "compress-type",
@@ -77,16 +129,16 @@ pub struct DebArgs {
         value_name = "FORMAT"
     )]
     pub compress: Option<Compression>,
-    /// Compression level (xz 0-9, zstd 1-22, gzip 1-9)
+    /// Compression level (xz 0-9, default 4; zstd 1-22, default 19; gzip 1-9, default 9)
     #[arg(long, value_name = "N")]
     pub compress_level: Option<u32>,
-    /// Faster, larger packages (xz level 1)
+    /// Faster, larger packages (compression level 1)
     #[arg(long)]
     pub fast: bool,
     /// Do not strip debug symbols from binaries
     #[arg(long)]
     pub no_strip: bool,
-    /// Multi-Arch field: none, same or foreign
+    /// The Multi-Arch field: `same` (co-installable libraries), `foreign`, or `none`
     #[arg(long, value_name = "MODE", value_parser = ["none", "same", "foreign"])]
     pub multiarch: Option<String>,
     /// Smoke-test every built binary (`BIN --version`) before packaging; `qemu` runs foreign
@@ -99,13 +151,13 @@ pub struct DebArgs {
     /// Install each package in a clean Debian root, run its binaries with --version, purge it
     #[arg(long)]
     pub install_test: bool,
-    /// Sign each package with gpg (debsigs-style `_gpgorigin` member)
+    /// Sign each package with gpg (a debsigs-style `_gpgorigin` member, verifiable with gpg)
     #[arg(long)]
     pub sign: bool,
-    /// The gpg key to sign with (default: gpg's default key)
+    /// The gpg key to sign with (default: gpg's default key); needs --sign
     #[arg(long, value_name = "KEYID", requires = "sign")]
     pub key: Option<String>,
-    /// Print the plan and do nothing
+    /// Print what would be built and where (no build, no files written)
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -113,14 +165,14 @@ pub struct DebArgs {
 /// `cargo forge-deb repo`.
 #[derive(Debug, Args)]
 pub struct RepoArgs {
-    /// Repository directory (created if missing)
+    /// The repository directory (created if missing)
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
-    /// Suite (distribution) name
-    #[arg(long, default_value = "stable")]
+    /// The suite (distribution) name, as in `deb URL SUITE COMPONENT`
+    #[arg(long, value_name = "SUITE", default_value = "stable")]
     pub suite: String,
-    /// Component
-    #[arg(long, default_value = "main")]
+    /// The component, as in `deb URL SUITE COMPONENT`
+    #[arg(long, value_name = "COMPONENT", default_value = "main")]
     pub component: String,
     /// Origin field of the Release file
     #[arg(long)]
@@ -131,7 +183,7 @@ pub struct RepoArgs {
     /// Sign Release (InRelease, Release.gpg) with this gpg key
     #[arg(long, value_name = "KEYID")]
     pub sign_key: Option<String>,
-    /// Packages to add
+    /// The .deb files to add
     #[arg(required = true, value_name = "DEB")]
     pub debs: Vec<PathBuf>,
     #[command(flatten)]
@@ -140,9 +192,17 @@ pub struct RepoArgs {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     #[test]
     fn cli_is_consistent() {
-        use clap::CommandFactory;
         super::Cargo::command().debug_assert();
+    }
+
+    /// Every example of every `--help` parses and runs the command it is shown under.
+    #[test]
+    fn help_examples_parse() {
+        let n = forge_core::help::check_examples(super::Cargo::command());
+        assert!(n >= 9, "{n} examples");
     }
 }

@@ -9,13 +9,14 @@
 //! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
-//! [`repo`] for `cargo forge-deb repo`.
+//! [`repo`] for `cargo forge-deb repo`, and [`init`] for `cargo forge-deb init`.
 
 pub mod assets;
 pub mod cli;
 pub mod control;
 pub mod deps;
 pub mod docs;
+pub mod init;
 pub mod lint;
 pub mod manifest;
 pub mod ops;
@@ -37,6 +38,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
     // clap prints help and version itself (exit 0); a bad command line exits 2.
     let cli::Cargo::ForgeDeb(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
     match cli.command {
+        Some(cli::DebCommand::Init(init)) => {
+            let shell = init.output.shell();
+            let result = init::run(&init, &shell);
+            Ok((shell, result))
+        }
         Some(cli::DebCommand::Repo(repo)) => {
             let shell = repo.output.shell();
             let result = run_repo(&repo, &shell);

@@ -60,7 +60,20 @@ impl Starter {
     }
 
     /// The table as JSON, as `cargo metadata` would show it (for loading with a config type).
+    /// Also checks the text's shape: comments after the last key would belong to whatever
+    /// follows the table in Cargo.toml, so the text must end with a key.
     pub fn value(&self) -> Result<serde_json::Value> {
+        let doc: DocumentMut = self
+            .text
+            .parse()
+            .with_context(|| format!("the starter `[{}]` is not valid TOML", self.dotted()))?;
+        let trailing = doc.trailing().as_str().unwrap_or_default();
+        anyhow::ensure!(
+            trailing.trim().is_empty(),
+            "the starter `[{}]` ends with comments (`{}`): end it with a key",
+            self.dotted(),
+            trailing.trim()
+        );
         let parsed: toml::Table = toml::from_str(&self.text)
             .with_context(|| format!("the starter `[{}]` is not valid TOML", self.dotted()))?;
         let mut v = serde_json::to_value(parsed)?;
@@ -129,7 +142,7 @@ pub fn run(
         if shell.is_json() {
             return shell.json(&report(&manifest, &starter, "dry-run"));
         }
-        shell.data(starter.text.trim_end());
+        shell.data(starter.text.trim());
         return Ok(());
     }
     if exists && !args.force {
@@ -409,6 +422,14 @@ mod tests {
         );
         let doc: DocumentMut = "[package]\nmetadata.deb.section = \"a\"\n".parse().unwrap();
         assert!(lookup(doc.as_item(), &["package", "metadata", "deb"]).is_some());
+    }
+
+    #[test]
+    fn starter_must_end_with_a_key() {
+        let err = starter("[package.metadata.deb]\nsection = \"a\"\n# lost\n")
+            .value()
+            .unwrap_err();
+        assert!(err.to_string().contains("end it with a key"), "{err}");
     }
 
     #[test]

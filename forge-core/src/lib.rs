@@ -5,7 +5,7 @@
 //! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
 //! runner for foreign binaries, reproducible [`archive`] writing, the configuration [`reference`], [`digest`]s, the one [`http`]
-//! client with its retry policy, the common [`cli`] flags, the [`exit`] codes, and the starter tables of [`init`].
+//! client with its retry policy, the common [`cli`] flags, the [`exit`] codes, the starter tables of [`init`] and the checked examples of [`help`].
 
 pub mod archive;
 pub mod build;
@@ -14,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod exit;
 pub mod fsx;
+pub mod help;
 pub mod http;
 pub mod init;
 pub mod process;
