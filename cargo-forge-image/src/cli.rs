@@ -13,9 +13,39 @@ use crate::oci::Format;
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = forge_core::cli::styles())]
 pub enum Cargo {
-    #[command(name = "forge-image", version, about, long_about = LONG_ABOUT)]
+    #[command(
+        name = "forge-image",
+        version,
+        about,
+        long_about = LONG_ABOUT,
+        after_help = EXAMPLES
+    )]
     ForgeImage(ImageCli),
 }
+
+const EXAMPLES: &str = "Examples:
+  # Build for amd64 and arm64 and push, tagged 1.2.3
+  cargo forge-image --platform linux/amd64,linux/arm64 --tag ghcr.io/acme/app:1.2.3 --push
+  # An image for `docker load`, on a Debian base
+  cargo forge-image --base debian:bookworm-slim --output docker-archive:target/app.tar
+  # CI fan-out: push this runner's platform by digest (then `cargo forge-image merge`)
+  cargo forge-image --platform linux/arm64 --push-by-digest --digest-file arm64.digest
+  # The plan (platforms, tags), nothing built
+  cargo forge-image --repository ghcr.io/acme/app --dry-run";
+
+const INIT_EXAMPLES: &str = "Examples:
+  # Add a commented [package.metadata.forge.image] to ./Cargo.toml
+  cargo forge-image init
+  # Show it without writing anything
+  cargo forge-image init --dry-run
+  # For one member of a workspace, replacing the table it has
+  cargo forge-image init -p my-server --force";
+
+const MERGE_EXAMPLES: &str = "Examples:
+  # After one `--push-by-digest` run per platform: the multi-platform index, tagged
+  cargo forge-image merge --tag ghcr.io/acme/app:1.2.3 --tag ghcr.io/acme/app:latest amd64.digest arm64.digest
+  # To a local registry over plain HTTP
+  cargo forge-image merge --tag registry.internal:5000/app:1.2.3 --insecure-registry registry.internal:5000 amd64.digest arm64.digest";
 
 const LONG_ABOUT: &str =
     "Build multi-platform OCI images of Rust crates and push them, without a Docker daemon.
@@ -23,6 +53,10 @@ const LONG_ABOUT: &str =
 Cross-compiles the package's binaries for each --platform, assembles the image (on a base image, \
 on `scratch` with the binaries' runtime libraries, or from the package cargo forge-deb builds), \
 and pushes it to a registry or writes it to an OCI layout or a docker archive.
+
+Start with `cargo forge-image init`, which writes a commented [package.metadata.forge.image] into \
+Cargo.toml. Registry logins are read from FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, \
+docker's config.json and credential helpers, podman's auth.json, and GITHUB_TOKEN for ghcr.io.
 
 Exit codes: 0 success, 1 error, 2 bad input (flags, Cargo.toml, references), 3 build failed, \
 5 registry/network failure, 6 a required tool is missing.";
@@ -40,7 +74,28 @@ pub struct ImageCli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Write a commented starter [package.metadata.forge.image] into Cargo.toml
+    #[command(
+        long_about = "Write a commented starter [package.metadata.forge.image] into the package's \
+Cargo.toml.
+
+The base is `scratch` and the user non-root; the repository comes from a GitHub `repository` URL \
+(ghcr.io/OWNER/NAME) and the platforms from the workspace's `targets` when set. Tags, \
+entrypoint, environment, ports, a health check and `from-deb` are commented examples. The rest of \
+Cargo.toml is kept as it is, comments and formatting included. An existing table is replaced only \
+with --force.",
+        after_help = INIT_EXAMPLES
+    )]
+    Init(forge_core::init::InitArgs),
     /// Build an index from `--push-by-digest` digest files, push it, then tag it
+    #[command(
+        long_about = "Build an index from `--push-by-digest` digest files, push it, then tag it.
+
+The second half of the CI fan-out: each runner builds and pushes its own platform by digest, \
+this command makes the multi-platform index of them and tags it. Nothing is tagged until the \
+index is in the registry.",
+        after_help = MERGE_EXAMPLES
+    )]
     Merge(MergeArgs),
 }
 
@@ -61,7 +116,7 @@ pub struct ImageArgs {
     /// Push to the registry
     #[arg(long)]
     pub push: bool,
-    /// Push this platform's manifest untagged and write its digest file (CI fan-out)
+    /// Push this platform's manifest untagged and write its digest file (CI fan-out; needs --digest-file)
     #[arg(long, requires = "digest_file")]
     pub push_by_digest: bool,
     /// Where `--push-by-digest` writes `{digest, size, mediaType, platform, repository}`
@@ -73,7 +128,7 @@ pub struct ImageArgs {
     /// Media types: `oci` (default) or `docker` (Docker v2 schema 2)
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Base image reference, or `scratch`
+    /// Base image reference, or `scratch` (default: config `base`, else `scratch`)
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// Make the image from the package's .deb files (as `cargo forge-deb` builds it)
@@ -85,7 +140,7 @@ pub struct ImageArgs {
     /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
-    /// Print the plan and do nothing
+    /// Print the platforms and tags that would be built (nothing built, pulled or pushed)
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -99,10 +154,10 @@ pub struct MergeArgs {
     /// Digest files written by `--push-by-digest`
     #[arg(required = true, value_name = "DIGEST_FILE")]
     pub digest_files: Vec<PathBuf>,
-    /// Allow plain HTTP to this registry host (repeatable)
+    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
-    /// Attempts per HTTP request
+    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
     #[command(flatten)]
@@ -111,9 +166,17 @@ pub struct MergeArgs {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     #[test]
     fn cli_is_consistent() {
-        use clap::CommandFactory;
         super::Cargo::command().debug_assert();
+    }
+
+    /// Every example of every `--help` parses and runs the command it is shown under.
+    #[test]
+    fn help_examples_parse() {
+        let n = forge_core::help::check_examples(super::Cargo::command());
+        assert!(n >= 9, "{n} examples");
     }
 }

@@ -9,13 +9,15 @@
 //! [`tags`] (templates and semver rules), [`layer`] (reproducible layers, runtime libraries),
 //! [`oci`] (documents and media types), [`image`] (assembly), [`base`] (base images),
 //! [`output`] (OCI layout, docker archive), [`push`] (push, push-by-digest, merge),
-//! [`registry`] and [`auth`] (the registry client and credentials).
+//! [`registry`] and [`auth`] (the registry client and credentials), and [`init`] for
+//! `cargo forge-image init`.
 
 pub mod auth;
 pub mod base;
 pub mod cli;
 pub mod config;
 pub mod image;
+pub mod init;
 pub mod layer;
 pub mod oci;
 pub mod ops;
@@ -33,6 +35,11 @@ use forge_core::Shell;
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
     let cli::Cargo::ForgeImage(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
     match cli.command {
+        Some(cli::ImageCommand::Init(init)) => {
+            let shell = init.output.shell();
+            let result = init::run(&init, &shell);
+            Ok((shell, result))
+        }
         Some(cli::ImageCommand::Merge(m)) => {
             let shell = m.output.shell();
             let result = push::merge_command(&m, &shell);
@@ -72,6 +79,7 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
         return Ok(());
     }
     let result = ops::execute(&project, &plan, shell)?;
+    ops::report_gha(&plan, &result, shell)?;
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "image", "image": result }))?;
     } else {
