@@ -2,7 +2,8 @@
 //!
 //! Modules: [`cli`] (flags), [`ops`] (plan, stage, publish), [`version`], [`config`] (the
 //! release table), [`git`], [`artifacts`] (archives, checksums, signatures), [`stage`] (the
-//! staged release), [`state`] (resumption), [`hosts`] (where releases go).
+//! staged release), [`state`] (resumption), [`hosts`] (where releases go), [`init`] (the
+//! starter table of `cargo forge-release init`).
 
 pub mod artifacts;
 pub mod ci;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod hosts;
+pub mod init;
 pub mod ops;
 pub mod stage;
 pub mod state;
@@ -26,6 +28,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
     let cli::Cargo::ForgeRelease(cli) =
         cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
     let (shell, result) = match cli.command {
+        Some(cli::ReleaseCommand::Init(init)) => {
+            let shell = init.output.shell();
+            let r = init::run(&init, &shell);
+            (shell, r)
+        }
         None => {
             let shell = cli.args.common.output.shell();
             let r = release(&cli.args, &shell);
