@@ -38,6 +38,10 @@ pub struct ReleaseConfig {
     pub include: Option<Vec<String>>,
     /// The git remote whose tags are checked and to which the tag is pushed. Default `"origin"`.
     pub remote: Option<String>,
+    /// A CycloneDX 1.5 SBOM per target, `<name>-<version>-<target>.cdx.json`: the package's
+    /// resolved non-dev dependencies for that target (name, version, `pkg:cargo` PURL,
+    /// license, crates.io checksum), checksummed and signed with the rest. Default `false`.
+    pub sbom: Option<bool>,
 }
 
 /// `sign = { … }`.

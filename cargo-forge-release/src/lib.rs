@@ -13,6 +13,7 @@ pub mod git;
 pub mod hosts;
 pub mod init;
 pub mod ops;
+pub mod sbom;
 pub mod stage;
 pub mod state;
 pub mod version;

@@ -44,6 +44,8 @@ pub struct ReleasePlan {
     pub targets: Vec<String>,
     pub artifacts: Vec<String>,
     pub archive_format: ArchiveFormat,
+    /// A CycloneDX SBOM per target.
+    pub sbom: bool,
     pub sign: SignConfig,
     pub hosts: Vec<HostSpec>,
     /// What each host will do.
@@ -395,6 +397,7 @@ pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> 
         targets,
         artifacts: artifacts_list,
         archive_format,
+        sbom: cfg.sbom.unwrap_or(false),
         sign,
         hosts,
         actions,
@@ -429,9 +432,10 @@ pub fn show(plan: &ReleasePlan, shell: &Shell) {
     shell.status(
         "Artifacts",
         format!(
-            "{} ({})",
+            "{} ({}){}",
             plan.artifacts.join(", "),
-            plan.archive_format.extension()
+            plan.archive_format.extension(),
+            if plan.sbom { ", CycloneDX SBOM" } else { "" }
         ),
     );
     if plan.sign.gpg.is_some() || plan.sign.minisign.is_some() || plan.sign.tag == Some(true) {
@@ -695,6 +699,26 @@ pub fn stage(
             )?;
             shell.status("Archived", path.display());
             assets.push(Asset::of_file(&path, AssetKind::Archive, Some(t.clone()))?);
+        }
+    }
+    if plan.sbom {
+        for t in &targets {
+            let req = crate::sbom::SbomRequest {
+                cargo: &plan.toolchain.cargo,
+                manifest_path: &project.workspace_manifest(),
+                workspace_root: &project.workspace_root,
+                package: &plan.package,
+                version: &plan.version,
+                target: t,
+                features: &plan.common.features,
+                locked: plan.common.locked,
+                frozen: plan.common.frozen,
+                offline: plan.common.offline,
+                source_date_epoch: plan.source_date_epoch,
+            };
+            let path = crate::sbom::write(out, &req, shell)?;
+            shell.status("Described", path.display());
+            assets.push(Asset::of_file(&path, AssetKind::Sbom, Some(t.clone()))?);
         }
     }
     if plan.artifacts.iter().any(|a| a == "deb") {

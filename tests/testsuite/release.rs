@@ -36,7 +36,12 @@ pub fn git(dir: &Path, args: &[&str]) -> std::process::Output {
 impl ReleaseRepo {
     /// `release_table` is appended to Cargo.toml as `[package.metadata.forge.release]`.
     pub fn new(release_table: &str) -> ReleaseRepo {
-        let fx = Fixture::copy("cli-tool");
+        ReleaseRepo::of_fixture("cli-tool", release_table)
+    }
+
+    /// [`ReleaseRepo::new`] of another fixture crate.
+    pub fn of_fixture(fixture: &str, release_table: &str) -> ReleaseRepo {
+        let fx = Fixture::copy(fixture);
         let gnupg = gpg_home("Forge Release <release@example.com>");
         let manifest = fx.path().join("Cargo.toml");
         let mut s = std::fs::read_to_string(&manifest).unwrap();

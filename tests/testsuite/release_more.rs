@@ -181,3 +181,182 @@ fn apt_repository_on_s3_accumulates_versions_and_apt_installs_from_it() {
         assert!(!stderr(o).contains(s3::SECRET_KEY) && !stdout(o).contains(s3::SECRET_KEY));
     }
 }
+
+/// The packages reachable from `root` through non-dev dependency edges of a `cargo metadata`
+/// resolve graph, by package id.
+fn non_dev_ids(meta: &serde_json::Value, root: &str) -> std::collections::BTreeSet<String> {
+    let nodes: std::collections::BTreeMap<&str, &serde_json::Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(id) = todo.pop() {
+        for d in nodes[id.as_str()]["deps"].as_array().unwrap() {
+            let dev_only = d["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["kind"] == "dev");
+            let pkg = d["pkg"].as_str().unwrap().to_string();
+            if !dev_only && seen.insert(pkg.clone()) {
+                todo.push(pkg);
+            }
+        }
+    }
+    seen
+}
+
+/// `sbom = true`: a CycloneDX 1.5 document per target with the resolved non-dev dependency graph
+/// (build dependencies such as `cc` are in it, a path dev-dependency is not), PURLs, licenses and the
+/// Cargo.lock checksums; listed in SHA256SUMS and signed; the same bytes when built again.
+#[test]
+fn sbom_lists_the_resolved_non_dev_dependencies() {
+    if !require_tools(&["git", "gpg", "sha256sum"]) {
+        return;
+    }
+    let repo = ReleaseRepo::of_fixture(
+        "sys-linked",
+        "sbom = true\nsign = { gpg = \"release@example.com\" }\nhosts = [{ kind = \"dir\", path = \"dist\" }]",
+    );
+    // A dev-dependency, which must not be in the SBOM.
+    std::fs::create_dir_all(repo.path().join("devonly/src")).unwrap();
+    std::fs::write(
+        repo.path().join("devonly/Cargo.toml"),
+        "[package]\nname = \"devonly\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(repo.path().join("devonly/src/lib.rs"), "").unwrap();
+    repo.fx.edit_manifest(
+        "[package.metadata.deb]",
+        "[dev-dependencies]\ndevonly = { path = \"devonly\" }\n\n[package.metadata.deb]",
+    );
+    assert_success(
+        &run(Command::new("cargo")
+            .args(["metadata", "--offline", "--format-version", "1"])
+            .current_dir(repo.path())),
+        "cargo metadata (updates Cargo.lock)",
+    );
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "dev-dependency"]);
+    git(repo.path(), &["push", "-q", "origin", "main"]);
+
+    let out = repo.release(&["v0.1.0", "--yes"], &[]);
+    assert_success(&out, "release with an SBOM");
+    let dir = repo.path().join("dist/v0.1.0");
+    let host = String::from_utf8(run(Command::new("rustc").arg("-vV")).stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap();
+    let name = format!("forge-fixture-zlib-0.1.0-{host}.cdx.json");
+    let bytes = std::fs::read(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let bom: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["specVersion"], "1.5");
+    assert!(bom["serialNumber"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:uuid:"));
+    assert_eq!(bom["metadata"]["component"]["name"], "forge-fixture-zlib");
+    assert_eq!(bom["metadata"]["component"]["type"], "application");
+    assert_eq!(
+        bom["metadata"]["component"]["purl"],
+        "pkg:cargo/forge-fixture-zlib@0.1.0"
+    );
+
+    // The expected graph, from cargo itself.
+    let meta = run(Command::new("cargo")
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--filter-platform",
+        ])
+        .arg(&host)
+        .current_dir(repo.path()));
+    assert_success(&meta, "cargo metadata");
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let root = meta["workspace_members"][0].as_str().unwrap();
+    let expected = non_dev_ids(&meta, root);
+    let components = bom["components"].as_array().unwrap();
+    assert_eq!(
+        components.len(),
+        expected.len(),
+        "components: {components:#?}\nexpected: {expected:#?}"
+    );
+    let lock = std::fs::read_to_string(repo.path().join("Cargo.lock")).unwrap();
+    let names: Vec<&str> = components
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for must in ["libz-sys", "libc", "pkg-config", "cc"] {
+        assert!(names.contains(&must), "{must} missing from {names:?}");
+    }
+    for never in ["devonly", "forge-fixture-zlib"] {
+        assert!(!names.contains(&never), "{never} is in {names:?}");
+    }
+    for c in components {
+        let (n, v) = (c["name"].as_str().unwrap(), c["version"].as_str().unwrap());
+        assert!(expected.contains(c["bom-ref"].as_str().unwrap()), "{c}");
+        assert_eq!(c["purl"], format!("pkg:cargo/{n}@{v}"), "{c}");
+        assert!(
+            c["licenses"][0]["expression"].is_string(),
+            "license of {n}: {c}"
+        );
+        let sum = &c["hashes"][0];
+        assert_eq!(sum["alg"], "SHA-256", "{c}");
+        let stanza = format!("name = \"{n}\"\nversion = \"{v}\"\n");
+        let at = lock
+            .find(&stanza)
+            .unwrap_or_else(|| panic!("{n} {v} not in Cargo.lock"));
+        let checksum = lock[at..]
+            .lines()
+            .find_map(|l| l.strip_prefix("checksum = \""))
+            .unwrap()
+            .trim_end_matches('"');
+        assert_eq!(sum["content"], checksum, "{n}");
+    }
+    // Every dependency entry points at a listed component (or the application).
+    let refs: std::collections::BTreeSet<&str> = components
+        .iter()
+        .map(|c| c["bom-ref"].as_str().unwrap())
+        .chain([root])
+        .collect();
+    for d in bom["dependencies"].as_array().unwrap() {
+        assert!(refs.contains(d["ref"].as_str().unwrap()), "{d}");
+        for on in d["dependsOn"].as_array().into_iter().flatten() {
+            assert!(refs.contains(on.as_str().unwrap()), "{d}");
+        }
+    }
+    // Checksummed and signed with the rest.
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains(&name), "{sums}");
+    assert_success(
+        &run(Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(&dir)),
+        "sha256sum -c",
+    );
+    let v = run(Command::new("gpg")
+        .arg("--verify")
+        .arg(dir.join(format!("{name}.asc")))
+        .arg(dir.join(&name))
+        .env("GNUPGHOME", repo.gnupg.path()));
+    assert_success(&v, "gpg --verify the SBOM");
+    // Reproducible: the dry run builds the same document.
+    let again = repo.release(&["v0.1.0", "--dry-run"], &[]);
+    let staged = repo
+        .path()
+        .join("target/forge/release/0.1.0/staging")
+        .join(&name);
+    assert_success(&again, "dry run");
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        bytes,
+        "the SBOM is reproducible"
+    );
+}
