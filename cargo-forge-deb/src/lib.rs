@@ -84,6 +84,7 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
         return Ok(());
     }
     let produced = ops::execute(&project, &plan, shell)?;
+    ops::report_gha(&produced, shell)?;
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
     } else {

@@ -357,6 +357,42 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
     Ok(produced)
 }
 
+/// GitHub Actions (no-op elsewhere): a table of the produced packages in the job summary, and
+/// the output `debs`, their paths one per line (a `-dbgsym` package before its package, as on
+/// stdout). Called once by the command, not by [`execute`], which other commands also use.
+pub fn report_gha(produced: &[Produced], shell: &Shell) -> Result<()> {
+    use forge_core::gha::{code, Table};
+    let gha = shell.gha();
+    if !gha.is_enabled() {
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "Package",
+        "Architecture",
+        "Version",
+        "Path",
+        "Size (bytes)",
+        "SHA-256",
+    ]);
+    let mut paths = Vec::new();
+    for p in produced {
+        if let Some(d) = &p.dbgsym {
+            paths.push(d.display().to_string());
+        }
+        paths.push(p.path.display().to_string());
+        table.row(vec![
+            p.package.clone(),
+            p.architecture.clone(),
+            p.version.clone(),
+            code(&p.path.display().to_string()),
+            p.size.to_string(),
+            code(&p.sha256),
+        ]);
+    }
+    gha.summary(&format!("### cargo forge-deb\n\n{}", table.render()))?;
+    gha.output("debs", &paths.join("\n"))
+}
+
 /// Where clean Debian roots for `--install-test` are cached: `FORGE_ROOTS_CACHE`, else
 /// `$XDG_CACHE_HOME/cargo-forge/roots` (or `~/.cache/…`), else under the target directory. Shared
 /// between projects because a root is the same for every package of an architecture.

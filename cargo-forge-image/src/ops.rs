@@ -486,6 +486,67 @@ pub struct ImageResult {
     pub outputs: Vec<OutputSpec>,
 }
 
+/// GitHub Actions (no-op elsewhere): the job summary (platform digests, the index digest, where
+/// the image went) and the outputs `digest` (index, or manifest for one platform), `tags` (the
+/// references pushed as tags, one per line; empty without `--push`) and `image`
+/// (`registry/repository@digest` when pushed, else the first `--output`). Called once by the
+/// command, not by [`execute`], which forge-release also uses.
+pub fn report_gha(plan: &ImagePlan, result: &ImageResult, shell: &Shell) -> Result<()> {
+    use forge_core::gha::{code, Table};
+    let gha = shell.gha();
+    if !gha.is_enabled() {
+        return Ok(());
+    }
+    let output_text = |o: &OutputSpec| match o {
+        OutputSpec::Oci(dir) => format!("oci:{}", dir.display()),
+        OutputSpec::DockerArchive(file) => format!("docker-archive:{}", file.display()),
+    };
+    let pushed = plan.push || plan.push_by_digest.is_some();
+    let tags: Vec<&str> = if plan.push {
+        plan.tags.iter().map(String::as_str).collect()
+    } else {
+        Vec::new()
+    };
+    let image = match plan.tags.first() {
+        Some(first) if pushed => format!(
+            "{}@{}",
+            Reference::parse(first)?.name(),
+            result.image.digest
+        ),
+        _ => plan.outputs.first().map(output_text).unwrap_or_default(),
+    };
+
+    let mut platforms = Table::new(&["Platform", "Manifest digest"]);
+    for p in &result.image.platforms {
+        platforms.row(vec![p.platform.clone(), code(&p.digest)]);
+    }
+    let top = if result.image.media_type.ends_with("index.v1+json")
+        || result.image.media_type.ends_with("manifest.list.v2+json")
+    {
+        "Index digest"
+    } else {
+        "Manifest digest"
+    };
+    let mut destinations = Table::new(&["Destination", "Reference"]);
+    for p in &result.pushed {
+        destinations.row(vec!["registry".into(), code(p)]);
+    }
+    for o in &result.outputs {
+        destinations.row(vec!["file".into(), code(&output_text(o))]);
+    }
+    gha.summary(&format!(
+        "### cargo forge-image: {} {}\n\n{}\n{top}: {}\n\n{}",
+        plan.package,
+        plan.version,
+        platforms.render(),
+        code(&result.image.digest),
+        destinations.render()
+    ))?;
+    gha.output("digest", &result.image.digest)?;
+    gha.output("tags", &tags.join("\n"))?;
+    gha.output("image", &image)
+}
+
 /// Runs the plan.
 pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<ImageResult> {
     let triples: Vec<String> = plan

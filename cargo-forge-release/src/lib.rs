@@ -147,6 +147,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         return Ok(());
     }
     ops::publish(&project, &plan, &staged, shell)?;
+    ops::report_gha(&project, &plan, &staged, shell)?;
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "published", "version": plan.version, "tag": plan.tag, "assets": staged.assets }))?;
     }
@@ -307,6 +308,7 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
     ops::show(&plan, shell);
     ops::confirm(p.yes, shell)?;
     ops::publish(&project, &plan, &merged, shell)?;
+    ops::report_gha(&project, &plan, &merged, shell)?;
     shell.status(
         "Released",
         format!(

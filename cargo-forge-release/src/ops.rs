@@ -609,6 +609,17 @@ pub fn stage(
     out: &Path,
     shell: &Shell,
 ) -> Result<Staged> {
+    stage_into(project, plan, only_targets, out, shell)
+        .map_err(|e| artifacts::explain_disk_full(e, out))
+}
+
+fn stage_into(
+    project: &Project,
+    plan: &ReleasePlan,
+    only_targets: Option<&[String]>,
+    out: &Path,
+    shell: &Shell,
+) -> Result<Staged> {
     let targets: Vec<String> = only_targets
         .map(|t| t.to_vec())
         .unwrap_or_else(|| plan.targets.clone());
@@ -836,6 +847,17 @@ pub fn checksum_and_sign(
     staged
         .assets
         .retain(|a| a.kind != AssetKind::Checksums && a.kind != AssetKind::Signature);
+    let dir = staged.dir.clone();
+    checksum_and_sign_into(staged, plan, root, shell)
+        .map_err(|e| artifacts::explain_disk_full(e, &dir))
+}
+
+fn checksum_and_sign_into(
+    staged: &mut Staged,
+    plan: &ReleasePlan,
+    root: &Path,
+    shell: &Shell,
+) -> Result<()> {
     let sums = artifacts::write_checksums(&staged.dir, &staged.assets)?;
     let mut to_sign: Vec<PathBuf> = staged.assets.iter().map(|a| a.path.clone()).collect();
     to_sign.push(sums.path.clone());
@@ -895,6 +917,66 @@ pub fn abort(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()>
     std::fs::remove_file(&state_path)
         .with_context(|| format!("failed to remove `{}`", state_path.display()))?;
     Ok(())
+}
+
+/// GitHub Actions (no-op elsewhere), after a publish: the job summary (version, tag, each host
+/// with where the release is, the assets) and the outputs `version`, `tag`, `release-url` (the
+/// release page on GitHub or Gitea when there is one, else the first host's place) and
+/// `artifacts` (the published files' staged paths, one per line).
+pub fn report_gha(
+    project: &Project,
+    plan: &ReleasePlan,
+    staged: &Staged,
+    shell: &Shell,
+) -> Result<()> {
+    use forge_core::gha::{code, Table};
+    let gha = shell.gha();
+    if !gha.is_enabled() {
+        return Ok(());
+    }
+    let http = plan.http();
+    let state = State::load(&plan.state_path())?.unwrap_or_default();
+    let mut hosts = Table::new(&["Host", "Published at"]);
+    let mut page = None;
+    let mut first = None;
+    for spec in &plan.hosts {
+        let host = make_host(spec, &http, &project.workspace_root)?;
+        let host_state = state.hosts.get(&host.id()).cloned().unwrap_or_default();
+        let url = host.release_url(staged, &host_state);
+        if let Some(u) = &url {
+            if page.is_none() && matches!(spec, HostSpec::Github { .. } | HostSpec::Gitea { .. }) {
+                page = Some(u.clone());
+            }
+            first.get_or_insert_with(|| u.clone());
+        }
+        hosts.row(vec![code(&host.id()), url.unwrap_or_default()]);
+    }
+    let mut assets = Table::new(&["Asset", "Target", "Size (bytes)", "SHA-256"]);
+    for a in &staged.assets {
+        assets.row(vec![
+            code(&a.name),
+            a.target.clone().unwrap_or_default(),
+            a.size.to_string(),
+            code(&a.sha256),
+        ]);
+    }
+    gha.summary(&format!(
+        "### cargo forge-release: {} {} (tag {})\n\n{}\n{}",
+        plan.package,
+        plan.version,
+        code(&plan.tag),
+        hosts.render(),
+        assets.render()
+    ))?;
+    let artifacts: Vec<String> = staged
+        .assets
+        .iter()
+        .map(|a| a.path.display().to_string())
+        .collect();
+    gha.output("version", &plan.version)?;
+    gha.output("tag", &plan.tag)?;
+    gha.output("release-url", &page.or(first).unwrap_or_default())?;
+    gha.output("artifacts", &artifacts.join("\n"))
 }
 
 /// Publishes a staged release to every host, resumably.

@@ -14,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod exit;
 pub mod fsx;
+pub mod gha;
 pub mod help;
 pub mod http;
 pub mod init;

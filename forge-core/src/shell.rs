@@ -12,6 +12,9 @@
 //!
 //! Every line that leaves the shell passes through [`crate::secret::redact`], so a token that some
 //! code path forgot about still does not reach a CI log.
+//!
+//! Under GitHub Actions, warnings and errors are also emitted as workflow-command annotations, and
+//! [`Shell::gha`] gives commands the job summary and step outputs (see [`crate::gha`]).
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -60,6 +63,7 @@ pub struct Shell {
     progress: bool,
     multi: MultiProgress,
     stdout: Mutex<()>,
+    gha: crate::gha::Gha,
 }
 
 impl std::fmt::Debug for Shell {
@@ -98,6 +102,7 @@ impl Shell {
             progress,
             multi,
             stdout: Mutex::new(()),
+            gha: crate::gha::Gha::from_env(),
         }
     }
 
@@ -120,6 +125,18 @@ impl Shell {
 
     pub fn color_enabled(&self) -> bool {
         self.color
+    }
+
+    /// GitHub Actions: job summary and step outputs (no-ops outside Actions).
+    pub fn gha(&self) -> &crate::gha::Gha {
+        &self.gha
+    }
+
+    /// Repeats a warning or error as a GitHub Actions annotation (when running in Actions).
+    fn annotate(&self, level: crate::gha::Level, message: &str) {
+        if let Some(line) = self.gha.annotation(level, message) {
+            self.emit_stderr(&line);
+        }
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -160,12 +177,20 @@ impl Shell {
 
     /// `warning: …` (shown even with `-q`).
     pub fn warn(&self, message: impl Display) {
+        let message = message.to_string();
         let prefix = self.paint(Style::new().yellow().bold(), "warning");
         self.emit_stderr(&format!("{prefix}: {message}"));
+        self.annotate(crate::gha::Level::Warning, &message);
     }
 
     /// `error: …`.
     pub fn error(&self, message: impl Display) {
+        let message = message.to_string();
+        self.error_line(&message);
+        self.annotate(crate::gha::Level::Error, &message);
+    }
+
+    fn error_line(&self, message: &str) {
         let prefix = self.paint(Style::new().red().bold(), "error");
         self.emit_stderr(&format!("{prefix}: {message}"));
     }
@@ -248,22 +273,29 @@ impl Shell {
         bar
     }
 
-    /// Prints an error and its chain of causes the way cargo does.
+    /// Prints an error and its chain of causes the way cargo does. Under GitHub Actions the whole
+    /// report (causes and hints) is also one error annotation.
     pub fn report_error(&self, err: &anyhow::Error) {
-        self.error(err);
+        let mut report = vec![err.to_string()];
+        self.error_line(&report[0]);
         let mut causes = err.chain().skip(1).peekable();
         if causes.peek().is_some() {
+            report.push("\nCaused by:".into());
             self.emit_stderr("\nCaused by:");
             for cause in causes {
                 for (i, line) in cause.to_string().lines().enumerate() {
                     let indent = if i == 0 { "  " } else { "    " };
-                    self.emit_stderr(&format!("{indent}{line}"));
+                    let line = format!("{indent}{line}");
+                    self.emit_stderr(&line);
+                    report.push(line);
                 }
             }
         }
         for hint in crate::exit::hints(err) {
+            report.push(format!("hint: {hint}"));
             self.hint(hint);
         }
+        self.annotate(crate::gha::Level::Error, &report.join("\n"));
     }
 }
 

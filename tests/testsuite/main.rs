@@ -10,6 +10,7 @@ mod deb;
 mod deb_bad_input;
 mod deb_repo;
 mod faults;
+mod gha;
 mod image;
 mod readme;
 mod registry;

@@ -423,6 +423,10 @@ impl Host for AptHost {
         save(state)
     }
 
+    fn release_url(&self, _release: &Staged, state: &HostState) -> Option<String> {
+        state.published.then(|| self.place())
+    }
+
     fn rollback(&self, _release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()> {
         // A directory is updated atomically in `publish` (Release last); old pool files stay, as
         // apt mirrors expect. On S3, pool objects this release created before any index named

@@ -140,6 +140,12 @@ impl Host for DirHost {
         save(state)
     }
 
+    fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
+        state
+            .published
+            .then(|| self.path.join(&release.tag).display().to_string())
+    }
+
     fn rollback(&self, release: &Staged, state: &mut HostState, _shell: &Shell) -> Result<()> {
         let partial = self.partial(release);
         if partial.exists() {

@@ -943,6 +943,11 @@ impl Host for GithubHost {
         let published = self.undraft(&rel, release, shell)?;
         state.published = true;
         state.done.insert(STEP_PUBLISHED.into());
+        if !published.html_url.is_empty() {
+            state
+                .data
+                .insert(super::HTML_URL.into(), published.html_url.clone());
+        }
         save(state)?;
         let kind = if published.prerelease {
             "pre-release"
@@ -959,6 +964,14 @@ impl Host for GithubHost {
             format!("{kind} {} on {} ({url})", release.tag, self.place()),
         );
         Ok(())
+    }
+
+    fn release_url(&self, _release: &Staged, state: &HostState) -> Option<String> {
+        state
+            .data
+            .get(super::HTML_URL)
+            .filter(|_| state.published)
+            .cloned()
     }
 
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()> {

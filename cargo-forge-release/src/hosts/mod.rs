@@ -126,4 +126,14 @@ pub trait Host {
     ) -> Result<()>;
     /// Undoes what is safe to undo after a failed `publish`.
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()>;
+    /// Where readers find the published release (a web page, a directory, an image reference),
+    /// for the job summary and the `release-url` output; `None` before it is published or when
+    /// the host has no such place.
+    fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
+        let _ = (release, state);
+        None
+    }
 }
+
+/// The `HostState::data` key under which GitHub and Gitea keep the release's web page.
+pub const HTML_URL: &str = "html_url";

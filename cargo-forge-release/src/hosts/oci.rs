@@ -118,6 +118,13 @@ impl Host for OciHost {
         save(state)
     }
 
+    fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
+        let tag = self.tags(release).ok()?.into_iter().next()?;
+        state
+            .published
+            .then(|| format!("{}:{tag}", self.repository))
+    }
+
     fn rollback(&self, _release: &Staged, _state: &mut HostState, _shell: &Shell) -> Result<()> {
         // Untagged manifests and blobs are invisible and reused by the next run: nothing to undo.
         Ok(())

@@ -1306,6 +1306,11 @@ impl Host for S3Host {
         save(state)
     }
 
+    fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
+        let dir = self.key(&release.tag).ok()?;
+        state.published.then(|| format!("{}/", self.url(&dir)))
+    }
+
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()> {
         let created: Vec<(String, String)> = state
             .data
