@@ -262,3 +262,72 @@ fn normalize(p: &Path) -> PathBuf {
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn link_check_finds_every_kind_of_broken_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            "docs/src/SUMMARY.md",
+            "# Summary\n\n- [A](a.md)\n- [B](sub/b.md)\n",
+        );
+        write(
+            root,
+            "docs/src/a.md",
+            "# A\n\n## Some `code` heading\n\n[ok](sub/b.md#the-b) [self](#some-code-heading) \
+             [gone](missing.md) [anchor](sub/b.md#nope) [orphan](orphan.md) \
+             [out](../../README.md) [web](https://example.com/x.md)\n\n```sh\n[not](a-link.md)\n```\n",
+        );
+        write(root, "docs/src/sub/b.md", "# The B\n\n[up](../a.md#a)\n");
+        write(root, "docs/src/orphan.md", "# Orphan\n");
+        write(
+            root,
+            "README.md",
+            "[guide](docs/src/a.md) [bad](docs/nothing.md)\n",
+        );
+        write(root, "ARCHITECTURE.md", "# Architecture\n");
+        let problems = check_links(root);
+        let expected = [
+            "docs/src/orphan.md: not listed in docs/src/SUMMARY.md, so not in the book",
+            "docs/src/a.md: broken link `missing.md`",
+            "docs/src/a.md: `sub/b.md#nope`: no heading with id `nope` in docs/src/sub/b.md",
+            "docs/src/a.md: `orphan.md` points to a page that is not in SUMMARY.md",
+            "docs/src/a.md: `../../README.md` leaves docs/src, so it breaks in the rendered book \
+             (link to the repository's URL instead)",
+            "README.md: broken link `docs/nothing.md`",
+        ];
+        for e in expected {
+            assert!(
+                problems.iter().any(|p| p == e),
+                "missing `{e}` in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn marked_blocks_and_heading_ids() {
+        let md = "text\n\n<!-- readme-test: in a copy -->\n```sh\ncargo a\ncargo b\n```\n\n\
+                  ```sh\nnot marked\n```\n";
+        assert_eq!(
+            marked_code_blocks(md, "readme-test:"),
+            [("in a copy".to_owned(), "cargo a\ncargo b\n".to_owned())]
+        );
+        assert_eq!(heading_id("`[package.metadata.deb]`"), "packagemetadatadeb");
+        assert_eq!(
+            heading_id("Differences from cargo-deb (the improvements)"),
+            "differences-from-cargo-deb-the-improvements"
+        );
+    }
+}
