@@ -3,7 +3,9 @@
 //!
 //! A layer is built in memory from archive entries (forge-core's reproducible tar writer, with
 //! `SOURCE_DATE_EPOCH` mtimes) and gzipped with a zero header mtime; its `diff_id` is the SHA-256
-//! of the tar, its digest that of the gzip. Same inputs, same digests.
+//! of the tar, its digest that of the gzip. Same inputs, same digests. The gzip of a tar is
+//! cached by the tar's SHA-256 next to the base blobs (`FORGE_BLOB_CACHE`), so re-pushing an
+//! unchanged image does not compress it again (compression was most of that run's time).
 //!
 //! For `scratch`, the binary's ELF `NEEDED` libraries and its interpreter (`PT_INTERP`) are
 //! looked up, recursively, in the target's library directories on this machine (Debian multiarch
@@ -47,15 +49,25 @@ pub fn build(entries: Vec<Entry>, mtime: u64, format: Format, comment: &str) -> 
     from_tar(&tar, format, comment)
 }
 
-/// Wraps an uncompressed tar as a layer.
+/// Wraps an uncompressed tar as a layer. The gzip of a tar seen before comes from the layer
+/// cache ([`cached_gzip`]), so an unchanged image is not compressed again.
 pub fn from_tar(tar: &[u8], format: Format, comment: &str) -> Result<Layer> {
-    let diff_id = format!("sha256:{}", forge_core::digest::sha256_hex(tar));
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(
-        Vec::with_capacity(tar.len() / 2),
-        flate2::Compression::new(6),
-    );
-    gz.write_all(tar).context("failed to compress a layer")?;
-    let blob = gz.finish().context("failed to compress a layer")?;
+    let diff_hex = forge_core::digest::sha256_hex(tar);
+    let diff_id = format!("sha256:{diff_hex}");
+    let cache = crate::base::cache_dir();
+    let blob = match cached_gzip(&cache, &diff_hex) {
+        Some(blob) => blob,
+        None => {
+            let mut gz = flate2::GzBuilder::new().mtime(0).write(
+                Vec::with_capacity(tar.len() / 2),
+                flate2::Compression::new(6),
+            );
+            gz.write_all(tar).context("failed to compress a layer")?;
+            let blob = gz.finish().context("failed to compress a layer")?;
+            store_gzip(&cache, &diff_hex, &blob);
+            blob
+        }
+    };
     let blob_ref = BlobRef::of_bytes(&blob, format.layer_gzip());
     Ok(Layer {
         blob: std::sync::Arc::new(blob),
@@ -63,6 +75,39 @@ pub fn from_tar(tar: &[u8], format: Format, comment: &str) -> Result<Layer> {
         diff_id,
         comment: comment.to_string(),
     })
+}
+
+/// Where the layer cache maps the SHA-256 of a tar to the digest of its gzip (the gzip itself is
+/// in the blob cache, content-addressed). Keyed by our version as well: another version might
+/// compress the same tar to other bytes, and a cache must not change what we produce.
+fn gzip_index(cache: &Path) -> PathBuf {
+    cache.join(concat!("layers-gzip6-", env!("CARGO_PKG_VERSION")))
+}
+
+/// The cached gzip of the tar whose SHA-256 is `diff_hex`, verified against its digest.
+fn cached_gzip(cache: &Path, diff_hex: &str) -> Option<Vec<u8>> {
+    let digest = std::fs::read_to_string(gzip_index(cache).join(diff_hex)).ok()?;
+    let digest = digest.trim();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let blob = std::fs::read(cache.join("sha256").join(digest)).ok()?;
+    (forge_core::digest::sha256_hex(&blob) == digest).then_some(blob)
+}
+
+/// Remembers the gzip of a tar. Best effort: the cache only saves time, so a cache that cannot
+/// be written (read-only home, full disk) is not an error.
+fn store_gzip(cache: &Path, diff_hex: &str, blob: &[u8]) {
+    let digest = forge_core::digest::sha256_hex(blob);
+    let blob_path = cache.join("sha256").join(&digest);
+    let stored = (blob_path.is_file()
+        || forge_core::fsx::create_dir_all(&cache.join("sha256"))
+            .and_then(|()| forge_core::fsx::write_atomic(&blob_path, blob))
+            .is_ok())
+        && forge_core::fsx::create_dir_all(&gzip_index(cache)).is_ok();
+    if stored {
+        let _ = forge_core::fsx::write_atomic(&gzip_index(cache).join(diff_hex), digest.as_bytes());
+    }
 }
 
 /// `/etc/passwd`, `/etc/group` with root and the non-root user 65532, and a sticky `/tmp`: what
@@ -213,6 +258,22 @@ mod tests {
         assert_eq!(a.blob_ref, b.blob_ref);
         assert_eq!(a.diff_id, b.diff_id);
         assert_ne!(a.blob_ref.digest, a.diff_id);
+    }
+
+    #[test]
+    fn gzip_cache_round_trip_and_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let diff = "ab".repeat(32);
+        assert_eq!(cached_gzip(dir.path(), &diff), None);
+        store_gzip(dir.path(), &diff, b"gzip bytes");
+        assert_eq!(
+            cached_gzip(dir.path(), &diff).as_deref(),
+            Some(&b"gzip bytes"[..])
+        );
+        // A damaged blob is not used.
+        let digest = forge_core::digest::sha256_hex(b"gzip bytes");
+        std::fs::write(dir.path().join("sha256").join(digest), b"other").unwrap();
+        assert_eq!(cached_gzip(dir.path(), &diff), None);
     }
 
     #[test]
