@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use forge_core::reference::{render, Rendered};
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
 /// Where the page lives, relative to the workspace root.
 pub const CONFIG_REFERENCE_PATH: &str = "docs/src/reference/config.md";
@@ -163,6 +163,65 @@ pub fn marked_code_blocks(markdown: &str, marker: &str) -> Vec<(String, String)>
             }
             Event::Start(Tag::Paragraph) | Event::Start(Tag::Heading { .. }) => pending = None,
             _ => {}
+        }
+    }
+    out
+}
+
+/// Every `cargo forge-…` command line in the shell code blocks (and the `run:` steps of the YAML
+/// blocks) of the book and the README, with the file it is in: each `&&`/`;`/`|` part of a line that starts with `cargo forge-`, the
+/// trailing `# comment` removed, split as a shell splits it (shell variables stay as words).
+pub fn documented_commands(root: &Path) -> Vec<(String, Vec<String>)> {
+    let mut files = Vec::new();
+    markdown_files(&root.join("docs/src"), &mut files);
+    files.sort();
+    files.push(root.join("README.md"));
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let mut in_sh = false;
+        let mut in_yaml = false;
+        for event in Parser::new_ext(&text, Options::empty()) {
+            match event {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang))) => {
+                    in_sh = matches!(lang.as_ref(), "sh" | "bash" | "shell" | "console");
+                    in_yaml = matches!(lang.as_ref(), "yaml" | "yml");
+                }
+                Event::End(TagEnd::CodeBlock) => {
+                    in_sh = false;
+                    in_yaml = false;
+                }
+                Event::Text(block) if in_sh || in_yaml => {
+                    for line in block.lines() {
+                        let line = if in_yaml {
+                            match line
+                                .trim_start()
+                                .trim_start_matches("- ")
+                                .strip_prefix("run: ")
+                            {
+                                Some(run) => run,
+                                None => continue,
+                            }
+                        } else {
+                            line
+                        };
+                        let code = match line.find(" #") {
+                            Some(i) => &line[..i],
+                            None => line,
+                        };
+                        for part in code.split(&['&', ';', '|'][..]) {
+                            let part = part.trim();
+                            if !part.starts_with("cargo forge-") {
+                                continue;
+                            }
+                            let words = shlex::split(part)
+                                .unwrap_or_else(|| vec![format!("unbalanced quotes in `{part}`")]);
+                            out.push((rel(root, &file), words));
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
     }
     out

@@ -3,7 +3,9 @@
 //! mention every subcommand, the generated configuration reference is current, the book's links
 //! resolve, and the book builds without warnings.
 
-use forge_tests::docs::{check_links, config_reference, CONFIG_REFERENCE_PATH};
+use forge_tests::docs::{
+    check_links, config_reference, documented_commands, CONFIG_REFERENCE_PATH,
+};
 use forge_tests::workspace_root;
 use std::path::{Path, PathBuf};
 
@@ -195,4 +197,41 @@ fn book_builds_without_warnings() {
     ] {
         assert!(out_dir.path().join(page).is_file(), "the book lacks {page}");
     }
+}
+
+/// Every `cargo forge-…` command shown in a shell block of the book or the README parses with the
+/// command's own clap parser, so the docs cannot show a flag that does not exist.
+#[test]
+fn documented_commands_parse_with_the_real_cli() {
+    use clap::Parser;
+    let commands = documented_commands(&workspace_root());
+    assert!(
+        commands.len() >= 40,
+        "only {} commands found",
+        commands.len()
+    );
+    let mut problems = Vec::new();
+    for (file, words) in &commands {
+        let result = match words[1].as_str() {
+            "forge-deb" => cargo_forge_deb::cli::Cargo::try_parse_from(words).map(drop),
+            "forge-image" => cargo_forge_image::cli::Cargo::try_parse_from(words).map(drop),
+            "forge-release" => cargo_forge_release::cli::Cargo::try_parse_from(words).map(drop),
+            other => {
+                problems.push(format!(
+                    "{file}: `{}`: no command `cargo {other}`",
+                    words.join(" ")
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = result {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            problems.push(format!("{file}: `{}`: {first}", words.join(" ")));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "documented commands the CLI rejects:\n  {}",
+        problems.join("\n  ")
+    );
 }
