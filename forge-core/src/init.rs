@@ -250,12 +250,35 @@ fn graft(doc: &mut DocumentMut, starter: &Starter) -> Result<()> {
         })?;
     }
     let position = match parent.remove(last) {
-        Some(Item::Table(old)) => old.position().unwrap_or(end),
-        _ => end,
+        Some(Item::Table(old)) => old.position(),
+        _ => None,
     };
-    renumber(&mut new, position);
+    renumber(&mut new, position.unwrap_or(end));
     parent.insert(last, Item::Table(new));
+    if position.is_none() {
+        // Appended: blank lines that ended the file now come before the new table (whose text
+        // starts with its own separating newline), so the old bytes stay a prefix of the file.
+        let trailing = doc.trailing().as_str().unwrap_or_default().to_string();
+        if !trailing.is_empty() && trailing.trim().is_empty() {
+            let item = lookup_mut(doc.as_table_mut(), &starter.table);
+            if let Some(t) = item.and_then(Item::as_table_mut) {
+                let prefix = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+                let prefix = format!("{trailing}{}", prefix.trim_start_matches('\n'));
+                t.decor_mut().set_prefix(prefix);
+                doc.set_trailing("");
+            }
+        }
+    }
     Ok(())
+}
+
+fn lookup_mut<'a>(table: &'a mut Table, path: &[&str]) -> Option<&'a mut Item> {
+    let (first, rest) = path.split_first()?;
+    let item = table.get_mut(first)?;
+    if rest.is_empty() {
+        return Some(item);
+    }
+    lookup_mut(item.as_table_mut()?, rest)
 }
 
 fn take_table(root: &mut Table, path: &[&str]) -> Option<Table> {
@@ -376,6 +399,21 @@ mod tests {
         assert_eq!(
             &out[START.len()..],
             "\n# about\n[package.metadata.deb]\n# why\nsection = \"utils\"\n"
+        );
+    }
+
+    #[test]
+    fn blank_lines_ending_the_file_stay_where_they_are() {
+        let text = "[package]\nname = \"x\"\n\n";
+        let mut doc: DocumentMut = text.parse().unwrap();
+        graft(
+            &mut doc,
+            &starter("\n# about\n[package.metadata.deb]\nsection = \"c\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            doc.to_string(),
+            "[package]\nname = \"x\"\n\n# about\n[package.metadata.deb]\nsection = \"c\"\n"
         );
     }
 

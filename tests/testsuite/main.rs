@@ -12,6 +12,7 @@ mod deb_repo;
 mod faults;
 mod gha;
 mod image;
+mod init;
 mod readme;
 mod registry;
 mod release;
