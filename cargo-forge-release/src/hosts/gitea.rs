@@ -32,6 +32,7 @@ use forge_core::http::{is_retryable_status, Auth, Body, HttpClient, Method, Requ
 use forge_core::secret::Secret;
 use forge_core::Shell;
 
+use super::draft::{self, DraftForge, ForgeRelease, RELEASE_ID, STEP_DRAFT, STEP_VERIFIED};
 use super::github::{
     api_error, authority, check_repo, human_size, parse, query_encode, status_detail, token_from,
     ApiError,
@@ -47,11 +48,6 @@ const USER_AGENT: &str = concat!("cargo-forge-release/", env!("CARGO_PKG_VERSION
 /// Releases per page (Gitea's default maximum is 50).
 const PAGE: usize = 50;
 const MAX_RELEASE_PAGES: usize = 20;
-
-const RELEASE_ID: &str = "release_id";
-const STEP_DRAFT: &str = "draft";
-const STEP_VERIFIED: &str = "verified";
-const STEP_PUBLISHED: &str = "published";
 
 /// A Gitea or Forgejo repository's releases.
 pub struct GiteaHost {
@@ -75,7 +71,7 @@ impl std::fmt::Debug for GiteaHost {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-struct Release {
+pub(crate) struct Release {
     id: u64,
     tag_name: String,
     draft: bool,
@@ -298,46 +294,6 @@ impl GiteaHost {
         }
     }
 
-    fn find_or_create(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<Release> {
-        if let Some(id) = state.data.get(RELEASE_ID).cloned() {
-            match self.release_by_id(&id, shell)? {
-                Some(r) if r.tag_name == release.tag => return Ok(r),
-                _ => {
-                    shell.note(format!(
-                        "the draft release {id} recorded in the state file is no longer on {}; starting a new draft",
-                        self.place()
-                    ));
-                    forget_draft(state);
-                    save(state)?;
-                }
-            }
-        }
-        let found = self.releases_with_tag(&release.tag, shell)?;
-        if let Some(published) = found.iter().find(|r| !r.draft) {
-            return Ok(published.clone());
-        }
-        let draft = match found.into_iter().next() {
-            Some(draft) => {
-                shell.status(
-                    "Resuming",
-                    format!("draft release {} on {}", release.tag, self.place()),
-                );
-                draft
-            }
-            None => self.create_draft(release, shell)?,
-        };
-        state.data.insert(RELEASE_ID.into(), draft.id.to_string());
-        state.done.insert(STEP_DRAFT.into());
-        save(state)?;
-        Ok(draft)
-    }
-
     fn create_draft(&self, release: &Staged, shell: &Shell) -> Result<Release> {
         let mut body = json!({
             "tag_name": release.tag,
@@ -420,55 +376,30 @@ impl GiteaHost {
         ))
     }
 
-    fn prepare_draft(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<Option<Release>> {
-        let rel = self.find_or_create(release, state, save, shell)?;
-        if !rel.draft {
-            self.check_published(&rel, release, shell)?;
-            shell.status(
-                "Unchanged",
-                format!(
-                    "release {} on {} (already published)",
-                    release.tag,
-                    self.place()
-                ),
-            );
-            state.published = true;
-            state.done.insert(STEP_PUBLISHED.into());
-            save(state)?;
-            return Ok(None);
-        }
-        self.upload_all(&rel, release, state, save, shell)?;
-        let problems = differences(&self.list_assets(rel.id, shell)?, &release.assets);
-        if !problems.is_empty() {
-            state.done.remove(STEP_VERIFIED);
-            save(state)?;
-            return Err(anyhow!(
-                "the draft release {} on {} does not hold the staged assets: {}",
-                release.tag,
-                self.place(),
-                problems.join("; ")
-            ))
-            .kind(ErrorKind::Check)
-            .hint("nothing was published; re-run the same command to upload them again");
-        }
-        shell.status(
-            "Verified",
-            format!(
-                "{} assets of draft release {} on {}",
-                release.assets.len(),
-                release.tag,
-                self.place()
+    /// `PATCH draft=false`: the release and its tag become visible.
+    fn undraft(&self, rel: &Release, release: &Staged, shell: &Shell) -> Result<Release> {
+        let what = format!("publish release {}", release.tag);
+        let resp = self.send(
+            &self.json_request(
+                Method::Patch,
+                self.repo_url(&format!("/releases/{}", rel.id)),
+                &json!({ "draft": false, "prerelease": release.prerelease }),
             ),
-        );
-        state.done.insert(STEP_VERIFIED.into());
-        save(state)?;
-        Ok(Some(rel))
+            &what,
+            shell,
+        )?;
+        if resp.status != 200 {
+            return Err(self.unexpected(&what, &resp));
+        }
+        let published: Release = parse(&resp, &what, &self.place())?;
+        if published.draft {
+            return Err(anyhow!(
+                "{what} on {}: the release is still a draft after `PATCH draft=false`",
+                self.place()
+            ))
+            .kind(ErrorKind::Network);
+        }
+        Ok(published)
     }
 
     fn upload_all(
@@ -683,6 +614,94 @@ fn multipart_file(asset: &Asset) -> Result<(tempfile::NamedTempFile, String)> {
     Ok((file, content_type))
 }
 
+impl ForgeRelease for Release {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn is_draft(&self) -> bool {
+        self.draft
+    }
+    fn tag(&self) -> &str {
+        &self.tag_name
+    }
+    fn is_prerelease(&self) -> bool {
+        self.prerelease
+    }
+    fn page(&self) -> &str {
+        &self.html_url
+    }
+    fn differences(&self, staged: &[Asset]) -> Vec<String> {
+        differences(&self.assets, staged)
+    }
+}
+
+impl DraftForge for GiteaHost {
+    type Release = Release;
+
+    fn place(&self) -> String {
+        GiteaHost::place(self)
+    }
+    fn site(&self) -> String {
+        GiteaHost::site(self)
+    }
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+    fn token_source(&self) -> &str {
+        &self.token_source
+    }
+    fn write_scope_hint(&self) -> String {
+        format!(
+            "use a token with the `write:repository` scope of a user who may write `{}`",
+            self.repo
+        )
+    }
+    fn may_push(&self, shell: &Shell) -> Result<Option<bool>> {
+        let repo: draft::RepoPermissions =
+            self.get_json(self.repo_url(""), "read the repository", shell)?;
+        Ok(repo.may_push())
+    }
+    fn releases_with_tag(&self, tag: &str, shell: &Shell) -> Result<Vec<Release>> {
+        GiteaHost::releases_with_tag(self, tag, shell)
+    }
+    fn release_by_id(&self, id: &str, shell: &Shell) -> Result<Option<Release>> {
+        GiteaHost::release_by_id(self, id, shell)
+    }
+    fn check_published(&self, published: &Release, release: &Staged, shell: &Shell) -> Result<()> {
+        GiteaHost::check_published(self, published, release, shell)
+    }
+    fn create_draft(&self, release: &Staged, shell: &Shell) -> Result<Release> {
+        GiteaHost::create_draft(self, release, shell)
+    }
+    fn upload_all(
+        &self,
+        draft: &Release,
+        release: &Staged,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()> {
+        GiteaHost::upload_all(self, draft, release, state, save, shell)
+    }
+    fn asset_differences(
+        &self,
+        rel: &Release,
+        release: &Staged,
+        shell: &Shell,
+    ) -> Result<Vec<String>> {
+        Ok(differences(
+            &self.list_assets(rel.id, shell)?,
+            &release.assets,
+        ))
+    }
+    fn forget_draft(&self, state: &mut HostState) {
+        forget_draft(state)
+    }
+    fn undraft(&self, draft: &Release, release: &Staged, shell: &Shell) -> Result<Release> {
+        GiteaHost::undraft(self, draft, release, shell)
+    }
+}
+
 impl Host for GiteaHost {
     fn id(&self) -> String {
         format!("gitea:{}/{}", self.site(), self.repo)
@@ -720,40 +739,7 @@ impl Host for GiteaHost {
                 self.place()
             )));
         }
-        #[derive(Deserialize)]
-        struct Repo {
-            #[serde(default)]
-            permissions: Option<Permissions>,
-        }
-        #[derive(Deserialize)]
-        struct Permissions {
-            #[serde(default)]
-            push: bool,
-        }
-        let repo: Repo = self.get_json(self.repo_url(""), "read the repository", shell)?;
-        if repo.permissions.is_some_and(|p| !p.push) {
-            return Err(anyhow!(
-                "{} may read but not write `{}` on {}",
-                self.token_source,
-                self.repo,
-                self.site()
-            ))
-            .kind(ErrorKind::Network)
-            .hint(format!(
-                "use a token with the `write:repository` scope of a user who may write `{}`",
-                self.repo
-            ));
-        }
-        if !state.published {
-            if let Some(published) = self
-                .releases_with_tag(&release.tag, shell)?
-                .iter()
-                .find(|r| !r.draft)
-            {
-                self.check_published(published, release, shell)?;
-            }
-        }
-        Ok(())
+        draft::preflight(self, release, state, shell)
     }
 
     fn prepare(
@@ -763,10 +749,7 @@ impl Host for GiteaHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        if state.published {
-            return Ok(());
-        }
-        self.prepare_draft(release, state, save, shell).map(drop)
+        draft::prepare(self, release, state, save, shell)
     }
 
     fn publish(
@@ -776,86 +759,11 @@ impl Host for GiteaHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        if state.published {
-            shell.verbose_status(
-                "Skipping",
-                format!(
-                    "release {} on {} (published by an earlier run)",
-                    release.tag,
-                    self.place()
-                ),
-            );
-            return Ok(());
-        }
-        let mut ready = None;
-        if state.is_done(STEP_VERIFIED) {
-            if let Some(id) = state.data.get(RELEASE_ID).cloned() {
-                ready = self.release_by_id(&id, shell)?.filter(|r| {
-                    r.draft
-                        && r.tag_name == release.tag
-                        && differences(&r.assets, &release.assets).is_empty()
-                });
-            }
-        }
-        let rel = match ready {
-            Some(rel) => rel,
-            None => match self.prepare_draft(release, state, save, shell)? {
-                Some(rel) => rel,
-                None => return Ok(()),
-            },
-        };
-        let what = format!("publish release {}", release.tag);
-        let resp = self.send(
-            &self.json_request(
-                Method::Patch,
-                self.repo_url(&format!("/releases/{}", rel.id)),
-                &json!({ "draft": false, "prerelease": release.prerelease }),
-            ),
-            &what,
-            shell,
-        )?;
-        if resp.status != 200 {
-            return Err(self.unexpected(&what, &resp));
-        }
-        let published: Release = parse(&resp, &what, &self.place())?;
-        if published.draft {
-            return Err(anyhow!(
-                "{what} on {}: the release is still a draft after `PATCH draft=false`",
-                self.place()
-            ))
-            .kind(ErrorKind::Network);
-        }
-        state.published = true;
-        state.done.insert(STEP_PUBLISHED.into());
-        if !published.html_url.is_empty() {
-            state
-                .data
-                .insert(super::HTML_URL.into(), published.html_url.clone());
-        }
-        save(state)?;
-        let kind = if published.prerelease {
-            "pre-release"
-        } else {
-            "release"
-        };
-        let url = if published.html_url.is_empty() {
-            self.place()
-        } else {
-            published.html_url
-        };
-        shell.status(
-            "Published",
-            format!("{kind} {} on {} ({url})", release.tag, self.place()),
-        );
-        Ok(())
+        draft::publish(self, release, state, save, shell)
     }
 
     fn release_url(&self, _release: &Staged, state: &HostState) -> Option<String> {
-        state
-            .data
-            .get(super::HTML_URL)
-            .filter(|_| state.published)
-            .cloned()
+        draft::release_url(state)
     }
 
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()> {

@@ -45,6 +45,7 @@ use forge_core::http::{
 use forge_core::secret::Secret;
 use forge_core::Shell;
 
+use super::draft::{self, DraftForge, ForgeRelease, RELEASE_ID, STEP_DRAFT, STEP_VERIFIED};
 use super::{Host, HostState, Save};
 use crate::stage::{Asset, Staged};
 
@@ -67,12 +68,6 @@ const MAX_ASSETS: usize = 1000;
 
 /// Pages of 100 releases looked through for a tag before giving up.
 const MAX_RELEASE_PAGES: u32 = 10;
-
-/// State keys.
-const RELEASE_ID: &str = "release_id";
-const STEP_DRAFT: &str = "draft";
-const STEP_VERIFIED: &str = "verified";
-const STEP_PUBLISHED: &str = "published";
 
 /// A GitHub repository's releases.
 pub struct GithubHost {
@@ -99,7 +94,7 @@ impl std::fmt::Debug for GithubHost {
 
 /// A release as the API describes it (the fields we use).
 #[derive(Clone, Debug, Deserialize)]
-struct Release {
+pub(crate) struct Release {
     id: u64,
     tag_name: String,
     draft: bool,
@@ -374,48 +369,6 @@ impl GithubHost {
         }
     }
 
-    /// Finds the release to work on: the one in the state, a draft or published release with the
-    /// tag, or a new draft.
-    fn find_or_create(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<Release> {
-        if let Some(id) = state.data.get(RELEASE_ID).cloned() {
-            match self.release_by_id(&id, shell)? {
-                Some(r) if r.tag_name == release.tag => return Ok(r),
-                _ => {
-                    shell.note(format!(
-                        "the draft release {id} recorded in the state file is no longer on {}; starting a new draft",
-                        self.place()
-                    ));
-                    forget_draft(state);
-                    save(state)?;
-                }
-            }
-        }
-        let found = self.releases_with_tag(&release.tag, shell)?;
-        if let Some(published) = found.iter().find(|r| !r.draft) {
-            return Ok(published.clone());
-        }
-        let draft = match found.into_iter().next() {
-            Some(draft) => {
-                shell.status(
-                    "Resuming",
-                    format!("draft release {} on {}", release.tag, self.place()),
-                );
-                draft
-            }
-            None => self.create_draft(release, shell)?,
-        };
-        state.data.insert(RELEASE_ID.into(), draft.id.to_string());
-        state.done.insert(STEP_DRAFT.into());
-        save(state)?;
-        Ok(draft)
-    }
-
     /// `POST /releases` with `draft: true`, sent once per attempt; after a failure the listing
     /// tells whether the draft was created after all, so a lost answer does not make two.
     fn create_draft(&self, release: &Staged, shell: &Shell) -> Result<Release> {
@@ -511,60 +464,6 @@ impl GithubHost {
             release.tag,
             self.place()
         ))
-    }
-
-    /// Steps 1–3: a verified draft holding every asset. `None` when a published release with the
-    /// tag already holds exactly our assets (recorded as published).
-    fn prepare_draft(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<Option<Release>> {
-        let rel = self.find_or_create(release, state, save, shell)?;
-        if !rel.draft {
-            self.check_published(&rel, release, shell)?;
-            shell.status(
-                "Unchanged",
-                format!(
-                    "release {} on {} (already published)",
-                    release.tag,
-                    self.place()
-                ),
-            );
-            state.published = true;
-            state.done.insert(STEP_PUBLISHED.into());
-            save(state)?;
-            return Ok(None);
-        }
-        self.upload_all(&rel, release, state, save, shell)?;
-        let remote = self.list_assets(rel.id, shell)?;
-        let problems = differences(&remote, &release.assets);
-        if !problems.is_empty() {
-            state.done.remove(STEP_VERIFIED);
-            save(state)?;
-            return Err(anyhow!(
-                "the draft release {} on {} does not hold the staged assets: {}",
-                release.tag,
-                self.place(),
-                problems.join("; ")
-            ))
-            .kind(ErrorKind::Check)
-            .hint("nothing was published; re-run the same command to upload them again");
-        }
-        shell.status(
-            "Verified",
-            format!(
-                "{} assets of draft release {} on {}",
-                release.assets.len(),
-                release.tag,
-                self.place()
-            ),
-        );
-        state.done.insert(STEP_VERIFIED.into());
-        save(state)?;
-        Ok(Some(rel))
     }
 
     /// Uploads what the draft does not hold yet, replacing assets that differ and removing
@@ -822,6 +721,94 @@ fn forget_draft(state: &mut HostState) {
         .retain(|s| !(s.starts_with("upload:") || s == STEP_DRAFT || s == STEP_VERIFIED));
 }
 
+impl ForgeRelease for Release {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn is_draft(&self) -> bool {
+        self.draft
+    }
+    fn tag(&self) -> &str {
+        &self.tag_name
+    }
+    fn is_prerelease(&self) -> bool {
+        self.prerelease
+    }
+    fn page(&self) -> &str {
+        &self.html_url
+    }
+    fn differences(&self, staged: &[Asset]) -> Vec<String> {
+        differences(&self.assets, staged)
+    }
+}
+
+impl DraftForge for GithubHost {
+    type Release = Release;
+
+    fn place(&self) -> String {
+        GithubHost::place(self)
+    }
+    fn site(&self) -> String {
+        GithubHost::site(self)
+    }
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+    fn token_source(&self) -> &str {
+        &self.token_source
+    }
+    fn write_scope_hint(&self) -> String {
+        format!(
+            "use a token that may write releases of `{}` (`Contents: write`; in GitHub Actions: `permissions: contents: write`)",
+            self.repo
+        )
+    }
+    fn may_push(&self, shell: &Shell) -> Result<Option<bool>> {
+        let repo: draft::RepoPermissions =
+            self.get_json(self.repo_url(""), "read the repository", shell)?;
+        Ok(repo.may_push())
+    }
+    fn releases_with_tag(&self, tag: &str, shell: &Shell) -> Result<Vec<Release>> {
+        GithubHost::releases_with_tag(self, tag, shell)
+    }
+    fn release_by_id(&self, id: &str, shell: &Shell) -> Result<Option<Release>> {
+        GithubHost::release_by_id(self, id, shell)
+    }
+    fn check_published(&self, published: &Release, release: &Staged, shell: &Shell) -> Result<()> {
+        GithubHost::check_published(self, published, release, shell)
+    }
+    fn create_draft(&self, release: &Staged, shell: &Shell) -> Result<Release> {
+        GithubHost::create_draft(self, release, shell)
+    }
+    fn upload_all(
+        &self,
+        draft: &Release,
+        release: &Staged,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()> {
+        GithubHost::upload_all(self, draft, release, state, save, shell)
+    }
+    fn asset_differences(
+        &self,
+        rel: &Release,
+        release: &Staged,
+        shell: &Shell,
+    ) -> Result<Vec<String>> {
+        Ok(differences(
+            &self.list_assets(rel.id, shell)?,
+            &release.assets,
+        ))
+    }
+    fn forget_draft(&self, state: &mut HostState) {
+        forget_draft(state)
+    }
+    fn undraft(&self, draft: &Release, release: &Staged, shell: &Shell) -> Result<Release> {
+        GithubHost::undraft(self, draft, release, shell)
+    }
+}
+
 impl Host for GithubHost {
     fn id(&self) -> String {
         if self.api_url == DEFAULT_API_URL {
@@ -854,40 +841,7 @@ impl Host for GithubHost {
 
     fn preflight(&self, release: &Staged, state: &HostState, shell: &Shell) -> Result<()> {
         self.check_assets(release)?;
-        #[derive(Deserialize)]
-        struct Repo {
-            #[serde(default)]
-            permissions: Option<Permissions>,
-        }
-        #[derive(Deserialize)]
-        struct Permissions {
-            #[serde(default)]
-            push: bool,
-        }
-        let repo: Repo = self.get_json(self.repo_url(""), "read the repository", shell)?;
-        if repo.permissions.is_some_and(|p| !p.push) {
-            return Err(anyhow!(
-                "{} may read but not write `{}` on {}",
-                self.token_source,
-                self.repo,
-                self.site()
-            ))
-            .kind(ErrorKind::Network)
-            .hint(format!(
-                "use a token that may write releases of `{}` (`Contents: write`; in GitHub Actions: `permissions: contents: write`)",
-                self.repo
-            ));
-        }
-        if !state.published {
-            if let Some(published) = self
-                .releases_with_tag(&release.tag, shell)?
-                .iter()
-                .find(|r| !r.draft)
-            {
-                self.check_published(published, release, shell)?;
-            }
-        }
-        Ok(())
+        draft::preflight(self, release, state, shell)
     }
 
     fn prepare(
@@ -897,10 +851,7 @@ impl Host for GithubHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        if state.published {
-            return Ok(());
-        }
-        self.prepare_draft(release, state, save, shell).map(drop)
+        draft::prepare(self, release, state, save, shell)
     }
 
     fn publish(
@@ -910,68 +861,11 @@ impl Host for GithubHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        if state.published {
-            shell.verbose_status(
-                "Skipping",
-                format!(
-                    "release {} on {} (published by an earlier run)",
-                    release.tag,
-                    self.place()
-                ),
-            );
-            return Ok(());
-        }
-        // After `prepare` in the same run, the draft's own asset list is enough to go on;
-        // otherwise (or when it disagrees) the whole preparation runs, skipping what is done.
-        let mut ready = None;
-        if state.is_done(STEP_VERIFIED) {
-            if let Some(id) = state.data.get(RELEASE_ID).cloned() {
-                ready = self.release_by_id(&id, shell)?.filter(|r| {
-                    r.draft
-                        && r.tag_name == release.tag
-                        && differences(&r.assets, &release.assets).is_empty()
-                });
-            }
-        }
-        let rel = match ready {
-            Some(rel) => rel,
-            None => match self.prepare_draft(release, state, save, shell)? {
-                Some(rel) => rel,
-                None => return Ok(()),
-            },
-        };
-        let published = self.undraft(&rel, release, shell)?;
-        state.published = true;
-        state.done.insert(STEP_PUBLISHED.into());
-        if !published.html_url.is_empty() {
-            state
-                .data
-                .insert(super::HTML_URL.into(), published.html_url.clone());
-        }
-        save(state)?;
-        let kind = if published.prerelease {
-            "pre-release"
-        } else {
-            "release"
-        };
-        let url = if published.html_url.is_empty() {
-            self.place()
-        } else {
-            published.html_url
-        };
-        shell.status(
-            "Published",
-            format!("{kind} {} on {} ({url})", release.tag, self.place()),
-        );
-        Ok(())
+        draft::publish(self, release, state, save, shell)
     }
 
     fn release_url(&self, _release: &Staged, state: &HostState) -> Option<String> {
-        state
-            .data
-            .get(super::HTML_URL)
-            .filter(|_| state.published)
-            .cloned()
+        draft::release_url(state)
     }
 
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()> {

@@ -12,6 +12,7 @@
 
 pub mod apt;
 pub mod dir;
+mod draft;
 pub mod gitea;
 pub mod github;
 pub mod oci;
