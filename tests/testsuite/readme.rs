@@ -121,6 +121,11 @@ fn the_tour_runs_as_written() {
             .current_dir(fx.path())
             .env("PATH", &path)
             .env("NO_COLOR", "1")
+            // A user who committed has a git identity; the release's tag needs one.
+            .env("GIT_AUTHOR_NAME", "README Tour")
+            .env("GIT_AUTHOR_EMAIL", "tour@example.com")
+            .env("GIT_COMMITTER_NAME", "README Tour")
+            .env("GIT_COMMITTER_EMAIL", "tour@example.com")
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
             .stdin(Stdio::null()));
