@@ -9,6 +9,7 @@ mod cli;
 mod deb;
 mod deb_bad_input;
 mod deb_repo;
+mod dogfood;
 mod faults;
 mod gha;
 mod image;
