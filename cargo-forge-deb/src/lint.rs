@@ -62,7 +62,8 @@ pub fn lint(deb: &Path, shell: &Shell) -> Result<()> {
             deb.display(),
             errors.join("\n")
         ))
-        .kind(ErrorKind::Check);
+        .kind(ErrorKind::Check)
+        .hint("`lintian-explain-tags TAG` explains a tag; without `--lint` the package is built unchecked");
     }
     Ok(())
 }

@@ -95,10 +95,18 @@ fn deb_metadata(pkg: &cargo_metadata::Package, variant: Option<&str>) -> Result<
         None => Ok(base),
         Some(name) => {
             let v = base.variants.as_ref().and_then(|vs| vs.get(name)).ok_or_else(|| {
-                usage(format!(
-                    "variant `{name}` is not defined: `[package.metadata.deb.variants.{name}]` not found in `{}`",
-                    manifest.display()
-                ))
+                let defined: Vec<&str> = base.variants.iter().flat_map(|vs| vs.keys()).map(String::as_str).collect();
+                forge_core::exit::with_hint(
+                    usage(format!(
+                        "variant `{name}` is not defined: `[package.metadata.deb.variants.{name}]` not found in `{}`",
+                        manifest.display()
+                    )),
+                    if defined.is_empty() {
+                        format!("add a `[package.metadata.deb.variants.{name}]` table with the keys that differ")
+                    } else {
+                        format!("the variants defined are: {}", defined.join(", "))
+                    },
+                )
             })?;
             Ok(base.with_variant(v, name, pkg.name.as_str()))
         }
@@ -421,7 +429,8 @@ fn smoke_test(artifacts: &[Artifact], host: &str, shell: &Shell) -> Result<()> {
             .arg("--version")
             .output(shell)
             .with_context(|| format!("smoke test of `{}` ({}) failed", a.name, target.triple))
-            .kind(ErrorKind::Check)?;
+            .kind(ErrorKind::Check)
+            .hint("`--runner` runs each binary with `--version`, which must succeed; drop `--runner` to package without this check")?;
         let text = String::from_utf8_lossy(&out.stdout);
         shell.status(
             "Ran",

@@ -561,11 +561,15 @@ fn release_date() -> Result<String> {
 fn release_date_from(source_date_epoch: Option<&str>) -> Result<String> {
     let when = match source_date_epoch {
         Some(v) => {
-            let secs: i64 = v.trim().parse().map_err(|_| {
-                usage(format!(
-                    "invalid SOURCE_DATE_EPOCH `{v}`: expected seconds since 1970-01-01"
-                ))
-            })?;
+            let secs: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| {
+                    usage(format!(
+                        "invalid SOURCE_DATE_EPOCH `{v}`: expected seconds since 1970-01-01"
+                    ))
+                })
+                .hint(forge_core::archive::SOURCE_DATE_EPOCH_HINT)?;
             time::OffsetDateTime::from_unix_timestamp(secs)
                 .map_err(|_| usage(format!("SOURCE_DATE_EPOCH `{v}` is out of range")))?
         }
@@ -665,7 +669,11 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
         return Err(usage(format!(
             "no packages given, and `{}` holds no repository to update",
             dir.display()
-        )));
+        )))
+        .hint(format!(
+            "name the .deb files to add: `cargo forge-deb repo --dir {} target/debian/*.deb`",
+            dir.display()
+        ));
     }
     if let Some(key) = &opts.sign_key {
         gpg.check_secret_key(Some(key), shell)?;
@@ -690,7 +698,8 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
                     info.package(),
                     info.version(),
                     info.architecture()
-                )));
+                )))
+                .hint("add only one of them; a rebuilt package needs a new version (e.g. `--deb-revision 2`)");
             }
             continue;
         }

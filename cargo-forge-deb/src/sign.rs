@@ -175,9 +175,12 @@ impl Gpg {
             .output(shell)
             .with_context(|| format!("failed to export the public gpg key `{key}`"))?;
         if out.stdout.is_empty() {
-            bail!(
+            return Err(anyhow::anyhow!(
                 "gpg has no public key `{key}` in the keyring {}",
                 self.keyring_name()
+            ))
+            .hint(
+                "check the key id with `gpg --list-keys`, or import the key with `gpg --import`",
             );
         }
         Ok(out.stdout)

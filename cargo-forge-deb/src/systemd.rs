@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use forge_core::exit::usage;
+use forge_core::exit::{usage, ResultExt};
 
 use crate::assets::{Asset, Content, Origin};
 use crate::manifest::SystemdUnitsConfig;
@@ -235,7 +235,8 @@ pub fn scripts(
                     return Err(usage(format!(
                         "maintainer script `{}` has no `#DEBHELPER#` line, where the generated systemd code must go",
                         path.display()
-                    )));
+                    )))
+                    .hint("add a line `#DEBHELPER#` where the unit should be enabled and started (usually near the end, before `exit 0`)");
                 }
                 out.push((
                     name.to_string(),

@@ -204,6 +204,8 @@ impl Credentials {
     }
 
     fn forge_env_credential(&self, registry: &str) -> Result<Option<Found>> {
+        const ENV_PAIR_HINT: &str =
+            "set both, or neither to use the login of `docker login` or `podman login`";
         let user = self.var("FORGE_REGISTRY_USERNAME");
         let password = self.var("FORGE_REGISTRY_PASSWORD");
         let (username, password) = match (user, password) {
@@ -213,13 +215,15 @@ impl Credentials {
                 return Err(usage(
                     "FORGE_REGISTRY_USERNAME is set but FORGE_REGISTRY_PASSWORD is not",
                 ))
+                .hint(ENV_PAIR_HINT)
             }
             (None, Some(p)) => {
                 // Register before complaining, so the value cannot leak through later output.
                 let _ = Secret::new(p);
                 return Err(usage(
                     "FORGE_REGISTRY_PASSWORD is set but FORGE_REGISTRY_USERNAME is not",
-                ));
+                ))
+                .hint(ENV_PAIR_HINT);
             }
         };
         let applies = match self.var("FORGE_REGISTRY") {

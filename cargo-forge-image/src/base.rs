@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use forge_core::Shell;
+use forge_core::{ResultExt, Shell};
 
 use crate::layer::Layer;
 use crate::oci::{BlobRef, Format, PlatformSpec, RuntimeConfig};
@@ -138,11 +138,15 @@ pub fn pull(
     let config: serde_json::Value =
         serde_json::from_slice(&config_bytes).context("invalid base image config")?;
     if config["architecture"] != platform.architecture.as_str() {
-        bail!(
+        return Err(anyhow::anyhow!(
             "base image `{reference}` is {} but {} was asked for",
             config["architecture"],
             platform.display()
-        );
+        ))
+        .hint(format!(
+            "use a multi-platform base image (an index with {}), or one built for that platform",
+            platform.display()
+        ));
     }
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()

@@ -16,12 +16,12 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use forge_core::archive::{Entry, TarOptions};
 use forge_core::process::Cmd;
 use forge_core::target::TargetInfo;
-use forge_core::Shell;
+use forge_core::{ResultExt, Shell};
 
 use crate::oci::{BlobRef, Format};
 
@@ -207,12 +207,16 @@ pub fn runtime_libs(
                 continue;
             }
             let Some(found) = find_lib(&lib, target) else {
-                bail!(
+                return Err(anyhow::anyhow!(
                     "`{}` needs `{lib}`, which is not installed for {} on this machine (looked in {})",
                     file.display(),
                     target.dpkg_arch,
                     lib_dirs(target).iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-                );
+                ))
+                .hint(format!(
+                    "install the package holding `{lib}` for {0} (`apt-get install NAME:{0}`), or use a base image that has it, e.g. `--base debian:bookworm-slim`",
+                    target.dpkg_arch
+                ));
             };
             let real = std::fs::canonicalize(&found)
                 .with_context(|| format!("failed to resolve `{}`", found.display()))?;
@@ -235,10 +239,14 @@ pub fn runtime_libs(
             PathBuf::from(format!("/lib/{}/{name}", target.multiarch)),
         ];
         let Some(found) = candidates.iter().find(|p| p.exists()) else {
-            bail!(
+            return Err(anyhow::anyhow!(
                 "the dynamic loader `{interp}` for {} is not installed on this machine",
                 target.dpkg_arch
-            );
+            ))
+            .hint(format!(
+                "install the C library for {0}: `apt-get install libc6-{0}-cross` (or `libc6:{0}`), or use a base image that has one, e.g. `--base debian:bookworm-slim`",
+                target.dpkg_arch
+            ));
         };
         let real = std::fs::canonicalize(found)
             .with_context(|| format!("failed to resolve `{}`", found.display()))?;

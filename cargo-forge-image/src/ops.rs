@@ -195,7 +195,8 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         return Err(usage(format!(
             "package `{}` has no binary to put in an image",
             pkg.name
-        )));
+        )))
+        .hint("select a package with a binary (`-p NAME`), or make the image from its .deb with `--from-deb`");
     }
     let package_dir = manifest.parent().unwrap_or(Path::new("."));
     let mut assets = Vec::new();

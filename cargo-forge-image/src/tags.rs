@@ -8,7 +8,7 @@
 
 use anyhow::Result;
 
-use forge_core::exit::usage;
+use forge_core::exit::{usage, ResultExt};
 
 /// The default templates.
 pub const DEFAULT_TAGS: &[&str] = &["{{version}}", "{{major}}.{{minor}}", "{{major}}", "latest"];
@@ -79,7 +79,8 @@ pub fn render(templates: &[String], ctx: &TagContext) -> Result<Vec<String>> {
         }
         if uses_sha {
             let Some(sha) = &ctx.sha else {
-                return Err(usage(format!("tag template `{t}` needs the git commit, but the package is not in a git repository")));
+                return Err(usage(format!("tag template `{t}` needs the git commit, but the package is not in a git repository")))
+                    .hint("build from a git checkout, or leave `{{sha}}` and `{{short_sha}}` out of `tags`");
             };
             let short: String = sha.chars().take(7).collect();
             s = s

@@ -280,7 +280,8 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
                 part.display(),
                 s.version,
                 first.version
-            )));
+            )))
+            .hint("the artifacts directory holds `build` outputs of two versions: empty it and run `cargo forge-release build` again");
         }
         let dir = part.parent().unwrap_or(std::path::Path::new("."));
         for a in s.assets.iter().filter(|a| {
@@ -297,7 +298,8 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
                     src.display(),
                     part.display()
                 ))
-                .kind(forge_core::ErrorKind::Check);
+                .kind(forge_core::ErrorKind::Check)
+                .hint("the file changed after `cargo forge-release build` staged it: run that build again");
             }
             if !merged.assets.iter().any(|m| m.name == copied.name) {
                 merged.assets.push(copied);

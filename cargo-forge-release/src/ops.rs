@@ -674,7 +674,8 @@ pub fn stage(
                     "the build produced no binary of `{}` for {t}",
                     plan.package
                 ))
-                .kind(ErrorKind::Build);
+                .kind(ErrorKind::Build)
+                .hint("an archive holds the package's binaries: give it a `[[bin]]` target, or leave \"archive\" out of `artifacts`");
             }
             for d in docs.iter().chain(plan.include.iter()) {
                 let name = d
@@ -685,7 +686,8 @@ pub fn stage(
                     return Err(usage(format!(
                         "`include` file `{}` does not exist",
                         d.display()
-                    )));
+                    )))
+                    .hint("create it, or fix `include` in the release table (paths are relative to the package directory)");
                 }
                 files.push((name, d.clone(), 0o644));
             }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use forge_core::exit::usage;
+use forge_core::exit::{usage, ResultExt};
 
 /// Parses `1.2.3`, `v1.2.3`, `1.3.0-rc.1`. Rejects `v1.2`, `1.2.3.4`, `01.2.3` with one message
 /// that says what a version looks like.
@@ -32,7 +32,8 @@ pub fn tag(format: &str, v: &semver::Version) -> Result<String> {
     {
         return Err(usage(format!(
             "`tag-format` `{format}` gives `{tag}`, which git does not accept as a tag"
-        )));
+        )))
+        .hint("a tag has no spaces, `~`, `^`, `:`, `?`, `*`, `[`, `\\` or `..` (see `git check-ref-format`)");
     }
     Ok(tag)
 }

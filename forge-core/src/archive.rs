@@ -286,15 +286,22 @@ fn header(
     h
 }
 
+/// What to do about a bad `SOURCE_DATE_EPOCH`.
+pub const SOURCE_DATE_EPOCH_HINT: &str =
+    "set it to a Unix time such as `$(git log -1 --format=%ct)`, or unset it to use the last commit's time";
+
 /// The `SOURCE_DATE_EPOCH` for a run: the environment variable, else the time of the last git
 /// commit of `dir`, else the modification time of `fallback` rounded down to the day (cargo-deb's
 /// default).
 pub fn source_date_epoch(dir: &Path, fallback: &Path) -> Result<u64> {
     if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
         return v.trim().parse::<u64>().map_err(|_| {
-            crate::exit::usage(format!(
-                "invalid SOURCE_DATE_EPOCH `{v}`: expected seconds since 1970-01-01"
-            ))
+            crate::exit::with_hint(
+                crate::exit::usage(format!(
+                    "invalid SOURCE_DATE_EPOCH `{v}`: expected seconds since 1970-01-01"
+                )),
+                SOURCE_DATE_EPOCH_HINT.into(),
+            )
         });
     }
     let git = std::process::Command::new("git")

@@ -52,7 +52,15 @@ impl Project {
         let json = cmd
             .read(shell)
             .context("failed to read the workspace with `cargo metadata`")
-            .kind(ErrorKind::Usage)?;
+            .kind(ErrorKind::Usage);
+        let json = match json {
+            Err(e) if args.manifest.manifest_path.is_none() && find_manifest().is_err() => {
+                return Err(e).hint(
+                    "run it in a crate's directory, or pass `--manifest-path path/to/Cargo.toml`",
+                )
+            }
+            other => other?,
+        };
         let metadata = cargo_metadata::MetadataCommand::parse(&json)
             .context("failed to parse the output of `cargo metadata`")?;
         let manifest_path = match &args.manifest.manifest_path {
