@@ -227,6 +227,40 @@ pub fn documented_commands(root: &Path) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The ```toml blocks of the book and the README, with the file each is in.
+pub fn documented_toml(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    markdown_files(&root.join("docs/src"), &mut files);
+    files.sort();
+    files.push(root.join("README.md"));
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let mut block: Option<String> = None;
+        for event in Parser::new_ext(&text, Options::empty()) {
+            match event {
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang)))
+                    if lang.as_ref() == "toml" =>
+                {
+                    block = Some(String::new())
+                }
+                Event::Text(t) => {
+                    if let Some(b) = block.as_mut() {
+                        b.push_str(&t);
+                    }
+                }
+                Event::End(TagEnd::CodeBlock) => {
+                    if let Some(b) = block.take() {
+                        out.push((rel(root, &file), b));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// The heading id mdbook (and, for these headings, GitHub) gives a heading's text.
 pub fn heading_id(text: &str) -> String {
     text.trim()

@@ -4,7 +4,7 @@
 //! resolve, and the book builds without warnings.
 
 use forge_tests::docs::{
-    check_links, config_reference, documented_commands, CONFIG_REFERENCE_PATH,
+    check_links, config_reference, documented_commands, documented_toml, CONFIG_REFERENCE_PATH,
 };
 use forge_tests::workspace_root;
 use std::path::{Path, PathBuf};
@@ -232,6 +232,80 @@ fn documented_commands_parse_with_the_real_cli() {
     assert!(
         problems.is_empty(),
         "documented commands the CLI rejects:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// Every config table shown in a ```toml block of the book or the README is accepted by the type
+/// that reads it (unknown keys are errors there), so the docs cannot show a key that does not
+/// exist or a value of the wrong type. A block that is a fragment (keys without their table
+/// header) is parsed as the table its keys belong to when it names one of the known keys.
+#[test]
+fn documented_config_tables_parse() {
+    use cargo_forge_deb::manifest::{DebMetadata, ForgeDebConfig};
+    use cargo_forge_image::config::ImageConfig;
+    use cargo_forge_release::config::ReleaseConfig;
+    use forge_core::config::{parse_table, ForgeLayer};
+    use serde_json::Value;
+
+    let blocks = documented_toml(&workspace_root());
+    assert!(blocks.len() >= 8, "only {} toml blocks", blocks.len());
+    let manifest = Path::new("Cargo.toml");
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (file, text) in &blocks {
+        let value: Value = match toml::from_str::<toml::Value>(text) {
+            Ok(v) => serde_json::to_value(v).unwrap(),
+            Err(e) => {
+                problems.push(format!("{file}: not valid TOML: {e}\n{text}"));
+                continue;
+            }
+        };
+        // Fragments: a lone `hosts = [...]` is part of the release table.
+        let value = if value.get("package").is_none() && value.get("workspace").is_none() {
+            if value.get("hosts").is_some() {
+                serde_json::json!({"package": {"metadata": {"forge": {"release": value}}}})
+            } else {
+                continue;
+            }
+        } else {
+            value
+        };
+        let mut check = |table: &str, v: &Value| {
+            let result = match table {
+                "deb" => parse_table::<DebMetadata>(v, manifest, table).map(drop),
+                "forge" => parse_table::<ForgeLayer>(v, manifest, table).map(drop),
+                "forge.deb" => parse_table::<ForgeDebConfig>(v, manifest, table).map(drop),
+                "forge.image" => parse_table::<ImageConfig>(v, manifest, table).map(drop),
+                "forge.release" => parse_table::<ReleaseConfig>(v, manifest, table).map(drop),
+                _ => unreachable!(),
+            };
+            checked += 1;
+            if let Err(e) = result {
+                problems.push(format!("{file}: {e:#}"));
+            }
+        };
+        for scope in ["package", "workspace"] {
+            let Some(meta) = value.get(scope).and_then(|p| p.get("metadata")) else {
+                continue;
+            };
+            if let Some(deb) = meta.get("deb") {
+                check("deb", deb);
+            }
+            if let Some(forge) = meta.get("forge") {
+                check("forge", forge);
+                for sub in ["deb", "image", "release"] {
+                    if let Some(t) = forge.get(sub) {
+                        check(&format!("forge.{sub}"), t);
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} tables checked");
+    assert!(
+        problems.is_empty(),
+        "config in the docs that cargo-forge rejects:\n  {}",
         problems.join("\n  ")
     );
 }
