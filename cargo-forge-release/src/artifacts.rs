@@ -121,6 +121,27 @@ pub fn write_archive(
     Ok(path)
 }
 
+/// A full file system under `dir` as one message that names it and says what to do (the
+/// cause, "No space left on device … at path …", stays in the chain). Other errors unchanged.
+pub fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error {
+    let full = err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+        })
+    });
+    if !full {
+        return err;
+    }
+    forge_core::exit::with_hint(
+        err.context(format!(
+            "no space left on the file system of `{}`: the release was not staged",
+            dir.display()
+        )),
+        "free space there, or point CARGO_TARGET_DIR at a larger file system, and run the same command again"
+            .into(),
+    )
+}
+
 /// `SHA256SUMS` over the assets (sorted by name), in `sha256sum -c` format.
 pub fn write_checksums(dir: &Path, assets: &[Asset]) -> Result<Asset> {
     let mut sorted: Vec<&Asset> = assets.iter().collect();

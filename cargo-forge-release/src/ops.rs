@@ -609,6 +609,17 @@ pub fn stage(
     out: &Path,
     shell: &Shell,
 ) -> Result<Staged> {
+    stage_into(project, plan, only_targets, out, shell)
+        .map_err(|e| artifacts::explain_disk_full(e, out))
+}
+
+fn stage_into(
+    project: &Project,
+    plan: &ReleasePlan,
+    only_targets: Option<&[String]>,
+    out: &Path,
+    shell: &Shell,
+) -> Result<Staged> {
     let targets: Vec<String> = only_targets
         .map(|t| t.to_vec())
         .unwrap_or_else(|| plan.targets.clone());
@@ -838,6 +849,17 @@ pub fn checksum_and_sign(
     staged
         .assets
         .retain(|a| a.kind != AssetKind::Checksums && a.kind != AssetKind::Signature);
+    let dir = staged.dir.clone();
+    checksum_and_sign_into(staged, plan, root, shell)
+        .map_err(|e| artifacts::explain_disk_full(e, &dir))
+}
+
+fn checksum_and_sign_into(
+    staged: &mut Staged,
+    plan: &ReleasePlan,
+    root: &Path,
+    shell: &Shell,
+) -> Result<()> {
     let sums = artifacts::write_checksums(&staged.dir, &staged.assets)?;
     let mut to_sign: Vec<PathBuf> = staged.assets.iter().map(|a| a.path.clone()).collect();
     to_sign.push(sums.path.clone());

@@ -7,6 +7,9 @@
 //! a 429 with `Retry-After: 1`, a slow answer (1.5 s delay), or a truncated body (headers and
 //! half the body, then the connection closes). Everything is counted by method and path, faults
 //! too, so tests can assert both that faults happened and that retries stayed within limits.
+//!
+//! [`FaultProxy::set_status`] switches to answering every request with one status instead (401,
+//! 403, 404…: a host that refuses or does not know us), nothing forwarded.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -51,6 +54,8 @@ struct Shared {
     /// Faults per thousand requests.
     rate: Mutex<u32>,
     kinds: Mutex<Vec<Fault>>,
+    /// Answer every request with this status, forwarding nothing.
+    status: Mutex<Option<u16>>,
     stop: AtomicBool,
 }
 
@@ -75,6 +80,7 @@ impl FaultProxy {
             ),
             rate: Mutex::new((rate * 1000.0).round() as u32),
             kinds: Mutex::new(ALL.to_vec()),
+            status: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -112,6 +118,12 @@ impl FaultProxy {
     /// Restricts the kinds of faults injected.
     pub fn set_kinds(&self, kinds: &[Fault]) {
         *self.shared.kinds.lock().unwrap() = kinds.to_vec();
+    }
+
+    /// Answers every request with `status` (`None`: proxy again), forwarding nothing; a 401
+    /// carries `WWW-Authenticate: Basic`.
+    pub fn set_status(&self, status: Option<u16>) {
+        *self.shared.status.lock().unwrap() = status;
     }
 
     /// Every request seen so far.
@@ -193,6 +205,25 @@ fn handle(mut client: TcpStream, upstream: &str, shared: &Shared) {
         let mut body = vec![0u8; len];
         if client.read_exact(&mut body).is_err() {
             return;
+        }
+        let forced = *shared.status.lock().unwrap();
+        if let Some(status) = forced {
+            shared.seen.lock().unwrap().push(Seen {
+                method,
+                path,
+                fault: None,
+                status: Some(status),
+            });
+            let (reason, extra) = match status {
+                401 => (
+                    "Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"fault-proxy\"\r\n",
+                ),
+                403 => ("Forbidden", ""),
+                404 => ("Not Found", ""),
+                _ => ("Injected", ""),
+            };
+            return respond(&mut client, status, reason, extra);
         }
         let rate = *shared.rate.lock().unwrap() as u64;
         let fault = if next(shared) % 1000 < rate {

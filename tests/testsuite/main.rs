@@ -18,6 +18,7 @@ mod readme;
 mod registry;
 mod release;
 mod release_ci;
+mod release_faults;
 mod release_github;
 mod release_more;
 mod release_s3;

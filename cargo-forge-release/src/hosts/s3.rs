@@ -249,6 +249,11 @@ fn classify(err: &object_store::Error) -> Failure {
     ) {
         return Failure::Auth;
     }
+    // Callers handle a missing object themselves; a 404 that reaches a message is the bucket
+    // (or the endpoint's path) that is not there.
+    if matches!(err, object_store::Error::NotFound { .. }) {
+        return Failure::NoBucket;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if e.downcast_ref::<object_store::client::HttpError>()
@@ -259,7 +264,7 @@ fn classify(err: &object_store::Error) -> Failure {
         source = e.source();
     }
     let text = err.to_string();
-    if text.contains("NoSuchBucket") {
+    if text.contains("NoSuchBucket") || text.contains("status code: 404") {
         Failure::NoBucket
     } else if text.contains("status code: 403") || text.contains("status code: 401") {
         Failure::Auth
