@@ -548,6 +548,41 @@ pub fn report_gha(plan: &ImagePlan, result: &ImageResult, shell: &Shell) -> Resu
     gha.output("image", &image)
 }
 
+/// GitHub Actions for `cargo forge-image merge` (no-op elsewhere): the outputs of a push —
+/// `digest` (the merged index), `tags` (the references tagged, one per line) and `image`
+/// (`registry/repository@digest`) — and a summary of the merged platforms and tags.
+pub fn report_gha_merge(
+    files: &[crate::push::DigestFile],
+    repository: &str,
+    digest: &str,
+    tags: &[String],
+    pushed: &[String],
+    shell: &Shell,
+) -> Result<()> {
+    use forge_core::gha::{code, Table};
+    let gha = shell.gha();
+    if !gha.is_enabled() {
+        return Ok(());
+    }
+    let mut platforms = Table::new(&["Platform", "Manifest digest"]);
+    for f in files {
+        platforms.row(vec![f.platform.display(), code(&f.digest)]);
+    }
+    let mut destinations = Table::new(&["Destination", "Reference"]);
+    for p in pushed {
+        destinations.row(vec!["registry".into(), code(p)]);
+    }
+    gha.summary(&format!(
+        "### cargo forge-image merge: {repository}\n\n{}\nIndex digest: {}\n\n{}",
+        platforms.render(),
+        code(digest),
+        destinations.render()
+    ))?;
+    gha.output("digest", digest)?;
+    gha.output("tags", &tags.join("\n"))?;
+    gha.output("image", &format!("{repository}@{digest}"))
+}
+
 /// Runs the plan.
 pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<ImageResult> {
     let triples: Vec<String> = plan

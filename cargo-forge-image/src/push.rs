@@ -375,6 +375,14 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
         put_manifest_checked(&client, &repo, &tag, &r, &bytes, shell)?;
         pushed.push(format!("{registry}/{repo}:{tag}@{}", r.digest));
     }
+    crate::ops::report_gha_merge(
+        &files,
+        &format!("{registry}/{repo}"),
+        &r.digest,
+        &args.tags,
+        &pushed,
+        shell,
+    )?;
     shell.status(
         "Merged",
         format!(

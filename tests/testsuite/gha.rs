@@ -2,8 +2,9 @@
 //! `GITHUB_STEP_SUMMARY`/`GITHUB_OUTPUT` pointing at temporary files, and the test checks the
 //! annotations on stderr, the Markdown summary and the outputs exactly (values computed from the
 //! produced files, the registry and the GitHub emulator): forge-deb on a fixture, forge-image
-//! pushed to a loopback registry and written to an OCI layout, forge-release to a directory and
-//! the GitHub emulator, and failing invocations giving one `::error` each.
+//! pushed to a loopback registry and written to an OCI layout, `--push-by-digest` and `merge`,
+//! forge-release to a directory and the GitHub emulator, and failing invocations giving one
+//! `::error` each.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -393,4 +394,99 @@ fn release_summary_and_outputs() {
     for text in [runner.summary(), stderr(&out), stdout(&out)] {
         assert!(!text.contains(TOKEN));
     }
+}
+
+/// The CI fan-out: `--push-by-digest` outputs the platform manifest (`tags` empty: nothing is
+/// tagged yet), and `merge` outputs the index it pushed and tagged, with its own summary.
+#[test]
+fn push_by_digest_and_merge_outputs() {
+    if !require_tools(&["docker-registry", "/usr/bin/cargo"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let fx = Fixture::copy("cli-tool");
+    let scratch = tempfile::tempdir().unwrap();
+    let digest_file = scratch.path().join("amd64.json");
+    let repository = format!("{}/fixtures/merge", reg.host());
+    let reference = format!("{repository}:0.1.0");
+
+    let runner = Runner::new();
+    let mut cmd = Command::new(bin("cargo-forge-image"));
+    cmd.arg("forge-image")
+        .args([
+            "--platform",
+            "linux/amd64",
+            "--repository",
+            &repository,
+            "--push-by-digest",
+        ])
+        .arg("--digest-file")
+        .arg(&digest_file)
+        .current_dir(fx.path())
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    runner.apply(&mut cmd);
+    let out = run(&mut cmd);
+    assert_success(&out, "forge-image --push-by-digest");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&digest_file).unwrap()).unwrap();
+    let manifest = written["digest"].as_str().unwrap();
+    assert_eq!(
+        runner.outputs(),
+        outputs(&[
+            ("digest", manifest),
+            ("tags", ""),
+            ("image", &format!("{repository}@{manifest}")),
+        ])
+    );
+    assert_eq!(
+        runner.summary(),
+        format!(
+            "### cargo forge-image: forge-fixture-cli 0.1.0\n\n\
+             | Platform | Manifest digest |\n\
+             | --- | --- |\n\
+             | linux/amd64 | `{manifest}` |\n\n\
+             Manifest digest: `{manifest}`\n\n\
+             | Destination | Reference |\n\
+             | --- | --- |\n\
+             | registry | `{repository}@{manifest}` |\n\n"
+        )
+    );
+
+    let runner = Runner::new();
+    let mut cmd = Command::new(bin("cargo-forge-image"));
+    cmd.args(["forge-image", "merge", "--tag", &reference])
+        .arg(&digest_file)
+        .current_dir(fx.path())
+        .env("NO_COLOR", "1");
+    runner.apply(&mut cmd);
+    let out = run(&mut cmd);
+    assert_success(&out, "forge-image merge");
+    assert!(annotations(&out).is_empty(), "{}", stderr(&out));
+    let tagged = stdout(&out).trim().to_string();
+    let index = tagged
+        .strip_prefix(&format!("{reference}@"))
+        .unwrap_or_else(|| panic!("stdout `{tagged}`"));
+    assert_ne!(index, manifest);
+    assert_eq!(
+        runner.outputs(),
+        outputs(&[
+            ("digest", index),
+            ("tags", &reference),
+            ("image", &format!("{repository}@{index}")),
+        ])
+    );
+    assert_eq!(
+        runner.summary(),
+        format!(
+            "### cargo forge-image merge: {repository}\n\n\
+             | Platform | Manifest digest |\n\
+             | --- | --- |\n\
+             | linux/amd64 | `{manifest}` |\n\n\
+             Index digest: `{index}`\n\n\
+             | Destination | Reference |\n\
+             | --- | --- |\n\
+             | registry | `{tagged}` |\n\n"
+        )
+    );
 }
