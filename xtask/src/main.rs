@@ -358,6 +358,11 @@ fn test(no_setup: bool, cargo_args: &[String]) -> Result<ExitCode> {
     test.arg("--no-fail-fast")
         .args(cargo_args)
         .env("FORGE_E2E", "1");
+    // Run in GitHub Actions, the binaries under test would annotate this very CI run and write
+    // to its summary and outputs; the gha tests set these variables themselves.
+    for key in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"] {
+        test.env_remove(key);
+    }
     tools.apply(&mut test);
     status("Running", cmd::display(&test));
     cmd::run(&mut test)?;
