@@ -2,7 +2,7 @@
 //!
 //! Everything the three commands (`forge-deb`, `forge-image`, `forge-release`) have in common lives
 //! here, so that each command crate only holds what is specific to its artifact: the terminal
-//! [`shell`], the single [`process`] runner, the [`target`] table, the [`project`] model read from
+//! [`shell`] (and its GitHub Actions side, [`gha`]), the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
 //! runner for foreign binaries, reproducible [`archive`] writing, the configuration [`reference`], [`digest`]s, the one [`http`]
 //! client with its retry policy, the common [`cli`] flags, the [`exit`] codes, the starter tables of [`init`] and the checked examples of [`help`].
