@@ -68,14 +68,18 @@ impl AtomicFile {
         &self.path
     }
 
-    /// Flushes, sets mode 0644 and renames into place.
+    /// Flushes, sets the mode (the replaced file's, or 0644 for a new file) and renames into
+    /// place, so rewriting a user's file (Cargo.toml by `init` or `--bump`) keeps its permissions.
     pub fn commit(mut self) -> Result<()> {
         let tmp = self.tmp.take().expect("committed once");
         tmp.as_file()
             .sync_all()
             .with_context(|| format!("failed to write `{}`", self.path.display()))?;
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+        let mode = fs::metadata(&self.path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
             .with_context(|| format!("failed to set permissions of `{}`", self.path.display()))?;
         tmp.persist(&self.path)
             .map_err(|e| e.error)
@@ -128,5 +132,25 @@ mod tests {
         );
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn rewriting_keeps_the_mode_and_new_files_get_0644() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("new.txt");
+        write_atomic(&fresh, b"a").unwrap();
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        let manifest = dir.path().join("Cargo.toml");
+        fs::write(&manifest, b"[package]").unwrap();
+        fs::set_permissions(&manifest, fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&manifest, b"[package]\nname = \"x\"").unwrap();
+        assert_eq!(
+            fs::metadata(&manifest).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
     }
 }
