@@ -209,6 +209,31 @@ fn failures_are_error_annotations() {
     assert_eq!(runner.summary(), "");
     assert!(runner.outputs().is_empty());
 
+    // A failed build: the error and its cause, one annotation (`%0A` between the lines).
+    let broken = Fixture::copy("cli-tool");
+    let main_rs = broken.path().join("src/main.rs");
+    let mut code = std::fs::read_to_string(&main_rs).unwrap();
+    code.push_str("\nfn unclosed(\n");
+    std::fs::write(&main_rs, code).unwrap();
+    let out = forge_deb(broken.path(), &[], Some(&runner));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let errors = annotations(&out);
+    assert_eq!(errors.len(), 1, "{}", stderr(&out));
+    // The cargo that runs is whichever is first on PATH: the line ends with its arguments.
+    let tail = format!(
+        " build --message-format=json-render-diagnostics --manifest-path {dir}/Cargo.toml --profile release --target-dir {dir}/target -p forge-fixture-cli` failed with exit status: 101",
+        dir = broken.path().display()
+    );
+    assert!(
+        errors[0].starts_with(
+            "::error title=cargo forge-deb::failed to build for host%0A%0ACaused by:%0A  `"
+        ) && errors[0].ends_with(&tail),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(runner.summary(), "");
+    assert!(runner.outputs().is_empty());
+
     // forge-image: a bad reference (exit 2) is an annotation too; `%` and `,` escaped.
     let mut cmd = Command::new(bin("cargo-forge-image"));
     cmd.args([
