@@ -36,6 +36,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "docker-registry",
     "skopeo",
     "umoci",
+    "buildah",
     "lintian",
     "dpkg-dev",
     "debootstrap",
