@@ -56,10 +56,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
         }
         Some(cli::ReleaseCommand::Ci(c)) => {
             let shell = c.common.output.shell();
-            let r = Err(forge_core::exit::usage(format!(
-                "`cargo forge-release ci --provider {}` is not available yet",
-                c.provider
-            )));
+            let r = ci_command(&c, &shell);
             (shell, r)
         }
     };
@@ -344,7 +341,7 @@ fn find_staged(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Resu
 pub fn ci_command(c: &cli::CiArgs, shell: &Shell) -> Result<()> {
     let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
     let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
-    let pkg = project.packages().next().context("no package selected")?;
+    let pkg = project.single_package("the release workflow is generated for one package")?;
     let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
     let cfg: config::ReleaseConfig = match &settings.release {
         Some(v) => forge_core::config::parse_table(
@@ -377,7 +374,12 @@ pub fn ci_command(c: &cli::CiArgs, shell: &Shell) -> Result<()> {
         });
     let inputs = ci::CiInputs {
         package: pkg.name.to_string(),
-        targets: cfg.targets.clone().unwrap_or_default(),
+        // The same precedence as `plan`: `--target`/`[forge] targets` over the release table's.
+        targets: if settings.targets.is_empty() {
+            cfg.targets.clone().unwrap_or_default()
+        } else {
+            settings.targets.clone()
+        },
         artifacts: cfg
             .artifacts
             .clone()

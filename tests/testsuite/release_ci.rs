@@ -262,3 +262,68 @@ fn check_fails_on_a_stale_workflow_and_passes_after_write() {
         assert_eq!(names, ["release.yml"]);
     }
 }
+
+/// The command itself (not only the library): `ci` writes the workflow for the package's own
+/// configuration, `--check` passes on it, and fails (exit 4, with the fix) once the
+/// configuration gains a target.
+#[test]
+fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
+    let fx = Fixture::copy("cli-tool");
+    let release = |args: &[&str]| {
+        run(Command::new(bin("cargo-forge-release"))
+            .arg("forge-release")
+            .args(args)
+            .current_dir(fx.path())
+            .env("NO_COLOR", "1"))
+    };
+    let manifest = fx.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let table = "[package.metadata.forge.release]";
+    let text = if text.contains(table) {
+        text.replace(
+            table,
+            &format!("{table}\ntargets = [\"x86_64-unknown-linux-gnu\"]"),
+        )
+    } else {
+        format!("{text}\n{table}\ntargets = [\"x86_64-unknown-linux-gnu\"]\n")
+    };
+    std::fs::write(&manifest, &text).unwrap();
+
+    let out = release(&["ci", "--provider", "github"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let workflow = fx.path().join(".github/workflows/release.yml");
+    assert_eq!(
+        stdout(&out).trim(),
+        workflow.display().to_string(),
+        "stdout holds the path"
+    );
+    let yml = std::fs::read_to_string(&workflow).unwrap();
+    assert!(yml.contains("x86_64-unknown-linux-gnu"), "{yml}");
+    assert!(!yml.contains("aarch64-unknown-linux-gnu"), "{yml}");
+
+    let out = release(&["ci", "--provider", "github", "--check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is up to date"), "{}", stderr(&out));
+
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "targets = [\"x86_64-unknown-linux-gnu\"]",
+            "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]",
+        ),
+    )
+    .unwrap();
+    let out = release(&["ci", "--provider", "github", "--check"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is stale"), "{err}");
+    assert!(
+        err.contains("cargo forge-release ci --provider github"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&workflow).unwrap(),
+        yml,
+        "--check writes nothing"
+    );
+}
