@@ -296,7 +296,9 @@ impl SeaweedS3 {
         })
     }
 
-    /// Creates a bucket: a directory under `/buckets` of the filer.
+    /// Creates a bucket: a directory under `/buckets` of the filer. A 409 ("already exists")
+    /// is success too: on a loaded machine an earlier attempt can have created it after our
+    /// client gave up waiting for the answer.
     fn make_bucket_dir(&self, name: &str) -> bool {
         matches!(
             raw_request(
@@ -304,7 +306,7 @@ impl SeaweedS3 {
                 "POST",
                 &format!("/buckets/{name}/?op=mkdir"),
             ),
-            Some(200 | 201)
+            Some(200 | 201 | 409)
         )
     }
 

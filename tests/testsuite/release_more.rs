@@ -360,3 +360,63 @@ fn sbom_lists_the_resolved_non_dev_dependencies() {
         "the SBOM is reproducible"
     );
 }
+
+/// An `apt` host needs exactly one of `dir` and `url`, `url` must be `s3://…`, and `endpoint`
+/// or `region` go with `url` only: each mistake stops the release before anything happens, with
+/// exit code 2 and one message naming the keys.
+#[test]
+fn apt_host_location_mistakes_are_usage_errors() {
+    if !require_tools(&["git", "gpg"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("# per case");
+    let manifest = repo.path().join("Cargo.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    for (host, expected) in [
+        ("{ kind = \"apt\" }", "one of `dir = \"path\"` or `url"),
+        (
+            "{ kind = \"apt\", dir = \"apt\", url = \"s3://b/apt\" }",
+            "one of `dir = \"path\"` or `url",
+        ),
+        (
+            "{ kind = \"apt\", url = \"https://example.com/apt\" }",
+            "write it as `s3://bucket/prefix`",
+        ),
+        (
+            "{ kind = \"apt\", dir = \"apt\", endpoint = \"http://127.0.0.1:1\" }",
+            "go with `url",
+        ),
+    ] {
+        std::fs::write(
+            &manifest,
+            original.replace(
+                "# per case",
+                &format!("artifacts = [\"deb\"]\nhosts = [{host}]"),
+            ),
+        )
+        .unwrap();
+        let out = repo.release(
+            &["v0.1.0", "--yes", "--allow-dirty"],
+            &[
+                ("AWS_ACCESS_KEY_ID", "id"),
+                ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{host}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{host}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out)
+                .lines()
+                .filter(|l| l.starts_with("error"))
+                .count(),
+            1,
+            "{host}: {}",
+            stderr(&out)
+        );
+        assert!(!repo
+            .path()
+            .join("target/forge/release/0.1.0/staging")
+            .exists());
+        assert!(repo.remote_tags().is_empty());
+    }
+}
