@@ -420,3 +420,109 @@ fn apt_host_location_mistakes_are_usage_errors() {
         assert!(repo.remote_tags().is_empty());
     }
 }
+
+/// What a reader of the APT repository on S3 sees now: every index the `InRelease` names
+/// (fetched by hash, as `Acquire-By-Hash` makes apt do) is there, and every package those
+/// indexes list is in the pool. Returns the versions listed.
+fn apt_on_s3_is_consistent(store: &s3::SeaweedS3, when: &str) -> Vec<String> {
+    let Some(inrelease) = store.get("apt/dists/stable/InRelease") else {
+        return Vec::new();
+    };
+    let text = String::from_utf8(inrelease).unwrap();
+    let mut versions = Vec::new();
+    let mut in_sha256 = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_sha256 = line.starts_with("SHA256:");
+            continue;
+        }
+        if !in_sha256 {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (digest, _size, path) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        let key = format!("apt/dists/stable/{dir}/by-hash/SHA256/{digest}");
+        let bytes = store
+            .get(&key)
+            .unwrap_or_else(|| panic!("{when}: InRelease names {path}, but {key} is missing"));
+        if path.ends_with("/Packages") {
+            for stanza in String::from_utf8(bytes).unwrap().split("\n\n") {
+                for l in stanza.lines() {
+                    if let Some(f) = l.strip_prefix("Filename: ") {
+                        assert!(
+                            store.get(&format!("apt/{f}")).is_some(),
+                            "{when}: Packages lists {f}, which is not in the pool"
+                        );
+                    }
+                    if let Some(v) = l.strip_prefix("Version: ") {
+                        versions.push(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    versions
+}
+
+/// The release to an APT repository on S3, killed with SIGKILL after every state save, again and
+/// again: after every kill a reader sees a consistent repository (every index `InRelease` names is
+/// there, every listed package is in the pool) holding 0.1.0, and 0.2.0 once it is listed; the
+/// last run completes with both versions.
+#[test]
+fn apt_on_s3_killed_at_every_step_stays_consistent() {
+    if !require_tools(&["git", "gpg", "dpkg-shlibdeps"]) || !s3::require_weed() {
+        return;
+    }
+    let store = s3::SeaweedS3::start();
+    let repo = ReleaseRepo::new(&format!(
+        "artifacts = [\"deb\"]\nhosts = [{{ kind = \"apt\", url = \"s3://{}/apt\", endpoint = \"{}\", sign-key = \"release@example.com\" }}]",
+        s3::BUCKET,
+        store.endpoint()
+    ));
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
+    ];
+    assert_success(
+        &repo.release(&["v0.1.0", "--toolchain", "/usr", "--yes"], &aws),
+        "release 0.1.0",
+    );
+    assert_eq!(apt_on_s3_is_consistent(&store, "after 0.1.0"), ["0.1.0-1"]);
+    repo.bump_to("0.2.0");
+    let mut env = aws.to_vec();
+    // Every run saves the state once before its first step: 2 kills it after one step.
+    env.push(("FORGE_TEST_CRASH_AFTER", "2"));
+    let mut kills = 0;
+    loop {
+        let out = repo.release(&["v0.2.0", "--toolchain", "/usr", "--yes"], &env);
+        if out.status.success() {
+            break;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "the run failed instead of being killed:\n{}",
+            stderr(&out)
+        );
+        kills += 1;
+        assert!(kills < 40, "no progress after {kills} kills");
+        let versions = apt_on_s3_is_consistent(&store, &format!("kill {kills}"));
+        assert!(
+            versions.contains(&"0.1.0-1".to_string()),
+            "0.1.0 is still listed after kill {kills}: {versions:?}"
+        );
+    }
+    assert!(
+        kills >= 3,
+        "the crash points were not reached ({kills} kills)"
+    );
+    let mut versions = apt_on_s3_is_consistent(&store, "at the end");
+    versions.sort();
+    assert_eq!(versions, ["0.1.0-1", "0.2.0-1"]);
+}

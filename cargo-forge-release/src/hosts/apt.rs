@@ -54,6 +54,8 @@ pub struct AptHost {
 
 /// The state step of a finished repository update.
 const STEP_REPO: &str = "repo";
+/// The state step after the by-hash copies and indexes, before the Release files.
+const STEP_INDEXES: &str = "indexes";
 /// Data key prefix: pool objects this release created (removed by `--abort` before publishing).
 const CREATED: &str = "created:";
 
@@ -267,7 +269,14 @@ impl AptHost {
     }
 
     /// Steps 3–5: indexes, Release files last, old by-hash objects pruned.
-    fn upload_indexes(&self, s3: &S3Host, stage: &S3Stage, shell: &Shell) -> Result<()> {
+    fn upload_indexes(
+        &self,
+        s3: &S3Host,
+        stage: &S3Stage,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()> {
         let root = stage.dir.path();
         let suite_dir = format!("dists/{}", self.suite);
         let mut files = Vec::new();
@@ -283,15 +292,27 @@ impl AptHost {
             }
         }
         // Then the indexes at their names, then the Release files, InRelease last.
-        let middle = files.iter().filter(|f| !by_hash(f) && !last.contains(f));
+        let middle: Vec<&String> = files
+            .iter()
+            .filter(|f| !by_hash(f) && !last.contains(f))
+            .collect();
         let present: Vec<&String> = last.iter().filter(|f| files.contains(f)).collect();
-        for f in middle.chain(present) {
-            let bytes = forge_core::fsx::read(&local_path(root, f)?)?;
-            if stage.downloaded.get(f.as_str()) == Some(&forge_core::digest::sha256_hex(&bytes)) {
-                continue;
+        for (i, group) in [middle, present].into_iter().enumerate() {
+            for f in group {
+                let bytes = forge_core::fsx::read(&local_path(root, f)?)?;
+                if stage.downloaded.get(f.as_str()) == Some(&forge_core::digest::sha256_hex(&bytes))
+                {
+                    continue;
+                }
+                s3.put_replace(&s3.key(f)?, bytes, content_type(f))?;
+                sent += 1;
             }
-            s3.put_replace(&s3.key(f)?, bytes, content_type(f))?;
-            sent += 1;
+            if i == 0 && !state.is_done(STEP_INDEXES) {
+                // Recorded for the log only: a resumed run stages again from what the bucket
+                // holds and sends what differs.
+                state.done.insert(STEP_INDEXES.into());
+                save(state)?;
+            }
         }
         // A signed repository published unsigned by an older tool: no stale signatures.
         if self.sign_key.is_none() {
@@ -414,7 +435,7 @@ impl Host for AptHost {
                     // with the current indexes.
                     let stage = self.stage_s3(s3, release, shell)?;
                     self.upload_pool(s3, &stage, state, save, shell)?;
-                    self.upload_indexes(s3, &stage, shell)?;
+                    self.upload_indexes(s3, &stage, state, save, shell)?;
                 }
             }
             state.done.insert(STEP_REPO.into());
