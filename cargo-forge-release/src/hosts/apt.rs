@@ -368,9 +368,14 @@ impl Host for AptHost {
     }
 
     fn describe(&self, release: &Staged) -> Vec<String> {
-        let n = release.assets_of(AssetKind::Deb).count();
+        // The plan is described before anything is staged: then the count is not known yet.
+        let what = match release.assets_of(AssetKind::Deb).count() {
+            0 => "the release's .deb packages".to_string(),
+            1 => "1 package".to_string(),
+            n => format!("{n} packages"),
+        };
         let mut v = vec![format!(
-            "add {n} packages to the APT repository {} ({} {})",
+            "add {what} to the APT repository {} ({} {})",
             self.place(),
             self.suite,
             self.component
