@@ -84,6 +84,67 @@ pub fn shlibdeps(
     Ok(out.into_iter().collect())
 }
 
+/// A dotted version such as `2.28` or `2.3.4`, compared numerically.
+fn dotted(v: &str) -> Option<Vec<u32>> {
+    let v: Vec<u32> = v
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    (!v.is_empty()).then_some(v)
+}
+
+/// The highest `GLIBC_x.y` symbol version the binaries need (their `.gnu.version_r`, read with
+/// `readelf -V`), or `None` when they need none.
+pub fn glibc_needed(binaries: &[&Path], readelf: &Path, shell: &Shell) -> Result<Option<String>> {
+    let mut best: Option<(Vec<u32>, String)> = None;
+    for b in binaries {
+        let text = Cmd::new(readelf)
+            .args(["-V", "--wide"])
+            .arg(b)
+            .install_hint("install binutils (`apt-get install binutils`)")
+            .read(shell)
+            .with_context(|| format!("failed to read the symbol versions of `{}`", b.display()))?;
+        for name in text
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("GLIBC_"))
+        {
+            if let Some(v) = dotted(name) {
+                if best.as_ref().is_none_or(|(b, _)| v > *b) {
+                    best = Some((v, name.to_string()));
+                }
+            }
+        }
+    }
+    Ok(best.map(|(_, s)| s))
+}
+
+/// With a glibc floor, lowers `libc6 (>= V)` to the highest glibc version the binaries need.
+///
+/// Debian's symbols files give some old symbols the minimum version of the glibc that changed
+/// them on the build machine (bookworm: `sysconf@GLIBC_2.2.5` → 2.34), so dpkg-shlibdeps asks
+/// for the machine's libc6 even for binaries zigbuild linked against an older glibc's symbol
+/// set. Those binaries run on any glibc that has the versions they reference, which is what the
+/// floor is for; a higher `V` from other symbols is kept as it is.
+pub fn apply_glibc_floor(deps: Vec<String>, needed: &str) -> Vec<String> {
+    let Some(need) = dotted(needed) else {
+        return deps;
+    };
+    deps.into_iter()
+        .map(|d| {
+            let lowered = d
+                .strip_prefix("libc6 (>= ")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|v| {
+                    let upstream = v.split(['-', '~', '+']).next().unwrap_or(v);
+                    dotted(upstream)
+                })
+                .filter(|have| need < *have)
+                .map(|_| format!("libc6 (>= {needed})"));
+            lowered.unwrap_or(d)
+        })
+        .collect()
+}
+
 /// Whether a `pkg [arch-spec]` entry applies to `arch` (dpkg-architecture's matching).
 fn arch_matches(spec: &str, arch: &str, shell: &Shell) -> bool {
     let negated = spec.trim_start().starts_with('!');
@@ -150,6 +211,41 @@ mod tests {
         assert_eq!(d, "baz, foo, libc6 (>= 2.34), zlib1g");
         let d = resolve_depends("foo [amd64], bar [!amd64]", "arm64", &[], &shell);
         assert_eq!(d, "bar");
+    }
+
+    #[test]
+    fn a_glibc_floor_lowers_only_libc6() {
+        let deps = vec![
+            "libc6 (>= 2.34)".to_string(),
+            "zlib1g (>= 1:1.2.0)".to_string(),
+        ];
+        assert_eq!(
+            apply_glibc_floor(deps.clone(), "2.28"),
+            ["libc6 (>= 2.28)", "zlib1g (>= 1:1.2.0)"]
+        );
+        // never raised, and Debian revisions compare by their upstream part
+        assert_eq!(apply_glibc_floor(deps, "2.35")[0], "libc6 (>= 2.34)");
+        assert_eq!(
+            apply_glibc_floor(vec!["libc6 (>= 2.36-9)".into()], "2.17"),
+            ["libc6 (>= 2.17)"]
+        );
+        assert_eq!(apply_glibc_floor(vec!["libc6".into()], "2.17"), ["libc6"]);
+        assert!(dotted("2.3.4").unwrap() < dotted("2.14").unwrap());
+    }
+
+    #[test]
+    fn glibc_needed_of_a_host_binary() {
+        if which::which("readelf").is_err() {
+            return;
+        }
+        let v = glibc_needed(
+            &[Path::new("/bin/ls")],
+            Path::new("readelf"),
+            &Shell::plain(),
+        )
+        .unwrap()
+        .expect("ls needs glibc symbol versions");
+        assert!(dotted(&v).unwrap() >= vec![2, 2, 5], "{v}");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct DebPlan {
     pub multiarch: Option<String>,
     /// `--runner qemu`: smoke-test built binaries before packaging.
     pub smoke_test: bool,
+    /// The glibc floor (`--glibc`) the binaries were linked for, which bounds `libc6`'s version.
+    pub glibc: Option<String>,
 }
 
 /// A produced package, for JSON output.
@@ -129,11 +131,17 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
 
     let mut jobs = Vec::new();
     let mut profile = settings.profile.clone();
-    let targets: Vec<Option<TargetInfo>> = if settings.targets.is_empty() {
+    // A glibc floor makes zigbuild build for `<host>.<glibc>`, into `target/<host>/`: the host
+    // target becomes explicit so that the packaged binaries are the ones built with the floor.
+    let triples: Vec<String> = if settings.targets.is_empty() && settings.glibc.is_some() {
+        vec![toolchain.host.clone()]
+    } else {
+        settings.targets.clone()
+    };
+    let targets: Vec<Option<TargetInfo>> = if triples.is_empty() {
         vec![None]
     } else {
-        settings
-            .targets
+        triples
             .iter()
             .map(|t| target::lookup(t).map(Some))
             .collect::<Result<_>>()?
@@ -234,7 +242,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             target_dir: project.target_dir.clone(),
             packages: packages.iter().map(|p| p.name.to_string()).collect(),
             features,
-            targets: settings.targets.clone(),
+            targets: triples.clone(),
             profile: profile.clone(),
             locked: common.locked,
             frozen: common.frozen,
@@ -283,6 +291,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         sign_key: args.key.clone(),
         multiarch: args.multiarch.clone().filter(|m| m != "none"),
         smoke_test: args.runner.is_some(),
+        glibc: settings.glibc.clone(),
     };
     Ok((project, plan))
 }
@@ -665,7 +674,14 @@ fn package(
         .unwrap_or_else(|| "$auto".into());
     let auto_deps = if depends_spec.split(',').any(|d| d.trim() == "$auto") && !binaries.is_empty()
     {
-        let deps = crate::deps::shlibdeps(&binaries, &target_info, cross, shell)?;
+        let mut deps = crate::deps::shlibdeps(&binaries, &target_info, cross, shell)?;
+        if plan.glibc.is_some() && target_info.libc == "gnu" {
+            let readelf =
+                forge_core::build::binutil(Some(&target_info), &plan.toolchain.host, "readelf");
+            if let Some(needed) = crate::deps::glibc_needed(&binaries, &readelf, shell)? {
+                deps = crate::deps::apply_glibc_floor(deps, &needed);
+            }
+        }
         if deps.is_empty() && !binaries.iter().all(|b| is_static(b)) {
             return Err(anyhow::anyhow!(
                 "`$auto` depends came out empty for dynamically linked binaries of `{}`",
@@ -1098,6 +1114,7 @@ fn fingerprint(plan: &DebPlan, job: &PackageJob, assets: &[Asset]) -> Result<Str
         "strip": plan.strip,
         "multiarch": plan.multiarch,
         "sign": plan.sign,
+        "glibc": plan.glibc,
     });
     // `$auto` depends come from the installed libraries' packages: an upgrade there must
     // recompute them.

@@ -123,6 +123,11 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
         let backend = match req.backend {
             BackendChoice::Zigbuild => Backend::Zigbuild,
             BackendChoice::Cross => Backend::Cross,
+            // a glibc floor is zigbuild's to keep; `auto` picks it
+            BackendChoice::Auto if req.glibc.is_some() => {
+                require_backend_tool(Backend::Zigbuild)?;
+                Backend::Zigbuild
+            }
             _ => Backend::Cargo,
         };
         steps.push(BuildStep {
@@ -166,6 +171,11 @@ fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> 
     if let Some(b) = explicit {
         require_backend_tool(b)?;
         return Ok(b);
+    }
+    if req.glibc.is_some() && t.libc == "gnu" {
+        // Only zigbuild can link against an older glibc than the machine's.
+        require_backend_tool(Backend::Zigbuild)?;
+        return Ok(Backend::Zigbuild);
     }
     if req.workspace_root.join("Cross.toml").is_file() && crate::process::exists("cross") {
         return Ok(Backend::Cross);
@@ -313,6 +323,15 @@ fn command(
             cmd = cmd.arg(flag);
         }
     }
+    // A glibc floor is part of zigbuild's target triple, so a host build with `--glibc` names
+    // the host triple explicitly (without it the floor would be silently ignored).
+    let host_target;
+    let targets = if targets.is_empty() && backend == Backend::Zigbuild && req.glibc.is_some() {
+        host_target = [crate::target::lookup(&toolchain.host)?];
+        &host_target[..]
+    } else {
+        targets
+    };
     for t in targets {
         let triple = match (backend, &req.glibc) {
             (Backend::Zigbuild, Some(g)) if t.libc == "gnu" => format!("{}.{}", t.triple, g),
@@ -323,7 +342,7 @@ fn command(
             cmd = cross_env(cmd, t);
         }
     }
-    if backend != Backend::Zigbuild && req.glibc.is_some() && !targets.is_empty() {
+    if backend != Backend::Zigbuild && req.glibc.is_some() {
         // A glibc floor only means something to zigbuild; say so rather than ignore it silently.
         return Err(usage(format!(
             "`--glibc` needs the zigbuild backend, but `{backend}` was selected"
@@ -629,6 +648,34 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(crate::exit::code_of(&err), 2);
+    }
+
+    #[test]
+    fn a_glibc_floor_on_a_host_build_names_the_host_triple() {
+        if !crate::process::exists("cargo-zigbuild") {
+            return; // require_backend_tool would (rightly) refuse
+        }
+        let s = sysroot_with(&["x86_64-unknown-linux-gnu"]);
+        let tc = fake_toolchain("x86_64-unknown-linux-gnu", s.path());
+        for backend in [BackendChoice::Zigbuild, BackendChoice::Auto] {
+            let mut r = req(&[], backend);
+            r.glibc = Some("2.28".into());
+            let p = plan(&r, &tc, &Shell::plain()).unwrap();
+            assert_eq!(p.steps.len(), 1);
+            assert_eq!(p.steps[0].backend, Backend::Zigbuild);
+            let cmd = p.steps[0].command.display();
+            assert!(
+                cmd.contains("--target x86_64-unknown-linux-gnu.2.28"),
+                "{cmd}"
+            );
+        }
+        let mut r = req(&[], BackendChoice::Cargo);
+        r.glibc = Some("2.28".into());
+        let err = plan(&r, &tc, &Shell::plain()).unwrap_err();
+        assert!(
+            err.to_string().contains("needs the zigbuild backend"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub struct CommonArgs {
     /// Rust toolchain: a rustup name, or a directory with bin/rustc and bin/cargo (e.g. `/usr`)
     #[arg(long, value_name = "NAME|PATH")]
     pub toolchain: Option<String>,
-    /// Oldest glibc the binaries must run on (zigbuild backend), e.g. 2.17
+    /// Oldest glibc the binaries must run on, e.g. 2.17 (zigbuild; `--backend auto` picks it)
     #[arg(long, value_name = "VERSION")]
     pub glibc: Option<String>,
     /// Use already-built binaries instead of building

@@ -31,7 +31,8 @@ pub struct ForgeLayer {
     /// `bin/cargo`. Default: the `cargo` that runs cargo-forge. `--toolchain` overrides it.
     /// Example: `toolchain = "/usr"` (Debian's `rustc-web` with its arm64 standard library).
     pub toolchain: Option<String>,
-    /// Oldest glibc the binaries must run on; only the `zigbuild` backend can honour it.
+    /// Oldest glibc the binaries must run on; only the `zigbuild` backend can honour it, so
+    /// `auto` picks zigbuild when it is set, and `$auto` depends then ask for no newer `libc6`.
     /// Default: none (the build machine's glibc). Example: `glibc = "2.17"`.
     pub glibc: Option<String>,
     /// Rust target triples to build for. Default: the host, without `--target`. `--target`

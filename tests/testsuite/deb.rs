@@ -573,6 +573,39 @@ fn zigbuild_backend_with_glibc_floor() {
         "newest GLIBC symbol {versions:?}"
     );
     assert_success(&run_binary(&exe, true), "zigbuilt binary under qemu");
+    // Debian's symbols files would ask for bookworm's libc6 (2.34 for `sysconf`); the package
+    // asks for what the binary references, so it installs where the floor says it runs.
+    assert_libc6_at_most(deb, (2, 28));
+
+    // A host build with a floor: `auto` picks zigbuild, builds for `<host>.2.28`, and packages
+    // that binary (not a stale `target/release` one).
+    let fx = Fixture::copy("cli-tool");
+    assert_success(&fx.forge_deb(&[]), "plain host build first");
+    let out = fx.forge_deb(&["--glibc", "2.28", "-v"]);
+    assert_success(&out, "forge-deb --glibc 2.28");
+    assert!(
+        stderr(&out).contains("--target x86_64-unknown-linux-gnu.2.28"),
+        "{}",
+        stderr(&out)
+    );
+    assert_libc6_at_most(&fx.debs()[0], (2, 28));
+}
+
+/// The `libc6 (>= V)` of a package's `Depends`, checked to be at most `max`.
+fn assert_libc6_at_most(deb: &std::path::Path, max: (u32, u32)) {
+    let control = deb_control(deb).unwrap();
+    let depends = control.get("Depends").cloned().unwrap_or_default();
+    let v = depends
+        .split(',')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("libc6 (>= ")?.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no versioned libc6 in `{depends}`"));
+    let mut it = v.split('.').map(|n| n.parse::<u32>().unwrap());
+    let have = (it.next().unwrap(), it.next().unwrap_or(0));
+    assert!(
+        have <= max,
+        "`{depends}` asks for a newer libc6 than {max:?}"
+    );
 }
 
 /// A second run with nothing changed reuses the package ("Fresh"); changing an asset rebuilds it.
