@@ -223,12 +223,20 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
 
 /// Loads the workspace and resolves the toolchain: `--toolchain`, else `toolchain` of
 /// `[workspace.metadata.forge]`, else the cargo that invoked us. (`cargo metadata` does not depend
-/// on the toolchain, so the workspace is read once, with the default cargo.)
+/// on the toolchain, so the workspace is read once: with `--toolchain`'s cargo when given, else
+/// with the default cargo, which also reads the configured `toolchain`.)
 pub fn load_with_toolchain(common: &CommonArgs, shell: &Shell) -> Result<(Project, Toolchain)> {
+    // A toolchain named on the command line wins over the configuration: load with it and
+    // skip probing the default one (two rustc calls, ~0.1 s on every command).
+    if let Some(spec) = &common.toolchain {
+        let toolchain = Toolchain::resolve(Some(spec), shell)?;
+        let project = Project::load(common, &toolchain, shell)?;
+        return Ok((project, toolchain));
+    }
     let default_tc = Toolchain::resolve(None, shell)?;
     let project = Project::load(common, &default_tc, shell)?;
     let ws_layer = crate::config::workspace_layer(&project)?;
-    let toolchain = match common.toolchain.clone().or(ws_layer.toolchain) {
+    let toolchain = match ws_layer.toolchain {
         Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
         None => default_tc,
     };
