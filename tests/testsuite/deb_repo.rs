@@ -4,17 +4,9 @@ use std::process::Command;
 
 use forge_tests::*;
 
-#[test]
-fn apt_accepts_a_signed_repository_for_both_architectures() {
-    if !require_tools(&[
-        "/usr/bin/cargo",
-        "aarch64-linux-gnu-gcc",
-        "gpg",
-        "apt-get",
-        "dpkg-shlibdeps",
-    ]) {
-        return;
-    }
+/// The cli-tool fixture packaged for amd64 and arm64, and `cargo forge-deb repo ARGS` over
+/// both packages, signed by a new key: (the key's GNUPGHOME, the fixture, the repository).
+fn signed_repo(args: &[&str]) -> (tempfile::TempDir, Fixture, tempfile::TempDir) {
     let gnupg = gpg_home("Forge Repo <repo@example.com>");
     let fx = Fixture::copy("cli-tool");
     assert_success(
@@ -32,10 +24,26 @@ fn apt_accepts_a_signed_repository_for_both_architectures() {
     let mut cmd = Command::new(bin("cargo-forge-deb"));
     cmd.args(["forge-deb", "repo", "--dir"])
         .arg(repo.path())
-        .args(["--suite", "stable", "--sign-key", "repo@example.com"])
+        .args(args)
+        .args(["--sign-key", "repo@example.com"])
         .args(fx.debs())
         .env("GNUPGHOME", gnupg.path());
     assert_success(&run(&mut cmd), "forge-deb repo");
+    (gnupg, fx, repo)
+}
+
+#[test]
+fn apt_accepts_a_signed_repository_for_both_architectures() {
+    if !require_tools(&[
+        "/usr/bin/cargo",
+        "aarch64-linux-gnu-gcc",
+        "gpg",
+        "apt-get",
+        "dpkg-shlibdeps",
+    ]) {
+        return;
+    }
+    let (gnupg, _fx, repo) = signed_repo(&["--suite", "stable"]);
     for f in [
         "dists/stable/InRelease",
         "dists/stable/Release.gpg",
@@ -113,27 +121,7 @@ fn apt_installs_from_the_repository_in_clean_roots() {
         eprintln!("note: FORGE_SKIP_INSTALL_TEST is set");
         return;
     }
-    let gnupg = gpg_home("Forge Repo <repo@example.com>");
-    let fx = Fixture::copy("cli-tool");
-    assert_success(
-        &fx.forge_deb(&[
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--target",
-            "aarch64-unknown-linux-gnu",
-            "--toolchain",
-            "/usr",
-        ]),
-        "forge-deb",
-    );
-    let repo = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin("cargo-forge-deb"));
-    cmd.args(["forge-deb", "repo", "--dir"])
-        .arg(repo.path())
-        .args(["--sign-key", "repo@example.com"])
-        .args(fx.debs())
-        .env("GNUPGHOME", gnupg.path());
-    assert_success(&run(&mut cmd), "forge-deb repo");
+    let (gnupg, fx, repo) = signed_repo(&[]);
     let key = run(Command::new("gpg")
         .args(["--batch", "--export", "repo@example.com"])
         .env("GNUPGHOME", gnupg.path()));

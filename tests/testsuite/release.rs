@@ -83,6 +83,20 @@ impl ReleaseRepo {
         run(&mut cmd)
     }
 
+    /// The release key's public part, exported for apt's `signed-by`.
+    pub fn export_public_key(&self) -> PathBuf {
+        let key = self.path().join("target/release-key.gpg");
+        assert_success(
+            &run(Command::new("gpg")
+                .args(["--batch", "--yes", "--output"])
+                .arg(&key)
+                .args(["--export", "release@example.com"])
+                .env("GNUPGHOME", self.gnupg.path())),
+            "gpg --export",
+        );
+        key
+    }
+
     pub fn remote_tags(&self) -> String {
         stdout(&git(self.path(), &["ls-remote", "--tags", "origin"]))
     }
@@ -222,15 +236,7 @@ fn release_to_dir_apt_and_registry() {
     );
     // apt accepts the signed repository and fetches both packages (verifying hashes and the
     // signature through `signed-by`).
-    let key = repo.path().join("target/release-key.gpg");
-    assert_success(
-        &run(Command::new("gpg")
-            .args(["--batch", "--yes", "--output"])
-            .arg(&key)
-            .args(["--export", "release@example.com"])
-            .env("GNUPGHOME", repo.gnupg.path())),
-        "gpg --export",
-    );
+    let key = repo.export_public_key();
     let aptdir = tempfile::tempdir().unwrap();
     let opts = isolated_apt(
         aptdir.path(),

@@ -140,15 +140,7 @@ fn apt_repository_on_s3_accumulates_versions_and_apt_installs_from_it() {
     }
 
     // apt over HTTP straight from the S3 endpoint, checking the signature.
-    let key = repo.path().join("target/release-key.gpg");
-    assert_success(
-        &run(Command::new("gpg")
-            .args(["--batch", "--yes", "--output"])
-            .arg(&key)
-            .args(["--export", "release@example.com"])
-            .env("GNUPGHOME", repo.gnupg.path())),
-        "gpg --export",
-    );
+    let key = repo.export_public_key();
     let aptdir = tempfile::tempdir().unwrap();
     let opts = isolated_apt(
         aptdir.path(),
