@@ -413,10 +413,13 @@ fn install_debian(plan: &Plan) -> Result<()> {
         "Installing",
         format!("debian packages: {}", plan.debian.join(" ")),
     );
-    cmd::run(privileged("apt-get")?.args(["-q", "update"]))?;
+    // Another setup (a second checkout, a parallel CI job) may hold the dpkg lock: wait for it
+    // instead of failing at once.
+    const LOCK_WAIT: &str = "DPkg::Lock::Timeout=900";
+    cmd::run(privileged("apt-get")?.args(["-q", "-o", LOCK_WAIT, "update"]))?;
     let mut install = privileged("apt-get")?;
     install
-        .args(["-q", "install", "-y", "--no-install-recommends"])
+        .args(["-q", "-o", LOCK_WAIT, "install", "-y", "--no-install-recommends"])
         .args(&plan.debian);
     cmd::run(&mut install)?;
 
