@@ -411,7 +411,16 @@ pub fn execute(
                 step.backend, plan.toolchain.name, plan.profile
             ),
         );
-        step.command
+        // cargo's stderr reaches the terminal through our shell (redacted), not directly: it
+        // colours only when told to, and shows build script output only at `-vv`.
+        let mut command = step.command.clone();
+        if shell.verbosity() >= crate::shell::Verbosity::VeryVerbose {
+            command = command.arg("-vv");
+        }
+        if shell.color_enabled() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
+            command = command.env("CARGO_TERM_COLOR", "always");
+        }
+        command
             .stream_stdout(shell, |line| {
                 if let Some(a) = parse_artifact(line, project, &plan.target_dir)? {
                     artifacts.push(a);

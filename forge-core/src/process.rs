@@ -4,12 +4,17 @@
 //! so that plans can show and serialise it; running it goes through `duct`. Rules kept here:
 //! - a child's stdout never reaches our stdout (which carries data only): it is captured, or sent
 //!   to stderr;
+//! - a child's output never reaches the terminal directly either: what is shown is read from a
+//!   pipe and relayed line by line through the [`Shell`], which redacts every line (so a token a
+//!   build script prints is masked at every verbosity, `-vv` included). Lines are cut at
+//!   [`MAX_LINE`] bytes, so a child printing binary junk cannot make us buffer without bound;
 //! - with `-v` the command line is printed before it runs, with `-vv` its environment changes too;
 //! - a failure names the command and carries the tail of its stderr;
 //! - a missing program is reported as such, with the install hint the caller supplied.
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -166,21 +171,56 @@ impl Cmd {
         }
     }
 
-    /// Runs the command; its stdout and stderr go to our stderr. Fails on a non-zero exit.
+    /// A `std::process::Command` for this command (the one place that translates it).
+    fn command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.program);
+        c.args(&self.args);
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        c
+    }
+
+    /// Runs the command; its stdout and stderr (one pipe, so their order is kept) are relayed to
+    /// our stderr through the shell, redacted, line by line (kept back with `-q`, then only the
+    /// tail is shown if it fails). Fails on a non-zero exit.
     pub fn run(&self, shell: &Shell) -> Result<()> {
         self.announce(shell);
         let quiet = shell.verbosity() == Verbosity::Quiet;
-        let mut expr = self.expression().stdout_to_stderr().unchecked();
-        if quiet {
-            expr = expr.stderr_capture().stdout_capture();
-        }
-        let out = expr.run().map_err(|e| self.spawn_error(e))?;
-        if !out.status.success() {
-            let tail = tail(&String::from_utf8_lossy(&out.stderr), 20);
+        let (reader, writer) =
+            std::io::pipe().with_context(|| format!("failed to run `{}`", self.display()))?;
+        let writer2 = writer
+            .try_clone()
+            .with_context(|| format!("failed to run `{}`", self.display()))?;
+        let mut command = self.command();
+        command.stdout(writer).stderr(writer2);
+        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        // Our copies of the pipe's write end must go, or the reader never sees the end.
+        drop(command);
+        let mut tail = Tail::default();
+        let relayed = relay_lines(reader, |line| {
+            if !quiet {
+                shell.log(Verbosity::Quiet, line);
+            }
+            tail.push(line);
+            true
+        });
+        let status = child
+            .wait()
+            .with_context(|| format!("failed to wait for `{}`", self.display()))?;
+        relayed.with_context(|| format!("failed to read the output of `{}`", self.display()))?;
+        if !status.success() {
+            let tail = if quiet { tail.text() } else { String::new() };
             return Err(anyhow::anyhow!(
                 "`{}` failed with {}{}",
                 self.display(),
-                out.status,
+                status,
                 if tail.is_empty() {
                     String::new()
                 } else {
@@ -244,40 +284,114 @@ impl Cmd {
             .map(|s| s.trim_end().to_string())
     }
 
-    /// Runs the command, calling `on_line` for each line of its stdout as it comes; stderr goes to
-    /// our stderr. Fails on a non-zero exit.
+    /// Runs the command, calling `on_line` for each line of its stdout as it comes; its stderr is
+    /// relayed to ours through the shell, redacted, line by line (kept back with `-q`; its tail
+    /// is then part of the error if the command fails). Fails on a non-zero exit, or with the
+    /// first error of `on_line` (once the child has finished).
     pub fn stream_stdout(
         &self,
         shell: &Shell,
         mut on_line: impl FnMut(&str) -> Result<()>,
     ) -> Result<()> {
         self.announce(shell);
-        let mut expr = self.expression().unchecked();
-        if shell.verbosity() == Verbosity::Quiet {
-            expr = expr.stderr_null();
+        let quiet = shell.verbosity() == Verbosity::Quiet;
+        let mut command = self.command();
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (failed, read, tail) = std::thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut tail = Tail::default();
+                let _ = relay_lines(stderr, |line| {
+                    if !quiet {
+                        shell.log(Verbosity::Quiet, line);
+                    }
+                    tail.push(line);
+                    true
+                });
+                tail
+            });
+            let mut failed = None;
+            // After a failure the rest is drained, not handled: killing the child would leave its
+            // own children (rustc under cargo) holding the pipes, and us waiting for them anyway.
+            let read = relay_lines(stdout, |line| {
+                if failed.is_none() {
+                    failed = on_line(line).err();
+                }
+                true
+            });
+            let tail = relay.join().unwrap_or_default();
+            (failed, read, tail)
+        });
+        let status = child
+            .wait()
+            .with_context(|| format!("failed to wait for `{}`", self.display()))?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        let reader = expr.reader().map_err(|e| self.spawn_error(e))?;
-        let mut lines = BufReader::new(&reader);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = lines
-                .read_line(&mut line)
-                .with_context(|| format!("failed to read the output of `{}`", self.display()))?;
-            if n == 0 {
-                break;
+        read.with_context(|| format!("failed to read the output of `{}`", self.display()))?;
+        if status.success() {
+            return Ok(());
+        }
+        let tail = if quiet { tail.text() } else { String::new() };
+        Err(anyhow::anyhow!(
+            "`{}` failed with {status}{}",
+            self.display(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("\n{tail}")
             }
-            on_line(line.trim_end_matches(['\n', '\r']))?;
+        ))
+    }
+}
+
+/// The longest line relayed as one; longer ones are cut into pieces of this size.
+pub const MAX_LINE: usize = 64 << 10;
+
+/// Calls `on_line` for every line read from `reader` (lossy UTF-8, without `\n` or `\r\n`), lines
+/// cut at [`MAX_LINE`] bytes, until the end or until `on_line` returns false.
+fn relay_lines(reader: impl Read, mut on_line: impl FnMut(&str) -> bool) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut line = Vec::new();
+    loop {
+        let n = (&mut reader)
+            .take((MAX_LINE - line.len()) as u64)
+            .read_until(b'\n', &mut line)?;
+        let complete = line.last() == Some(&b'\n');
+        if n == 0 || complete || line.len() >= MAX_LINE {
+            if line.is_empty() {
+                return Ok(());
+            }
+            let text = String::from_utf8_lossy(&line);
+            if !on_line(text.trim_end_matches('\n').trim_end_matches('\r')) {
+                return Ok(());
+            }
+            line.clear();
         }
-        let status = reader
-            .try_wait()
-            .with_context(|| format!("failed to wait for `{}`", self.display()))?
-            .map(|o| o.status);
-        match status {
-            Some(s) if s.success() => Ok(()),
-            Some(s) => Err(anyhow::anyhow!("`{}` failed with {s}", self.display())),
-            None => Err(anyhow::anyhow!("`{}` did not finish", self.display())),
+    }
+}
+
+/// The last lines of a child's output, for the error message when it fails.
+#[derive(Default)]
+struct Tail(VecDeque<String>);
+
+impl Tail {
+    const LINES: usize = 20;
+
+    fn push(&mut self, line: &str) {
+        if self.0.len() == Tail::LINES {
+            self.0.pop_front();
         }
+        self.0.push_back(line.to_string());
+    }
+
+    fn text(&self) -> String {
+        let lines: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        tail(&lines.join("\n"), Tail::LINES)
     }
 }
 
@@ -341,6 +455,62 @@ mod tests {
         assert_eq!(crate::exit::code_of(&err), 6);
         assert!(err.to_string().contains("is not installed"));
         assert_eq!(crate::exit::hints(&err), vec!["apt-get install xyz"]);
+    }
+
+    #[test]
+    fn long_and_unterminated_lines_are_cut_and_kept() {
+        let mut seen = vec![];
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut input = b"one\r\ntwo\n".to_vec();
+        input.extend(&long);
+        input.extend(b"\nlast");
+        relay_lines(input.as_slice(), |l| {
+            seen.push(l.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 5, "{:?}", seen.iter().map(|l| l.len()).collect::<Vec<_>>());
+        assert_eq!((seen[0].as_str(), seen[1].as_str()), ("one", "two"));
+        assert_eq!((seen[2].len(), seen[3].len()), (MAX_LINE, 10));
+        assert_eq!(seen[4], "last");
+    }
+
+    #[test]
+    fn child_output_is_redacted_and_failures_keep_the_tail() {
+        crate::secret::register("sentinel-child-4711");
+        let shell = Shell::new(
+            Verbosity::Quiet,
+            crate::shell::ColorChoice::Never,
+            crate::shell::MessageFormat::Human,
+        );
+        let err = Cmd::new("sh")
+            .args(["-c", "echo out sentinel-child-4711; echo err sentinel-child-4711 >&2; exit 2"])
+            .run(&shell)
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("out ***") && msg.contains("err ***"), "{msg}");
+        assert!(!msg.contains("sentinel-child-4711"), "{msg}");
+        let err = Cmd::new("sh")
+            .args(["-c", "echo data; echo oops sentinel-child-4711 >&2; exit 3"])
+            .stream_stdout(&shell, |_| Ok(()))
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("oops ***") && !msg.contains("sentinel"), "{msg}");
+    }
+
+    #[test]
+    fn the_first_error_of_the_line_handler_is_the_result() {
+        let shell = Shell::plain();
+        let mut calls = 0;
+        let err = Cmd::new("sh")
+            .args(["-c", "echo first; echo second"])
+            .stream_stdout(&shell, |l| {
+                calls += 1;
+                anyhow::bail!("not what we expected: {l}")
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "not what we expected: first");
+        assert_eq!(calls, 1);
     }
 
     #[test]

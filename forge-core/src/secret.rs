@@ -4,27 +4,58 @@
 //! created is also registered in a process-wide list, and [`redact`] replaces any registered value
 //! in a line of output; the [`crate::Shell`] passes every line through it. This is defence in depth:
 //! the first line of defence is that code never formats a secret, the second is that if it does,
-//! the value is masked anyway (also in `-vv` logs of child processes).
+//! the value is masked anyway — also in the output of child processes, which
+//! [`crate::process::Cmd`] relays line by line through the shell at every verbosity.
+//!
+//! The values of the credential variables the suite knows ([`CREDENTIAL_VARS`]) are registered
+//! when the list is first used, before any of them is read for use: a build script or a tool
+//! that prints a token it found elsewhere (a file, a config) is masked even in a run that never
+//! needs that token.
 
 use std::sync::{Mutex, OnceLock};
 
+/// Environment variables holding credentials anywhere in the suite (release hosts, registries,
+/// signing). Their values are masked in every line printed.
+pub const CREDENTIAL_VARS: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GITEA_TOKEN",
+    "FORGEJO_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "FORGE_REGISTRY_PASSWORD",
+    "MINISIGN_PASSWORD",
+    "CARGO_REGISTRY_TOKEN",
+];
+
 fn registry() -> &'static Mutex<Vec<String>> {
     static REGISTRY: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
+    REGISTRY.get_or_init(|| {
+        let mut list = Vec::new();
+        for var in CREDENTIAL_VARS {
+            if let Ok(value) = std::env::var(var) {
+                add(&mut list, &value);
+            }
+        }
+        Mutex::new(list)
+    })
+}
+
+fn add(list: &mut Vec<String>, value: &str) {
+    if value.len() < 4 || list.iter().any(|v| v == value) {
+        return;
+    }
+    list.push(value.to_string());
+    // Longest first, so that a secret containing another is masked whole.
+    list.sort_by_key(|v| std::cmp::Reverse(v.len()));
 }
 
 /// Registers a value that must never be printed. Values shorter than 4 characters are ignored
 /// (masking them would garble unrelated output).
 pub fn register(value: &str) {
-    if value.len() < 4 {
-        return;
-    }
     let mut list = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if !list.iter().any(|v| v == value) {
-        list.push(value.to_string());
-        // Longest first, so that a secret containing another is masked whole.
-        list.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    }
+    add(&mut list, value);
 }
 
 /// Replaces every registered secret in `text` with `***`.
