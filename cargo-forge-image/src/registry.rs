@@ -701,7 +701,7 @@ impl RegistryClient {
     }
 
     /// Sends a request built by `make` with the right authorization (only to the registry's own
-    /// host: an upload `Location` elsewhere gets none); on a 401, re-authenticates once (new
+    /// origin: an upload `Location` elsewhere gets none); on a 401, re-authenticates once (new
     /// challenge, new token) and sends it again.
     fn send(
         &self,
@@ -718,8 +718,9 @@ impl RegistryClient {
             }
         };
         let mut req = make();
-        let own_host = http::url_host(&req.url) == http::url_host(&self.base);
-        if !own_host {
+        // Credentials only for the registry's own origin (scheme, host and port): an upload
+        // `Location` on another port of the same host is another server.
+        if !http::same_origin(&req.url, &self.base) {
             return send(&req);
         }
         req.auth = self.authorize(scopes, shell)?;
@@ -1121,28 +1122,7 @@ fn split_host_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// Resolves a `Location` header against the URL of the request it answered.
-pub fn resolve_location(request_url: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let (scheme, rest) = request_url
-        .split_once("://")
-        .unwrap_or(("https", request_url));
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if let Some(net) = location.strip_prefix("//") {
-        return format!("{scheme}://{net}");
-    }
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    format!("{scheme}://{authority}{dir}{location}")
-}
+pub use forge_core::http::resolve_location;
 
 #[cfg(test)]
 mod tests {

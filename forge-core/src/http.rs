@@ -18,8 +18,19 @@
 //!   streamed, never buffered), so [`HttpClient::request`] retries the request as it is. A step that
 //!   must not be replayed as it is (a blob upload session: the server forgets it after a failed
 //!   `PUT`) uses [`HttpClient::request_once`] and restarts from a known state itself.
-//! - **TLS** is rustls with the webpki roots, verification always on. `http://` is refused unless
-//!   the host is loopback or listed with `--insecure-registry HOST`.
+//! - **TLS** is rustls, verification always on, trusting Mozilla's roots (built in), the system's
+//!   store (`/etc/ssl/certs`) and `SSL_CERT_FILE` / `SSL_CERT_DIR`, so a registry behind a company
+//!   CA works once the CA is installed or named. `http://` is refused unless the host is loopback
+//!   or listed with `--insecure-registry HOST`.
+//! - **Redirects** are followed here, not by the transport, so that every hop passes the checks
+//!   of the first URL ([`HttpClient::check_url`]: scheme, plain HTTP only for loopback and listed
+//!   hosts) and credentials go only to the origin they were meant for: a hop to another origin
+//!   (scheme, host *and* port — `127.0.0.1:5000` and `127.0.0.1:5001` are two) drops them for the
+//!   rest of the chain. 303, and 301/302 after a POST, continue as GET without a body; 307/308
+//!   repeat the request, body included (bodies are replayable). At most [`MAX_REDIRECTS`] hops.
+//! - **Sizes**: a buffered body holds at most [`MAX_BODY`] bytes, or the request's own
+//!   [`Request::max_body`] (a manifest, a token); a download stops at it too. Exceeding it is a
+//!   [`TooLarge`] error, which callers turn into a message naming their own limit and key.
 //! - **Secrets**: credentials travel in [`Request::auth`] as [`Secret`]s, not in the header list,
 //!   and the log lines name method, host and path only, so `-vv` shows no `Authorization`.
 //!
@@ -49,9 +60,115 @@ use crate::shell::{Shell, Verbosity};
 /// caller instead of a silent minutes-long sleep.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The most a buffered response body may hold (manifests, tokens, API documents). Blobs go
-/// through [`HttpClient::download`] to a file.
+/// The most a buffered response body may hold (manifests, tokens, API documents) unless the
+/// request says otherwise. Blobs go through [`HttpClient::download`] to a file.
 pub const MAX_BODY: u64 = 64 << 20;
+
+/// The most redirects one request follows.
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// A response body larger than the request allowed ([`Request::max_body`]). In the error chain,
+/// so a caller can find it with `err.chain().find_map(|c| c.downcast_ref::<TooLarge>())` and
+/// say which of its limits was hit and how to raise it.
+#[derive(Debug, Clone)]
+pub struct TooLarge {
+    /// `METHOD scheme://host/path`.
+    pub request: String,
+    /// The limit, in bytes.
+    pub limit: u64,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the answer to {} is larger than {} bytes",
+            self.request, self.limit
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// The root certificates every client trusts: Mozilla's (built in), the system's store, and
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`. Loaded once per process; unreadable entries are skipped (a
+/// server signed by a CA we could not load then fails verification, naming the host).
+fn root_certs() -> ureq::tls::RootCerts {
+    static ROOTS: std::sync::OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> =
+        std::sync::OnceLock::new();
+    let certs = ROOTS.get_or_init(|| {
+        let mut ders: Vec<Vec<u8>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| c.as_ref().to_vec())
+            .collect();
+        for dir in openssl_probe::candidate_cert_dirs() {
+            let found = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+            ders.extend(found.certs.iter().map(|c| c.as_ref().to_vec()));
+        }
+        let file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+        let dir = std::env::var_os("SSL_CERT_DIR").map(PathBuf::from);
+        if file.is_some() || dir.is_some() {
+            let found = rustls_native_certs::load_certs_from_paths(file.as_deref(), dir.as_deref());
+            ders.extend(found.certs.iter().map(|c| c.as_ref().to_vec()));
+        }
+        ders.sort();
+        ders.dedup();
+        Arc::new(
+            ders.into_iter()
+                .map(|d| ureq::tls::Certificate::from_der(&d).to_owned())
+                .collect(),
+        )
+    });
+    ureq::tls::RootCerts::Specific(certs.clone())
+}
+
+/// `(scheme, host, port)` of a URL, the port defaulted from the scheme: what "same origin" means.
+pub fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri = url.parse::<ureq::http::Uri>().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => 0,
+    });
+    Some((scheme, host, port))
+}
+
+/// Whether two URLs have the same origin (scheme, host and port).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (origin(a), origin(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Resolves a `Location` header against the URL of the request it answered.
+pub fn resolve_location(request_url: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = request_url
+        .split_once("://")
+        .unwrap_or(("https", request_url));
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if let Some(net) = location.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    format!("{scheme}://{authority}{dir}{location}")
+}
 
 /// How often and how patiently a request is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -210,6 +327,9 @@ pub struct Request {
     pub body: Body,
     /// Advanced by the bytes of a [`Body::File`] as they are sent (reset on a retry).
     pub progress: Option<ProgressBar>,
+    /// The most the response body may hold ([`MAX_BODY`] when `None`); more is a [`TooLarge`]
+    /// error, for a buffered body and for a download alike.
+    pub max_body: Option<u64>,
 }
 
 impl Request {
@@ -221,6 +341,7 @@ impl Request {
             auth: None,
             body: Body::Empty,
             progress: None,
+            max_body: None,
         }
     }
 
@@ -265,6 +386,12 @@ impl Request {
 
     pub fn progress(mut self, bar: Option<ProgressBar>) -> Request {
         self.progress = bar;
+        self
+    }
+
+    /// The most the response body may hold (see [`TooLarge`]).
+    pub fn max_body(mut self, limit: u64) -> Request {
+        self.max_body = Some(limit);
         self
     }
 
@@ -493,8 +620,13 @@ impl HttpClient {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("cargo-forge/", env!("CARGO_PKG_VERSION")))
-            // Registries redirect blob downloads to storage hosts that must not see our token.
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            // Redirects are followed by `attempt`, which checks every hop (module docs).
+            .max_redirects(0)
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(root_certs())
+                    .build(),
+            )
             // Bytes as sent: a blob is verified against the digest of what the server stores.
             .accept_encoding(ureq::config::AutoHeaderValue::None)
             .timeout_connect(Some(timeouts.connect))
@@ -626,7 +758,7 @@ impl HttpClient {
             if let Some(bar) = &req.progress {
                 bar.set_position(0);
             }
-            let outcome = self.attempt(req, &sink);
+            let outcome = self.attempt(req, &sink, shell);
             let (why, wait) = match outcome {
                 Ok(mut resp) => {
                     resp.attempts = attempt;
@@ -653,6 +785,21 @@ impl HttpClient {
                             started.elapsed().as_secs_f64()
                         ));
                         let err = with_kind(err, ErrorKind::Network);
+                        let untrusted = err.chain().any(|c| {
+                            let text = c.to_string();
+                            text.contains("invalid peer certificate")
+                                || text.contains("UnknownIssuer")
+                        });
+                        if untrusted {
+                            return Err(with_hint(
+                                err,
+                                format!(
+                                    "if `{host}` has a certificate from a private CA, install the \
+                                     CA in the system store (`update-ca-certificates`) or point \
+                                     SSL_CERT_FILE at it"
+                                ),
+                            ));
+                        }
                         return Err(if failure.retryable && max > 1 {
                             with_hint(
                                 err,
@@ -681,8 +828,62 @@ impl HttpClient {
         }
     }
 
-    /// One attempt: send, receive, read the body into the sink.
-    fn attempt(&self, req: &Request, sink: &Sink<'_>) -> std::result::Result<Response, Failure> {
+    /// One attempt: send, follow redirects (each hop checked, credentials only to their origin),
+    /// read the last answer's body into the sink.
+    fn attempt(
+        &self,
+        req: &Request,
+        sink: &Sink<'_>,
+        shell: &Shell,
+    ) -> std::result::Result<Response, Failure> {
+        let mut hop = std::borrow::Cow::Borrowed(req);
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.exchange(&hop, sink)?;
+            let location = match resp.header("location") {
+                Some(l) if matches!(resp.status, 301 | 302 | 303 | 307 | 308) => l.to_string(),
+                _ => return Ok(resp),
+            };
+            let next_url = resolve_location(&hop.url, &location);
+            shell.log(
+                Verbosity::VeryVerbose,
+                format!(
+                    "{} -> {}, redirected to {}",
+                    hop.describe(),
+                    status_text(resp.status),
+                    display_url(&next_url)
+                ),
+            );
+            self.check_url(&next_url).map_err(|e| {
+                Failure::local(e.context(format!(
+                    "{} was redirected to {}",
+                    hop.describe(),
+                    display_url(&next_url)
+                )))
+            })?;
+            let mut next = hop.into_owned();
+            if !same_origin(&next.url, &next_url) {
+                // Once dropped, not restored: a later hop back cannot be told from a detour.
+                next.auth = None;
+            }
+            let to_get = resp.status == 303
+                || (matches!(resp.status, 301 | 302) && next.method == Method::Post);
+            if to_get && next.method != Method::Head {
+                next.method = Method::Get;
+                next.body = Body::Empty;
+                next.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            }
+            next.url = next_url;
+            hop = std::borrow::Cow::Owned(next);
+        }
+        Err(Failure::local(anyhow::anyhow!(
+            "{} was redirected more than {MAX_REDIRECTS} times",
+            req.describe()
+        )))
+    }
+
+    /// One request and its answer, without following redirects.
+    fn exchange(&self, req: &Request, sink: &Sink<'_>) -> std::result::Result<Response, Failure> {
         let mut builder = ureq::http::Request::builder()
             .method(req.method.as_str())
             .uri(req.url.as_str());
@@ -751,19 +952,46 @@ impl HttpClient {
         if req.method == Method::Head {
             return Ok(out);
         }
+        let limit = req.max_body.unwrap_or(MAX_BODY);
+        let too_large = || {
+            Failure::local(anyhow::Error::new(TooLarge {
+                request: req.describe(),
+                limit,
+            }))
+        };
         match sink {
             Sink::File {
                 dest,
                 expected_sha256,
             } if out.is_success() => {
-                write_body_to_file(body.as_reader(), dest, *expected_sha256)?;
+                if out
+                    .header("content-length")
+                    .and_then(|l| l.parse::<u64>().ok())
+                    .is_some_and(|l| l > limit)
+                {
+                    return Err(too_large());
+                }
+                write_body_to_file(
+                    body.as_reader().take(limit + 1),
+                    dest,
+                    *expected_sha256,
+                    limit,
+                    too_large,
+                )?;
             }
-            _ => {
-                out.body = body
-                    .with_config()
-                    .limit(MAX_BODY)
-                    .read_to_vec()
-                    .map_err(classify)?;
+            Sink::File { .. } => {
+                // An error answer: its text, for the message; a few KiB say all there is.
+                body.as_reader()
+                    .take(64 << 10)
+                    .read_to_end(&mut out.body)
+                    .map_err(classify_io)?;
+            }
+            Sink::Buffer => {
+                out.body = match body.with_config().limit(limit).read_to_vec() {
+                    Ok(b) => b,
+                    Err(ureq::Error::BodyExceedsLimit(_)) => return Err(too_large()),
+                    Err(e) => return Err(classify(e)),
+                };
             }
         }
         Ok(out)
@@ -774,6 +1002,8 @@ fn write_body_to_file(
     mut reader: impl Read,
     dest: &Path,
     expected_sha256: Option<&str>,
+    limit: u64,
+    too_large: impl Fn() -> Failure,
 ) -> std::result::Result<(), Failure> {
     let local = Failure::local;
     let file = crate::fsx::AtomicFile::create(dest).map_err(local)?;
@@ -789,7 +1019,10 @@ fn write_body_to_file(
             .with_context(|| format!("failed to write `{}`", dest.display()))
             .map_err(local)?;
     }
-    let (file, digest, _len) = writer.finish();
+    let (file, digest, len) = writer.finish();
+    if len > limit {
+        return Err(too_large());
+    }
     if let Some(expected) = expected_sha256 {
         if !digest.eq_ignore_ascii_case(expected) {
             return Err(Failure::local(with_kind(
@@ -1213,6 +1446,144 @@ mod tests {
         assert!(!other.exists());
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "temporary files were left behind");
+    }
+
+    fn header_of(s: &Seen, name: &str) -> Option<String> {
+        s.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn redirects_keep_credentials_only_within_their_origin() {
+        // Two loopback servers on two ports: two origins.
+        let other = serve(vec![ok("from the other origin")]);
+        let origin = serve(vec![
+            Step::Respond(
+                302,
+                vec![("Location", "/v2/moved?x=1".into())],
+                vec![],
+            ),
+            Step::Respond(
+                307,
+                vec![("Location", format!("{}/storage/blob", other.url))],
+                vec![],
+            ),
+        ]);
+        let client = fast(3);
+        let resp = client
+            .request(
+                &Request::get(format!("{}/v2/blob", origin.url))
+                    .auth(Some(Auth::Bearer(Secret::new("redirect-token-4711")))),
+                &Shell::plain(),
+            )
+            .unwrap();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "from the other origin"));
+        let seen = origin.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].request_line, "GET /v2/moved?x=1 HTTP/1.1");
+        for s in &seen {
+            assert_eq!(
+                header_of(s, "authorization").as_deref(),
+                Some("Bearer redirect-token-4711"),
+                "the same origin keeps the token"
+            );
+        }
+        let seen = other.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].request_line, "GET /storage/blob HTTP/1.1");
+        assert_eq!(header_of(&seen[0], "authorization"), None, "token leaked to another port");
+        assert!(same_origin("http://127.0.0.1:80/a", "http://127.0.0.1/b"));
+        assert!(!same_origin("https://h/a", "http://h/a"));
+        assert!(!same_origin("http://127.0.0.1:5000/", "http://127.0.0.1:5001/"));
+    }
+
+    #[test]
+    fn a_redirect_to_a_refused_origin_is_refused_before_connecting() {
+        let origin = serve(vec![Step::Respond(
+            302,
+            vec![("Location", "http://registry.invalid:5000/v2/blob".into())],
+            vec![],
+        )]);
+        let client = fast(3);
+        let err = client
+            .request(
+                &Request::get(format!("{}/v2/blob", origin.url))
+                    .auth(Some(Auth::Bearer(Secret::new("redirect-token-0815")))),
+                &Shell::plain(),
+            )
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("was redirected to http://registry.invalid:5000/v2/blob")
+                && msg.contains("refusing plain http to `registry.invalid:5000`"),
+            "{msg}"
+        );
+        assert_eq!(crate::exit::code_of(&err), 2);
+        assert_eq!(client.attempts(), 1, "a refused redirect is not retried");
+    }
+
+    #[test]
+    fn see_other_after_a_post_continues_as_a_get() {
+        let origin = serve(vec![
+            Step::Respond(303, vec![("Location", "/done".into())], vec![]),
+            ok("done"),
+        ]);
+        let client = fast(3);
+        let resp = client
+            .request(
+                &Request::post(format!("{}/form", origin.url)).body(Body::bytes(b"payload".to_vec())),
+                &Shell::plain(),
+            )
+            .unwrap();
+        assert_eq!(resp.text(), "done");
+        let seen = origin.seen.lock().unwrap().clone();
+        assert_eq!(seen[0].body, b"payload");
+        assert_eq!(seen[1].request_line, "GET /done HTTP/1.1");
+        assert!(seen[1].body.is_empty());
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![b'x'; 1000];
+        let server = serve(vec![
+            Step::Respond(200, vec![], big.clone()),
+            Step::Respond(200, vec![], big.clone()),
+        ]);
+        let client = fast(3);
+        let shell = Shell::plain();
+        let req = Request::get(format!("{}/manifest", server.url)).max_body(999);
+        let err = client.request(&req, &shell).unwrap_err();
+        let too_large = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<TooLarge>())
+            .unwrap_or_else(|| panic!("{err:#}"));
+        assert_eq!(too_large.limit, 999);
+        let dest = dir.path().join("blob");
+        let err = client.download(&req, &dest, None, &shell).unwrap_err();
+        assert!(err.chain().any(|c| c.downcast_ref::<TooLarge>().is_some()), "{err:#}");
+        assert!(!dest.exists());
+        assert_eq!(client.attempts(), 2, "not retried");
+    }
+
+    #[test]
+    fn trusted_roots_include_the_system_store() {
+        let ureq::tls::RootCerts::Specific(certs) = root_certs() else {
+            panic!("specific roots expected")
+        };
+        let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+        assert!(certs.len() >= builtin, "{} < {builtin}", certs.len());
+        // The system store of this machine (Debian's ca-certificates) adds or repeats roots;
+        // either way it was read without failing.
+        if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+            let system = rustls_native_certs::load_certs_from_paths(
+                Some(Path::new("/etc/ssl/certs/ca-certificates.crt")),
+                None,
+            );
+            assert!(!system.certs.is_empty());
+        }
     }
 
     #[test]
