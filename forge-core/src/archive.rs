@@ -7,21 +7,55 @@
 //!
 //! The `tar` crate does the format (GNU headers, long names); what it does not do — normalising
 //! and sorting, implied directories, rejecting `..` — is here.
+//!
+//! Contents stream: a file entry is read from disk while the archive is written, a
+//! [`EntryData::Stream`] from a reader opened at that moment (a gzipped layer inflated into a
+//! docker archive), so the memory an archive takes does not depend on what it holds. Every
+//! streamed entry must deliver exactly the length its header announced (a file that shrank or
+//! grew meanwhile is an error, not a corrupt archive). Archives we *read* from others go through
+//! [`BoundedReader`], which stops at a size limit (a gzip bomb inflates to no more than that).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+
+/// Opens the content of a [`EntryData::Stream`] entry when the archive is written.
+#[derive(Clone)]
+pub struct Source(Arc<dyn Fn() -> Result<Box<dyn Read>> + Send + Sync>);
+
+impl Source {
+    pub fn new(open: impl Fn() -> Result<Box<dyn Read>> + Send + Sync + 'static) -> Source {
+        Source(Arc::new(open))
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Read>> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Source(..)")
+    }
+}
 
 /// What an entry holds.
 #[derive(Clone, Debug, Serialize)]
 pub enum EntryData {
     /// A file read from disk when the archive is written.
     File(PathBuf),
-    /// Bytes produced in memory.
+    /// Bytes produced in memory (small things: control files, configs).
     Bytes(#[serde(skip)] Vec<u8>),
+    /// `len` bytes read from a source opened when the archive is written.
+    Stream {
+        len: u64,
+        #[serde(skip)]
+        source: Source,
+    },
     Dir,
     Symlink(PathBuf),
 }
@@ -52,6 +86,15 @@ impl Entry {
         Ok(Entry::new(normalize(path)?, mode, EntryData::Dir))
     }
 
+    /// A regular file of `len` bytes read from `source` when the archive is written.
+    pub fn stream(path: &str, len: u64, source: Source, mode: u32) -> Result<Entry> {
+        Ok(Entry::new(
+            normalize(path)?,
+            mode,
+            EntryData::Stream { len, source },
+        ))
+    }
+
     pub fn symlink(path: &str, target: PathBuf) -> Result<Entry> {
         Ok(Entry::new(
             normalize(path)?,
@@ -79,6 +122,7 @@ impl Entry {
                 .with_context(|| format!("failed to read metadata of `{}`", p.display()))?
                 .len(),
             EntryData::Bytes(b) => b.len() as u64,
+            EntryData::Stream { len, .. } => *len,
             EntryData::Dir | EntryData::Symlink(_) => 0,
         })
     }
@@ -211,9 +255,15 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
                     .len();
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(len);
-                // `take` guards against a file that grows while we write it.
-                append(&mut builder, h, &name, file.take(len))
+                let what = format!("`{}`", src.display());
+                append(&mut builder, h, &name, Exact::new(file, len, what))
                     .with_context(|| format!("failed to add `{}` to an archive", src.display()))?;
+            }
+            EntryData::Stream { len, source } => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(*len);
+                let reader = source.open()?;
+                append(&mut builder, h, &name, Exact::new(reader, *len, format!("`{name}`")))?;
             }
             EntryData::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
@@ -228,6 +278,115 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
         }
     }
     builder.into_inner().context("failed to finish an archive")
+}
+
+/// A reader that delivers exactly `len` bytes of `inner`: fewer is an error (the header already
+/// announced `len`, and the tar crate would pad silently), more is cut off (a file that grew).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+    what: String,
+}
+
+impl<R: Read> Exact<R> {
+    fn new(inner: R, len: u64, what: String) -> Exact<R> {
+        Exact {
+            inner,
+            left: len,
+            what,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} ended {} bytes early (did it change while being archived?)",
+                    self.what, self.left
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A limit of [`BoundedReader`] was exceeded. Carried inside the `io::Error` the reader returns
+/// (find it with [`LimitExceeded::find`]), so a caller can name its own limit and key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitExceeded {
+    pub limit: u64,
+}
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.limit)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+impl LimitExceeded {
+    /// The `LimitExceeded` in an error's chain (also inside an `io::Error`), if any.
+    pub fn find(err: &anyhow::Error) -> Option<LimitExceeded> {
+        err.chain().find_map(|c| {
+            c.downcast_ref::<LimitExceeded>().copied().or_else(|| {
+                c.downcast_ref::<std::io::Error>()
+                    .and_then(|e| e.get_ref())
+                    .and_then(|e| e.downcast_ref::<LimitExceeded>())
+                    .copied()
+            })
+        })
+    }
+}
+
+/// A reader that fails, with [`LimitExceeded`], once more than `limit` bytes have come through:
+/// what reads an untrusted (decompressed) stream reads at most that much.
+pub struct BoundedReader<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> BoundedReader<R> {
+    pub fn new(inner: R, limit: u64) -> BoundedReader<R> {
+        BoundedReader {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: Read> Read for BoundedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // One byte more than allowed tells "exactly the limit" from "over it".
+        let max = buf.len().min((self.left + 1).min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                LimitExceeded { limit: self.limit },
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Appends one entry with `name` written verbatim. The `tar` crate's path setters normalise a
@@ -407,6 +566,47 @@ mod tests {
             Entry::bytes("/a", vec![1], 0o644).unwrap(),
         ];
         assert!(write_tar(Vec::new(), e, &TarOptions::default()).is_err());
+    }
+
+    #[test]
+    fn streamed_entries_and_exact_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("data");
+        std::fs::write(&src, vec![7u8; 5000]).unwrap();
+        let src2 = src.clone();
+        let streamed = Entry::stream(
+            "layer.tar",
+            5000,
+            Source::new(move || Ok(Box::new(std::fs::File::open(&src2)?) as Box<dyn Read>)),
+            0o644,
+        )
+        .unwrap();
+        let a = write_tar(Vec::new(), vec![streamed], &TarOptions::default()).unwrap();
+        let mut ar = tar::Archive::new(a.as_slice());
+        let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+        let mut content = Vec::new();
+        e.read_to_end(&mut content).unwrap();
+        assert_eq!(content, vec![7u8; 5000]);
+        // A source shorter than announced is an error, not a silently padded member.
+        let short = Entry::stream(
+            "short",
+            6000,
+            Source::new(move || Ok(Box::new(std::io::repeat(1).take(10)) as Box<dyn Read>)),
+            0o644,
+        )
+        .unwrap();
+        let err = write_tar(Vec::new(), vec![short], &TarOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("ended 5990 bytes early"), "{err:#}");
+    }
+
+    #[test]
+    fn bounded_reader_stops_at_the_limit() {
+        let mut exact = BoundedReader::new(std::io::repeat(0).take(100), 100);
+        assert_eq!(std::io::copy(&mut exact, &mut std::io::sink()).unwrap(), 100);
+        let mut over = BoundedReader::new(std::io::repeat(0).take(101), 100);
+        let err = std::io::copy(&mut over, &mut std::io::sink()).unwrap_err();
+        let err = anyhow::Error::new(err).context("reading a layer");
+        assert_eq!(LimitExceeded::find(&err), Some(LimitExceeded { limit: 100 }));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Content digests: SHA-256 for OCI blobs, checksums files and reproducibility checks.
 //!
-//! Hashing happens while bytes are written ([`HashingWriter`]), so a file is read once, not once
-//! for writing and again for its digest.
+//! Hashing happens while bytes are written ([`HashingWriter`]) or read ([`HashingReader`]), so a
+//! file is read once, not once for writing and again for its digest.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -30,6 +30,55 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Whether `digest` is `sha256:` and 64 lowercase hex digits: the only form that may become part
+/// of a path (a blob cache, an OCI layout). Digests from registries and files are checked with
+/// this before any path is made of them.
+pub fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A reader that hashes (SHA-256) and counts what passes through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The inner reader, the hex digest and the byte count.
+    pub fn finish(self) -> (R, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.len)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
 }
 
 /// A writer that hashes (SHA-256) and counts what passes through it.
@@ -82,5 +131,23 @@ mod tests {
         let (inner, digest, len) = w.finish();
         assert_eq!((inner.len(), len), (3, 3));
         assert_eq!(digest, sha256_hex(b"abc"));
+        let mut r = HashingReader::new(&b"abc"[..]);
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+        assert_eq!(r.finish().1, sha256_hex(b"abc"));
+    }
+
+    #[test]
+    fn only_canonical_digests_may_name_files() {
+        assert!(is_sha256_digest(&format!("sha256:{}", sha256_hex(b"x"))));
+        for bad in [
+            "sha256:/some/dir/x",
+            "sha256:../../../../etc/passwd",
+            &format!("sha256:{}", sha256_hex(b"x").to_uppercase()),
+            &format!("sha512:{}", sha256_hex(b"x")),
+            &format!("sha256:{}/", &sha256_hex(b"x")[..63]),
+            "",
+        ] {
+            assert!(!is_sha256_digest(bad), "{bad}");
+        }
     }
 }
