@@ -5,8 +5,15 @@
 //! written: xz multithreaded with a fixed block size (so the output does not depend on how many
 //! cores the machine has), zstd multithreaded, or gzip. The file is written under a temporary
 //! name and renamed when complete.
+//!
+//! `data.tar` is never held in memory: files → tar → compressor → the package file, whose ar
+//! header for that member is written with a placeholder size and patched once the compressed
+//! size is known (the ar crate needs the size before the data, which a stream cannot give). So
+//! the memory a package takes does not depend on its payload. Packages are also read in
+//! streams: [`find_member`] locates a member without reading the others, [`open_data_tar`]
+//! decompresses `data.tar` as it is read.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -71,51 +78,120 @@ pub struct CompressionSettings {
 /// thread count; small enough that a typical Rust binary is split over several cores.
 const XZ_BLOCK_SIZE: u64 = 4 << 20;
 
-/// Compresses `data` with the settings.
-pub fn compress(data: &[u8], c: &CompressionSettings) -> Result<Vec<u8>> {
-    match c.format {
-        Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => {
-            let mut enc = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), flate2::Compression::new(c.level.min(9)));
-            enc.write_all(data).context("gzip compression failed")?;
-            enc.finish().context("gzip compression failed")
-        }
-        Compression::Zstd => {
-            let mut enc = zstd::stream::Encoder::new(Vec::new(), c.level.min(22) as i32)
-                .context("zstd compression failed")?;
-            if c.threads > 1 {
-                enc.multithread(c.threads)
+/// A compressing writer: what is written to it reaches `out` compressed; [`Compressor::finish`]
+/// ends the stream and gives `out` back.
+pub enum Compressor<W: Write> {
+    None(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::Encoder<'static, W>),
+    Xz(liblzma::write::XzEncoder<W>),
+}
+
+impl<W: Write> Compressor<W> {
+    pub fn new(out: W, c: &CompressionSettings) -> Result<Compressor<W>> {
+        Ok(match c.format {
+            Compression::None => Compressor::None(out),
+            Compression::Gzip => Compressor::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(out, flate2::Compression::new(c.level.min(9))),
+            ),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::Encoder::new(out, c.level.min(22) as i32)
                     .context("zstd compression failed")?;
+                if c.threads > 1 {
+                    enc.multithread(c.threads)
+                        .context("zstd compression failed")?;
+                }
+                enc.include_checksum(true)
+                    .context("zstd compression failed")?;
+                Compressor::Zstd(enc)
             }
-            enc.include_checksum(true)
-                .context("zstd compression failed")?;
-            enc.write_all(data).context("zstd compression failed")?;
-            enc.finish().context("zstd compression failed")
-        }
-        Compression::Xz => {
-            let stream = if c.threads > 1 {
-                liblzma::stream::MtStreamBuilder::new()
-                    .preset(c.level.min(9))
-                    .threads(c.threads)
-                    .block_size(XZ_BLOCK_SIZE)
-                    .check(liblzma::stream::Check::Crc64)
-                    .encoder()
+            Compression::Xz => {
+                let stream = if c.threads > 1 {
+                    liblzma::stream::MtStreamBuilder::new()
+                        .preset(c.level.min(9))
+                        .threads(c.threads)
+                        .block_size(XZ_BLOCK_SIZE)
+                        .check(liblzma::stream::Check::Crc64)
+                        .encoder()
+                        .context("failed to start the xz encoder")?
+                } else {
+                    liblzma::stream::Stream::new_easy_encoder(
+                        c.level.min(9),
+                        liblzma::stream::Check::Crc64,
+                    )
                     .context("failed to start the xz encoder")?
-            } else {
-                liblzma::stream::Stream::new_easy_encoder(
-                    c.level.min(9),
-                    liblzma::stream::Check::Crc64,
-                )
-                .context("failed to start the xz encoder")?
-            };
-            let mut enc =
-                liblzma::write::XzEncoder::new_stream(Vec::with_capacity(data.len() / 3), stream);
-            enc.write_all(data).context("xz compression failed")?;
-            enc.finish().context("xz compression failed")
+                };
+                Compressor::Xz(liblzma::write::XzEncoder::new_stream(out, stream))
+            }
+        })
+    }
+
+    /// Ends the compressed stream; returns the writer it went to.
+    pub fn finish(self) -> Result<W> {
+        match self {
+            Compressor::None(w) => Ok(w),
+            Compressor::Gzip(e) => e.finish().context("gzip compression failed"),
+            Compressor::Zstd(e) => e.finish().context("zstd compression failed"),
+            Compressor::Xz(e) => e.finish().context("xz compression failed"),
         }
     }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Compressor::None(w) => w.write(buf),
+            Compressor::Gzip(e) => e.write(buf),
+            Compressor::Zstd(e) => e.write(buf),
+            Compressor::Xz(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Compressor::None(w) => w.flush(),
+            Compressor::Gzip(e) => e.flush(),
+            Compressor::Zstd(e) => e.flush(),
+            Compressor::Xz(e) => e.flush(),
+        }
+    }
+}
+
+/// Compresses `data` with the settings (small things: the control tar).
+pub fn compress(data: &[u8], c: &CompressionSettings) -> Result<Vec<u8>> {
+    let mut enc = Compressor::new(Vec::new(), c)?;
+    enc.write_all(data).context("compression failed")?;
+    enc.finish()
+}
+
+/// A writer that counts the bytes it passes on.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The largest member an ar header can describe (its size field has 10 decimal digits).
+const AR_MAX_MEMBER: u64 = 9_999_999_999;
+
+/// One ar member header, byte for byte as the ar crate writes it (common variant, short name).
+fn ar_header(name: &str, mtime: u64, size: u64) -> Vec<u8> {
+    let mut h = format!("{name:<16}").into_bytes();
+    h.extend(format!("{mtime:<12}{:<6}{:<6}{:<8o}{size:<10}`\n", 0, 0, 0o100644).into_bytes());
+    h
 }
 
 /// Everything that goes into one `.deb`.
@@ -157,18 +233,15 @@ pub fn write_deb(
             ..*compression
         },
     )?;
-    let data_tar = forge_core::archive::write_tar(Vec::new(), contents.data, &opts)?;
-    let data_c = compress(&data_tar, compression)?;
-    drop(data_tar);
+    let ext = compression.format.extension();
+    let failed = || format!("failed to write `{}`", path.display());
 
     let mut file = AtomicFile::create(path)?;
     {
         let mut ar = ar::Builder::new(&mut file);
-        let ext = compression.format.extension();
         for (name, bytes) in [
             ("debian-binary".to_string(), b"2.0\n".as_slice()),
             (format!("control.tar{ext}"), control_c.as_slice()),
-            (format!("data.tar{ext}"), data_c.as_slice()),
         ] {
             let mut h = ar::Header::new(name.clone().into_bytes(), bytes.len() as u64);
             h.set_mtime(contents.mtime);
@@ -180,8 +253,41 @@ pub fn write_deb(
             })?;
         }
     }
-    file.flush()
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    // data.tar: header with size 0 for now, then the compressed tar streamed after it.
+    let data_name = format!("data.tar{ext}");
+    let header_at = file.stream_position().with_context(failed)?;
+    file.write_all(&ar_header(&data_name, contents.mtime, 0))
+        .with_context(failed)?;
+    let size = {
+        let counted = Counting {
+            inner: std::io::BufWriter::with_capacity(1 << 16, &mut file),
+            count: 0,
+        };
+        let compressor = Compressor::new(counted, compression)?;
+        let counted = forge_core::archive::write_tar(compressor, contents.data, &opts)?.finish()?;
+        let size = counted.count;
+        let mut buffered = counted.inner;
+        buffered.flush().with_context(failed)?;
+        size
+    };
+    if size > AR_MAX_MEMBER {
+        anyhow::bail!(
+            "`{data_name}` of `{}` would be {size} bytes compressed, more than a .deb member can \
+             hold ({AR_MAX_MEMBER})",
+            path.display()
+        );
+    }
+    if size % 2 == 1 {
+        file.write_all(b"\n").with_context(failed)?;
+    }
+    let end = file.stream_position().with_context(failed)?;
+    file.seek(std::io::SeekFrom::Start(header_at))
+        .with_context(failed)?;
+    file.write_all(&ar_header(&data_name, contents.mtime, size))
+        .with_context(failed)?;
+    file.seek(std::io::SeekFrom::Start(end))
+        .with_context(failed)?;
+    file.flush().with_context(failed)?;
     file.commit()?;
     Ok(forge_core::fsx::metadata(path)?.len())
 }
@@ -209,6 +315,105 @@ pub(crate) fn open_deb(deb: &Path) -> Result<ar::Archive<std::io::BufReader<std:
         .seek(std::io::SeekFrom::Start(0))
         .with_context(|| format!("failed to read `{}`", deb.display()))?;
     Ok(ar::Archive::new(reader))
+}
+
+/// A member of a `.deb`: its name and where its bytes are in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A reader that tells where it is (its position is shared), so that the position of an ar
+/// member's data is known when the ar crate hands out the member. The ar crate parses headers
+/// (GNU and BSD names included) but does not say where a member starts.
+struct Tracked<R> {
+    inner: R,
+    pos: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos.set(self.pos.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Tracked<R> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(to)?;
+        self.pos.set(at);
+        Ok(at)
+    }
+}
+
+/// Finds the first member whose name starts with `prefix` (`data.tar`), without reading any
+/// member's data.
+pub fn find_member(deb: &Path, prefix: &str) -> Result<Option<Member>> {
+    use std::io::{Read, Seek};
+    let file =
+        std::fs::File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut magic = [0u8; 8];
+    if reader.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
+        return Err(not_a_deb(deb, "it is not an ar archive"));
+    }
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    let pos = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut ar = ar::Archive::new(Tracked {
+        inner: reader,
+        pos: pos.clone(),
+    });
+    while let Some(entry) = ar.next_entry() {
+        let mut entry = entry.map_err(|e| not_a_deb(deb, e))?;
+        let name = String::from_utf8_lossy(entry.header().identifier())
+            .trim_end_matches('/')
+            .to_string();
+        let len = entry.header().size();
+        let offset = pos.get();
+        // Skip the data by seeking, not reading (dropping an unread entry reads it).
+        entry
+            .seek(std::io::SeekFrom::End(0))
+            .with_context(|| format!("failed to read `{}`", deb.display()))?;
+        if name.starts_with(prefix) {
+            return Ok(Some(Member { name, offset, len }));
+        }
+    }
+    Ok(None)
+}
+
+/// The decompressed `data.tar` of a package, streamed from the file (never read whole).
+pub fn open_data_tar(deb: &Path) -> Result<Box<dyn std::io::Read>> {
+    use std::io::{Read, Seek};
+    let member = find_member(deb, "data.tar")?
+        .ok_or_else(|| not_a_deb(deb, "it has no `data.tar` member"))?;
+    let mut file =
+        std::fs::File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
+    file.seek(std::io::SeekFrom::Start(member.offset))
+        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    let raw = std::io::BufReader::with_capacity(1 << 16, file.take(member.len));
+    decompressor(&member.name, raw)
+        .with_context(|| format!("failed to read `{}` of `{}`", member.name, deb.display()))
+}
+
+/// A reader decompressing a member by its name's extension.
+pub fn decompressor<'a>(
+    name: &str,
+    raw: impl std::io::Read + 'a,
+) -> Result<Box<dyn std::io::Read + 'a>> {
+    Ok(if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw))
+    } else if name.ends_with(".zst") {
+        Box::new(zstd::stream::read::Decoder::new(raw)?)
+    } else if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    })
 }
 
 /// Reads the members of a `.deb` (for tests, `repo`, `sign` and `--message-format json`).
@@ -283,6 +488,56 @@ mod tests {
                 assert_eq!(decompress(&name, &b).unwrap(), data);
             }
         }
+    }
+
+    #[test]
+    fn our_ar_header_is_the_ar_crates() {
+        let mut b = ar::Builder::new(Vec::new());
+        let mut h = ar::Header::new(b"data.tar.xz".to_vec(), 3);
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(0o100644);
+        b.append(&h, &b"abc"[..]).unwrap();
+        let bytes = b.into_inner().unwrap();
+        assert_eq!(&bytes[8..68], ar_header("data.tar.xz", 1_700_000_000, 3).as_slice());
+    }
+
+    #[test]
+    fn streamed_members_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload = dir.path().join("payload");
+        // Odd sizes on purpose: ar pads members to even offsets.
+        std::fs::write(&payload, (0..300_001u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>()).unwrap();
+        for format in [Compression::Xz, Compression::Zstd, Compression::Gzip, Compression::None] {
+            let path = dir.path().join(format!("p_{format:?}.deb"));
+            let contents = DebContents {
+                control: "Package: p\n".into(),
+                control_files: vec![],
+                data: vec![Entry::file("usr/share/p/payload", payload.clone(), 0o644).unwrap()],
+                mtime: 1000,
+            };
+            write_deb(&path, contents, &CompressionSettings { format, level: 1, threads: 2 }).unwrap();
+            let members = read_members(&path).unwrap();
+            let data = members.iter().find(|m| m.0.starts_with("data.tar")).unwrap();
+            let member = find_member(&path, "data.tar").unwrap().unwrap();
+            assert_eq!((member.name.as_str(), member.len), (data.0.as_str(), data.1.len() as u64));
+            let mut streamed = Vec::new();
+            std::io::Read::read_to_end(&mut open_data_tar(&path).unwrap(), &mut streamed).unwrap();
+            assert_eq!(streamed, decompress(&data.0, &data.1).unwrap(), "{format:?}");
+            let mut tar = tar::Archive::new(streamed.as_slice());
+            let names: Vec<String> = tar
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert!(names.contains(&"./usr/share/p/payload".to_string()), "{names:?}");
+            if which::which("dpkg-deb").is_ok() {
+                let out = std::process::Command::new("dpkg-deb").arg("-c").arg(&path).output().unwrap();
+                assert!(out.status.success(), "{format:?}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        assert_eq!(find_member(&dir.path().join("p_Xz.deb"), "nothing").unwrap(), None);
     }
 
     #[test]
