@@ -7,16 +7,25 @@
 //! that come from the registry we push to are not downloaded at all when pushing: they are
 //! mounted across repositories.
 //!
-//! Every layer read is checked for path traversal (`..`, absolute paths) before it is used.
+//! A registry is untrusted input. Every digest it names is checked to be `sha256:` and 64
+//! lowercase hex digits before it becomes part of a URL or a path (a "digest" of
+//! `sha256:/some/dir` names a directory, not a blob), and all of a manifest's digests are checked
+//! before its first blob is fetched, so a bad one is refused before anything is written. The
+//! index, manifests and the config are read up to a size limit, blobs up to the size their
+//! descriptor gives; each layer is streamed from the cache through [`crate::layer::verify`]
+//! (paths and entry types as the OCI spec allows, inflated size and entry count bounded, its
+//! `diff_id` checked against the config's). The limits are `[package.metadata.forge.image.limits]`
+//! ([`crate::config::ImageLimits`]); an error names the limit and the key that raises it.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use forge_core::{ResultExt, Shell};
+use forge_core::exit::{ErrorKind, ResultExt};
+use forge_core::Shell;
 
-use crate::layer::Layer;
+use crate::config::{human_size, ImageLimits, LIMITS_TABLE};
+use crate::layer::{BlobFile, Layer};
 use crate::oci::{BlobRef, Format, PlatformSpec, RuntimeConfig};
 use crate::registry::{Reference, RegistryClient};
 
@@ -50,24 +59,62 @@ pub fn cache_dir() -> PathBuf {
     base.join("cargo-forge/blobs")
 }
 
+/// The error for something a registry sent that we refuse (exit code 4).
+fn refused(reference: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    forge_core::exit::with_kind(
+        anyhow::anyhow!("base image `{reference}` is refused: {why}"),
+        ErrorKind::Check,
+    )
+}
+
+/// The error for a limit of `[package.metadata.forge.image.limits]` that was exceeded.
+fn over_limit(reference: &str, what: &str, limit: u64, key: &str) -> anyhow::Error {
+    forge_core::exit::with_hint(
+        refused(
+            reference,
+            format!(
+                "{what} is larger than {}, the limit `{LIMITS_TABLE}.{key}`",
+                human_size(limit)
+            ),
+        ),
+        format!(
+            "if you trust this image, raise `{key}` in [{LIMITS_TABLE}] of Cargo.toml, e.g. \
+             `{key} = \"{}\"`",
+            human_size(limit.saturating_mul(4))
+        ),
+    )
+}
+
+/// Checks that a registry-supplied digest may be used in a URL and a path.
+fn checked_digest<'a>(reference: &str, what: &str, digest: Option<&'a str>) -> Result<&'a str> {
+    match digest {
+        Some(d) if forge_core::digest::is_sha256_digest(d) => Ok(d),
+        Some(d) => Err(refused(
+            reference,
+            format!("{what} has the digest {d:?}, which is not `sha256:` and 64 lowercase hex digits"),
+        )),
+        None => Err(refused(reference, format!("{what} has no digest"))),
+    }
+}
+
+/// A blob of the base in the cache, downloaded when missing or damaged. `digest` must have
+/// passed [`checked_digest`].
 fn cached_blob(
     client: &RegistryClient,
     repo: &str,
     digest: &str,
+    size: u64,
     shell: &Shell,
-) -> Result<Vec<u8>> {
-    let path = cache_dir()
-        .join("sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    if path.is_file() {
-        let bytes = forge_core::fsx::read(&path)?;
-        if format!("sha256:{}", forge_core::digest::sha256_hex(&bytes)) == digest {
-            return Ok(bytes);
-        }
+) -> Result<PathBuf> {
+    let hex = digest.trim_start_matches("sha256:");
+    let path = cache_dir().join("sha256").join(hex);
+    let intact = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size)
+        && forge_core::digest::sha256_file(&path).is_ok_and(|d| d == hex);
+    if !intact {
+        forge_core::fsx::create_dir_all(path.parent().expect("parent"))?;
+        client.get_blob_to_file(repo, digest, Some(size), &path, shell)?;
     }
-    forge_core::fsx::create_dir_all(path.parent().expect("parent"))?;
-    client.get_blob_to_file(repo, digest, &path, shell)?;
-    forge_core::fsx::read(&path)
+    Ok(path)
 }
 
 /// Pulls the base for one platform. `push_registries` are the registries the run pushes to:
@@ -78,6 +125,7 @@ pub fn pull(
     platform: &PlatformSpec,
     format: Format,
     push_registries: &[String],
+    limits: &ImageLimits,
     shell: &Shell,
 ) -> Result<BaseImage> {
     let r = Reference::parse(reference)?;
@@ -97,12 +145,39 @@ pub fn pull(
         "Resolving",
         format!("base {reference} ({})", platform.display()),
     );
-    let (top_digest, _, _) = client
+    let is_index = |mt: &str| mt.contains("index") || mt.contains("list");
+    let document_limit = |mt: &str| {
+        if is_index(mt) {
+            (limits.max_index_size, "max-index-size", "its index")
+        } else {
+            (limits.max_manifest_size, "max-manifest-size", "its manifest")
+        }
+    };
+    let (top_digest, top_size, top_type) = client
         .head_manifest(&r.repository, &tag_or_digest, MANIFEST_TYPES, shell)?
         .with_context(|| format!("base image `{reference}` not found"))?;
-    let (bytes, media_type, _) =
-        client.get_manifest(&r.repository, &top_digest, MANIFEST_TYPES, shell)?;
-    let manifest_bytes = if media_type.contains("index") || media_type.contains("list") {
+    let (limit, key, what) = document_limit(&top_type);
+    if top_size > limit {
+        return Err(over_limit(reference, what, limit, key));
+    }
+    let fetch = |digest: &str, max: u64, key: &str, what: &str| {
+        client
+            .get_manifest_limited(&r.repository, digest, MANIFEST_TYPES, max, shell)
+            .map_err(|e| {
+                if e.chain().any(|c| c.is::<forge_core::http::TooLarge>()) {
+                    over_limit(reference, what, max, key)
+                } else {
+                    e
+                }
+            })
+    };
+    let top_max = limits.max_index_size.max(limits.max_manifest_size);
+    let (bytes, media_type, _) = fetch(&top_digest, top_max, key, what)?;
+    let (limit, key, what) = document_limit(&media_type);
+    if bytes.len() as u64 > limit {
+        return Err(over_limit(reference, what, limit, key));
+    }
+    let manifest_bytes = if is_index(&media_type) {
         let index: serde_json::Value =
             serde_json::from_slice(&bytes).context("invalid base image index")?;
         let wanted = |m: &&serde_json::Value| {
@@ -122,19 +197,61 @@ pub fn pull(
                     platform.display()
                 )
             })?;
-        let d = m["digest"].as_str().context("invalid base image index")?;
-        client
-            .get_manifest(&r.repository, d, MANIFEST_TYPES, shell)?
-            .0
+        let what = format!("its {} manifest", platform.display());
+        let d = checked_digest(reference, &what, m["digest"].as_str())?;
+        if m["size"].as_u64().is_some_and(|s| s > limits.max_manifest_size) {
+            return Err(over_limit(
+                reference,
+                &what,
+                limits.max_manifest_size,
+                "max-manifest-size",
+            ));
+        }
+        fetch(d, limits.max_manifest_size, "max-manifest-size", &what)?.0
     } else {
         bytes
     };
     let manifest: serde_json::Value =
         serde_json::from_slice(&manifest_bytes).context("invalid base image manifest")?;
-    let config_digest = manifest["config"]["digest"]
-        .as_str()
-        .context("base manifest has no config")?;
-    let config_bytes = cached_blob(&client, &r.repository, config_digest, shell)?;
+    // Every digest and size of the manifest checked before the first blob is fetched.
+    let config_digest =
+        checked_digest(reference, "its config", manifest["config"]["digest"].as_str())?;
+    let config_size = manifest["config"]["size"]
+        .as_u64()
+        .ok_or_else(|| refused(reference, "its config has no size"))?;
+    if config_size > limits.max_manifest_size {
+        return Err(over_limit(
+            reference,
+            "its config",
+            limits.max_manifest_size,
+            "max-manifest-size",
+        ));
+    }
+    let layer_descs = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let mut descs = Vec::new();
+    for (i, desc) in layer_descs.iter().enumerate() {
+        let what = format!("its layer {}", i + 1);
+        let digest = checked_digest(reference, &what, desc["digest"].as_str())?.to_string();
+        let size = desc["size"]
+            .as_u64()
+            .ok_or_else(|| refused(reference, format!("{what} has no size")))?;
+        let media_type = desc["mediaType"].as_str().unwrap_or("");
+        if !media_type.contains("gzip") {
+            bail!("base image `{reference}` has a layer of type `{media_type}`; only gzip layers are supported");
+        }
+        // A gzip is never much larger than what it inflates to.
+        if size > limits.max_layer_size {
+            return Err(over_limit(
+                reference,
+                &format!("{what} ({digest})"),
+                limits.max_layer_size,
+                "max-layer-size",
+            ));
+        }
+        descs.push((digest, size));
+    }
+    let config_path = cached_blob(&client, &r.repository, config_digest, config_size, shell)?;
+    let config_bytes = forge_core::fsx::read(&config_path)?;
     let config: serde_json::Value =
         serde_json::from_slice(&config_bytes).context("invalid base image config")?;
     if config["architecture"] != platform.architecture.as_str() {
@@ -156,36 +273,50 @@ pub fn pull(
                 .collect()
         })
         .unwrap_or_default();
-    let layer_descs = manifest["layers"].as_array().cloned().unwrap_or_default();
-    if diff_ids.len() != layer_descs.len() {
-        bail!(
-            "base image `{reference}` has {} layers but {} diff ids",
-            layer_descs.len(),
-            diff_ids.len()
-        );
+    if diff_ids.len() != descs.len() {
+        return Err(refused(
+            reference,
+            format!(
+                "it has {} layers but its config lists {} diff_ids",
+                descs.len(),
+                diff_ids.len()
+            ),
+        ));
     }
     let mut layers = Vec::new();
-    for (desc, diff_id) in layer_descs.iter().zip(diff_ids) {
-        let digest = desc["digest"].as_str().context("layer without digest")?;
-        let media_type = desc["mediaType"].as_str().unwrap_or("");
-        if !media_type.contains("gzip") {
-            bail!("base image `{reference}` has a layer of type `{media_type}`; only gzip layers are supported");
-        }
-        let blob = cached_blob(&client, &r.repository, digest, shell)?;
-        let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(blob.as_slice())
-            .read_to_end(&mut tar)
-            .with_context(|| format!("failed to decompress base layer {digest}"))?;
-        check_layer_paths(&tar)
-            .with_context(|| format!("base image `{reference}` layer {digest} is unsafe"))?;
+    for (i, ((digest, size), diff_id)) in descs.into_iter().zip(diff_ids).enumerate() {
+        let what = format!("its layer {} ({digest})", i + 1);
+        let path = cached_blob(&client, &r.repository, &digest, size, shell)?;
+        let diff_size = crate::layer::verify(&path, &diff_id, limits.layer()).map_err(|e| {
+            match e.downcast_ref::<crate::layer::Exceeded>() {
+                Some(crate::layer::Exceeded::Size(n)) => {
+                    over_limit(reference, &format!("{what} inflated"), *n, "max-layer-size")
+                }
+                Some(crate::layer::Exceeded::Entries(n)) => forge_core::exit::with_hint(
+                    refused(
+                        reference,
+                        format!(
+                            "{what} has more than {n} entries, the limit \
+                             `{LIMITS_TABLE}.max-layer-entries`"
+                        ),
+                    ),
+                    format!(
+                        "if you trust this image, raise `max-layer-entries` in [{LIMITS_TABLE}] \
+                         of Cargo.toml"
+                    ),
+                ),
+                None => refused(reference, format!("{what}: {e:#}")),
+            }
+        })?;
         layers.push(Layer {
             blob_ref: BlobRef {
-                digest: digest.to_string(),
-                size: blob.len() as u64,
+                digest,
+                size,
                 media_type: format.layer_gzip().into(),
             },
-            blob: std::sync::Arc::new(blob),
+            blob: BlobFile::at(path),
             diff_id,
+            diff_size,
             comment: format!("base {reference}"),
         });
     }
@@ -268,53 +399,9 @@ pub fn merge_runtime(base: &RuntimeConfig, ours: &RuntimeConfig) -> RuntimeConfi
     }
 }
 
-/// Rejects a tar with absolute paths, `..` components, or links that escape the root.
-pub fn check_layer_paths(tar: &[u8]) -> Result<()> {
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries().context("not a tar archive")? {
-        let entry = entry.context("corrupt tar entry")?;
-        let path = entry.path().context("invalid path in tar")?.into_owned();
-        forge_core::archive::check_member_path(&path).or_else(|e| {
-            if path.as_os_str() == "./" || path.as_os_str() == "." {
-                Ok(String::new())
-            } else {
-                Err(e)
-            }
-        })?;
-        if entry.header().entry_type().is_hard_link() {
-            if let Some(target) = entry.link_name().context("invalid link in tar")? {
-                forge_core::archive::check_member_path(&target).with_context(|| {
-                    format!("hard link `{}` points outside the archive", path.display())
-                })?;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn traversal_is_rejected() {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(1);
-        h.set_mode(0o644);
-        h.as_gnu_mut().unwrap().name[..16].copy_from_slice(b"../../etc/passwd");
-        h.set_cksum();
-        b.append(&h, &b"x"[..]).unwrap();
-        let bad = b.into_inner().unwrap();
-        assert!(check_layer_paths(&bad).is_err());
-        let good = forge_core::archive::write_tar(
-            Vec::new(),
-            vec![forge_core::archive::Entry::bytes("a/b", vec![1], 0o644).unwrap()],
-            &Default::default(),
-        )
-        .unwrap();
-        check_layer_paths(&good).unwrap();
-    }
 
     #[test]
     fn runtime_merge() {

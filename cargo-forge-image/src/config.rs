@@ -63,6 +63,135 @@ pub struct ImageConfig {
     pub format: Option<String>,
     /// The signal that stops the container, e.g. `"SIGTERM"`. Default: none (the runtime's).
     pub stop_signal: Option<String>,
+    /// Bounds on what a registry may make us read when pulling the base image (a registry is
+    /// untrusted input). Example: `limits = { max-layer-size = "32 GiB" }`.
+    pub limits: Option<LimitsConfig>,
+}
+
+/// `[package.metadata.forge.image.limits]`: sizes are bytes, or text such as `"512 MiB"`,
+/// `"16GiB"`, `"4MB"`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The most one base image layer may inflate to (its uncompressed tar). Default `"16 GiB"`.
+    pub max_layer_size: Option<ByteSize>,
+    /// The most entries (files, directories, links) one base image layer may hold. Default
+    /// `1000000`.
+    pub max_layer_entries: Option<u64>,
+    /// The most a base image manifest or image config may hold. Default `"4 MiB"`.
+    pub max_manifest_size: Option<ByteSize>,
+    /// The most a base image index (manifest list) may hold. Default `"4 MiB"`.
+    pub max_index_size: Option<ByteSize>,
+}
+
+/// A size: a number of bytes, or text with a unit (`B`, `KB`, `MB`, `GB`, `TB`, `KiB`, `MiB`,
+/// `GiB`, `TiB`).
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ByteSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl ByteSize {
+    /// The number of bytes, or `None` for text that is not a size.
+    pub fn bytes(&self) -> Option<u64> {
+        match self {
+            ByteSize::Bytes(n) => Some(*n),
+            ByteSize::Text(t) => parse_size(t),
+        }
+    }
+}
+
+/// Parses `512 MiB`, `16GiB`, `4MB`, `1000`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "TB" => 1000_u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// The limits in effect (defaults filled in), and the keys that set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageLimits {
+    pub max_layer_size: u64,
+    pub max_layer_entries: u64,
+    pub max_manifest_size: u64,
+    pub max_index_size: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_layer_size: 16 << 30,
+            max_layer_entries: 1_000_000,
+            max_manifest_size: 4 << 20,
+            max_index_size: 4 << 20,
+        }
+    }
+}
+
+/// The table the limits live in, for messages.
+pub const LIMITS_TABLE: &str = "package.metadata.forge.image.limits";
+
+impl ImageLimits {
+    /// Resolves the configured limits over the defaults; a size that does not parse is a usage
+    /// error naming its key.
+    pub fn resolve(cfg: Option<&LimitsConfig>, manifest: &std::path::Path) -> anyhow::Result<ImageLimits> {
+        let mut l = ImageLimits::default();
+        let Some(cfg) = cfg else {
+            return Ok(l);
+        };
+        let size = |v: &Option<ByteSize>, key: &str, into: &mut u64| -> anyhow::Result<()> {
+            if let Some(v) = v {
+                *into = v.bytes().filter(|n| *n > 0).ok_or_else(|| {
+                    forge_core::exit::usage(format!(
+                        "invalid `{LIMITS_TABLE}.{key}` in `{}`: expected a size such as \
+                         `\"512 MiB\"` or a number of bytes",
+                        manifest.display()
+                    ))
+                })?;
+            }
+            Ok(())
+        };
+        size(&cfg.max_layer_size, "max-layer-size", &mut l.max_layer_size)?;
+        size(&cfg.max_manifest_size, "max-manifest-size", &mut l.max_manifest_size)?;
+        size(&cfg.max_index_size, "max-index-size", &mut l.max_index_size)?;
+        if let Some(n) = cfg.max_layer_entries {
+            l.max_layer_entries = n;
+        }
+        Ok(l)
+    }
+
+    pub fn layer(&self) -> crate::layer::Limits {
+        crate::layer::Limits {
+            max_size: self.max_layer_size,
+            max_entries: self.max_layer_entries,
+        }
+    }
+}
+
+/// `1073741824` → `1 GiB`, for messages.
+pub fn human_size(n: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    format!("{n} bytes")
 }
 
 /// The reference section of `cargo forge-image`'s table (see [`forge_core::reference`]).
@@ -160,6 +289,26 @@ impl Healthcheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512 MiB"), Some(512 << 20));
+        assert_eq!(parse_size("16GiB"), Some(16 << 30));
+        assert_eq!(parse_size("4MB"), Some(4_000_000));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size("MiB"), None);
+        assert_eq!(human_size(64 << 20), "64 MiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+        let cfg: LimitsConfig =
+            serde_json::from_str(r#"{"max-layer-size": "1 MiB", "max-layer-entries": 10}"#).unwrap();
+        let l = ImageLimits::resolve(Some(&cfg), std::path::Path::new("Cargo.toml")).unwrap();
+        assert_eq!((l.max_layer_size, l.max_layer_entries), (1 << 20, 10));
+        assert_eq!(l.max_index_size, ImageLimits::default().max_index_size);
+        let bad: LimitsConfig = serde_json::from_str(r#"{"max-index-size": "big"}"#).unwrap();
+        let err = ImageLimits::resolve(Some(&bad), std::path::Path::new("Cargo.toml")).unwrap_err();
+        assert!(err.to_string().contains("max-index-size"), "{err}");
+    }
 
     #[test]
     fn durations() {

@@ -80,6 +80,8 @@ pub struct ImagePlan {
     pub outputs: Vec<OutputSpec>,
     pub insecure_registries: Vec<String>,
     pub retries: u32,
+    /// Bounds on what the base image's registry may make us read.
+    pub limits: crate::config::ImageLimits,
     /// Whether the package is built as a deb first (for `from-deb`): the deb plan is made then.
     #[serde(skip)]
     pub common: forge_core::cli::CommonArgs,
@@ -176,6 +178,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
             .with_context(|| format!("invalid base image in `{}`", manifest.display()))?;
     }
     let from_deb = args.from_deb || cfg.from_deb.unwrap_or(false);
+    let limits = crate::config::ImageLimits::resolve(cfg.limits.as_ref(), manifest)?;
 
     let all_bins: Vec<String> = forge_core::project::binaries(pkg)
         .map(|t| t.name.clone())
@@ -437,6 +440,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         outputs,
         insecure_registries: args.insecure_registries.clone(),
         retries,
+        limits,
         common: common_for_deb,
     };
     Ok((project, plan))
@@ -641,6 +645,7 @@ pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<Ima
                     &p.platform,
                     plan.format,
                     &push_registries,
+                    &plan.limits,
                     shell,
                 )?;
                 (
@@ -687,23 +692,16 @@ pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<Ima
             )?);
         }
         if let Some(deb) = debs.get(&p.target.triple) {
-            let tar = cargo_forge_deb::writer::read_members(deb)?
-                .into_iter()
-                .find(|(n, _)| n.starts_with("data.tar"))
-                .map(|(n, b)| cargo_forge_deb::writer::decompress(&n, &b))
-                .transpose()?
-                .with_context(|| format!("`{}` has no data.tar", deb.display()))?;
-            crate::base::check_layer_paths(&tar)
-                .with_context(|| format!("unsafe paths in `{}`", deb.display()))?;
+            let name = deb
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let path = deb.clone();
             layers.push(crate::layer::from_tar(
-                &tar,
+                move || cargo_forge_deb::writer::open_data_tar(&path),
+                &format!("`{}`", deb.display()),
                 plan.format,
-                &format!(
-                    "files of {}",
-                    deb.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                ),
+                &format!("files of {name}"),
             )?);
         }
         let app = app_entries(plan, &artifacts, &p.target)?;

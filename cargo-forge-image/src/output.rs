@@ -5,24 +5,53 @@
 //! for a multi-platform image, also names each platform's manifest `<tag>-<os>-<arch>[-<variant>]`,
 //! so tools that only unpack single manifests (umoci) can pick one. Existing entries of other
 //! names are kept, so several images can share one layout.
+//!
+//! Both stream: layer blobs are copied file to file (the kernel's `copy_file_range`), and a
+//! docker archive's `layer.tar`s are inflated from the gzipped blobs while the archive is
+//! written, one at a time, their sizes known from the layers (`diff_size`).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use forge_core::archive::Entry;
+use forge_core::archive::{Entry, Source};
 
 use crate::image::{BuiltImage, PlatformImage};
+use crate::layer::BlobFile;
+
+fn blob_path(dir: &Path, digest: &str) -> Result<std::path::PathBuf> {
+    if !forge_core::digest::is_sha256_digest(digest) {
+        anyhow::bail!("invalid blob digest `{digest}`");
+    }
+    Ok(dir
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:")))
+}
 
 fn write_blob(dir: &Path, digest: &str, bytes: &[u8]) -> Result<()> {
-    let hex = digest.trim_start_matches("sha256:");
-    let path = dir.join("blobs/sha256").join(hex);
+    let path = blob_path(dir, digest)?;
     if path.is_file() && forge_core::fsx::metadata(&path)?.len() == bytes.len() as u64 {
         return Ok(());
     }
     forge_core::fsx::write_atomic(&path, bytes)
+}
+
+fn copy_blob(dir: &Path, digest: &str, size: u64, blob: &BlobFile) -> Result<()> {
+    let path = blob_path(dir, digest)?;
+    if path.is_file() && forge_core::fsx::metadata(&path)?.len() == size {
+        return Ok(());
+    }
+    let mut src = blob.open()?;
+    let mut out = forge_core::fsx::AtomicFile::create(&path)?;
+    std::io::copy(&mut src, out.file_mut()).with_context(|| {
+        format!(
+            "failed to copy `{}` to `{}`",
+            blob.path.display(),
+            path.display()
+        )
+    })?;
+    out.commit()
 }
 
 fn descriptor(
@@ -54,7 +83,7 @@ pub fn write_oci_layout(dir: &Path, image: &BuiltImage, tag: &str) -> Result<()>
     let mut new_entries = Vec::new();
     for p in &image.platforms {
         for l in &p.layers {
-            write_blob(dir, &l.blob_ref.digest, &l.blob)?;
+            copy_blob(dir, &l.blob_ref.digest, l.blob_ref.size, &l.blob)?;
         }
         write_blob(dir, &p.config_ref.digest, &p.config)?;
         write_blob(dir, &p.manifest_ref.digest, &p.manifest)?;
@@ -129,12 +158,13 @@ pub fn write_docker_archive(
     let mut entries = Vec::new();
     let mut layer_paths = Vec::new();
     for l in &image.layers {
-        let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(l.blob.as_slice())
-            .read_to_end(&mut tar)
-            .context("failed to decompress a layer for the docker archive")?;
         let name = format!("{}/layer.tar", l.diff_id.trim_start_matches("sha256:"));
-        entries.push(Entry::bytes(&name, tar, 0o644)?);
+        let blob = l.blob.clone();
+        let source = Source::new(move || {
+            let file = std::io::BufReader::with_capacity(1 << 16, blob.open()?);
+            Ok(Box::new(flate2::read::MultiGzDecoder::new(file)) as Box<dyn std::io::Read>)
+        });
+        entries.push(Entry::stream(&name, l.diff_size, source, 0o644)?);
         layer_paths.push(name);
     }
     let config_name = format!(
@@ -165,6 +195,10 @@ pub fn write_docker_archive(
         ..Default::default()
     };
     let mut out = forge_core::fsx::AtomicFile::create(file)?;
-    forge_core::archive::write_tar(&mut out, entries, &opts)?;
+    let buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
+    forge_core::archive::write_tar(buffered, entries, &opts)?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("failed to write `{}`", file.display()))?;
     out.commit()
 }

@@ -69,23 +69,24 @@ fn push_blobs(
     platforms: &[&PlatformImage],
     shell: &Shell,
 ) -> Result<Counts> {
-    // (digest → (bytes, mount source)), each once.
-    let mut blobs: BTreeMap<String, (std::sync::Arc<Vec<u8>>, Option<String>)> = BTreeMap::new();
+    // (digest → (body, mount source)), each once. Layers are streamed from their files.
+    let mut blobs: BTreeMap<String, (forge_core::http::Body, Option<String>)> = BTreeMap::new();
     for p in platforms {
         let mount = p.base_repository.as_ref().and_then(|b| {
             let r = Reference::parse(b).ok()?;
             (r.registry == client.registry() && r.repository != repo).then_some(r.repository)
         });
         for l in &p.layers {
-            blobs
-                .entry(l.blob_ref.digest.clone())
-                .or_insert((l.blob.clone(), mount.clone()));
+            if !blobs.contains_key(&l.blob_ref.digest) {
+                blobs.insert(l.blob_ref.digest.clone(), (l.blob.body()?, mount.clone()));
+            }
         }
-        blobs
-            .entry(p.config_ref.digest.clone())
-            .or_insert((p.config.clone(), None));
+        blobs.entry(p.config_ref.digest.clone()).or_insert((
+            forge_core::http::Body::bytes(p.config.as_slice()),
+            None,
+        ));
     }
-    type Work = Vec<(String, std::sync::Arc<Vec<u8>>, Option<String>)>;
+    type Work = Vec<(String, forge_core::http::Body, Option<String>)>;
     let work: Mutex<Work> = Mutex::new(blobs.into_iter().map(|(d, (b, m))| (d, b, m)).collect());
     let counts = Mutex::new(Counts::default());
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -95,19 +96,14 @@ fn push_blobs(
                 if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                     return;
                 }
-                let Some((digest, bytes, mount)) = work.lock().ok().and_then(|mut w| w.pop())
+                let Some((digest, body, mount)) = work.lock().ok().and_then(|mut w| w.pop())
                 else {
                     return;
                 };
-                let bar = shell.progress_bar(bytes.len() as u64, short(&digest), true);
-                let result = client.push_blob(
-                    repo,
-                    &digest,
-                    forge_core::http::Body::Bytes(bytes.clone().to_vec().into()),
-                    mount.as_deref(),
-                    Some(&bar),
-                    shell,
-                );
+                let len = body.len();
+                let bar = shell.progress_bar(len, short(&digest), true);
+                let result =
+                    client.push_blob(repo, &digest, body, mount.as_deref(), Some(&bar), shell);
                 bar.finish_and_clear();
                 match result {
                     Ok(outcome) => {
@@ -117,7 +113,7 @@ fn push_blobs(
                             Outcome::Mounted => c.mounted += 1,
                             Outcome::Uploaded => {
                                 c.uploaded += 1;
-                                c.bytes += bytes.len() as u64;
+                                c.bytes += len;
                             }
                         }
                     }
@@ -416,12 +412,16 @@ pub struct LayoutImage {
 
 /// Reads the image named `tag` from an OCI layout written by `--output oci:DIR`.
 pub fn read_layout(dir: &std::path::Path, tag: &str) -> Result<LayoutImage> {
-    let blob_path = |d: &str| {
-        dir.join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
+    let blob_path = |d: &str| -> Result<std::path::PathBuf> {
+        if !forge_core::digest::is_sha256_digest(d) {
+            bail!("OCI layout `{}` names the blob {d:?}, which is not a sha256 digest", dir.display());
+        }
+        Ok(dir
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:")))
     };
     let read_verified = |d: &str| -> Result<Vec<u8>> {
-        let bytes = forge_core::fsx::read(&blob_path(d))?;
+        let bytes = forge_core::fsx::read(&blob_path(d)?)?;
         if format!("sha256:{}", forge_core::digest::sha256_hex(&bytes)) != d {
             bail!("blob {d} in `{}` is corrupt", dir.display());
         }
@@ -484,7 +484,7 @@ pub fn read_layout(dir: &std::path::Path, tag: &str) -> Result<LayoutImage> {
         );
         for d in digests {
             if !blobs.iter().any(|(b, _)| *b == d) {
-                let p = blob_path(&d);
+                let p = blob_path(&d)?;
                 if !p.is_file() {
                     bail!("OCI layout `{}` lacks blob {d}", dir.display());
                 }

@@ -1022,9 +1022,31 @@ impl RegistryClient {
         accept: &[&str],
         shell: &Shell,
     ) -> Result<(Vec<u8>, String, String)> {
+        self.get_manifest_limited(repo, reference, accept, http::MAX_BODY, shell)
+    }
+
+    /// [`RegistryClient::get_manifest`] reading at most `max` bytes: more is an error with
+    /// [`http::TooLarge`] in its chain.
+    pub fn get_manifest_limited(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+        max: u64,
+        shell: &Shell,
+    ) -> Result<(Vec<u8>, String, String)> {
         validate_repository(repo)?;
+        if reference.contains(':') {
+            validate_digest(reference)?;
+        } else {
+            validate_tag(reference)?;
+        }
         let url = self.url(repo, &format!("manifests/{reference}"));
-        let make = || Request::get(&url).header("Accept", accept.join(", "));
+        let make = || {
+            Request::get(&url)
+                .header("Accept", accept.join(", "))
+                .max_body(max)
+        };
         let resp = self.send(&scopes(repo, false, None), false, make, shell)?;
         if resp.status == 404 {
             return Err(usage(format!(
@@ -1056,10 +1078,12 @@ impl RegistryClient {
     }
 
     /// Downloads a blob to `path`, verified against its digest; `path` appears only complete.
+    /// `size`: what its descriptor says; a longer answer is cut off as an error ([`http::TooLarge`]).
     pub fn get_blob_to_file(
         &self,
         repo: &str,
         digest: &str,
+        size: Option<u64>,
         path: &std::path::Path,
         shell: &Shell,
     ) -> Result<()> {
@@ -1071,7 +1095,10 @@ impl RegistryClient {
         for _ in 0..2 {
             let auth = self.authorize(&scopes, shell)?;
             let had_auth = auth.is_some();
-            let req = Request::get(&url).auth(auth);
+            let mut req = Request::get(&url).auth(auth);
+            if let Some(size) = size {
+                req = req.max_body(size);
+            }
             let resp = self
                 .http
                 .download(&req, path, Some(hex), shell)

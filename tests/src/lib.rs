@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context, Result};
 
 pub mod github;
+pub mod hostile;
 pub mod registry;
 pub mod s3;
 

@@ -157,7 +157,7 @@ fn push_read_back_and_push_again_without_uploading() {
     let out = tempfile::tempdir().unwrap();
     let blob = out.path().join("layer");
     client
-        .get_blob_to_file("forge/app", &img.layer_digest, &blob, &shell)
+        .get_blob_to_file("forge/app", &img.layer_digest, None, &blob, &shell)
         .unwrap();
     assert_eq!(
         std::fs::read(&blob).unwrap(),
@@ -360,6 +360,7 @@ fn a_push_survives_connections_cut_mid_request() {
         .get_blob_to_file(
             "forge/app",
             &img.layer_digest,
+            None,
             &out.path().join("l"),
             &Shell::plain(),
         )
