@@ -2,11 +2,14 @@
 //!
 //! Archives are reproducible (forge-core's tar writer; zip entries with a fixed time), named
 //! `<package>-<version>-<target>.<ext>` and holding `<package>-<version>-<target>/` with the
-//! binaries, README and LICENSE files and configured extras. Signatures are detached: gpg
+//! binaries, README and LICENSE files and configured extras. Every archive streams: files →
+//! tar → compressor → file, and zip entries are written by the zip crate's streaming writer
+//! (sizes and CRCs in data descriptors after each entry, nothing seeked back to), so the memory a
+//! release takes does not depend on the size of what it ships. Signatures are detached: gpg
 //! (`.asc`, via the user's gpg and agent — keys never pass through us) and minisign
 //! (`.minisig`, pure Rust).
 
-use std::io::Write;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -87,7 +90,8 @@ pub fn write_archive(
             }
         }
         ArchiveFormat::Zip => {
-            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
+            let mut zip = zip::ZipWriter::new_stream(buffered);
             let t = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
             let dt = zip::DateTime::from_date_and_time(
@@ -102,18 +106,34 @@ pub fn write_archive(
             let mut sorted: Vec<&ArchiveFile> = files.iter().collect();
             sorted.sort_by(|a, b| a.0.cmp(&b.0));
             for (name, src, mode) in sorted {
+                let mut file = std::fs::File::open(src)
+                    .with_context(|| format!("failed to open `{}`", src.display()))?;
+                let len = file
+                    .metadata()
+                    .with_context(|| format!("failed to read metadata of `{}`", src.display()))?
+                    .len();
                 let opts = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
                     .last_modified_time(dt)
-                    .unix_permissions(*mode);
+                    .unix_permissions(*mode)
+                    // Zip64 only where the 4 GiB fields cannot hold the entry.
+                    .large_file(len >= u32::MAX as u64);
                 zip.start_file(format!("{root_name}/{name}"), opts)
                     .context("failed to write a zip entry")?;
-                let bytes = forge_core::fsx::read(src)?;
-                zip.write_all(&bytes)
-                    .context("failed to write a zip entry")?;
+                let copied = std::io::copy(&mut (&mut file).take(len), &mut zip)
+                    .with_context(|| format!("failed to add `{}` to `{}`", src.display(), path.display()))?;
+                if copied != len {
+                    anyhow::bail!(
+                        "`{}` changed while it was being archived (read {copied} of {len} bytes)",
+                        src.display()
+                    );
+                }
             }
-            let cursor = zip.finish().context("failed to finish a zip archive")?;
-            out.write_all(cursor.get_ref())
+            zip.finish()
+                .context("failed to finish a zip archive")?
+                .into_inner()
+                .into_inner()
+                .map_err(|e| e.into_error())
                 .with_context(|| format!("failed to write `{}`", path.display()))?;
         }
     }
@@ -240,11 +260,17 @@ mod tests {
             let files = vec![("app".to_string(), src.clone(), 0o755)];
             let pa = write_archive(a.path(), "app-1.0.0-x", &files, format, 1_700_000_000).unwrap();
             let pb = write_archive(b.path(), "app-1.0.0-x", &files, format, 1_700_000_000).unwrap();
-            assert_eq!(
-                std::fs::read(pa).unwrap(),
-                std::fs::read(pb).unwrap(),
-                "{format:?}"
-            );
+            let bytes = std::fs::read(&pa).unwrap();
+            assert_eq!(bytes, std::fs::read(pb).unwrap(), "{format:?}");
+            if format == ArchiveFormat::Zip {
+                // Written as a stream, read back as any zip.
+                let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+                let mut entry = zip.by_name("app-1.0.0-x/app").unwrap();
+                assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).unwrap();
+                assert_eq!(content, b"binary");
+            }
         }
     }
 
