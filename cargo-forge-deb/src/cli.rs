@@ -183,6 +183,9 @@ pub struct RepoArgs {
     /// Sign Release (InRelease, Release.gpg) with this gpg key
     #[arg(long, value_name = "KEYID")]
     pub sign_key: Option<String>,
+    /// Fail at once when another run is updating the repository, instead of waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
     /// The .deb files to add
     #[arg(required = true, value_name = "DEB")]
     pub debs: Vec<PathBuf>,

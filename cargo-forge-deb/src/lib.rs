@@ -117,6 +117,7 @@ pub fn run_repo(args: &cli::RepoArgs, shell: &Shell) -> Result<()> {
         label: args.label.clone(),
         sign_key: args.sign_key.clone(),
         gpg_homedir: None,
+        no_wait: args.no_wait,
     };
     let report = repo::update(&opts, &args.debs, shell)?;
     if shell.is_json() {

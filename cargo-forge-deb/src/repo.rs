@@ -38,7 +38,14 @@
 //! - **Signing** uses the `gpg` command line (see [`crate::sign::Gpg`]): `InRelease` is
 //!   `gpg --clearsign`, `Release.gpg` is `gpg --detach-sign --armor`.
 //!
-//! Concurrent updates of one directory are not supported (serialise them, as CI jobs usually are).
+//! - **One writer at a time.** An update holds an exclusive lock (`flock`) on the repository
+//!   directory from before it reads the repository until its last write, so concurrent updates
+//!   of one directory are serialised: a second one waits (a status line names the holder) or,
+//!   with `no_wait`, fails at once. Each then merges with what the previous one wrote, so every
+//!   package given to any of them ends up listed. A repository that does not exist yet is
+//!   created and locked only once the inputs are known to be good (bad input writes nothing),
+//!   and then validated again under the lock.
+//!
 //! This module does no command-line parsing: `cargo forge-deb repo` and `forge-release`'s apt host
 //! both call [`update`].
 
@@ -75,6 +82,9 @@ pub struct RepoOptions {
     pub sign_key: Option<String>,
     /// gpg's `--homedir`; `None` uses `GNUPGHOME` or `~/.gnupg`.
     pub gpg_homedir: Option<PathBuf>,
+    /// Fail at once, instead of waiting, when another update holds the repository's lock.
+    #[serde(skip)]
+    pub no_wait: bool,
 }
 
 impl RepoOptions {
@@ -88,6 +98,7 @@ impl RepoOptions {
             label: None,
             sign_key: None,
             gpg_homedir: None,
+            no_wait: false,
         }
     }
 }
@@ -644,10 +655,34 @@ fn sorted_subdirs(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Creates or updates the repository in `opts.dir` with `debs`. See the module documentation.
+/// Creates or updates the repository in `opts.dir` with `debs`, holding its lock. See the
+/// module documentation.
 pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<RepoReport> {
     check_path_word("suite", &opts.suite)?;
     check_path_word("component", &opts.component)?;
+    let lock = |shell: &Shell| fsx::lock_dir(&opts.dir, "the APT repository", !opts.no_wait, shell);
+    let _held = if opts.dir.is_dir() {
+        Some(lock(shell)?)
+    } else {
+        None
+    };
+    if let Some(report) = update_locked(opts, debs, _held.is_some(), shell)? {
+        return Ok(report);
+    }
+    // A new repository: the inputs are good; create and lock it, and check again (another run
+    // may have created it meanwhile).
+    let _held = lock(shell)?;
+    update_locked(opts, debs, true, shell)?
+        .context("internal error: the repository was locked and still not updated")
+}
+
+/// The update itself. Without `locked`, it stops after validation (`None`): nothing is written.
+fn update_locked(
+    opts: &RepoOptions,
+    debs: &[PathBuf],
+    locked: bool,
+    shell: &Shell,
+) -> Result<Option<RepoReport>> {
     let dir = &opts.dir;
     let dists = dir.join("dists").join(&opts.suite);
     let comp_dir = dists.join(&opts.component);
@@ -720,6 +755,10 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
         }
         by_dest.insert(filename.clone(), infos.len());
         infos.push((info, filename));
+    }
+
+    if !locked {
+        return Ok(None);
     }
 
     // 2. Pool files.
@@ -896,7 +935,7 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
             }
         ),
     );
-    Ok(RepoReport {
+    Ok(Some(RepoReport {
         dir: dir.clone(),
         suite: opts.suite.clone(),
         component: opts.component.clone(),
@@ -904,7 +943,7 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
         architectures: arches.into_iter().collect(),
         index_files,
         signed: signatures.is_some(),
-    })
+    }))
 }
 
 /// The SHA-256 digests a Release file lists.

@@ -228,3 +228,114 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
     let out = run(Command::new("cp").arg("-a").arg(src).arg(dst));
     assert_success(&out, "cp -a");
 }
+
+/// A small `Architecture: all` package without dependencies, written with forge-deb's writer.
+fn tiny_deb(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}_1.0.0_all.deb"));
+    let contents = cargo_forge_deb::writer::DebContents {
+        control: format!(
+            "Package: {name}\nVersion: 1.0.0\nArchitecture: all\nMaintainer: Forge Tests \
+             <tests@example.com>\nDescription: concurrency fixture {name}\n A package without \
+             dependencies.\n"
+        ),
+        control_files: vec![],
+        data: vec![forge_core::archive::Entry::bytes(
+            &format!("usr/share/{name}/README"),
+            format!("{name}\n").into_bytes(),
+            0o644,
+        )
+        .unwrap()],
+        mtime: 1_700_000_000,
+    };
+    cargo_forge_deb::writer::write_deb(
+        &path,
+        contents,
+        &cargo_forge_deb::writer::CompressionSettings {
+            format: cargo_forge_deb::writer::Compression::Gzip,
+            level: 6,
+            threads: 1,
+        },
+    )
+    .unwrap();
+    path
+}
+
+fn repo_cmd(repo: &std::path::Path, extra: &[&str], deb: &std::path::Path) -> Command {
+    let mut cmd = Command::new(bin("cargo-forge-deb"));
+    cmd.args(["forge-deb", "repo", "--dir"])
+        .arg(repo)
+        .args(extra)
+        .arg(deb)
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Two `cargo forge-deb repo` runs on one directory at the same moment (issue 13): the second
+/// waits for the first's lock, then merges with what it wrote; apt sees both packages. With
+/// `--no-wait`, a run fails at once naming the holder.
+#[test]
+fn concurrent_repo_updates_are_serialised_and_both_listed() {
+    if !require_tools(&["apt-get"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let names = ["forge-race-alpha", "forge-race-beta", "forge-race-gamma"];
+    let debs: Vec<_> = names.iter().map(|n| tiny_deb(tmp.path(), n)).collect();
+
+    // Held by this process: `--no-wait` fails naming it; a waiting run says so and finishes
+    // once the lock is released.
+    let shell = forge_core::Shell::plain();
+    let held = forge_core::fsx::lock_dir(&repo, "the APT repository", false, &shell).unwrap();
+    let out = run(&mut repo_cmd(&repo, &["--no-wait"], &debs[2]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "the APT repository `{}` is locked by another run, held by pid {}",
+            repo.display(),
+            std::process::id()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let waiting = repo_cmd(&repo, &[], &debs[2])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!repo.join("dists").exists(), "the waiting run wrote under the lock");
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    assert_success(&out, "the run that waited");
+    assert!(
+        stderr(&out).contains(&format!("Waiting for the lock on the APT repository `{}`", repo.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    // Two runs started together.
+    let children: Vec<_> = debs[..2]
+        .iter()
+        .map(|d| repo_cmd(&repo, &[], d).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    for child in children {
+        assert_success(&child.wait_with_output().unwrap(), "concurrent forge-deb repo");
+    }
+
+    let apt = tempfile::tempdir().unwrap();
+    let opts = isolated_apt(
+        apt.path(),
+        &format!("deb [trusted=yes] file://{} stable main", repo.display()),
+        &["amd64"],
+    );
+    assert_success(&run(Command::new("apt-get").args(&opts).arg("update")), "apt-get update");
+    let out = run(Command::new("apt-get")
+        .args(&opts)
+        .args(["install", "--simulate", "--no-install-recommends"])
+        .args(names));
+    assert_success(&out, "apt-get install --simulate");
+    for n in names {
+        assert!(stdout(&out).contains(&format!("Inst {n} ")), "{n} missing:\n{}", stdout(&out));
+    }
+}
