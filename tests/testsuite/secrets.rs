@@ -123,3 +123,34 @@ fn release_plans_and_state_leak_nothing() {
         "the release was published"
     );
 }
+
+/// A build script that prints a token (found anywhere: here it is in its source) to stderr:
+/// at `-vv`, where cargo shows build script output, the line reaches the terminal through the
+/// shell with the token masked, because the value of every credential variable is a secret from
+/// the start of the run (issue 13).
+#[test]
+fn build_script_output_is_masked_at_very_verbose() {
+    if !require_tools(&["dpkg-shlibdeps"]) {
+        return;
+    }
+    const SENTINEL: &str = "sentinel-build-script-5521";
+    let fx = Fixture::copy("cli-tool");
+    std::fs::write(
+        fx.path().join("build.rs"),
+        format!(
+            "fn main() {{\n    eprintln!(\"build script says {SENTINEL}\");\n    \
+             println!(\"cargo:warning=build script warns {SENTINEL}\");\n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("cargo-forge-deb"))
+        .args(["forge-deb", "-vv"])
+        .current_dir(fx.path())
+        .env("NO_COLOR", "1")
+        .env("GITHUB_TOKEN", SENTINEL));
+    assert_success(&out, "forge-deb -vv");
+    let err = stderr(&out);
+    assert!(err.contains("build script says ***"), "{err}");
+    assert!(err.contains("build script warns ***"), "{err}");
+    assert!(!err.contains(SENTINEL) && !stdout(&out).contains(SENTINEL), "{err}");
+}
