@@ -26,8 +26,10 @@
 mod app;
 mod cross;
 mod image;
+mod memory;
 mod registry;
 mod release;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output, Stdio};
@@ -60,6 +62,10 @@ pub const AVAILABLE: &[(&str, &str)] = &[
     (
         "release",
         "two-target release (archives, debs, image, sums, signatures, 3 hosts): cargo forge-release vs its builds alone",
+    ),
+    (
+        "memory",
+        "peak RSS of forge-deb, forge-image (build, push) and forge-release (dir, registry, S3) with a 64 MiB, 512 MiB and 2 GiB asset",
     ),
 ];
 
@@ -109,6 +115,8 @@ pub struct Options {
     /// `cross-vs-emulated`: emulated builds (at most `runs`), and the watchdog of each.
     pub emulated_runs: usize,
     pub emulated_timeout: std::time::Duration,
+    /// `memory`: the asset sizes (`--sizes 64M,512M,2G`); empty means the default three.
+    pub memory_sizes: Vec<u64>,
 }
 
 impl Options {
@@ -122,6 +130,7 @@ impl Options {
             idle_wait: DEFAULT_IDLE_WAIT,
             emulated_runs: DEFAULT_EMULATED_RUNS,
             emulated_timeout: DEFAULT_EMULATED_TIMEOUT,
+            memory_sizes: Vec::new(),
         };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
@@ -154,6 +163,17 @@ impl Options {
                         format!("invalid `--emulated-timeout` value `{v}`: expected seconds ≥ 1")
                     })?;
                     opts.emulated_timeout = std::time::Duration::from_secs(s);
+                }
+                "--sizes" => {
+                    let v = value("--sizes")?;
+                    for size in v.split(',') {
+                        let n = memory::parse_size(size).ok_or_else(|| {
+                            format!("invalid `--sizes` value `{size}`: expected sizes such as 64M,512M,2G")
+                        })?;
+                        if !opts.memory_sizes.contains(&n) {
+                            opts.memory_sizes.push(n);
+                        }
+                    }
                 }
                 "--no-idle-wait" if inline.is_none() => {
                     opts.idle_wait = std::time::Duration::ZERO;
@@ -261,12 +281,12 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         })?;
     }
     let forge_deb = build_release_bin("cargo-forge-deb")?;
-    let forge_image = if names.contains(&"image-push") {
+    let forge_image = if names.contains(&"image-push") || names.contains(&"memory") {
         Some(build_release_bin("cargo-forge-image")?)
     } else {
         None
     };
-    let forge_release = if names.contains(&"release") {
+    let forge_release = if names.contains(&"release") || names.contains(&"memory") {
         Some(build_release_bin("cargo-forge-release")?)
     } else {
         None
@@ -306,6 +326,15 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
                 &forge_deb,
                 forge_release.as_deref().expect("built for release"),
                 bench_app(),
+                &bench_dir,
+                opts,
+            )?,
+            "memory" => memory::run(
+                &memory::Bins {
+                    deb: &forge_deb,
+                    image: forge_image.as_deref().expect("built for memory"),
+                    release: forge_release.as_deref().expect("built for memory"),
+                },
                 &bench_dir,
                 opts,
             )?,

@@ -80,7 +80,7 @@ runs alternately (ours, peer, ours, peer, ...) after one warm-up each. Prints a 
 run, package sizes, machine and tool versions to target/bench/results.json (and a timestamped copy).
 Builds cargo-forge-deb in release mode first; installs cargo-deb (setup --only cargo) if missing.
 
-Usage: cargo xtask bench [NAME]... [--runs N] [--xz-levels L,L...] [--no-idle-wait]
+Usage: cargo xtask bench [NAME]... [--runs N] [--xz-levels L,L...] [--sizes S,S...] [--no-idle-wait]
 
 Benchmarks (all available ones when none is named):
   deb-package        Package a prebuilt 27 MB binary (Debian's /usr/bin/cargo) + assets:
@@ -91,11 +91,16 @@ Benchmarks (all available ones when none is named):
   cross-vs-emulated  not available yet
   image-push         not available yet
   release            not available yet
+  memory             Peak resident memory (GNU time) of cargo forge-deb, forge-image (build to an
+                     OCI layout; build and push) and forge-release (archive, deb, image to a
+                     directory, a registry and S3) for a crate with a 64 MiB, 512 MiB and 2 GiB
+                     asset, side by side (target: < 256 MiB at every size); one run per size
 
 Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]
   --xz-levels <L,...>    deb-package: also time cargo forge-deb at these xz levels (no target;
                          shows the time/size trade-off), e.g. --xz-levels 3,4,5
+  --sizes <S,...>        memory: the asset sizes, e.g. --sizes 64M,512M,2G [default: 64M,512M,2G]
   --no-idle-wait         Do not wait (up to 120 s) before each run for other processes to leave
                          the cores idle; the CPU they use is recorded either way
 

@@ -44,6 +44,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "ca-certificates",
     "xz-utils",
     "zstd",
+    // GNU time: peak memory of the commands (`cargo xtask bench memory`).
+    "time",
 ];
 
 /// PyPI packages, installed with `python3 -m pip install`.
