@@ -14,8 +14,10 @@
 //! * `cargo forge-image --output oci:DIR` — the image built into an OCI layout;
 //! * `cargo forge-image --tag … --push` — built again from an empty blob cache, and pushed to a
 //!   loopback `docker-registry`;
-//! * `cargo forge-release 0.1.0 --yes` — tar.gz archive, .deb and image, published to a
-//!   directory, the registry and S3 (SeaweedFS on loopback).
+//! * `cargo forge-release 0.1.0 --yes` — archive, .deb and image, published to a directory, to
+//!   the registry, and to S3 (SeaweedFS on loopback; with a zip archive, so both archive writers
+//!   are measured): one release per host, each from a fresh repository and `origin`, so that
+//!   the copies the hosts keep are on disk one host at a time.
 //!
 //! Between commands their outputs are deleted, the registry is emptied and S3 starts afresh for
 //! each size, so a 2 GiB run needs about [`DISK_FACTOR`] × 2 GiB of free disk at its peak; a
@@ -37,9 +39,10 @@ use crate::cmd::{self, note, status, warn};
 pub const DEFAULT_SIZES: &[u64] = &[64 << 20, 512 << 20, 2 << 30];
 /// The issue's goal: peak resident memory below this at every size.
 const GOAL: u64 = 256 << 20;
-/// Free disk one size needs, as a multiple of the size: the payload, the package, layer blobs
-/// and layouts, the release staging and the copies the hosts hold.
-pub const DISK_FACTOR: u64 = 14;
+/// Free disk one size needs, as a multiple of the size: at the peak (the release to S3) the
+/// payload, the staged archive, package, layout and layer blob, and the archive and package in
+/// S3; one more for what the file system needs around them.
+pub const DISK_FACTOR: u64 = 8;
 const NAME: &str = "forge-memory-app";
 const VERSION: &str = "0.1.0";
 const TIME: &str = "/usr/bin/time";
@@ -56,7 +59,9 @@ const STEPS: &[&str] = &[
     "cargo forge-deb (package)",
     "cargo forge-image (build to oci layout)",
     "cargo forge-image (build and push)",
-    "cargo forge-release (archive, deb, image -> dir, registry, S3)",
+    "cargo forge-release (archive, deb, image) -> dir",
+    "cargo forge-release (archive, deb, image) -> registry",
+    "cargo forge-release (zip, deb, image) -> S3",
 ];
 
 /// One measurement: peak resident memory in bytes and wall time.
@@ -138,7 +143,7 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
         write_payload(&krate.join("payload.bin"), size)?;
         let s3 = Seaweed::start(&work.join("s3"))?;
         registry.restart()?;
-        let measured = measure_size(bins, &work, &krate, &registry, &s3, size)?;
+        let measured = measure_size(bins, &work, &krate, &mut registry, &s3, size)?;
         drop(s3);
         for (i, m) in measured.into_iter().enumerate() {
             status(
@@ -203,7 +208,7 @@ fn measure_size(
     bins: &Bins,
     work: &Path,
     krate: &Path,
-    registry: &Registry,
+    registry: &mut Registry,
     s3: &Seaweed,
     size: u64,
 ) -> Result<Vec<Peak>> {
@@ -245,26 +250,46 @@ fn measure_size(
     let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("push-{tag}")))?;
     out.push(peak);
     app::remove(&blobs)?;
+    registry.restart()?;
 
-    // forge-release: a fresh repository and origin, three hosts.
+    // forge-release, once per host: a fresh repository and origin each time.
     let origin = work.join("origin.git");
-    fresh_repo(krate, &origin, &format!("{}/bench/release", registry.host()), &s3.endpoint())?;
-    let mut c = Command::new(bins.release);
-    c.args(["forge-release", VERSION, "--yes", "--no-build"])
-        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
-        .stdin(Stdio::null());
-    git_identity(&mut c);
-    let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("release-{tag}")))?;
-    let dist = krate.join("dist");
-    if !dist.is_dir() {
-        bail!("forge-release published nothing to {}", dist.display());
+    let hosts = [
+        ("dir", "tar.gz", "{ kind = \"dir\", path = \"dist\" }".to_string()),
+        (
+            "registry",
+            "tar.gz",
+            format!("{{ kind = \"oci\", repository = \"{}/bench/release\" }}", registry.host()),
+        ),
+        (
+            "s3",
+            "zip",
+            format!(
+                "{{ kind = \"s3\", bucket = \"{}\", prefix = \"releases\", endpoint = \"{}\" }}",
+                s3::BUCKET,
+                s3.endpoint()
+            ),
+        ),
+    ];
+    for (name, format, host) in hosts {
+        fresh_repo(krate, &origin, format, &host)?;
+        let mut c = Command::new(bins.release);
+        c.args(["forge-release", VERSION, "--yes", "--no-build"])
+            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
+            .stdin(Stdio::null());
+        git_identity(&mut c);
+        let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("release-{name}-{tag}")))?;
+        if name == "dir" && !krate.join("dist").is_dir() {
+            bail!("forge-release published nothing to {}", krate.join("dist").display());
+        }
+        out.push(peak);
+        for d in ["dist", "target/forge", ".git"] {
+            app::remove(&krate.join(d))?;
+        }
+        app::remove(&origin)?;
+        app::remove(&blobs)?;
     }
-    out.push(peak);
-    for d in ["dist", "target/forge", ".git"] {
-        app::remove(&krate.join(d))?;
-    }
-    app::remove(&origin)?;
     app::remove(&blobs)?;
     app::remove(&logs)?;
     Ok(out)
@@ -415,10 +440,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
     cmd::output(&mut c).map(|_| ())
 }
 
-/// The crate as a fresh git repository on `main`, with the release table naming the three
-/// hosts, pushed to a fresh bare `origin`. The payload stays out of git (`.gitignore`), as a
-/// generated asset would; the archives `include` it.
-fn fresh_repo(krate: &Path, origin: &Path, repository: &str, endpoint: &str) -> Result<()> {
+/// The crate as a fresh git repository on `main`, with a release table publishing to `host`
+/// (a TOML table) with archives in `format`, pushed to a fresh bare `origin`. The payload stays
+/// out of git (`.gitignore`), as a generated asset would; the archives `include` it.
+fn fresh_repo(krate: &Path, origin: &Path, format: &str, host: &str) -> Result<()> {
     app::remove(origin)?;
     app::remove(&krate.join(".git"))?;
     std::fs::create_dir_all(origin)
@@ -435,10 +460,9 @@ fn fresh_repo(krate: &Path, origin: &Path, repository: &str, endpoint: &str) -> 
         "\n[package.metadata.forge.release]\n\
          targets = [\"{HOST_TARGET}\"]\n\
          artifacts = [\"archive\", \"deb\", \"image\"]\n\
+         archive-format = \"{format}\"\n\
          include = [\"payload.bin\"]\n\
-         hosts = [\n  {{ kind = \"dir\", path = \"dist\" }},\n  {{ kind = \"oci\", repository = \"{repository}\" }},\n  \
-         {{ kind = \"s3\", bucket = \"{}\", prefix = \"releases\", endpoint = \"{endpoint}\" }},\n]\n",
-        s3::BUCKET
+         hosts = [{host}]\n"
     );
     std::fs::write(&manifest, format!("{text}{table}"))
         .with_context(|| format!("could not write {}", manifest.display()))?;
