@@ -1,12 +1,14 @@
 //! Support code for the end-to-end tests: locating (and building once) the real binaries,
 //! copying fixture crates into scratch directories, running commands with readable failures,
-//! reading `.deb` files without dpkg, and a real OCI registry to push to ([`registry`]).
+//! reading `.deb` files without dpkg, a real OCI registry to push to ([`registry`]) and a real
+//! container engine to run images in ([`docker`]).
 //!
 //! End-to-end tests need real tools (lintian, qemu, the arm64 toolchain, debootstrap…), which
 //! `cargo xtask setup` installs. Under `cargo xtask test` (`FORGE_E2E=1`) a missing tool fails the
 //! test; under a plain `cargo test` such a test is skipped with a note, so a developer without
 //! the tools still gets a green unit-test run.
 
+pub mod docker;
 pub mod docs;
 pub mod faults;
 

@@ -13,6 +13,7 @@ mod dogfood;
 mod faults;
 mod gha;
 mod image;
+mod image_docker;
 mod init;
 mod readme;
 mod registry;
