@@ -438,6 +438,13 @@ pub fn cached_rootfs(spec: &RootSpec) -> PathBuf {
         .arg(format!("--architectures={}", spec.architectures.join(",")))
         .arg(format!("--include={}", spec.packages.join(",")))
         .args(["--aptopt=Acquire::Retries \"3\""])
+        // Documentation is of no use in a build image: smaller tarballs, faster imports.
+        .args([
+            "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-exclude=/usr/share/man/*",
+            "--dpkgopt=path-exclude=/usr/share/locale/*",
+            "--dpkgopt=path-exclude=/usr/share/info/*",
+        ])
         .arg(&spec.suite)
         .arg(&partial)
         .args(&spec.sources)
@@ -457,4 +464,106 @@ pub fn cached_rootfs(spec: &RootSpec) -> PathBuf {
         started.elapsed().as_secs_f64()
     );
     tarball
+}
+
+/// The version of an installed Debian package (`dpkg-query`), e.g. of `libstd-rust-web-dev`.
+pub fn installed_version(package: &str) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output()
+        .ok()?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !v.is_empty()).then_some(v)
+}
+
+/// The Debian packages holding the shared libraries `binary` needs (its `NEEDED` entries), so an
+/// image can run a program mounted from this machine.
+pub fn runtime_packages(binary: &Path) -> Vec<String> {
+    let out = crate::run(Command::new("readelf").arg("-d").arg(binary));
+    crate::assert_success(&out, &format!("readelf -d {}", binary.display()));
+    let mut packages = std::collections::BTreeSet::new();
+    for line in crate::stdout(&out).lines() {
+        let Some(soname) = line
+            .split_once("Shared library: [")
+            .and_then(|(_, rest)| rest.strip_suffix(']'))
+        else {
+            continue;
+        };
+        let candidates = [
+            format!("/usr/lib/x86_64-linux-gnu/{soname}"),
+            format!("/lib/x86_64-linux-gnu/{soname}"),
+        ];
+        let owner = candidates.iter().find_map(|path| {
+            let out = Command::new("dpkg-query")
+                .args(["-S", path])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let pkg = text.split(':').next()?.trim().to_string();
+            (out.status.success() && !pkg.is_empty()).then_some(pkg)
+        });
+        match owner {
+            Some(p) => {
+                packages.insert(p);
+            }
+            None => panic!(
+                "no Debian package owns {soname}, needed by {}",
+                binary.display()
+            ),
+        }
+    }
+    packages.into_iter().collect()
+}
+
+/// A local image for `cross` that builds `triple` (linux-gnu targets) with Debian's toolchain
+/// mounted from this machine (`/usr`, which cross mounts at `/rust`): a bookworm root with the
+/// target's gcc, libc and zlib dev packages, pkg-config, the host's gcc (build scripts), the
+/// standard libraries of the host and the target pinned to the host's rustc-web (the mounted
+/// `rustc` loads its driver from the image, and finds its sysroot there), and the libraries the
+/// mounted `cargo` links. Its environment points cargo, cc and pkg-config at the target, as
+/// cross's own images do. Returns the image's name, `forge-cross/<triple>:<key>`.
+#[track_caller]
+pub fn cross_image(docker: &Docker, triple: &str) -> String {
+    let t = forge_core::target::lookup(triple).expect("a known target");
+    let std_version = installed_version("libstd-rust-web-dev:amd64")
+        .expect("libstd-rust-web-dev is installed (cargo xtask setup)");
+    let mut packages: Vec<String> = vec![
+        "gcc".into(),
+        "libc6-dev".into(),
+        "pkg-config".into(),
+        format!("gcc-{}", t.gcc_prefix.trim_end_matches('-')),
+        format!("libc6-dev-{}-cross", t.dpkg_arch),
+        format!("zlib1g-dev:{}", t.dpkg_arch),
+        format!("libstd-rust-web-dev={std_version}"),
+        format!("libstd-rust-web-dev:{}={std_version}", t.dpkg_arch),
+    ];
+    packages.extend(runtime_packages(Path::new("/usr/bin/cargo")));
+    packages.sort();
+    packages.dedup();
+    let spec = RootSpec::bookworm(
+        &format!("cross-{triple}"),
+        &["amd64", &t.dpkg_arch],
+        &packages,
+    );
+    let tarball = cached_rootfs(&spec);
+    let name = format!("forge-cross/{triple}:{}", spec.key());
+    let upper = t.env_upper();
+    let lower = t.env_lower();
+    let prefix = &t.gcc_prefix;
+    let changes: Vec<String> = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("CARGO_TARGET_{upper}_LINKER={prefix}gcc"),
+        format!("CC_{lower}={prefix}gcc"),
+        format!("AR_{lower}={prefix}ar"),
+        format!(
+            "PKG_CONFIG_LIBDIR_{lower}=/usr/lib/{}/pkgconfig:/usr/share/pkgconfig",
+            t.multiarch
+        ),
+        "PKG_CONFIG_ALLOW_CROSS=1".to_string(),
+    ]
+    .into_iter()
+    .map(|e| format!("ENV {e}"))
+    .collect();
+    docker.import(&tarball, &name, "linux/amd64", &changes);
+    name
 }

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod cross;
 mod deb;
 mod deb_bad_input;
 mod deb_repo;
