@@ -43,6 +43,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     // makes the Debian roots its test images are imported from.
     "docker.io",
     "mmdebstrap",
+    // mmdebstrap's check that a foreign architecture (arm64, through qemu) can run.
+    "arch-test",
     "lintian",
     "dpkg-dev",
     "debootstrap",
