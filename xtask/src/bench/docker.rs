@@ -14,7 +14,8 @@
 //!   `docker build --platform linux/arm64` then `docker push`. Under a watchdog, `--emulated-runs`
 //!   times, as in `cross-vs-emulated`.
 //!
-//! The daemon is started by the benchmark, as the tests start theirs: its socket, exec root and
+//! The daemon is started by the benchmark, as the tests start theirs (`tests/src/docker.rs`; xtask
+//! cannot use the tests crate, so [`Dockerd`] is a smaller copy of it): its socket, exec root and
 //! pidfile in a temporary directory, no default bridge, no iptables, vfs storage; its data root
 //! is kept in `target/bench/docker/data`, so the imported arm64 toolchain image (a
 //! `mmdebstrap --architectures=arm64` root, cached as a tarball in `target/bench/docker/` and named
