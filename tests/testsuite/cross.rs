@@ -141,13 +141,19 @@ fn cross_backend_packages_a_c_linked_crate_for_arm64() {
         !err.contains("Falling back"),
         "cross fell back to the host: {err}"
     );
-    // The build ran in a container of the Cross.toml image.
+    // The build ran in a container of the Cross.toml image. (`--until` in the past: with a
+    // future one, `docker events` waits for it.)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let events = docker.ok(&[
         "events",
         "--since",
         &started,
         "--until",
-        &format!("{}", started.parse::<u64>().unwrap() + 3600),
+        &now,
         "--filter",
         "event=start",
         "--format",
