@@ -183,6 +183,11 @@ pub struct RepoArgs {
     /// Sign Release (InRelease, Release.gpg) with this gpg key
     #[arg(long, value_name = "KEYID")]
     pub sign_key: Option<String>,
+    /// Keep only the N highest versions of each package and architecture in the suite's
+    /// component; older ones leave the index, and their pool files are deleted unless another
+    /// suite lists them
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// The .deb files to add
     #[arg(required = true, value_name = "DEB")]
     pub debs: Vec<PathBuf>,

@@ -419,7 +419,14 @@ fn install_debian(plan: &Plan) -> Result<()> {
     cmd::run(privileged("apt-get")?.args(["-q", "-o", LOCK_WAIT, "update"]))?;
     let mut install = privileged("apt-get")?;
     install
-        .args(["-q", "-o", LOCK_WAIT, "install", "-y", "--no-install-recommends"])
+        .args([
+            "-q",
+            "-o",
+            LOCK_WAIT,
+            "install",
+            "-y",
+            "--no-install-recommends",
+        ])
         .args(&plan.debian);
     cmd::run(&mut install)?;
 
