@@ -88,9 +88,12 @@ Benchmarks (all available ones when none is named):
                      (target: <= 0.5x the time, <= 1.1x the size) and both at xz -6 (<= 1.0x)
   noop-overhead      cargo forge-deb vs cargo build --release when nothing changed, on a copy of
                      tests/fixtures/cli-tool (target: <= 0.3 s extra, median of pairs)
-  cross-vs-emulated  not available yet
-  image-push         not available yet
-  release            not available yet
+  cross-vs-emulated  arm64 release build of tests/fixtures/bench-app: cross vs under qemu-user
+  image-push         two-platform image to a loopback registry: cargo forge-image vs buildah
+  apt-repo-scale     APT repository of 500 and 5,000 small packages indexed, then one added:
+                     cargo forge-deb repo vs reprepro and aptly (targets: the add <= 0.2x the
+                     faster peer and flat in size, the full index <= 0.5x)
+  release            two-target release vs its builds alone
 
 Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]

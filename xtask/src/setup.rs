@@ -37,6 +37,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
     "buildah",
+    "reprepro",
+    "aptly",
     "lintian",
     "dpkg-dev",
     "debootstrap",
