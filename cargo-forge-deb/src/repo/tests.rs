@@ -523,3 +523,121 @@ fn missing_sign_key_fails_before_writing() {
     assert!(!tmp.path().join("repo").exists());
     crate::sign::test_support::stop_agent(home.path(), &shell);
 }
+
+/// An update rewrites only the indexes whose stanzas changed, and a package given again under
+/// its pool name is recognised from the index (nothing but `Release` is written).
+#[test]
+fn only_changed_indexes_are_written() {
+    let shell = Shell::plain();
+    if !have("dpkg-deb") {
+        eprintln!("skipping: dpkg-deb is not installed");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let repo = tmp.path().join("repo");
+    let a = build_deb(&work, "forge-a", "1.0", "amd64", "xz");
+    let b = build_deb(&work, "forge-b", "1.0", "arm64", "xz");
+    update(&RepoOptions::new(&repo), &[a.clone(), b], &shell).unwrap();
+    let arm64 = repo.join("dists/stable/main/binary-arm64/Packages.xz");
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let arm64_before = ino(&arm64);
+
+    let a2 = build_deb(&work, "forge-a", "1.1", "amd64", "gzip");
+    let report = update(&RepoOptions::new(&repo), &[a2], &shell).unwrap();
+    assert_eq!(ino(&arm64), arm64_before, "arm64 was not touched");
+    let written: Vec<String> = report
+        .index_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        written.iter().all(|p| !p.contains("binary-arm64")),
+        "{written:?}"
+    );
+    assert!(written
+        .iter()
+        .any(|p| p.ends_with("binary-amd64/Packages.xz")));
+    // Release still lists arm64's files, with their right sums.
+    let release = std::fs::read_to_string(repo.join("dists/stable/Release")).unwrap();
+    let (_, _, sha) = hash_file(&arm64).unwrap();
+    assert!(release.contains(&format!("{sha} ")), "{release}");
+
+    // The same file under its pool name: found in the index, only hashed.
+    let canonical = work.join("forge-a_1.0_amd64.deb");
+    std::fs::copy(&a, &canonical).unwrap();
+    let report = update(&RepoOptions::new(&repo), &[canonical], &shell).unwrap();
+    assert!(report.added[0].already_present);
+    assert_eq!(
+        report.index_files,
+        [PathBuf::from("dists/stable/Release")],
+        "nothing changed but the Release date"
+    );
+    // A different file under that name is still refused.
+    let other = build_deb(&work, "forge-a", "1.0", "amd64", "gzip");
+    let renamed = work.join("x").join("forge-a_1.0_amd64.deb");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::copy(&other, &renamed).unwrap();
+    let e = update(&RepoOptions::new(&repo), &[renamed], &shell).unwrap_err();
+    assert!(format!("{e:#}").contains("with different content"), "{e:#}");
+}
+
+/// `keep`: the highest versions stay; the pool file of a removed version goes, unless another
+/// suite lists it.
+#[test]
+fn keep_removes_old_versions() {
+    let shell = Shell::plain();
+    if !have("dpkg-deb") {
+        eprintln!("skipping: dpkg-deb is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let repo = tmp.path().join("repo");
+    let v: Vec<PathBuf> = ["1.0", "1.2", "1.10"]
+        .iter()
+        .map(|v| build_deb(&work, "forge-k", v, "amd64", "gzip"))
+        .collect();
+    let testing = RepoOptions {
+        suite: "testing".into(),
+        ..RepoOptions::new(&repo)
+    };
+    update(&testing, &v[..1], &shell).unwrap();
+    update(&RepoOptions::new(&repo), &v, &shell).unwrap();
+    let report = update(
+        &RepoOptions {
+            keep: Some(1),
+            ..RepoOptions::new(&repo)
+        },
+        &[],
+        &shell,
+    )
+    .unwrap();
+    let removed: Vec<(&str, bool)> = report
+        .removed
+        .iter()
+        .map(|r| (r.version.as_str(), r.deleted))
+        .collect();
+    assert_eq!(removed, [("1.0", false), ("1.2", true)]);
+    let pool = repo.join("pool/main/f/forge-k");
+    assert!(pool.join("forge-k_1.0_amd64.deb").is_file());
+    assert!(!pool.join("forge-k_1.2_amd64.deb").exists());
+    let text = packages_text(&repo, "stable", "amd64");
+    assert!(
+        text.contains("Version: 1.10") && !text.contains("Version: 1.2\n"),
+        "{text}"
+    );
+    let e = update(
+        &RepoOptions {
+            keep: Some(0),
+            ..RepoOptions::new(&repo)
+        },
+        &[],
+        &shell,
+    )
+    .unwrap_err();
+    assert_eq!(forge_core::exit::code_of(&e), 2);
+}
