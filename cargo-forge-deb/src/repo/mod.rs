@@ -56,7 +56,6 @@ mod xz;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -64,14 +63,13 @@ use forge_core::exit::{usage, ResultExt};
 use forge_core::fsx;
 use forge_core::Shell;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use crate::deb822::{parse_paragraphs, Paragraph};
 pub use crate::debfile::{read_control, read_deb, DebInfo};
 pub use crate::version::compare_versions;
 
 use crate::deb822::{raw_stanzas, RawStanza};
-use crate::debfile::hash_file;
+use crate::debfile::{hash_file, sha256_file};
 use crate::sign::Gpg;
 
 /// What to update and how.
@@ -382,24 +380,6 @@ impl Component {
         };
         (arches, dirty)
     }
-}
-
-/// SHA-256 of a file.
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file =
-        File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-    }
-    Ok(hex::encode(sha.finalize()))
 }
 
 /// A package given to the update, checked and placed.
