@@ -45,7 +45,9 @@ const REPO_EXAMPLES: &str = "Examples:
   # Add packages to a signed APT repository in public/apt
   cargo forge-deb repo --dir public/apt --sign-key 0xA1B2C3D4 target/debian/app_1.2.3-1_amd64.deb
   # Another suite and component, unsigned
-  cargo forge-deb repo --dir public/apt --suite testing --component contrib app_1.3.0-1_arm64.deb";
+  cargo forge-deb repo --dir public/apt --suite testing --component contrib app_1.3.0-1_arm64.deb
+  # Keep only the three newest versions of each package and architecture
+  cargo forge-deb repo --dir public/apt --keep 3 --sign-key 0xA1B2C3D4 target/debian/*.deb";
 
 const LONG_ABOUT: &str =
     "Build Debian packages (.deb) of Rust crates, for any Linux target, from one machine.
@@ -88,9 +90,11 @@ kept as it is, comments and formatting included. An existing table is replaced o
     #[command(
         long_about = "Create or update an APT repository from .deb files.
 
-Packages are copied into pool/, and dists/SUITE/COMPONENT/binary-ARCH/Packages (plain, .gz, .xz) \
-and Release are rewritten for every architecture present; with --sign-key, InRelease and \
-Release.gpg too. The directory can be served as it is: `deb [signed-by=KEY] URL SUITE COMPONENT`.",
+Packages are copied into pool/; dists/SUITE/COMPONENT/binary-ARCH/Packages (plain, .gz, .xz) \
+is rewritten for each architecture whose packages changed, then Release; with --sign-key, \
+InRelease and Release.gpg too. Packages already in the index are not read again, and unchanged \
+parts of the compressed indexes are reused, so an update of a large repository costs what \
+changed. The directory can be served as it is: `deb [signed-by=KEY] URL SUITE COMPONENT`.",
         after_help = REPO_EXAMPLES
     )]
     Repo(RepoArgs),
@@ -183,6 +187,11 @@ pub struct RepoArgs {
     /// Sign Release (InRelease, Release.gpg) with this gpg key
     #[arg(long, value_name = "KEYID")]
     pub sign_key: Option<String>,
+    /// Keep only the N highest versions of each package and architecture in the suite's
+    /// component; older ones leave the index, and their pool files are deleted unless another
+    /// suite lists them
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// The .deb files to add
     #[arg(required = true, value_name = "DEB")]
     pub debs: Vec<PathBuf>,

@@ -9,11 +9,14 @@
 //! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
-//! [`repo`] for `cargo forge-deb repo`, and [`init`] for `cargo forge-deb init`.
+//! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), and [`init`] for
+//! `cargo forge-deb init`.
 
 pub mod assets;
 pub mod cli;
 pub mod control;
+pub mod deb822;
+pub mod debfile;
 pub mod deps;
 pub mod docs;
 pub mod init;
@@ -117,6 +120,7 @@ pub fn run_repo(args: &cli::RepoArgs, shell: &Shell) -> Result<()> {
         label: args.label.clone(),
         sign_key: args.sign_key.clone(),
         gpg_homedir: None,
+        keep: args.keep,
     };
     let report = repo::update(&opts, &args.debs, shell)?;
     if shell.is_json() {

@@ -17,6 +17,8 @@
 //!   `tests/fixtures/cli-tool` when nothing changed (the previous package included, as a user's
 //!   would be): what packaging adds to an up-to-date build.
 //!
+//! * `apt-repo-scale`: see [`apt_repo`]: 500 and 5,000 packages indexed, then one added, by
+//!   `cargo forge-deb repo`, reprepro and aptly.
 //! * `cross-vs-emulated`, `image-push`, `release`, `docker-push`, `docker-emulated`: see the
 //!   modules [`cross`], [`image`], [`release`] and [`docker`]; they build `tests/fixtures/bench-app` (real crates.io dependencies, vendored
 //!   once per run by [`app::prepare`]) with Debian's toolchain.
@@ -24,6 +26,7 @@
 //! Payloads and fixtures are set up under `target/bench/`, never in the source tree.
 
 mod app;
+mod apt_repo;
 mod cross;
 mod docker;
 mod image;
@@ -57,6 +60,10 @@ pub const AVAILABLE: &[(&str, &str)] = &[
     (
         "image-push",
         "two-platform image of prebuilt binaries pushed to a loopback registry: cargo forge-image vs buildah; and the re-push",
+    ),
+    (
+        "apt-repo-scale",
+        "APT repository of 500 and 5,000 small packages indexed, then one added: cargo forge-deb repo vs reprepro and aptly",
     ),
     (
         "release",
@@ -309,6 +316,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         let result = match *name {
             "deb-package" => deb_package(&forge_deb, &tools, &bench_dir, opts)?,
             "noop-overhead" => noop_overhead(&forge_deb, &bench_dir, opts)?,
+            "apt-repo-scale" => apt_repo::run(&forge_deb, &bench_dir, opts)?,
             "cross-vs-emulated" => cross::run(&forge_deb, bench_app(), &bench_dir, opts)?,
             "image-push" => image::run(
                 &forge_deb,

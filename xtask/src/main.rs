@@ -33,7 +33,7 @@ Usage: cargo xtask <COMMAND> [OPTIONS]
 Commands:
   setup    Install the test prerequisites that are missing (Debian, PyPI, npm, crates.io)
   test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
-  demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
+  demo     Install what the demo runs, then the whole cargo-forge flow on tests/fixtures/cli-tool
   bench    Benchmarks against cargo-deb and cargo, checked against their targets
   docs     Regenerate the configuration reference, check links, build the book into target/book
   codegen  Man pages and shell completions of the three commands, into target/codegen/
@@ -45,11 +45,12 @@ Run `cargo xtask help <COMMAND>` for the options of a command.";
 const SETUP_USAGE: &str = "\
 Install, idempotently, what the tests and the demo need; prints one line when all is present.
 
-Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo]...
+Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo|demo]...
 
 Options:
   --dry-run        Print what is missing; install nothing
-  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo
+  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo; or demo, the
+                   Debian packages `cargo xtask demo` runs (what the demo installs)
 
 Debian packages need root (sudo is used when present). npm and cargo tools go to target/xtask/.";
 
@@ -66,8 +67,11 @@ Arguments after `--` go to `cargo test`, e.g. `cargo xtask test -- -p forge-core
 (`--workspace` is dropped when they select packages) or `cargo xtask test -- deb -- --nocapture`.";
 
 const DEMO_USAGE: &str = "\
-Run setup, build cargo-forge-deb, copy tests/fixtures/cli-tool to target/xtask/demo/, and package it
-for x86_64 and aarch64 with Debian's toolchain, lintian and an install test; then show the .debs.
+Install what the demo runs (setup --only demo: Debian packages only), build the three commands in
+one cargo call, copy tests/fixtures/cli-tool to target/xtask/demo/, package it for x86_64 and
+aarch64 with Debian's toolchain, lintian and an install test, show the .debs, push a two-platform
+image to a loopback registry and run it under qemu, and release it to a directory, an APT
+repository and that registry. Each step is numbered, with the time elapsed.
 
 Usage: cargo xtask demo [--no-setup]
 
@@ -88,9 +92,12 @@ Benchmarks (all available ones when none is named):
                      (target: <= 0.5x the time, <= 1.1x the size) and both at xz -6 (<= 1.0x)
   noop-overhead      cargo forge-deb vs cargo build --release when nothing changed, on a copy of
                      tests/fixtures/cli-tool (target: <= 0.3 s extra, median of pairs)
-  cross-vs-emulated  not available yet
-  image-push         not available yet
-  release            not available yet
+  cross-vs-emulated  arm64 release build of tests/fixtures/bench-app: cross vs under qemu-user
+  image-push         two-platform image to a loopback registry: cargo forge-image vs buildah
+  apt-repo-scale     APT repository of 500 and 5,000 small packages indexed, then one added:
+                     cargo forge-deb repo vs reprepro and aptly (targets: the add <= 0.2x the
+                     faster peer and flat in size, the full index <= 0.5x)
+  release            two-target release vs its builds alone
 
 Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]

@@ -10,6 +10,9 @@
 //!   into `target/xtask/tools/`; and Debian's `/usr` toolchain linked for rustup as `usr`, the
 //!   name cross gives it (cross names a toolchain after its sysroot directory).
 //!
+//! `demo` is not a fifth group but a subset of `debian`: the packages `cargo xtask demo` runs
+//! ([`DEMO_DEBIAN_PACKAGES`]), so a newcomer's first run installs nothing the demo never uses.
+//!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
 
@@ -45,6 +48,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "mmdebstrap",
     // mmdebstrap's check that a foreign architecture (arm64, through qemu) can run.
     "arch-test",
+    "reprepro",
+    "aptly",
     "lintian",
     "dpkg-dev",
     "debootstrap",
@@ -52,6 +57,32 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "ca-certificates",
     "xz-utils",
     "zstd",
+];
+
+/// The Debian packages `cargo xtask demo` runs: Debian's toolchain with the arm64 std and cross
+/// gcc, lintian, debootstrap (install test), qemu (the arm64 install test and image), the registry,
+/// skopeo and umoci (the image step), gpg and git's companions. No bench peers, no cargo-deb,
+/// mdbook, zizmor, actionlint or zig: only the test suite needs those.
+pub const DEMO_DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "libstd-rust-web-dev:arm64",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libc6:arm64",
+    "pkg-config",
+    "qemu-user",
+    "qemu-user-static",
+    "binfmt-support",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "lintian",
+    "dpkg-dev",
+    "debootstrap",
+    "gnupg",
+    "ca-certificates",
+    "xz-utils",
 ];
 
 /// PyPI packages, installed with `python3 -m pip install`.
@@ -87,14 +118,17 @@ pub enum Group {
     Pypi,
     Npm,
     Cargo,
+    /// What `cargo xtask demo` runs: a subset of `debian`.
+    Demo,
 }
 
 impl Group {
-    pub const NAMES: &'static str = "debian|pypi|npm|cargo";
+    pub const NAMES: &'static str = "debian|pypi|npm|cargo|demo";
 
     pub fn parse(name: &str) -> Option<Group> {
         Some(match name {
             "debian" => Group::Debian,
+            "demo" => Group::Demo,
             "pypi" => Group::Pypi,
             "npm" => Group::Npm,
             "cargo" => Group::Cargo,
@@ -115,6 +149,19 @@ pub struct Options {
 impl Options {
     fn selected(&self, group: Group) -> bool {
         self.only.is_empty() || self.only.contains(&group)
+    }
+
+    /// The demo's Debian packages only (the `demo` group without `debian`).
+    fn demo_only(&self) -> bool {
+        self.only.contains(&Group::Demo) && !self.only.contains(&Group::Debian)
+    }
+
+    /// What `cargo xtask demo` installs.
+    pub fn demo() -> Options {
+        Options {
+            dry_run: false,
+            only: vec![Group::Demo],
+        }
     }
 }
 
@@ -269,6 +316,8 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
     let mut wanted: Vec<&str> = Vec::new();
     if opts.selected(Group::Debian) {
         wanted.extend(DEBIAN_PACKAGES);
+    } else if opts.demo_only() {
+        wanted.extend(DEMO_DEBIAN_PACKAGES);
     }
     if !pip_ok {
         wanted.push("python3-pip");
@@ -329,7 +378,7 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
         plan.link_usr = find_in_path("rustup").is_some() && !usr_toolchain_linked();
     }
 
-    if opts.selected(Group::Debian) {
+    if opts.selected(Group::Debian) || opts.demo_only() {
         plan.binfmt_mount = !binfmt_mounted();
         plan.binfmt_enable = plan.binfmt_mount || !qemu_aarch64_enabled();
     }
@@ -503,7 +552,7 @@ fn qemu_aarch64_enabled() -> bool {
 /// are warnings: the tools also run foreign binaries through an explicit `qemu-aarch64`.
 /// Returns whether something changed.
 fn setup_binfmt(opts: &Options) -> bool {
-    if !opts.selected(Group::Debian) {
+    if !opts.selected(Group::Debian) && !opts.demo_only() {
         return false;
     }
     let mut changed = false;
@@ -827,6 +876,19 @@ mod tests {
     #[test]
     fn groups_parse() {
         assert_eq!(Group::parse("npm"), Some(Group::Npm));
+        assert_eq!(Group::parse("demo"), Some(Group::Demo));
         assert_eq!(Group::parse("apt"), None);
+    }
+
+    #[test]
+    fn the_demo_installs_a_subset_of_the_debian_group() {
+        for p in DEMO_DEBIAN_PACKAGES {
+            assert!(DEBIAN_PACKAGES.contains(p), "{p} is not in DEBIAN_PACKAGES");
+        }
+        for absent in ["reprepro", "aptly", "buildah", "zstd"] {
+            assert!(!DEMO_DEBIAN_PACKAGES.contains(&absent), "{absent}");
+        }
+        assert!(Options::demo().demo_only());
+        assert!(!Options::default().demo_only());
     }
 }
