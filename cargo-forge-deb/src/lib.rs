@@ -6,7 +6,7 @@
 //! owners, a choice of compression, `$auto` depends that fail loudly, and reproducible output.
 //!
 //! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
-//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
+//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
 //! [`repo`] for `cargo forge-deb repo`, and [`init`] for `cargo forge-deb init`.
@@ -14,6 +14,7 @@
 pub mod assets;
 pub mod cli;
 pub mod control;
+pub mod copyright;
 pub mod deps;
 pub mod docs;
 pub mod init;
