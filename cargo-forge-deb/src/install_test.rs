@@ -264,6 +264,31 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
     Ok(())
 }
 
+/// `--install` (cargo-deb's): installs the package, and its `-dbgsym` package when given, on
+/// this machine with `dpkg -i`, through `sudo` when not root, as cargo-deb does.
+pub fn install_on_host(deb: &Path, dbgsym: Option<&Path>, shell: &Shell) -> Result<()> {
+    let root = require_root().is_ok();
+    let mut cmd = if root {
+        Cmd::new("dpkg")
+    } else {
+        Cmd::new("sudo").arg("dpkg")
+    };
+    cmd = cmd.arg("-i");
+    if let Some(d) = dbgsym {
+        cmd = cmd.arg(d);
+    }
+    shell.status("Installing", deb.display());
+    cmd.arg(deb)
+        .install_hint(
+            "`--install` runs `dpkg -i` (Debian and derivatives), through sudo when not root",
+        )
+        .run(shell)
+        .with_context(|| format!("failed to install `{}` on this machine", deb.display()))
+        .kind(ErrorKind::Check)?;
+    shell.status("Installed", deb.display());
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Commands in the root
 

@@ -22,6 +22,7 @@ pub mod lint;
 pub mod manifest;
 pub mod ops;
 pub mod systemd;
+pub mod validate;
 pub mod version;
 pub mod writer;
 
@@ -50,8 +51,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             Ok((shell, result))
         }
         None => {
-            let shell = cli.args.common.output.shell();
-            let result = run(&cli.args, &shell);
+            let mut args = cli.args;
+            let shell = args.common.output.shell();
+            let result = args
+                .resolve_cargo_deb_flags()
+                .and_then(|()| run(&args, &shell));
             Ok((shell, result))
         }
     }
@@ -81,11 +85,25 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
                     shell.status("Would run", step.command.display());
                 }
             }
+            if args.install || args.no_install_dbgsym {
+                for job in &plan.packages {
+                    shell.status(
+                        "Would install",
+                        format!("{} on this machine (dpkg -i)", job.output.display()),
+                    );
+                }
+            }
         }
         return Ok(());
     }
     let produced = ops::execute(&project, &plan, shell)?;
     ops::report_gha(&produced, shell)?;
+    if args.install || args.no_install_dbgsym {
+        for p in &produced {
+            let dbgsym = p.dbgsym.as_deref().filter(|_| !args.no_install_dbgsym);
+            install_test::install_on_host(&p.path, dbgsym, shell)?;
+        }
+    }
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
     } else {

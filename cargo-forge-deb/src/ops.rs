@@ -70,6 +70,8 @@ pub struct DebPlan {
     pub smoke_test: bool,
     /// The glibc floor (`--glibc`) the binaries were linked for, which bounds `libc6`'s version.
     pub glibc: Option<String>,
+    /// How separated debug symbols are compressed when `compress-debug-symbols` is on.
+    pub debug_compression: String,
 }
 
 /// A produced package, for JSON output.
@@ -147,7 +149,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             .collect::<Result<_>>()?
     };
     for pkg in &packages {
-        let meta = deb_metadata(pkg, args.variant.as_deref())?;
+        let meta = args.apply_overrides(deb_metadata(pkg, args.variant.as_deref())?);
         if common.profile.is_none() {
             if let Some(p) = &meta.profile {
                 profile = p.clone();
@@ -176,6 +178,17 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             .parent()
             .map(|p| p.as_std_path().to_path_buf())
             .unwrap_or_default();
+        let table = match &args.variant {
+            Some(v) => format!("package.metadata.deb.variants.{v}"),
+            None => "package.metadata.deb".to_string(),
+        };
+        crate::validate::check_metadata(
+            &meta,
+            &table,
+            &package_dir,
+            pkg.manifest_path.as_std_path(),
+            &name,
+        )?;
         assets::check_static(
             meta.assets.as_deref(),
             &AssetContext {
@@ -292,6 +305,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         multiarch: args.multiarch.clone().filter(|m| m != "none"),
         smoke_test: args.runner.is_some(),
         glibc: settings.glibc.clone(),
+        debug_compression: args
+            .compress_debug_symbols
+            .clone()
+            .unwrap_or_else(|| "zlib".into()),
     };
     Ok((project, plan))
 }
@@ -749,7 +766,9 @@ fn package(
                     scratch.path(),
                     i,
                     (&objcopy, &readelf),
-                    meta.compress_debug_symbols.unwrap_or(false),
+                    meta.compress_debug_symbols
+                        .unwrap_or(false)
+                        .then_some(plan.debug_compression.as_str()),
                     shell,
                 )?);
             }
@@ -803,6 +822,13 @@ fn package(
             conffiles.push(format!("/{}", a.dest));
         }
     }
+    let shipped: Vec<&str> = all.iter().map(|a| a.dest.as_str()).collect();
+    crate::validate::check_conffiles(
+        meta.conf_files.as_deref().unwrap_or_default(),
+        &shipped,
+        "package.metadata.deb",
+        manifest,
+    )?;
     let mut sorted: Vec<&Asset> = all.iter().collect();
     sorted.sort_by(|a, b| a.dest.cmp(&b.dest));
     for a in sorted {
@@ -996,7 +1022,7 @@ fn split_debug_info(
     scratch: &Path,
     i: usize,
     (objcopy, readelf): (&Path, &Path),
-    compress: bool,
+    compress: Option<&str>,
     shell: &Shell,
 ) -> Result<Asset> {
     let notes = forge_core::process::Cmd::new(readelf)
@@ -1019,8 +1045,8 @@ fn split_debug_info(
     forge_core::fsx::create_dir_all(&dir)?;
     let debug_file = dir.join(Path::new(&debug_dest).file_name().unwrap_or_default());
     let mut cmd = forge_core::process::Cmd::new(objcopy).arg("--only-keep-debug");
-    if compress {
-        cmd = cmd.arg("--compress-debug-sections=zlib");
+    if let Some(format) = compress {
+        cmd = cmd.arg(format!("--compress-debug-sections={format}"));
     }
     cmd.arg(original)
         .arg(&debug_file)
