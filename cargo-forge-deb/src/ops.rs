@@ -384,6 +384,17 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
                 target: info,
                 binaries,
                 cache_dir: roots_cache_dir(&plan.target_dir),
+                command: job
+                    .forge
+                    .install_test
+                    .as_ref()
+                    .and_then(|i| i.command.clone()),
+                timeout: job
+                    .forge
+                    .install_test
+                    .as_ref()
+                    .and_then(|i| i.timeout)
+                    .unwrap_or(120),
             };
             crate::install_test::run(&test, shell)?;
         }

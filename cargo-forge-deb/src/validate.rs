@@ -136,6 +136,7 @@ pub fn check_metadata(
             must_exist("license-file", f, false)?;
         }
     }
+    check_conffiles_static(meta, table, manifest)?;
     let units = meta
         .systemd_units
         .as_ref()
@@ -183,6 +184,41 @@ pub fn check_metadata(
         return Err(with_hint(err, hint));
     }
     Ok(())
+}
+
+/// `conf-files` against the destinations known before the build: explicit assets without globs
+/// (a conffile under a glob's or `$auto`'s reach is left to [`check_conffiles`]).
+fn check_conffiles_static(meta: &DebMetadata, table: &str, manifest: &Path) -> Result<()> {
+    use crate::manifest::AssetSpec;
+    let Some(conf) = &meta.conf_files else {
+        return Ok(());
+    };
+    let assets = meta.assets.clone().unwrap_or_else(|| vec![AssetSpec::Auto]);
+    let mut known = Vec::new();
+    for a in &assets {
+        match a {
+            AssetSpec::File { source, dest, .. } => {
+                if source.contains(['*', '?', '[']) {
+                    // A glob is resolved later: leave the check to `check_conffiles`.
+                    return Ok(());
+                }
+                let dest = dest.trim_start_matches('/');
+                if dest.ends_with('/') {
+                    let file = Path::new(source)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    known.push(format!("{dest}{file}"));
+                } else {
+                    known.push(dest.to_string());
+                }
+            }
+            AssetSpec::Symlink { dest, .. } => known.push(dest.trim_start_matches('/').to_string()),
+            AssetSpec::Auto => {}
+        }
+    }
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    check_conffiles(conf, &known, table, manifest)
 }
 
 /// Every `conf-files` entry must be a file of the package (dpkg refuses to install a package
@@ -285,6 +321,13 @@ mod tests {
 
     #[test]
     fn conffiles_must_be_shipped() {
+        let meta: DebMetadata = serde_json::from_value(serde_json::json!({
+            "assets": [["conf/app.toml", "etc/app/", "644"]],
+            "conf-files": ["/etc/app/app.toml", "/etc/app/other.toml"]
+        }))
+        .unwrap();
+        let e = check_conffiles_static(&meta, "t", Path::new("Cargo.toml")).unwrap_err();
+        assert!(e.to_string().contains("`/etc/app/other.toml`"), "{e}");
         let m = Path::new("Cargo.toml");
         check_conffiles(&["/etc/app.toml".into()], &["etc/app.toml"], "t", m).unwrap();
         let e = check_conffiles(&["/etc/nope.toml".into()], &["etc/app.toml"], "t", m).unwrap_err();

@@ -148,7 +148,7 @@ impl ImageConfig {
                     if ns.is_none_or(|ns| ns < 1_000_000 && key != "start-period") {
                         return Err(bad(
                             &format!("healthcheck.{key}"),
-                            format!("`{d}` is not a duration of at least 1ms"),
+                            format!("invalid duration `{d}` (at least 1ms)"),
                             "write durations as `30s`, `1m30s`, `500ms`",
                         ));
                     }

@@ -94,10 +94,12 @@ pub enum Group {
     Pypi,
     Npm,
     Cargo,
+    /// The real crates of `cargo xtask corpus` (only when named: CI does not run the corpus).
+    Corpus,
 }
 
 impl Group {
-    pub const NAMES: &'static str = "debian|pypi|npm|cargo";
+    pub const NAMES: &'static str = "debian|pypi|npm|cargo|corpus";
 
     pub fn parse(name: &str) -> Option<Group> {
         Some(match name {
@@ -105,6 +107,7 @@ impl Group {
             "pypi" => Group::Pypi,
             "npm" => Group::Npm,
             "cargo" => Group::Cargo,
+            "corpus" => Group::Corpus,
             _ => return None,
         })
     }
@@ -222,6 +225,9 @@ pub fn run(opts: &Options) -> Result<()> {
 
     if opts.dry_run {
         return report_dry_run(&plan, &scope);
+    }
+    if opts.only.contains(&Group::Corpus) {
+        crate::corpus::fetch()?;
     }
     if !plan.installs_anything() && !plan.binfmt_mount && plan.binfmt_enable.is_empty() {
         status("Ready", format!("all test prerequisites present{scope}"));
