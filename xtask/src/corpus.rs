@@ -148,6 +148,13 @@ fn copy_source(c: &CorpusCrate) -> Result<PathBuf> {
         let tmp = dst.with_extension("partial");
         let _ = std::fs::remove_dir_all(&tmp);
         cmd::run(Command::new("cp").arg("-a").arg(&src).arg(&tmp))?;
+        // The copy lives under our target/, inside our workspace: an empty `[workspace]` keeps
+        // cargo from taking it for a member (a published manifest has none of its own).
+        let manifest = tmp.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)?;
+        if !text.lines().any(|l| l.trim() == "[workspace]") {
+            std::fs::write(&manifest, format!("{text}\n[workspace]\n"))?;
+        }
         std::fs::rename(&tmp, &dst)?;
     }
     Ok(dst)
