@@ -183,7 +183,18 @@ pub fn run(opts: &Options) -> Result<()> {
         bail!("cargo-deb is not installed: run `cargo xtask setup --only cargo`");
     }
     // The debug build the tests use: the corpus measures results, not speed.
-    cmd::run(cmd::cargo().args(["build", "--quiet", "-p", "cargo-forge-deb"]))?;
+    // Built as the tests build the binaries (same packages, so the same features: no rebuild).
+    cmd::run(cmd::cargo().args([
+        "build",
+        "--quiet",
+        "--bins",
+        "-p",
+        "cargo-forge-deb",
+        "-p",
+        "cargo-forge-image",
+        "-p",
+        "cargo-forge-release",
+    ]))?;
     let forge = cmd::target_dir().join("debug/cargo-forge-deb");
     let mut rows = Vec::new();
     for c in CORPUS
