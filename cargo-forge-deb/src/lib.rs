@@ -6,7 +6,7 @@
 //! owners, a choice of compression, `$auto` depends that fail loudly, and reproducible output.
 //!
 //! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
-//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
+//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
 //! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), and [`init`] for
@@ -15,6 +15,7 @@
 pub mod assets;
 pub mod cli;
 pub mod control;
+pub mod copyright;
 pub mod deb822;
 pub mod debfile;
 pub mod deps;
@@ -24,6 +25,7 @@ pub mod lint;
 pub mod manifest;
 pub mod ops;
 pub mod systemd;
+pub mod validate;
 pub mod version;
 pub mod writer;
 
@@ -52,8 +54,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             Ok((shell, result))
         }
         None => {
-            let shell = cli.args.common.output.shell();
-            let result = run(&cli.args, &shell);
+            let mut args = cli.args;
+            let shell = args.common.output.shell();
+            let result = args
+                .resolve_cargo_deb_flags()
+                .and_then(|()| run(&args, &shell));
             Ok((shell, result))
         }
     }
@@ -83,11 +88,25 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
                     shell.status("Would run", step.command.display());
                 }
             }
+            if args.install || args.no_install_dbgsym {
+                for job in &plan.packages {
+                    shell.status(
+                        "Would install",
+                        format!("{} on this machine (dpkg -i)", job.output.display()),
+                    );
+                }
+            }
         }
         return Ok(());
     }
     let produced = ops::execute(&project, &plan, shell)?;
     ops::report_gha(&produced, shell)?;
+    if args.install || args.no_install_dbgsym {
+        for p in &produced {
+            let dbgsym = p.dbgsym.as_deref().filter(|_| !args.no_install_dbgsym);
+            install_test::install_on_host(&p.path, dbgsym, shell)?;
+        }
+    }
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
     } else {

