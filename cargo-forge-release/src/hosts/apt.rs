@@ -159,6 +159,7 @@ impl AptHost {
             sign_key: self.sign_key.clone(),
             gpg_homedir: None,
             no_wait: false,
+            keep: None,
         }
     }
 
