@@ -56,7 +56,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
         }
         Some(cli::ReleaseCommand::Ci(c)) => {
             let shell = c.common.output.shell();
-            let r = ci_command(&c, &shell);
+            let r = ci::command(&c, &shell);
             (shell, r)
         }
     };
@@ -334,78 +334,5 @@ fn find_staged(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Resu
         }
     }
     out.sort();
-    Ok(())
-}
-
-/// `cargo forge-release ci --provider P [--check]`.
-pub fn ci_command(c: &cli::CiArgs, shell: &Shell) -> Result<()> {
-    let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
-    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
-    let pkg = project.single_package("the release workflow is generated for one package")?;
-    let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
-    let cfg: config::ReleaseConfig = match &settings.release {
-        Some(v) => forge_core::config::parse_table(
-            v,
-            pkg.manifest_path.as_std_path(),
-            "workspace.metadata.forge.release",
-        )?,
-        None => config::ReleaseConfig::default(),
-    };
-    let hosts: Vec<String> = cfg
-        .hosts
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|h| {
-            serde_json::to_value(h)
-                .ok()
-                .and_then(|v| v["kind"].as_str().map(String::from))
-                .unwrap_or_default()
-        })
-        .collect();
-    let image_repository = cfg
-        .hosts
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|h| match h {
-            hosts::HostSpec::Oci { repository } => Some(repository.clone()),
-            _ => None,
-        });
-    let inputs = ci::CiInputs {
-        package: pkg.name.to_string(),
-        // The same precedence as `plan`: `--target`/`[forge] targets` over the release table's.
-        targets: if settings.targets.is_empty() {
-            cfg.targets.clone().unwrap_or_default()
-        } else {
-            settings.targets.clone()
-        },
-        artifacts: cfg
-            .artifacts
-            .clone()
-            .unwrap_or_else(|| vec!["archive".into()]),
-        image_repository,
-        hosts,
-        branches: cfg
-            .branches
-            .clone()
-            .unwrap_or_else(|| vec!["main".into(), "master".into()]),
-        tag_format: cfg
-            .tag_format
-            .clone()
-            .unwrap_or_else(|| "v{{version}}".into()),
-    };
-    let root = &project.workspace_root;
-    if c.check {
-        ci::check(root, c.provider, &inputs)?;
-        shell.status(
-            "Fresh",
-            format!("{} is up to date", ci::workflow_path(c.provider)),
-        );
-    } else {
-        let path = ci::write(root, c.provider, &inputs)?;
-        shell.status("Wrote", path.display());
-        shell.data(path.display());
-    }
     Ok(())
 }
