@@ -17,6 +17,7 @@ mod init;
 mod readme;
 mod registry;
 mod release;
+mod release_act;
 mod release_ci;
 mod release_faults;
 mod release_github;
