@@ -9,7 +9,8 @@
 //! - the actions the workflow pins (`actions/checkout`, `upload-artifact`, `download-artifact`)
 //!   are served from the stand-ins in `tests/actions/` with `--local-repository` (see the README
 //!   there), with `--action-offline-mode`;
-//! - the repository is a bare repository on disk ([`Remote`]): the checkout stand-in fetches from
+//! - the repository is a bare repository on disk ([`Remote`]): the checkout stand-in (always run:
+//!   `--no-skip-checkout`) fetches from
 //!   `$GITHUB_SERVER_URL/OWNER/NAME` as the real action does, and git maps that URL to the bare
 //!   repository through `url.<dir>.insteadOf` (in `GIT_CONFIG_*` variables, which reach every
 //!   step);
@@ -183,7 +184,14 @@ impl Act {
             .arg(&event)
             .arg("-W")
             .arg(&self.workflow)
-            .args(["--json", "--action-offline-mode", "--no-cache-server"])
+            // --no-skip-checkout: the checkout stand-in always runs (act would otherwise copy
+            // this directory into the workspace when a step's ref is the event's own)
+            .args([
+                "--json",
+                "--action-offline-mode",
+                "--no-cache-server",
+                "--no-skip-checkout",
+            ])
             .arg("--action-cache-path")
             .arg(&cache);
         for label in &self.labels {

@@ -488,3 +488,168 @@ hosts = [{{ kind = "gitea", url = "{}", repo = "{REPO}" }}]
         ["SHA256SUMS", &format!("{PACKAGE}-{VERSION}-{AMD64}.tar.gz")]
     );
 }
+
+/// The stand-ins behave as the real actions on what the release workflow relies on (so a
+/// workflow that works under act works on GitHub): checkout of a tag with and without history,
+/// upload roots, globs, exclusions and hidden files, a second upload of a name refused unless
+/// `overwrite`, `if-no-files-found`, download by name, by pattern into one directory per
+/// artifact or merged, an unknown name refused, and modes not kept.
+#[test]
+fn the_stand_in_actions_behave_as_the_real_ones() {
+    if !require_tools(&["act", "git", "python3"]) {
+        return;
+    }
+    use cargo_forge_release::ci::{CHECKOUT, DOWNLOAD_ARTIFACT, UPLOAD_ARTIFACT};
+    let scratch = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    std::fs::create_dir_all(dir.join(".github/workflows")).unwrap();
+    std::fs::write(dir.join("README"), "first\n").unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.name", "T"]);
+    git(dir, &["config", "user.email", "t@example.com"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "one"]);
+    std::fs::write(dir.join("README"), "second\n").unwrap();
+    let workflow = format!(
+        r#"name: stand-ins
+on: push
+jobs:
+  up:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          ref: refs/tags/v1.0.0
+          fetch-depth: 0
+          persist-credentials: false
+      - run: |
+          echo "history: $(git rev-list --count HEAD)"
+          git for-each-ref
+          mkdir -p out/sub out/.hidden
+          echo a > out/a.txt
+          echo b > out/sub/b.txt
+          echo h > out/.hidden/h.txt
+          echo x > out/sub/skip.log
+          chmod 755 out/a.txt
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: dir
+          path: out
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: globbed
+          path: |
+            out/**/*.txt
+            !out/a.txt
+          include-hidden-files: true
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: single
+          path: out/sub/b.txt
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: nothing
+          path: out/none-*
+          if-no-files-found: ignore
+      - id: again
+        continue-on-error: true
+        uses: {UPLOAD_ARTIFACT}
+        with:
+          name: single
+          path: out/a.txt
+      - uses: {UPLOAD_ARTIFACT}
+        with:
+          name: single
+          path: out/a.txt
+          overwrite: true
+      - id: none
+        continue-on-error: true
+        uses: {UPLOAD_ARTIFACT}
+        with:
+          name: empty
+          path: out/none-*
+          if-no-files-found: error
+  down:
+    needs: up
+    runs-on: ubuntu-24.04-arm
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          ref: refs/tags/v1.0.0
+          persist-credentials: false
+      - run: |
+          echo "shallow: $(git rev-list --count HEAD) $(cat README)"
+      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: single
+          path: one
+      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          pattern: '[dg]*'
+          path: each
+      - uses: {DOWNLOAD_ARTIFACT}
+        with:
+          pattern: '[dg]*'
+          merge-multiple: true
+          path: merged
+      - id: missing
+        continue-on-error: true
+        uses: {DOWNLOAD_ARTIFACT}
+        with:
+          name: nope
+      - run: find one each merged -type f -printf 'file %m %p\n' | sort
+"#
+    );
+    std::fs::write(dir.join(".github/workflows/w.yml"), workflow).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "two"]);
+    git(dir, &["tag", "v1.0.0"]);
+    let remote = Remote::new("acme/standins");
+    remote.publish(dir, &["main", "refs/tags/v1.0.0"]);
+
+    let mut act = Act::tag_push(dir, ".github/workflows/w.yml", "v1.0.0");
+    act.labels = vec!["ubuntu-24.04".into(), "ubuntu-24.04-arm".into()];
+    act.env = remote.git_env();
+    let result = act.run(scratch.path());
+    result.assert_jobs_succeeded(&["up", "down"]);
+    let up = result.output("up");
+    assert!(
+        up.contains("history: 2") && up.contains("commit\trefs/remotes/origin/main"),
+        "{up}"
+    );
+    assert!(
+        up.contains("an artifact with this name already exists"),
+        "{up}"
+    );
+    assert!(
+        up.contains("No files were found with the provided path: out/none-*"),
+        "{up}"
+    );
+    let down = result.output("down");
+    assert!(down.contains("shallow: 1 second"), "{down}");
+    assert!(down.contains("Artifact not found for name: nope"), "{down}");
+    let mut files: Vec<&str> = down
+        .lines()
+        .filter_map(|l| l.strip_prefix("file "))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            // `dir`: the directory is the root, hidden files left out
+            "644 each/dir/a.txt",
+            "644 each/dir/sub/b.txt",
+            "644 each/dir/sub/skip.log",
+            // `globbed`: the search path `out` is the root, a.txt excluded, hidden ones asked for
+            "644 each/globbed/.hidden/h.txt",
+            "644 each/globbed/sub/b.txt",
+            "644 merged/.hidden/h.txt",
+            "644 merged/a.txt",
+            "644 merged/sub/b.txt",
+            "644 merged/sub/skip.log",
+            // `single`, overwritten with one file, whose parent is the root
+            "644 one/a.txt",
+        ]
+    );
+}
