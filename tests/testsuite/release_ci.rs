@@ -301,6 +301,13 @@ fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
 
     let out = release(&["ci", "--provider", "github"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // without hosts the release lands in the job's checkout: right on a self-hosted runner only,
+    // so `ci` says so and writes the workflow all the same
+    assert!(
+        stderr(&out).contains("warning: no `hosts` in the release table"),
+        "{}",
+        stderr(&out)
+    );
     let workflow = fx.path().join(".github/workflows/release.yml");
     assert_eq!(
         stdout(&out).trim(),
