@@ -6,11 +6,17 @@
 //! `--no-build`), then for each package resolves assets, generates the documentation files,
 //! computes `Depends`, strips binaries, writes the `.deb` atomically, and optionally signs, lints
 //! and install-tests it. Produced paths go to stdout, one per line.
+//!
+//! Other commands package too (`cargo forge-release`, `cargo forge-image` with `from-deb`):
+//! they call [`plan_request`] with a [`DebRequest`] (the library form of the flags) on the
+//! workspace they loaded, keep the [`DebPlan`] in their own plan (it is serialisable both ways,
+//! so a release plan written by one machine is executed by another), and run it with
+//! [`execute_with`] on the binaries they built.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use forge_core::build::{self, Artifact, BuildPlan, BuildRequest};
 use forge_core::config::parse_table;
@@ -27,7 +33,7 @@ use crate::manifest::{DebMetadata, ForgeDebConfig};
 use crate::writer::{Compression, CompressionSettings};
 
 /// One package to produce.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PackageJob {
     /// The Cargo package.
     pub crate_name: String,
@@ -44,18 +50,19 @@ pub struct PackageJob {
     pub output: PathBuf,
     pub metadata: DebMetadata,
     pub forge: ForgeDebConfig,
-    #[serde(skip)]
-    pub package: cargo_metadata::Package,
 }
 
 /// The whole run.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DebPlan {
     pub toolchain: Toolchain,
     pub profile: String,
     pub target_dir: PathBuf,
     pub source_date_epoch: u64,
-    /// `None` with `--no-build`.
+    /// `None` with `--no-build`. A build's command lines belong to the machine that planned
+    /// them (paths, cross environment), so a plan read back has none: its executor supplies the
+    /// binaries ([`execute_with`]).
+    #[serde(skip_deserializing)]
     pub build: Option<BuildPlan>,
     pub packages: Vec<PackageJob>,
     pub compression: CompressionSettings,
@@ -119,15 +126,102 @@ fn debian_name(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// What to package: the library form of `cargo forge-deb`'s flags (same names), for
+/// [`plan_request`].
+#[derive(Clone, Debug, Default)]
+pub struct DebRequest {
+    /// The packages (workspace members, by name), in order.
+    pub packages: Vec<String>,
+    /// The top layer of the settings: `targets`, `profile`, `backend`, `toolchain`, `glibc`.
+    pub settings: forge_core::config::ForgeLayer,
+    pub features: clap_cargo::Features,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+    /// Package binaries built already (by the caller, or found where cargo puts them).
+    pub no_build: bool,
+    /// The upstream version of every package instead of its Cargo.toml's (a release that
+    /// bumps the version plans with the version it will set).
+    pub upstream_version: Option<String>,
+    pub output: Option<PathBuf>,
+    pub variant: Option<String>,
+    pub deb_version: Option<String>,
+    pub deb_revision: Option<String>,
+    pub compress: Option<Compression>,
+    pub compress_level: Option<u32>,
+    pub fast: bool,
+    pub no_strip: bool,
+    pub multiarch: Option<String>,
+    /// `--runner qemu`.
+    pub runner: Option<String>,
+    pub lint: bool,
+    pub install_test: bool,
+    pub sign: bool,
+    pub key: Option<String>,
+}
+
+impl DebRequest {
+    /// The request `cargo forge-deb`'s flags make, for the packages `project` selected.
+    pub fn from_args(args: &DebArgs, project: &Project) -> DebRequest {
+        let common = &args.common;
+        DebRequest {
+            packages: project.packages().map(|p| p.name.to_string()).collect(),
+            settings: forge_core::config::ForgeLayer::from_args(common),
+            features: common.features.clone(),
+            locked: common.locked,
+            frozen: common.frozen,
+            offline: common.offline,
+            no_build: common.no_build,
+            upstream_version: None,
+            output: args.output.clone(),
+            variant: args.variant.clone(),
+            deb_version: args.deb_version.clone(),
+            deb_revision: args.deb_revision.clone(),
+            compress: args.compress,
+            compress_level: args.compress_level,
+            fast: args.fast,
+            no_strip: args.no_strip,
+            multiarch: args.multiarch.clone(),
+            runner: args.runner.clone(),
+            lint: args.lint,
+            install_test: args.install_test,
+            sign: args.sign,
+            key: args.key.clone(),
+        }
+    }
+}
+
 /// Computes the plan. Reads files; writes nothing.
 pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
-    let common = &args.common;
     // The toolchain may be configured in the workspace: read the workspace layer first with the
     // default cargo (cargo metadata's output does not depend on the toolchain).
-    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
-    let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
-    let first_pkg = packages[0];
-    let settings = forge_core::config::resolve(&project, first_pkg, common)?;
+    let (project, toolchain) = forge_core::project::load_with_toolchain(&args.common, shell)?;
+    let req = DebRequest::from_args(args, &project);
+    let plan = plan_request(&project, toolchain, &req, shell)?;
+    Ok((project, plan))
+}
+
+/// The plan of a [`DebRequest`] on a loaded workspace, built with `toolchain`. Reads files;
+/// writes nothing.
+pub fn plan_request(
+    project: &Project,
+    toolchain: Toolchain,
+    args: &DebRequest,
+    shell: &Shell,
+) -> Result<DebPlan> {
+    let packages: Vec<&cargo_metadata::Package> = args
+        .packages
+        .iter()
+        .map(|name| {
+            project
+                .package(name)
+                .ok_or_else(|| usage(format!("package `{name}` is not in the workspace")))
+        })
+        .collect::<Result<_>>()?;
+    let first_pkg = *packages
+        .first()
+        .ok_or_else(|| usage("no package to make a .deb of"))?;
+    let settings = forge_core::config::resolve_layer(project, first_pkg, &args.settings)?;
 
     let mut jobs = Vec::new();
     let mut profile = settings.profile.clone();
@@ -148,12 +242,12 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
     };
     for pkg in &packages {
         let meta = deb_metadata(pkg, args.variant.as_deref())?;
-        if common.profile.is_none() {
+        if args.settings.profile.is_none() {
             if let Some(p) = &meta.profile {
                 profile = p.clone();
             }
         }
-        let pkg_settings = forge_core::config::resolve(&project, pkg, common)?;
+        let pkg_settings = forge_core::config::resolve_layer(project, pkg, &args.settings)?;
         let forge: ForgeDebConfig = match &pkg_settings.deb {
             Some(v) => parse_table(
                 v,
@@ -166,7 +260,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         let version = match &args.deb_version {
             Some(v) => v.clone(),
             None => crate::version::full_version(
-                &pkg.version.to_string(),
+                &args
+                    .upstream_version
+                    .clone()
+                    .unwrap_or_else(|| pkg.version.to_string()),
                 args.deb_revision.as_deref().or(meta.revision.as_deref()),
             ),
         };
@@ -207,7 +304,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             );
             jobs.push(PackageJob {
                 crate_name: pkg.name.to_string(),
-                crate_version: pkg.version.to_string(),
+                crate_version: args
+                    .upstream_version
+                    .clone()
+                    .unwrap_or_else(|| pkg.version.to_string()),
                 manifest: pkg.manifest_path.clone().into_std_path_buf(),
                 package_dir: pkg
                     .manifest_path
@@ -221,15 +321,14 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
                 output,
                 metadata: meta.clone(),
                 forge: forge.clone(),
-                package: (*pkg).clone(),
             });
         }
     }
 
-    let build = if common.no_build {
+    let build = if args.no_build {
         None
     } else {
-        let mut features = common.features.clone();
+        let mut features = args.features.clone();
         if let Some(f) = jobs.first().and_then(|j| j.metadata.features.clone()) {
             features.features.extend(f);
         }
@@ -244,9 +343,9 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             features,
             targets: triples.clone(),
             profile: profile.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
+            locked: args.locked,
+            frozen: args.frozen,
+            offline: args.offline,
             backend: settings.backend,
             glibc: settings.glibc.clone(),
         };
@@ -293,7 +392,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         smoke_test: args.runner.is_some(),
         glibc: settings.glibc.clone(),
     };
-    Ok((project, plan))
+    Ok(plan)
 }
 
 /// cargo-deb's `-o` rule: a directory if it ends in `/`, exists as one, or has no extension.
@@ -316,10 +415,28 @@ fn output_path(output: Option<&Path>, target_dir: &Path, file: &str, many: bool)
 
 /// Runs the plan.
 pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<Produced>> {
-    let artifacts: Vec<Artifact> = match &plan.build {
-        Some(b) => build::execute(b, project, shell)?,
-        None => {
-            let pkgs: Vec<&cargo_metadata::Package> = project.packages().collect();
+    execute_with(project, plan, None, shell)
+}
+
+/// Runs the plan on `built` binaries when given (the caller built them, e.g. a release); else
+/// builds them as the plan says, or finds them where cargo puts them (`--no-build`).
+pub fn execute_with(
+    project: &Project,
+    plan: &DebPlan,
+    built: Option<&[Artifact]>,
+    shell: &Shell,
+) -> Result<Vec<Produced>> {
+    let artifacts: Vec<Artifact> = match (built, &plan.build) {
+        (Some(a), _) => a.to_vec(),
+        (None, Some(b)) => build::execute(b, project, shell)?,
+        (None, None) => {
+            let mut pkgs: Vec<&cargo_metadata::Package> = Vec::new();
+            for job in &plan.packages {
+                let pkg = job_package(project, job)?;
+                if !pkgs.iter().any(|p| p.id == pkg.id) {
+                    pkgs.push(pkg);
+                }
+            }
             let triples: Vec<String> = plan
                 .packages
                 .iter()
@@ -485,6 +602,17 @@ fn installed_binaries(deb: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The Cargo package a job packages.
+fn job_package<'a>(project: &'a Project, job: &PackageJob) -> Result<&'a cargo_metadata::Package> {
+    project.package_by_manifest(&job.manifest).with_context(|| {
+        format!(
+            "package `{}` (`{}`) is not in the workspace",
+            job.crate_name,
+            job.manifest.display()
+        )
+    })
+}
+
 fn package(
     project: &Project,
     plan: &DebPlan,
@@ -493,7 +621,7 @@ fn package(
     shell: &Shell,
 ) -> Result<Produced> {
     let meta = &job.metadata;
-    let pkg = &job.package;
+    let pkg = job_package(project, job)?;
     let manifest = job.manifest.as_path();
     let triple = job.target.as_ref().map(|t| t.triple.as_str());
     let artifacts: Vec<Artifact> = all_artifacts
@@ -846,7 +974,7 @@ fn package(
         data.push(e);
     }
 
-    let extended = extended_description(job, readme.as_deref())?;
+    let extended = extended_description(job, pkg, readme.as_deref())?;
     let control = Control {
         package: job.name.clone(),
         version: job.version.clone(),
@@ -1272,7 +1400,11 @@ fn human_size(n: u64) -> String {
     }
 }
 
-fn extended_description(job: &PackageJob, readme: Option<&Path>) -> Result<Option<String>> {
+fn extended_description(
+    job: &PackageJob,
+    pkg: &cargo_metadata::Package,
+    readme: Option<&Path>,
+) -> Result<Option<String>> {
     let meta = &job.metadata;
     if let Some(f) = &meta.extended_description_file {
         let p = job.package_dir.join(f);
@@ -1288,7 +1420,7 @@ fn extended_description(job: &PackageJob, readme: Option<&Path>) -> Result<Optio
     if let Some(d) = &meta.extended_description {
         return Ok(Some(d.clone()));
     }
-    let summary = job.package.description.clone().unwrap_or_default();
+    let summary = pkg.description.clone().unwrap_or_default();
     if let Some(r) = readme.filter(|r| r.is_file()) {
         let md = forge_core::fsx::read_to_string(r)?;
         if let Some(d) = crate::control::description_from_markdown(&md, &summary, 20) {
@@ -1303,7 +1435,7 @@ fn extended_description(job: &PackageJob, readme: Option<&Path>) -> Result<Optio
 }
 
 fn copyright_text(job: &PackageJob, project: &Project) -> Result<String> {
-    let pkg = &job.package;
+    let pkg = job_package(project, job)?;
     let meta = &job.metadata;
     let mut texts = Vec::new();
     let license_file = match &meta.license_file {

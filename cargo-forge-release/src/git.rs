@@ -48,6 +48,11 @@ pub fn head(dir: &Path, shell: &Shell) -> Result<String> {
     git(dir).args(["rev-parse", "HEAD"]).read(shell)
 }
 
+/// The subject of `HEAD`'s commit, `None` without one.
+pub fn last_subject(dir: &Path, shell: &Shell) -> Option<String> {
+    git(dir).args(["log", "-1", "--format=%s"]).read(shell).ok()
+}
+
 /// Whether a tag exists locally.
 pub fn tag_exists(dir: &Path, tag: &str, shell: &Shell) -> Result<bool> {
     let out = git(dir)
