@@ -816,8 +816,9 @@ fn header(out: &mut String, m: &Model) {
         out,
         0,
         "#
-# Rust is installed only by the jobs that compile, and only when the runner lacks the toolchain
-# or a target's standard library; a self-hosted runner with both and cargo-forge installs nothing.",
+# Every job after forge reads the workspace with cargo; Rust is installed only when the runner
+# lacks the toolchain (or, in build, the target's standard library), so a self-hosted runner
+# that has them and cargo-forge installs nothing.",
     );
     let gh = m.github();
     let secrets = m.secrets();
@@ -1428,6 +1429,8 @@ if: github.event_name == 'workflow_dispatch'",
     lines(out, 4, "steps:");
     checkout(out, false);
     fetch_forge(out, "amd64");
+    // every phase reads the checkout's workspace (`cargo metadata`) to check the plan against it
+    rust_steps(out, m, "''");
     fetch_plan(out);
     lines(
         out,
@@ -1534,18 +1537,22 @@ timeout-minutes: 30",
             out,
             4,
             "permissions:
+  contents: read # check out the repository
   packages: write # push the index and its tags to ghcr.io",
         );
     } else {
         lines(
             out,
             4,
-            "# the registry's own credentials push the index; nothing to read from this repository
-permissions: {}",
+            "permissions:
+  contents: read # check out the repository (the registry's own credentials push the index)",
         );
     }
     lines(out, 4, "steps:");
+    // the plan is checked against the checkout (its commit, its workspace)
+    checkout(out, false);
     fetch_forge(out, "amd64");
+    rust_steps(out, m, "''");
     fetch_plan(out);
     lines(
         out,
@@ -1793,8 +1800,14 @@ mod tests {
             assert!(install.contains("::error::the toolchain directory $TOOLCHAIN"));
             assert!(install.contains("rustup target add"));
         }
+        // every phase reads the workspace with cargo; only the build jobs need a target's std
         for name in ["publish", "merge"] {
-            assert!(!job(&y, name).contains("rust"), "{name} needs no Rust");
+            let j = job(&y, name);
+            assert!(
+                step(j, "check rust").contains("RUST_TARGETS: ''\n"),
+                "{name}"
+            );
+            assert!(step(j, "install rust").contains("if: steps.rust.outputs.install == 'true'"));
         }
         let y = generate(Provider::Github, &inputs());
         assert!(step(job(&y, "build"), "check rust").contains("TOOLCHAIN: ''"));
@@ -1958,7 +1971,10 @@ mod tests {
             ["contents: read", "packages: write"]
         );
         assert_eq!(perms(job(&y, "publish")), ["contents: write"]);
-        assert_eq!(perms(job(&y, "merge")), ["packages: write"]);
+        assert_eq!(
+            perms(job(&y, "merge")),
+            ["contents: read", "packages: write"]
+        );
         // every permission says what it is for
         for l in y.lines().filter(|l| {
             l.trim_start().starts_with("contents:") || l.trim_start().starts_with("packages:")
@@ -1981,7 +1997,7 @@ mod tests {
         i.image_repository = Some("quay.io/acme/app".into());
         let y = generate(Provider::Github, &i);
         assert!(!y.contains("packages: write"));
-        assert!(perms(job(&y, "merge")).is_empty());
+        assert_eq!(perms(job(&y, "merge")), ["contents: read"]);
     }
 
     #[test]

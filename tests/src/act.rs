@@ -234,7 +234,19 @@ impl Act {
             .collect();
         cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
         cmd.current_dir(&self.dir);
+        let started = std::time::Instant::now();
         let out = run(&mut cmd);
+        eprintln!(
+            "act {} of {}: {} in {:.1} s",
+            self.event_name,
+            self.workflow,
+            if out.status.success() {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            started.elapsed().as_secs_f64()
+        );
         let log = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -36,7 +36,7 @@ const VERSION: &str = "0.1.0";
 const PACKAGE: &str = "forge-fixture-cli";
 const AMD64: &str = "x86_64-unknown-linux-gnu";
 const ARM64: &str = "aarch64-unknown-linux-gnu";
-const REGISTRY_USER: &str = "forge";
+const REGISTRY_USER: &str = "registry-bot";
 const REGISTRY_PASSWORD: &str = "registry-pass-2718";
 const GPG_UID: &str = "App Releases <releases@example.com>";
 const GPG_EMAIL: &str = "releases@example.com";
@@ -216,7 +216,6 @@ fn visible(releases: &[EmuRelease]) -> Vec<&EmuRelease> {
 }
 
 #[test]
-#[ignore = "until the phase commands of the release plan (branch release-core) are merged"]
 fn the_generated_github_workflow_releases_a_tag_under_act() {
     if !prerequisites() {
         return;
@@ -284,8 +283,9 @@ base = \"scratch\"
     let builds = [format!("build {AMD64}"), format!("build {ARM64}")];
     let before_publish = ["forge amd64", "forge arm64", "plan", &builds[0], &builds[1]];
 
-    // Run 1: every upload of the arm64 archive fails; the others go through.
-    let failing = format!("{PACKAGE}-{VERSION}-{ARM64}.tar.gz");
+    // Run 1: every upload of the amd64 archive fails; those before it (the arm64 archive) go
+    // through.
+    let failing = format!("{PACKAGE}-{VERSION}-{AMD64}.tar.gz");
     emu.fail_uploads_of(&failing, 1000, 500);
     let first = act.run(scratch.path());
     stop_agents(scratch.path());
@@ -428,7 +428,6 @@ base = \"scratch\"
 }
 
 #[test]
-#[ignore = "until the phase commands of the release plan (branch release-core) are merged"]
 fn the_generated_forgejo_workflow_releases_a_tag_under_act() {
     if !prerequisites() {
         return;
