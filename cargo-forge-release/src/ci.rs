@@ -1353,11 +1353,25 @@ steps:",
 - name: keep the artifacts
   uses: {UPLOAD_ARTIFACT}
   with:
-    name: build-${{{{ matrix.target }}}}
-    path: {BUILD_DIR}
-    if-no-files-found: error"
+    name: build-${{{{ matrix.target }}}}"
         ),
     );
+    if m.image {
+        // publish needs the files, not the platform image's OCI layout (push-image pushes it)
+        lines(
+            out,
+            10,
+            &format!(
+                "# the image layouts stay here: push-image pushes them, publish does not read them
+path: |
+  {BUILD_DIR}
+  !{BUILD_DIR}/*/*/image-*"
+            ),
+        );
+    } else {
+        lines(out, 10, &format!("path: {BUILD_DIR}"));
+    }
+    lines(out, 10, "if-no-files-found: error");
     if m.image {
         lines(
             out,
@@ -1824,6 +1838,13 @@ mod tests {
         assert!(!y.contains("packages: write"));
         assert!(!y.contains("push-image"));
         assert!(!y.contains("digests"));
+        assert!(step(job(&y, "build"), "keep the artifacts")
+            .contains("    path: target/forge/ci/build\n"));
+        // with images, the platform layouts stay with the build job (push-image pushes them)
+        let y = generate(Provider::Github, &inputs());
+        assert!(step(job(&y, "build"), "keep the artifacts").contains(
+            "path: |\n            target/forge/ci/build\n            !target/forge/ci/build/*/*/image-*\n"
+        ));
     }
 
     #[test]

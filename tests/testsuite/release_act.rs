@@ -211,6 +211,24 @@ fn skopeo(args: &[&str], reference: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn visible(releases: &[EmuRelease]) -> Vec<&EmuRelease> {
     releases.iter().filter(|r| !r.draft).collect()
 }
@@ -348,6 +366,20 @@ base = \"scratch\"
         assert!(
             !transcript.contains(&format!("Success - {step}")),
             "`{step}` ran:\n{transcript}"
+        );
+    }
+
+    // the build artifacts carry the staged files, not the image layouts push-image pushed
+    for target in [AMD64, ARM64] {
+        let artifact = second.store.join(format!("build-{target}"));
+        let files = files_under(&artifact);
+        assert!(
+            files.iter().any(|f| f.ends_with("staged.json")),
+            "{artifact:?}: {files:?}"
+        );
+        assert!(
+            !files.iter().any(|f| f.contains("/image-")),
+            "{artifact:?}: {files:?}"
         );
     }
 
