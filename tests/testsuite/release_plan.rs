@@ -522,6 +522,16 @@ fn a_backport_never_moves_latest_backwards() {
         PathBuf::from("v1.3.0")
     );
     assert!(repo.path().join("dist/v1.2.4/SHA256SUMS").is_file());
+    // `cargo forge-image --push` of the 1.2.4 checkout follows the same rule.
+    let out = run(Command::new(bin("cargo-forge-image"))
+        .args(["forge-image", "--push", "--toolchain", "/usr", "--repository"])
+        .arg(format!("{}/bp/cli", reg.host()))
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1"));
+    assert_success(&out, "forge-image --push at 1.2.4");
+    assert!(stderr(&out).contains("stays where it is"), "{}", stderr(&out));
+    assert_eq!(tag_digest(&reg, "bp/cli", "latest"), d130);
+    assert_eq!(tag_digest(&reg, "bp/cli", "1"), d130);
 }
 
 /// `--bump --dry-run` stages the bumped version (file names, the binary's own version, the
