@@ -513,6 +513,24 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
     let (project, plan, _) = load_plan(&p.plan, shell)?;
     let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
     let units: Vec<&UnitPlan> = plan.releases.iter().collect();
+    // The git state (the tag may exist already at HEAD: CI publishes from the pushed tag) and
+    // every secret, before the first side effect.
+    let problems = plan::check_git(
+        &project.workspace_root,
+        &project.target_dir,
+        &plan.releases,
+        false,
+        true,
+        p.no_tag,
+        shell,
+    )?;
+    if !problems.is_empty() {
+        let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+        return Err(forge_core::exit::usage(format!(
+            "cannot publish {}: nothing was done{list}",
+            plan.version
+        )));
+    }
     ops::check_secrets(&plan, &units, &exec, true, true, shell)?;
     let parts = read_parts(&p.artifacts, &plan)?;
     // Every target of every package, built: before anything is published.

@@ -168,6 +168,8 @@ pub struct UnitPlan {
     pub latest: String,
     pub sign: SignConfig,
     pub hosts: Vec<HostPlan>,
+    /// The branches a release may be made from (`branches`).
+    pub branches: Vec<String>,
     /// Whether a git tag is made (a git repository, no `--no-tag`).
     pub make_tag: bool,
     /// The remote the tag is pushed to; `None`: a local tag (no such remote).
@@ -641,6 +643,11 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                 "latest".into()
             },
             sign: d.cfg.sign.clone().unwrap_or_default(),
+            branches: d
+                .cfg
+                .branches
+                .clone()
+                .unwrap_or_else(|| vec!["main".into(), "master".into()]),
             hosts: hosts_specs
                 .into_iter()
                 .map(|spec| HostPlan {
@@ -730,67 +737,16 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
     }
 
     // git.
-    if is_repo && req.publishing {
-        if !req.allow_dirty {
-            let dirty = crate::git::dirty_files(&root, shell)?;
-            if !dirty.is_empty() {
-                problems.push(format!("the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`", dirty.join(", ")));
-            }
-        }
-        let head = crate::git::head(&root, shell)?;
-        let branch = crate::git::branch(&root, shell)?;
-        let mut branch_checked = false;
-        for u in &units {
-            let d = drafts
-                .iter()
-                .find(|d| d.plan.name == u.packages[0])
-                .expect("a unit's package is a draft");
-            let state_path = release_root.join(&u.key).join("state.json");
-            let resuming = State::load(&state_path)?.is_some_and(|s| s.tag_created);
-            let tag_at_head = (req.tag_may_exist || resuming)
-                && crate::git::tag_commit(&root, &u.tag, shell)?.is_some_and(|c| c == head);
-            let branches = d
-                .cfg
-                .branches
-                .clone()
-                .unwrap_or_else(|| vec!["main".into(), "master".into()]);
-            if !branch_checked {
-                match &branch {
-                    Some(b) if branches.contains(b) => {}
-                    Some(b) => problems.push(format!(
-                        "releases are made from {} (`branches`), but HEAD is on `{b}`",
-                        branches.join(" or ")
-                    )),
-                    None if tag_at_head => {}
-                    None => problems.push("HEAD is detached: check out a release branch".into()),
-                }
-                branch_checked = true;
-            }
-            if u.make_tag && !tag_at_head && !resuming {
-                if crate::git::tag_exists(&root, &u.tag, shell)? {
-                    let hint = if d.per_package_tag || units.len() > 1 {
-                        ""
-                    } else {
-                        " (packages of a workspace released one by one need tags of their own: `tag-format = \"{{name}}-v{{version}}\"`)"
-                    };
-                    problems.push(format!(
-                        "tag `{}` already exists in this repository{hint}",
-                        u.tag
-                    ));
-                }
-                if let Some(remote) = &u.remote {
-                    match crate::git::remote_tag_exists(&root, remote, &u.tag, shell) {
-                        Ok(true) => {
-                            problems.push(format!("tag `{}` already exists on `{remote}`", u.tag))
-                        }
-                        Ok(false) => {}
-                        Err(e) => problems.push(format!("cannot check tags on `{remote}`: {e:#}")),
-                    }
-                }
-            }
-        }
-    } else if !is_repo && req.publishing && !req.no_tag {
-        problems.push(format!("`{}` is not a git repository: a release is tagged (pass `--no-tag` to release without a tag)", root.display()));
+    if req.publishing {
+        problems.extend(check_git(
+            &root,
+            &project.target_dir,
+            &units,
+            req.allow_dirty,
+            req.tag_may_exist,
+            req.no_tag,
+            shell,
+        )?);
     }
 
     if !problems.is_empty() {
@@ -820,6 +776,81 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
         releases: units,
     };
     Ok((project, plan, toolchains))
+}
+
+/// The git checks of a publishing run, as problems: a clean tree (unless `allow_dirty`), HEAD
+/// on an allowed branch (or detached at the release tag when `tag_may_exist`: CI publishing from
+/// the pushed tag), each release's tag absent locally and on its remote (or at HEAD, when it may
+/// exist or a resumed run made it).
+pub fn check_git(
+    root: &Path,
+    target_dir: &Path,
+    units: &[UnitPlan],
+    allow_dirty: bool,
+    tag_may_exist: bool,
+    no_tag: bool,
+    shell: &Shell,
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if !crate::git::is_repo(root, shell) {
+        if !no_tag {
+            problems.push(format!("`{}` is not a git repository: a release is tagged (pass `--no-tag` to release without a tag)", root.display()));
+        }
+        return Ok(problems);
+    }
+    if !allow_dirty {
+        let dirty = crate::git::dirty_files(root, shell)?;
+        if !dirty.is_empty() {
+            problems.push(format!("the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`", dirty.join(", ")));
+        }
+    }
+    let head = crate::git::head(root, shell)?;
+    let branch = crate::git::branch(root, shell)?;
+    let mut branch_checked = false;
+    for u in units {
+        let state_path = target_dir
+            .join("forge/release")
+            .join(&u.key)
+            .join("state.json");
+        let resuming = State::load(&state_path)?.is_some_and(|s| s.tag_created);
+        let tag_at_head = (tag_may_exist || resuming)
+            && crate::git::tag_commit(root, &u.tag, shell)?.is_some_and(|c| c == head);
+        if !branch_checked {
+            match &branch {
+                Some(b) if u.branches.contains(b) => {}
+                Some(b) => problems.push(format!(
+                    "releases are made from {} (`branches`), but HEAD is on `{b}`",
+                    u.branches.join(" or ")
+                )),
+                None if tag_at_head => {}
+                None => problems.push("HEAD is detached: check out a release branch".into()),
+            }
+            branch_checked = true;
+        }
+        if u.make_tag && !no_tag && !tag_at_head && !resuming {
+            if crate::git::tag_exists(root, &u.tag, shell)? {
+                let hint = if u.latest != "latest" || units.len() > 1 {
+                    ""
+                } else {
+                    " (packages of a workspace released one by one need tags of their own: `tag-format = \"{{name}}-v{{version}}\"`)"
+                };
+                problems.push(format!(
+                    "tag `{}` already exists in this repository{hint}",
+                    u.tag
+                ));
+            }
+            if let Some(remote) = &u.remote {
+                match crate::git::remote_tag_exists(root, remote, &u.tag, shell) {
+                    Ok(true) => {
+                        problems.push(format!("tag `{}` already exists on `{remote}`", u.tag))
+                    }
+                    Ok(false) => {}
+                    Err(e) => problems.push(format!("cannot check tags on `{remote}`: {e:#}")),
+                }
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// `<package>/<version>`; packages sharing a tag: `<a>+<b>/<version>`.

@@ -55,6 +55,7 @@ pub const CREDENTIAL_VARS: &[&str] = &[
     // Signing: the minisign key's password, and the names CI setups give gpg keys and
     // passphrases (the generated workflow's key-import step among them).
     "MINISIGN_PASSWORD",
+    "MINISIGN_KEY",
     "GPG_PASSPHRASE",
     "GPG_PRIVATE_KEY",
     "GPG_SIGNING_KEY",

@@ -22,6 +22,7 @@ mod release_ci;
 mod release_faults;
 mod release_github;
 mod release_more;
+mod release_plan;
 mod release_s3;
 mod secrets;
 mod tidy;

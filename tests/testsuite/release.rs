@@ -41,13 +41,21 @@ impl ReleaseRepo {
 
     /// [`ReleaseRepo::new`] of another fixture crate.
     pub fn of_fixture(fixture: &str, release_table: &str) -> ReleaseRepo {
+        ReleaseRepo::with_table(fixture, "package.metadata.forge.release", release_table)
+    }
+
+    /// [`ReleaseRepo::new`] of a workspace fixture, the table in
+    /// `[workspace.metadata.forge.release]`.
+    pub fn of_workspace(fixture: &str, release_table: &str) -> ReleaseRepo {
+        ReleaseRepo::with_table(fixture, "workspace.metadata.forge.release", release_table)
+    }
+
+    fn with_table(fixture: &str, table: &str, release_table: &str) -> ReleaseRepo {
         let fx = Fixture::copy(fixture);
         let gnupg = gpg_home("Forge Release <release@example.com>");
         let manifest = fx.path().join("Cargo.toml");
         let mut s = std::fs::read_to_string(&manifest).unwrap();
-        s.push_str(&format!(
-            "\n[package.metadata.forge.release]\n{release_table}\n"
-        ));
+        s.push_str(&format!("\n[{table}]\n{release_table}\n"));
         std::fs::write(&manifest, s).unwrap();
         std::fs::write(fx.path().join(".gitignore"), "target/\ndist/\napt/\n").unwrap();
         std::fs::write(fx.path().join("CHANGELOG.md"), "# Changelog\n\n## [0.1.0]\n- first release\n\n## [0.2.0]\n- second release with `more`\n").unwrap();
