@@ -146,7 +146,7 @@ impl DependencyList {
 }
 
 /// One entry of `assets`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub enum AssetSpec {
     /// `[src, dest, mode?]` or `{ source, dest, mode? }`.
     File {
@@ -206,6 +206,40 @@ impl JsonSchema for AssetSpec {
                 { "const": "$auto" }
             ]
         })
+    }
+}
+
+/// Written in the form the `Deserialize` impl reads (a table, or `"$auto"`), so that a plan
+/// holding the metadata reads back the same.
+impl Serialize for AssetSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            AssetSpec::Auto => s.serialize_str("$auto"),
+            AssetSpec::File {
+                source,
+                dest,
+                mode,
+                preserve_symlinks,
+            } => {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("source", source)?;
+                m.serialize_entry("dest", dest)?;
+                if let Some(mode) = mode {
+                    m.serialize_entry("mode", mode)?;
+                }
+                if let Some(p) = preserve_symlinks {
+                    m.serialize_entry("preserve_symlinks", p)?;
+                }
+                m.end()
+            }
+            AssetSpec::Symlink { dest, link_name } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("dest", dest)?;
+                m.serialize_entry("link_name", link_name)?;
+                m.end()
+            }
+        }
     }
 }
 
@@ -530,6 +564,31 @@ mod tests {
         assert!(matches!(&a[1], AssetSpec::File { mode: None, .. }));
         assert!(matches!(&a[3], AssetSpec::Symlink { .. }));
         assert!(matches!(&a[4], AssetSpec::Auto));
+    }
+
+    /// A plan holding the metadata (a release plan written on one machine, executed on
+    /// another) reads back what was written.
+    #[test]
+    fn metadata_round_trips_through_json() {
+        let m = parse(json!({
+            "name": "x",
+            "depends": "$auto, libc6",
+            "license-file": ["LICENSE", "2"],
+            "assets": [
+                ["target/release/x", "usr/bin/", "755"],
+                {"source": "a", "dest": "b", "preserve_symlinks": true},
+                {"dest": "usr/bin/y", "link_name": "x"},
+                "$auto"
+            ],
+            "systemd-units": {"unit-name": "x", "enable": false},
+            "variants": {"min": {"assets": [["target/release/x", "usr/bin/", "755"]]}}
+        }))
+        .unwrap();
+        let once = serde_json::to_value(&m).unwrap();
+        let back = parse(once.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), once);
+        assert_eq!(once["assets"][0]["source"], "target/release/x");
+        assert_eq!(once["assets"][3], "$auto");
     }
 
     #[test]

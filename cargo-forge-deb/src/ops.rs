@@ -6,11 +6,17 @@
 //! `--no-build`), then for each package resolves assets, generates the documentation files,
 //! computes `Depends`, strips binaries, writes the `.deb` atomically, and optionally signs, lints
 //! and install-tests it. Produced paths go to stdout, one per line.
+//!
+//! Other commands package too (`cargo forge-release`, `cargo forge-image` with `from-deb`):
+//! they call [`plan_request`] with a [`DebRequest`] (the library form of the flags) on the
+//! workspace they loaded, keep the [`DebPlan`] in their own plan (it is serialisable both ways,
+//! so a release plan written by one machine is executed by another), and run it with
+//! [`execute_with`] on the binaries they built.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use forge_core::build::{self, Artifact, BuildPlan, BuildRequest};
 use forge_core::config::parse_table;
@@ -27,7 +33,7 @@ use crate::manifest::{DebMetadata, ForgeDebConfig};
 use crate::writer::{Compression, CompressionSettings};
 
 /// One package to produce.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PackageJob {
     /// The Cargo package.
     pub crate_name: String,
@@ -44,18 +50,19 @@ pub struct PackageJob {
     pub output: PathBuf,
     pub metadata: DebMetadata,
     pub forge: ForgeDebConfig,
-    #[serde(skip)]
-    pub package: cargo_metadata::Package,
 }
 
 /// The whole run.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DebPlan {
     pub toolchain: Toolchain,
     pub profile: String,
     pub target_dir: PathBuf,
     pub source_date_epoch: u64,
-    /// `None` with `--no-build`.
+    /// `None` with `--no-build`. A build's command lines belong to the machine that planned
+    /// them (paths, cross environment), so a plan read back has none: its executor supplies the
+    /// binaries ([`execute_with`]).
+    #[serde(skip_deserializing)]
     pub build: Option<BuildPlan>,
     pub packages: Vec<PackageJob>,
     pub compression: CompressionSettings,
@@ -121,15 +128,129 @@ fn debian_name(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// What to package: the library form of `cargo forge-deb`'s flags (same names), for
+/// [`plan_request`].
+#[derive(Clone, Debug, Default)]
+pub struct DebRequest {
+    /// The packages (workspace members, by name), in order.
+    pub packages: Vec<String>,
+    /// The top layer of the settings: `targets`, `profile`, `backend`, `toolchain`, `glibc`.
+    pub settings: forge_core::config::ForgeLayer,
+    pub features: clap_cargo::Features,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+    /// Package binaries built already (by the caller, or found where cargo puts them).
+    pub no_build: bool,
+    /// The upstream version of every package instead of its Cargo.toml's (a release that
+    /// bumps the version plans with the version it will set).
+    pub upstream_version: Option<String>,
+    pub output: Option<PathBuf>,
+    pub variant: Option<String>,
+    pub deb_version: Option<String>,
+    pub deb_revision: Option<String>,
+    pub compress: Option<Compression>,
+    pub compress_level: Option<u32>,
+    pub fast: bool,
+    pub no_strip: bool,
+    pub multiarch: Option<String>,
+    /// `--runner qemu`.
+    pub runner: Option<String>,
+    pub lint: bool,
+    pub install_test: bool,
+    pub sign: bool,
+    pub key: Option<String>,
+    /// `--dbgsym`/`--no-dbgsym`, `--separate-debug-symbols`/`--no-…`,
+    /// `--compress-debug-symbols[=FORMAT]`/`--no-…`: the `[package.metadata.deb]` keys they
+    /// override (`None`: the manifest decides).
+    pub dbgsym: Option<bool>,
+    pub separate_debug_symbols: Option<bool>,
+    pub compress_debug_symbols: Option<bool>,
+    /// The compression of separated debug symbols (`zlib` when `None`).
+    pub debug_compression: Option<String>,
+}
+
+impl DebRequest {
+    /// The request `cargo forge-deb`'s flags make, for the packages `project` selected.
+    pub fn from_args(args: &DebArgs, project: &Project) -> DebRequest {
+        let common = &args.common;
+        let overrides = args.apply_overrides(DebMetadata::default());
+        DebRequest {
+            packages: project.packages().map(|p| p.name.to_string()).collect(),
+            settings: forge_core::config::ForgeLayer::from_args(common),
+            features: common.features.clone(),
+            locked: common.locked,
+            frozen: common.frozen,
+            offline: common.offline,
+            no_build: common.no_build,
+            upstream_version: None,
+            output: args.output.clone(),
+            variant: args.variant.clone(),
+            deb_version: args.deb_version.clone(),
+            deb_revision: args.deb_revision.clone(),
+            compress: args.compress,
+            compress_level: args.compress_level,
+            fast: args.fast,
+            no_strip: args.no_strip,
+            multiarch: args.multiarch.clone(),
+            runner: args.runner.clone(),
+            lint: args.lint,
+            install_test: args.install_test,
+            sign: args.sign,
+            key: args.key.clone(),
+            dbgsym: overrides.dbgsym,
+            separate_debug_symbols: overrides.separate_debug_symbols,
+            compress_debug_symbols: overrides.compress_debug_symbols,
+            debug_compression: args.compress_debug_symbols.clone(),
+        }
+    }
+
+    /// The `[package.metadata.deb]` debug-symbol keys, overridden by the request's.
+    fn apply_overrides(&self, mut meta: DebMetadata) -> DebMetadata {
+        if let Some(v) = self.dbgsym {
+            meta.dbgsym = Some(v);
+        }
+        if let Some(v) = self.separate_debug_symbols {
+            meta.separate_debug_symbols = Some(v);
+        }
+        if let Some(v) = self.compress_debug_symbols {
+            meta.compress_debug_symbols = Some(v);
+        }
+        meta
+    }
+}
+
 /// Computes the plan. Reads files; writes nothing.
 pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
-    let common = &args.common;
     // The toolchain may be configured in the workspace: read the workspace layer first with the
     // default cargo (cargo metadata's output does not depend on the toolchain).
-    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
-    let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
-    let first_pkg = packages[0];
-    let settings = forge_core::config::resolve(&project, first_pkg, common)?;
+    let (project, toolchain) = forge_core::project::load_with_toolchain(&args.common, shell)?;
+    let req = DebRequest::from_args(args, &project);
+    let plan = plan_request(&project, toolchain, &req, shell)?;
+    Ok((project, plan))
+}
+
+/// The plan of a [`DebRequest`] on a loaded workspace, built with `toolchain`. Reads files;
+/// writes nothing.
+pub fn plan_request(
+    project: &Project,
+    toolchain: Toolchain,
+    args: &DebRequest,
+    shell: &Shell,
+) -> Result<DebPlan> {
+    let packages: Vec<&cargo_metadata::Package> = args
+        .packages
+        .iter()
+        .map(|name| {
+            project
+                .package(name)
+                .ok_or_else(|| usage(format!("package `{name}` is not in the workspace")))
+        })
+        .collect::<Result<_>>()?;
+    let first_pkg = *packages
+        .first()
+        .ok_or_else(|| usage("no package to make a .deb of"))?;
+    let settings = forge_core::config::resolve_layer(project, first_pkg, &args.settings)?;
 
     let mut jobs = Vec::new();
     let mut profile = settings.profile.clone();
@@ -150,12 +271,12 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
     };
     for pkg in &packages {
         let meta = args.apply_overrides(deb_metadata(pkg, args.variant.as_deref())?);
-        if common.profile.is_none() {
+        if args.settings.profile.is_none() {
             if let Some(p) = &meta.profile {
                 profile = p.clone();
             }
         }
-        let pkg_settings = forge_core::config::resolve(&project, pkg, common)?;
+        let pkg_settings = forge_core::config::resolve_layer(project, pkg, &args.settings)?;
         let forge: ForgeDebConfig = match &pkg_settings.deb {
             Some(v) => parse_table(
                 v,
@@ -168,7 +289,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         let version = match &args.deb_version {
             Some(v) => v.clone(),
             None => crate::version::full_version(
-                &pkg.version.to_string(),
+                &args
+                    .upstream_version
+                    .clone()
+                    .unwrap_or_else(|| pkg.version.to_string()),
                 args.deb_revision.as_deref().or(meta.revision.as_deref()),
             ),
         };
@@ -220,7 +344,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             );
             jobs.push(PackageJob {
                 crate_name: pkg.name.to_string(),
-                crate_version: pkg.version.to_string(),
+                crate_version: args
+                    .upstream_version
+                    .clone()
+                    .unwrap_or_else(|| pkg.version.to_string()),
                 manifest: pkg.manifest_path.clone().into_std_path_buf(),
                 package_dir: pkg
                     .manifest_path
@@ -234,15 +361,14 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
                 output,
                 metadata: meta.clone(),
                 forge: forge.clone(),
-                package: (*pkg).clone(),
             });
         }
     }
 
-    let build = if common.no_build {
+    let build = if args.no_build {
         None
     } else {
-        let mut features = common.features.clone();
+        let mut features = args.features.clone();
         if let Some(f) = jobs.first().and_then(|j| j.metadata.features.clone()) {
             features.features.extend(f);
         }
@@ -257,9 +383,9 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             features,
             targets: triples.clone(),
             profile: profile.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
+            locked: args.locked,
+            frozen: args.frozen,
+            offline: args.offline,
             backend: settings.backend,
             glibc: settings.glibc.clone(),
         };
@@ -306,11 +432,11 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         smoke_test: args.runner.is_some(),
         glibc: settings.glibc.clone(),
         debug_compression: args
-            .compress_debug_symbols
+            .debug_compression
             .clone()
             .unwrap_or_else(|| "zlib".into()),
     };
-    Ok((project, plan))
+    Ok(plan)
 }
 
 /// cargo-deb's `-o` rule: a directory if it ends in `/`, exists as one, or has no extension.
@@ -333,10 +459,28 @@ fn output_path(output: Option<&Path>, target_dir: &Path, file: &str, many: bool)
 
 /// Runs the plan.
 pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<Produced>> {
-    let artifacts: Vec<Artifact> = match &plan.build {
-        Some(b) => build::execute(b, project, shell)?,
-        None => {
-            let pkgs: Vec<&cargo_metadata::Package> = project.packages().collect();
+    execute_with(project, plan, None, shell)
+}
+
+/// Runs the plan on `built` binaries when given (the caller built them, e.g. a release); else
+/// builds them as the plan says, or finds them where cargo puts them (`--no-build`).
+pub fn execute_with(
+    project: &Project,
+    plan: &DebPlan,
+    built: Option<&[Artifact]>,
+    shell: &Shell,
+) -> Result<Vec<Produced>> {
+    let artifacts: Vec<Artifact> = match (built, &plan.build) {
+        (Some(a), _) => a.to_vec(),
+        (None, Some(b)) => build::execute(b, project, shell)?,
+        (None, None) => {
+            let mut pkgs: Vec<&cargo_metadata::Package> = Vec::new();
+            for job in &plan.packages {
+                let pkg = job_package(project, job)?;
+                if !pkgs.iter().any(|p| p.id == pkg.id) {
+                    pkgs.push(pkg);
+                }
+            }
             let triples: Vec<String> = plan
                 .packages
                 .iter()
@@ -513,6 +657,17 @@ fn installed_binaries(deb: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The Cargo package a job packages.
+fn job_package<'a>(project: &'a Project, job: &PackageJob) -> Result<&'a cargo_metadata::Package> {
+    project.package_by_manifest(&job.manifest).with_context(|| {
+        format!(
+            "package `{}` (`{}`) is not in the workspace",
+            job.crate_name,
+            job.manifest.display()
+        )
+    })
+}
+
 fn package(
     project: &Project,
     plan: &DebPlan,
@@ -521,7 +676,7 @@ fn package(
     shell: &Shell,
 ) -> Result<Produced> {
     let meta = &job.metadata;
-    let pkg = &job.package;
+    let pkg = job_package(project, job)?;
     let manifest = job.manifest.as_path();
     let triple = job.target.as_ref().map(|t| t.triple.as_str());
     let artifacts: Vec<Artifact> = all_artifacts
@@ -891,7 +1046,7 @@ fn package(
         .filter_map(|a| Path::new(&a.dest).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    let (synopsis, extended) = description(job, readme.as_deref(), &commands)?;
+    let (synopsis, extended) = description(job, pkg, readme.as_deref(), &commands)?;
     let control = Control {
         package: job.name.clone(),
         version: job.version.clone(),
@@ -1317,11 +1472,11 @@ fn human_size(n: u64) -> String {
 /// The synopsis and extended description ([`crate::control::describe`]'s rules).
 fn description(
     job: &PackageJob,
+    pkg: &cargo_metadata::Package,
     readme: Option<&Path>,
     commands: &[String],
 ) -> Result<(String, String)> {
     let meta = &job.metadata;
-    let pkg = &job.package;
     let configured = match &meta.extended_description_file {
         Some(f) => {
             let p = job.package_dir.join(f);
@@ -1363,7 +1518,7 @@ fn description(
     };
     let mut generated = format!(
         "This package provides {what} of the Rust crate {} version {}",
-        pkg.name, pkg.version
+        pkg.name, job.crate_version
     );
     if let Some(l) = &pkg.license {
         generated.push_str(&format!(
@@ -1389,7 +1544,7 @@ fn description(
 }
 
 fn copyright_text(job: &PackageJob, project: &Project, sde: u64) -> Result<String> {
-    let pkg = &job.package;
+    let pkg = job_package(project, job)?;
     let meta = &job.metadata;
     let mut texts: Vec<crate::copyright::LicenseText> = Vec::new();
     let license_file = match &meta.license_file {

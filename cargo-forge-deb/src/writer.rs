@@ -23,7 +23,7 @@ use forge_core::archive::{Entry, TarOptions};
 use forge_core::fsx::AtomicFile;
 
 /// Compression of the tar members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     Xz,
@@ -66,7 +66,7 @@ impl Compression {
 }
 
 /// The compression settings of one run.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct CompressionSettings {
     pub format: Compression,
     pub level: u32,

@@ -222,7 +222,7 @@ pub fn index(
 }
 
 /// The runtime settings of an image (the `config` object of the image configuration).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RuntimeConfig {
     pub user: Option<String>,
     pub env: Vec<String>,

@@ -3,13 +3,20 @@
 //! [`plan`] resolves platforms, base, runtime settings, annotations, tags and outputs from the
 //! command line and `[*.metadata.forge.image]`, and the build (forge-core's engine), without side
 //! effects. [`execute`] builds, assembles one image per platform (in parallel), writes local
-//! outputs, and pushes: blobs and platform manifests first, the index next, tags last.
+//! outputs, and pushes: blobs and platform manifests first, the index next, tags last — moving
+//! tags (`latest`, `{{major}}`, `{{major}}.{{minor}}`) only when the version is the highest of
+//! their line in the repository ([`crate::tags`]).
+//!
+//! `cargo forge-release` makes images as part of its own plan: [`plan_request`] with an
+//! [`ImageRequest`] (the library form of the flags) on the workspace it loaded; the
+//! [`ImagePlan`] is serialisable both ways (with the `.deb` plan of a `from-deb` image inside
+//! it) and runs with [`execute_with`] on the binaries the release built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use forge_core::build::{self, Artifact, BuildPlan, BuildRequest};
 use forge_core::config::parse_table;
@@ -26,14 +33,15 @@ use crate::oci::{Format, PlatformSpec, RuntimeConfig};
 use crate::registry::Reference;
 
 /// A local output.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
 pub enum OutputSpec {
     Oci(PathBuf),
     DockerArchive(PathBuf),
 }
 
-fn parse_output(s: &str) -> Result<OutputSpec> {
+/// `oci:DIR` or `docker-archive:FILE`.
+pub fn parse_output(s: &str) -> Result<OutputSpec> {
     match s.split_once(':') {
         Some(("oci", p)) if !p.is_empty() => Ok(OutputSpec::Oci(PathBuf::from(p))),
         Some(("docker-archive", p)) if !p.is_empty() => {
@@ -46,19 +54,23 @@ fn parse_output(s: &str) -> Result<OutputSpec> {
 }
 
 /// One platform of the image.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlatformPlan {
     pub platform: PlatformSpec,
     pub target: TargetInfo,
 }
 
 /// The whole run, decided.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImagePlan {
     pub toolchain: Toolchain,
     pub profile: String,
     pub target_dir: PathBuf,
     pub source_date_epoch: u64,
+    /// `None` with `--no-build`. A build's command lines belong to the machine that planned
+    /// them, so a plan read back has none: its executor supplies the binaries
+    /// ([`execute_with`]).
+    #[serde(skip_deserializing)]
     pub build: Option<BuildPlan>,
     pub package: String,
     pub version: String,
@@ -75,6 +87,9 @@ pub struct ImagePlan {
     pub annotations: BTreeMap<String, String>,
     /// Full references to tag (`registry/repo:tag`).
     pub tags: Vec<String>,
+    /// What each moving tag of `tags` follows (absent: a fixed tag, pushed as it is).
+    #[serde(default)]
+    pub tracks: BTreeMap<String, crate::tags::Track>,
     pub push: bool,
     pub push_by_digest: Option<PathBuf>,
     pub outputs: Vec<OutputSpec>,
@@ -82,9 +97,70 @@ pub struct ImagePlan {
     pub retries: u32,
     /// Bounds on what the base image's registry may make us read.
     pub limits: crate::config::ImageLimits,
-    /// Whether the package is built as a deb first (for `from-deb`): the deb plan is made then.
-    #[serde(skip)]
-    pub common: forge_core::cli::CommonArgs,
+    /// With `from-deb`: the packages the image is made of, planned with the image.
+    pub deb: Option<cargo_forge_deb::ops::DebPlan>,
+}
+
+/// What to build: the library form of `cargo forge-image`'s flags (same names), for
+/// [`plan_request`].
+#[derive(Clone, Debug, Default)]
+pub struct ImageRequest {
+    /// The package (a workspace member, by name).
+    pub package: String,
+    /// The top layer of the settings: `targets`, `profile`, `backend`, `toolchain`, `glibc`.
+    pub settings: forge_core::config::ForgeLayer,
+    pub features: clap_cargo::Features,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+    /// Use binaries built already (by the caller, or found where cargo puts them).
+    pub no_build: bool,
+    /// The version instead of Cargo.toml's (a release that bumps the version plans with the
+    /// version it will set): tags and annotations.
+    pub version: Option<String>,
+    pub platforms: Vec<String>,
+    pub tags: Vec<String>,
+    pub repository: Option<String>,
+    pub push: bool,
+    pub push_by_digest: bool,
+    pub digest_file: Option<PathBuf>,
+    pub outputs: Vec<String>,
+    pub format: Option<Format>,
+    pub base: Option<String>,
+    pub from_deb: bool,
+    pub insecure_registries: Vec<String>,
+    pub retries: Option<u32>,
+    pub dry_run: bool,
+}
+
+impl ImageRequest {
+    /// The request `cargo forge-image`'s flags make, for the package `project` selected.
+    pub fn from_args(args: &ImageArgs, package: &str) -> ImageRequest {
+        let common = &args.common;
+        ImageRequest {
+            package: package.to_string(),
+            settings: forge_core::config::ForgeLayer::from_args(common),
+            features: common.features.clone(),
+            locked: common.locked,
+            frozen: common.frozen,
+            offline: common.offline,
+            no_build: common.no_build,
+            version: None,
+            platforms: args.platforms.clone(),
+            tags: args.tags.clone(),
+            repository: args.repository.clone(),
+            push: args.push,
+            push_by_digest: args.push_by_digest,
+            digest_file: args.digest_file.clone(),
+            outputs: args.outputs.clone(),
+            format: args.format,
+            base: args.base.clone(),
+            from_deb: args.from_deb,
+            insecure_registries: args.insecure_registries.clone(),
+            retries: args.retries,
+            dry_run: args.dry_run,
+        }
+    }
 }
 
 fn git_revision(dir: &Path, shell: &Shell) -> Option<String> {
@@ -99,11 +175,31 @@ fn git_revision(dir: &Path, shell: &Shell) -> Option<String> {
 
 /// Computes the plan. Reads files; writes nothing.
 pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
-    let common = &args.common;
-    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
+    let (project, toolchain) = forge_core::project::load_with_toolchain(&args.common, shell)?;
     let pkg = project.single_package("an image is built from one package")?;
+    let req = ImageRequest::from_args(args, pkg.name.as_str());
+    let plan = plan_request(&project, toolchain, &req, shell)?;
+    Ok((project, plan))
+}
+
+/// The plan of an [`ImageRequest`] on a loaded workspace, built with `toolchain`. Reads files;
+/// writes nothing.
+pub fn plan_request(
+    project: &Project,
+    toolchain: Toolchain,
+    args: &ImageRequest,
+    shell: &Shell,
+) -> Result<ImagePlan> {
+    let pkg = project
+        .package(&args.package)
+        .ok_or_else(|| usage(format!("package `{}` is not in the workspace", args.package)))?;
     let manifest = pkg.manifest_path.as_std_path();
-    let settings = forge_core::config::resolve(&project, pkg, common)?;
+    let settings = forge_core::config::resolve_layer(project, pkg, &args.settings)?;
+    let version = match &args.version {
+        Some(v) => semver::Version::parse(v)
+            .map_err(|e| usage(format!("invalid image version `{v}`: {e}")))?,
+        None => pkg.version.clone(),
+    };
     let cfg: ImageConfig = match &settings.image {
         Some(v) => parse_table(v, manifest, "package.metadata.forge.image")?,
         None => ImageConfig::default(),
@@ -113,7 +209,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
     // Platforms: --platform, else --target, else config, else the host.
     let platform_names: Vec<String> = if !args.platforms.is_empty() {
         args.platforms.clone()
-    } else if !common.targets.is_empty() {
+    } else if args.settings.targets.is_some() {
         Vec::new()
     } else {
         cfg.platforms.clone().unwrap_or_default()
@@ -312,7 +408,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
     };
     ann("title", Some(pkg.name.to_string()));
     ann("description", pkg.description.clone());
-    ann("version", Some(pkg.version.to_string()));
+    ann("version", Some(version.to_string()));
     ann("licenses", pkg.license.clone());
     ann("source", pkg.repository.clone());
     ann("revision", revision.clone());
@@ -327,12 +423,17 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
 
     // Tags.
     let mut tags = Vec::new();
+    let mut tracks = BTreeMap::new();
     for t in &args.tags {
         let r = Reference::parse(t)?;
-        if r.tag.is_none() {
+        let Some(tag) = &r.tag else {
             return Err(usage(format!(
                 "`--tag {t}` has no tag: use e.g. `{t}:1.0.0`"
             )));
+        };
+        let track = crate::tags::track_of_tag(tag, &version);
+        if track != crate::tags::Track::Fixed {
+            tracks.insert(t.clone(), track);
         }
         tags.push(t.clone());
     }
@@ -350,11 +451,15 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
                     .collect()
             });
             let ctx = crate::tags::TagContext {
-                version: pkg.version.clone(),
+                version: version.clone(),
                 sha: revision.clone(),
             };
-            for t in crate::tags::render(&templates, &ctx)? {
-                tags.push(format!("{repo}:{t}"));
+            for (t, track) in crate::tags::render_tracked(&templates, &ctx)? {
+                let reference = format!("{repo}:{t}");
+                if track != crate::tags::Track::Fixed {
+                    tracks.insert(reference.clone(), track);
+                }
+                tags.push(reference);
             }
         }
     }
@@ -386,7 +491,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         );
     }
 
-    let build = if common.no_build {
+    let build = if args.no_build {
         None
     } else {
         let req = BuildRequest {
@@ -394,32 +499,43 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
             manifest_path: project.workspace_manifest(),
             target_dir: project.target_dir.clone(),
             packages: vec![pkg.name.to_string()],
-            features: common.features.clone(),
+            features: args.features.clone(),
             targets: triples.clone(),
             profile: settings.profile.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
+            locked: args.locked,
+            frozen: args.frozen,
+            offline: args.offline,
             backend: settings.backend,
             glibc: settings.glibc.clone(),
         };
         Some(build::plan(&req, &toolchain, shell)?)
     };
     let retries = args.retries.unwrap_or(settings.retries);
-    let mut common_for_deb = common.clone();
-    common_for_deb.targets = triples;
-    common_for_deb.no_build = true;
-    common_for_deb.workspace.package = vec![pkg.name.to_string()];
-    common_for_deb.toolchain = Some(
-        toolchain
-            .cargo
-            .parent()
-            .and_then(|b| b.parent())
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-    )
-    .filter(|_| !toolchain.rustup)
-    .or(common.toolchain.clone());
+    // A `from-deb` image is made of the packages forge-deb makes of the same binaries: their
+    // plan is made now, so its configuration errors show before anything is built.
+    let deb = if from_deb {
+        let mut settings = args.settings.clone();
+        settings.targets = Some(triples);
+        let req = cargo_forge_deb::ops::DebRequest {
+            packages: vec![pkg.name.to_string()],
+            settings,
+            features: args.features.clone(),
+            locked: args.locked,
+            frozen: args.frozen,
+            offline: args.offline,
+            no_build: true,
+            upstream_version: args.version.clone(),
+            ..Default::default()
+        };
+        Some(cargo_forge_deb::ops::plan_request(
+            project,
+            toolchain.clone(),
+            &req,
+            shell,
+        )?)
+    } else {
+        None
+    };
     let repository = args.repository.clone().or(cfg.repository.clone());
     let plan = ImagePlan {
         toolchain,
@@ -428,7 +544,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         source_date_epoch: sde,
         build,
         package: pkg.name.to_string(),
-        version: pkg.version.to_string(),
+        version: version.to_string(),
         format,
         base,
         from_deb,
@@ -442,6 +558,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         } else {
             tags
         },
+        tracks,
         push: args.push,
         push_by_digest: if args.push_by_digest {
             args.digest_file.clone()
@@ -452,9 +569,9 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         insecure_registries: args.insecure_registries.clone(),
         retries,
         limits,
-        common: common_for_deb,
+        deb,
     };
-    Ok((project, plan))
+    Ok(plan)
 }
 
 /// Builds the app layer entries of one platform.
@@ -600,31 +717,47 @@ pub fn report_gha_merge(
 
 /// Runs the plan.
 pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<ImageResult> {
+    execute_with(project, plan, None, shell)
+}
+
+/// Runs the plan on `built` binaries when given (the caller built them, e.g. a release); else
+/// builds them as the plan says, or finds them where cargo puts them (`--no-build`).
+pub fn execute_with(
+    project: &Project,
+    plan: &ImagePlan,
+    built: Option<&[Artifact]>,
+    shell: &Shell,
+) -> Result<ImageResult> {
     let triples: Vec<String> = plan
         .platforms
         .iter()
         .map(|p| p.target.triple.clone())
         .collect();
-    let artifacts = match &plan.build {
-        Some(b) => build::execute(b, project, shell)?,
-        None => {
-            let pkgs: Vec<&cargo_metadata::Package> = project.packages().collect();
-            build::existing_artifacts(project, &pkgs, &triples, &plan.profile)?
+    let artifacts = match (built, &plan.build) {
+        (Some(a), _) => a.to_vec(),
+        (None, Some(b)) => build::execute(b, project, shell)?,
+        (None, None) => {
+            let pkg = project.package(&plan.package).with_context(|| {
+                format!("package `{}` is not in the workspace", plan.package)
+            })?;
+            build::existing_artifacts(project, &[pkg], &triples, &plan.profile)?
         }
     };
-    let debs: BTreeMap<String, PathBuf> = if plan.from_deb {
-        let deb_args = cargo_forge_deb::cli::DebArgs {
-            common: plan.common.clone(),
-            ..Default::default()
-        };
-        let (deb_project, deb_plan) = cargo_forge_deb::ops::plan(&deb_args, shell)?;
-        let produced = cargo_forge_deb::ops::execute(&deb_project, &deb_plan, shell)?;
-        produced
-            .into_iter()
-            .filter_map(|p| p.target.clone().map(|t| (t, p.path)))
-            .collect()
-    } else {
-        BTreeMap::new()
+    let debs: BTreeMap<String, PathBuf> = match (&plan.deb, plan.from_deb) {
+        (Some(deb_plan), true) => {
+            let produced =
+                cargo_forge_deb::ops::execute_with(project, deb_plan, Some(&artifacts), shell)?;
+            produced
+                .into_iter()
+                .filter_map(|p| p.target.clone().map(|t| (t, p.path)))
+                .collect()
+        }
+        (None, true) => {
+            return Err(anyhow::anyhow!(
+                "the image is made from its .deb, but the plan has no .deb plan"
+            ))
+        }
+        _ => BTreeMap::new(),
     };
     let client = crate::push::client(plan.retries, &plan.insecure_registries);
     let created = crate::oci::rfc3339(plan.source_date_epoch);
@@ -796,7 +929,10 @@ pub fn execute(project: &Project, plan: &ImagePlan, shell: &Shell) -> Result<Ima
         shell.status("Wrote", format!("{} ({})", digest_file.display(), r.digest));
         pushed.push(format!("{}@{}", r.repository, r.digest));
     } else if plan.push {
-        pushed = crate::push::push_image(&client, &image, &plan.tags, shell)?;
+        let version = semver::Version::parse(&plan.version)
+            .with_context(|| format!("invalid version `{}`", plan.version))?;
+        let tags = crate::push::tags_that_move(&client, &plan.tags, &plan.tracks, &version, shell)?;
+        pushed = crate::push::push_image(&client, &image, &tags, shell)?;
     }
     Ok(ImageResult {
         image: image.summary(),

@@ -161,6 +161,48 @@ fn put_manifest_checked(
     Ok(())
 }
 
+/// The references of `tags` to push now: fixed ones all, moving ones (in `tracks`) only when
+/// `version` is the highest of their line among the versions their repository holds (its tag
+/// list, read once per repository); each one held back is noted.
+pub fn tags_that_move(
+    http: &HttpClient,
+    tags: &[String],
+    tracks: &BTreeMap<String, crate::tags::Track>,
+    version: &semver::Version,
+    shell: &Shell,
+) -> Result<Vec<String>> {
+    let mut held: BTreeMap<(String, String), Vec<semver::Version>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for t in tags {
+        let Some(track) = tracks.get(t).copied() else {
+            out.push(t.clone());
+            continue;
+        };
+        let r = Reference::parse(t)?;
+        let key = (r.registry.clone(), r.repository.clone());
+        if !held.contains_key(&key) {
+            let client = push_client(http, &r.registry, shell)?;
+            let versions = crate::tags::held_versions(&client.list_tags(&r.repository, shell)?);
+            held.insert(key.clone(), versions);
+        }
+        if crate::tags::moves(track, version, &held[&key]) {
+            out.push(t.clone());
+        } else {
+            let newer = held[&key]
+                .iter()
+                .filter(|h| h.pre.is_empty() && *h > version)
+                .max()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            shell.note(format!(
+                "`{t}` stays where it is: {}/{} holds {newer}, newer than {version} on its line",
+                r.registry, r.repository
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Pushes an image and tags it with every reference. Returns `ref@digest` per tag.
 pub fn push_image(
     http: &HttpClient,
@@ -323,6 +365,37 @@ pub fn merge(
     Ok((r.registry, r.repository, bytes, r2))
 }
 
+/// Joins pushed platform manifests (`files`) into an index, pushes it by digest, then tags it
+/// with `tags` (full references in the files' repository): fixed ones all, moving ones (in
+/// `tracks`) only when `version` is the highest of their line ([`tags_that_move`]). Returns the
+/// index digest and the references tagged (`ref@digest`).
+pub fn merge_and_tag(
+    http: &HttpClient,
+    files: &[DigestFile],
+    annotations: &BTreeMap<String, String>,
+    tags: &[String],
+    tracks: &BTreeMap<String, crate::tags::Track>,
+    version: &semver::Version,
+    shell: &Shell,
+) -> Result<(String, Vec<String>)> {
+    let (registry, repo, bytes, r) = merge(http, files, annotations, shell)?;
+    let client = push_client(http, &registry, shell)?;
+    put_manifest_checked(&client, &repo, &r.digest, &r, &bytes, shell)?;
+    let mut pushed = Vec::new();
+    for t in tags_that_move(http, tags, tracks, version, shell)? {
+        let tr = Reference::parse(&t)?;
+        if tr.registry != registry || tr.repository != repo {
+            return Err(usage(format!(
+                "`{t}` is not in {registry}/{repo}, where the platform images are"
+            )));
+        }
+        let tag = tr.tag.ok_or_else(|| usage(format!("`{t}` has no tag")))?;
+        put_manifest_checked(&client, &repo, &tag, &r, &bytes, shell)?;
+        pushed.push(format!("{registry}/{repo}:{tag}@{}", r.digest));
+    }
+    Ok((r.digest, pushed))
+}
+
 /// `cargo forge-image merge`.
 pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> {
     let retries = match args.retries {
@@ -357,8 +430,28 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
     let (registry, repo, bytes, r) = merge(&http, &files, &annotations, shell)?;
     let client = push_client(&http, &registry, shell)?;
     put_manifest_checked(&client, &repo, &r.digest, &r, &bytes, shell)?;
+    // Moving tags (`latest`, `MAJOR`, `MAJOR.MINOR` of the image's version) follow the rule of
+    // `--push`: only for the highest version of their line.
+    let version = annotations
+        .get("org.opencontainers.image.version")
+        .and_then(|v| semver::Version::parse(v).ok());
+    let tags: Vec<String> = match &version {
+        Some(version) => {
+            let tracks: BTreeMap<String, crate::tags::Track> = args
+                .tags
+                .iter()
+                .filter_map(|t| {
+                    let tag = Reference::parse(t).ok()?.tag?;
+                    let track = crate::tags::track_of_tag(&tag, version);
+                    (track != crate::tags::Track::Fixed).then(|| (t.clone(), track))
+                })
+                .collect();
+            tags_that_move(&http, &args.tags, &tracks, version, shell)?
+        }
+        None => args.tags.clone(),
+    };
     let mut pushed = Vec::new();
-    for t in &args.tags {
+    for t in &tags {
         let tr = Reference::parse(t)?;
         if tr.registry != registry || tr.repository != repo {
             return Err(usage(format!(
@@ -375,7 +468,7 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
         &files,
         &format!("{registry}/{repo}"),
         &r.digest,
-        &args.tags,
+        &tags,
         &pushed,
         shell,
     )?;

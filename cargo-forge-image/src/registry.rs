@@ -1013,6 +1013,58 @@ impl RegistryClient {
         }
     }
 
+    /// Every tag of `repo` (`GET /v2/<name>/tags/list`, following `Link: <…>; rel="next"`
+    /// pages); empty when the repository does not exist yet.
+    pub fn list_tags(&self, repo: &str, shell: &Shell) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        validate_repository(repo)?;
+        let mut url = self.url(repo, "tags/list?n=1000");
+        let mut out: Vec<String> = Vec::new();
+        // A registry that keeps answering `next` is cut off rather than followed for ever.
+        for _ in 0..1000 {
+            let page_url = url.clone();
+            let resp = self.send(
+                &scopes(repo, false, None),
+                false,
+                || Request::get(&page_url).header("Accept", "application/json"),
+                shell,
+            )?;
+            if resp.status == 404 {
+                return Ok(out);
+            }
+            if !resp.is_success() {
+                return Err(self.unexpected(repo, "listing the tags", &resp));
+            }
+            let list: TagList = serde_json::from_slice(&resp.body).with_context(|| {
+                format!(
+                    "{}/{repo} answered the tag list with something that is not one",
+                    self.registry
+                )
+            })?;
+            out.extend(list.tags.unwrap_or_default());
+            let next = resp.header("link").and_then(|l| {
+                l.split(',')
+                    .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+                    .and_then(|part| {
+                        let start = part.find('<')? + 1;
+                        let end = part.find('>')?;
+                        (start < end).then(|| part[start..end].to_string())
+                    })
+            });
+            match next {
+                Some(next) => url = resolve_location(&page_url, &next),
+                None => break,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Fetches a manifest: `(bytes, media type, digest)`. By digest it is verified; by tag its
     /// digest is computed (and checked against `Docker-Content-Digest` when sent).
     pub fn get_manifest(

@@ -21,11 +21,14 @@ use forge_core::Shell;
 
 use crate::stage::{Asset, AssetKind};
 
-/// Archive formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// Archive formats, spelled as `archive-format` spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ArchiveFormat {
+    #[serde(rename = "tar.gz")]
     TarGz,
+    #[serde(rename = "tar.xz")]
     TarXz,
+    #[serde(rename = "zip")]
     Zip,
 }
 

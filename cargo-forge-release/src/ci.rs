@@ -2,21 +2,34 @@
 //!
 //! [`generate`] is a pure function of [`CiInputs`] (and of this crate's version, which the
 //! workflow installs): the same inputs give the same bytes, so [`check`] can tell a stale
-//! committed workflow by comparing text, as rust-analyzer's tidy checks generated files. Nothing
-//! here runs a command or reads the workspace; the caller resolves the configuration.
+//! committed workflow by comparing text, as rust-analyzer's tidy checks generated files.
+//! [`command`] resolves the inputs from the package's configuration and reports, as warnings,
+//! settings that only work on some runners ([`portability_warnings`]).
 //!
-//! The workflow is one run per release tag (design §7):
+//! The workflow is one run per release tag (design §7, §9), and every job after `plan` executes
+//! the plan `plan` wrote (the contract between the phases), never re-planning:
 //!
+//! - `forge` makes cargo-forge available once per runner architecture: the runner's own when it
+//!   has this version on `PATH` (self-hosted runners), else built from the project's git
+//!   repository at this version's tag; either way handed to the other jobs as an artifact, so
+//!   no job compiles cargo-forge again and nothing is installed from crates.io;
 //! - `plan` checks the tag (semver in the tag format, cut from an allowed branch) and runs
-//!   `cargo forge-release plan`;
+//!   `cargo forge-release plan`, reading no secret;
 //! - `build` fans out over the targets, one job per target on a runner of the target's own
 //!   architecture (arm64 on an arm64 runner: native builds, not qemu), other architectures
-//!   cross-compiled with Debian's cross gcc; with images, each job pushes its platform's image
-//!   by digest, untagged, so nothing is visible yet;
+//!   cross-compiled with Debian's cross gcc; it builds with no secret, then its `push-image`
+//!   step — the only step with the registry token, running no cargo — pushes the platform
+//!   image the build just staged, by digest and untagged, so nothing is visible yet;
 //! - `publish` is the approval gate (a GitHub environment; on Forgejo, which has no environment
-//!   protection, a manual dispatch) and publishes the artifacts of every runner;
+//!   protection, a manual dispatch), imports the signing keys and publishes what every runner
+//!   staged; it alone reads the hosts' secrets;
 //! - `merge` joins the platform images into one index and tags it, after `publish`, so tags and
 //!   `latest` come last and only after approval (the publishing order of the hosts).
+//!
+//! `publish` and `merge` share one concurrency group per repository that never cancels and (on
+//! GitHub) queues every waiting run, so two releases never publish at the same time and none is
+//! dropped. Rust and cargo-forge are installed only where a job needs them and the runner lacks
+//! them, so a self-hosted runner that has both installs nothing.
 //!
 //! The text is written by hand rather than through a YAML serialiser: comments matter in a file
 //! people review (why the concurrency group never cancels, what each permission is for), and
@@ -25,6 +38,7 @@
 //! nothing reaches a shell through `${{ }}` (zizmor's template-injection audit). Actions are
 //! pinned by full commit SHA.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +46,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use forge_core::exit::{usage, ErrorKind, ResultExt as _};
+use forge_core::Shell;
+
+use crate::hosts::HostSpec;
 
 /// The CI service the workflow is for.
 #[derive(
@@ -73,24 +90,36 @@ impl std::fmt::Display for Provider {
 
 /// What the workflow is generated from: the resolved release configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CiInputs {
     /// The package released (`--package`).
     pub package: String,
     /// Rust target triples, e.g. `x86_64-unknown-linux-gnu`, `aarch64-unknown-linux-gnu`
     /// (empty: `x86_64-unknown-linux-gnu`).
     pub targets: Vec<String>,
-    /// `archive`, `deb`, `image`.
+    /// `archive`, `deb`, `image`, `rpm`, `vm`.
     pub artifacts: Vec<String>,
     /// Where images are pushed, e.g. `ghcr.io/acme/app` (`None`: the `repository` of the image
     /// configuration).
     pub image_repository: Option<String>,
-    /// Host kinds: `github`, `gitea`, `s3`, `oci`, `apt`, `dir`.
+    /// Host kinds: `github`, `gitea`, `s3`, `oci`, `apt`, `yum`, `dir`.
     pub hosts: Vec<String>,
+    /// Whether a host reads S3 credentials (an `s3` host, or an `apt`/`yum` repository in a
+    /// bucket).
+    pub s3_credentials: bool,
     /// Branches (or git patterns such as `release/*`) a release tag may be cut from
     /// (empty: `main`).
     pub branches: Vec<String>,
-    /// The tag format, e.g. `v{{version}}`.
+    /// The tag format, e.g. `v{{version}}` or `{{name}}-v{{version}}`.
     pub tag_format: String,
+    /// The Rust toolchain of the forge tables (`toolchain`): a rustup toolchain name, or a
+    /// directory such as `/usr` (`None`: the runner's `cargo`, or rustup's stable).
+    pub toolchain: Option<String>,
+    /// Whether gpg signs anything (`sign.gpg`, or an APT repository's `sign-key`): publish
+    /// imports `GPG_PRIVATE_KEY` first.
+    pub gpg: bool,
+    /// The minisign secret key file of `sign.minisign`, which publish writes from `MINISIGN_KEY`.
+    pub minisign_key: Option<String>,
 }
 
 impl Default for CiInputs {
@@ -101,8 +130,12 @@ impl Default for CiInputs {
             artifacts: vec!["archive".into()],
             image_repository: None,
             hosts: Vec::new(),
+            s3_credentials: false,
             branches: vec!["main".into()],
             tag_format: "v{{version}}".into(),
+            toolchain: None,
+            gpg: false,
+            minisign_key: None,
         }
     }
 }
@@ -117,15 +150,41 @@ pub fn workflow_path(provider: Provider) -> &'static str {
 
 /// The action versions the workflow uses, pinned by commit (the tag each commit is, in the
 /// comment, for people and for Dependabot/Renovate).
-const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
-const UPLOAD_ARTIFACT: &str =
+pub const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
+pub const UPLOAD_ARTIFACT: &str =
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2";
-const DOWNLOAD_ARTIFACT: &str =
+pub const DOWNLOAD_ARTIFACT: &str =
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
 
-const ARTIFACT_KINDS: &[&str] = &["archive", "deb", "image"];
-const HOST_KINDS: &[&str] = &["github", "gitea", "s3", "oci", "apt", "dir"];
+/// Where cargo-forge's sources are: the `forge` job builds the tag `v<version>` from here when a
+/// runner does not have this version.
+pub const FORGE_GIT: &str = env!("CARGO_PKG_REPOSITORY");
+/// The oldest Rust that builds cargo-forge (its `rust-version`).
+const FORGE_MIN_RUST: &str = env!("CARGO_PKG_RUST_VERSION");
+
+const ARTIFACT_KINDS: &[&str] = &["archive", "deb", "image", "rpm", "vm"];
+const HOST_KINDS: &[&str] = &["github", "gitea", "s3", "oci", "apt", "yum", "dir"];
 const DEFAULT_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Where the jobs keep their files, relative to the workspace.
+const PLAN_DIR: &str = "target/forge/ci/plan";
+const BUILD_DIR: &str = "target/forge/ci/build";
+const DIGESTS_DIR: &str = "target/forge/ci/digests";
+const ARTIFACTS_DIR: &str = "target/forge/ci/artifacts";
+
+fn safe_toolchain(t: &str) -> bool {
+    !t.is_empty()
+        && !t.starts_with('-')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
+}
+
+fn safe_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('-')
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+@".contains(c))
+}
 
 /// Checks the inputs can make a workflow: known artifact and host kinds, Linux targets, a tag
 /// format with one `{{version}}`, and values that are safe to put in YAML and git refs.
@@ -169,14 +228,15 @@ pub fn validate(inputs: &CiInputs) -> Result<()> {
             problems.push(format!("invalid release branch `{b}`"));
         }
     }
-    match inputs.tag_format.split_once("{{version}}") {
+    let format = inputs.tag_format.replace("{{name}}", &inputs.package);
+    match format.split_once("{{version}}") {
         Some((prefix, suffix)) if !suffix.contains("{{version}}") => {
             let ok = format!("{prefix}{suffix}")
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
             if !ok {
                 problems.push(format!(
-                    "invalid tag format `{}`: only letters, digits, `-`, `_`, `.` and `/` may surround `{{{{version}}}}`",
+                    "invalid tag format `{}`: only letters, digits, `-`, `_`, `.`, `/` and `{{{{name}}}}` may surround `{{{{version}}}}`",
                     inputs.tag_format
                 ));
             }
@@ -189,9 +249,23 @@ pub fn validate(inputs: &CiInputs) -> Result<()> {
     if let Some(r) = &inputs.image_repository {
         let ok = !r.is_empty()
             && r.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./:".contains(c));
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./:[]".contains(c));
         if !ok {
             problems.push(format!("invalid image repository `{r}`"));
+        }
+    }
+    if let Some(t) = &inputs.toolchain {
+        if !safe_toolchain(t) {
+            problems.push(format!(
+                "invalid toolchain `{t}`: a rustup toolchain name or a directory, in letters, digits, `-`, `_`, `.`, `/` and `+`"
+            ));
+        }
+    }
+    if let Some(k) = &inputs.minisign_key {
+        if !safe_path(k) {
+            problems.push(format!(
+                "invalid minisign key path `{k}`: letters, digits, `-`, `_`, `.`, `/`, `+` and `@` only"
+            ));
         }
     }
     if problems.is_empty() {
@@ -245,19 +319,195 @@ pub fn write(root: &Path, provider: Provider, inputs: &CiInputs) -> Result<PathB
     Ok(path)
 }
 
-/// One build job of the matrix.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Row {
-    target: String,
-    runner: &'static str,
-    /// OCI platform, e.g. `linux/arm64`.
-    platform: Option<String>,
-    /// Debian packages of the cross linker, for targets the runner's CPU does not run.
-    apt: Option<String>,
+/// `cargo forge-release ci --provider P [--check]`: resolves the inputs from the package's
+/// configuration, warns about settings that only some runners satisfy, then writes or checks.
+pub fn command(c: &crate::cli::CiArgs, shell: &Shell) -> Result<()> {
+    let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
+    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
+    let pkg = project.single_package("the release workflow is generated for one package")?;
+    let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
+    let cfg: crate::config::ReleaseConfig = match &settings.release {
+        Some(v) => forge_core::config::parse_table(
+            v,
+            pkg.manifest_path.as_std_path(),
+            "workspace.metadata.forge.release",
+        )?,
+        None => crate::config::ReleaseConfig::default(),
+    };
+    let hosts = cfg.hosts.clone().unwrap_or_default();
+    let inputs = inputs_from(
+        pkg.name.as_ref(),
+        &settings.targets,
+        &cfg,
+        settings.toolchain.as_deref(),
+    );
+    let root = &project.workspace_root;
+    for w in portability_warnings(c.provider, inputs.toolchain.as_deref(), &hosts) {
+        shell.warn(w);
+    }
+    if c.check {
+        check(root, c.provider, &inputs)?;
+        shell.status(
+            "Fresh",
+            format!("{} is up to date", workflow_path(c.provider)),
+        );
+    } else {
+        let path = write(root, c.provider, &inputs)?;
+        shell.status("Wrote", path.display());
+        shell.data(path.display());
+    }
+    Ok(())
 }
 
-fn runner(provider: Provider, dpkg_arch: &str) -> &'static str {
-    match (provider, dpkg_arch) {
+/// The inputs of a package's release table; `targets` (`--target`, `[forge] targets`) win over
+/// the release table's, as in `plan`.
+pub fn inputs_from(
+    package: &str,
+    targets: &[String],
+    cfg: &crate::config::ReleaseConfig,
+    toolchain: Option<&str>,
+) -> CiInputs {
+    let hosts = cfg.hosts.clone().unwrap_or_default();
+    let kind = |h: &HostSpec| -> String {
+        serde_json::to_value(h)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    let s3_credentials = hosts.iter().any(|h| {
+        let v = serde_json::to_value(h).unwrap_or_default();
+        v["kind"] == "s3" || v["url"].as_str().is_some_and(|u| u.starts_with("s3://"))
+    });
+    let apt_signs = hosts.iter().any(|h| {
+        serde_json::to_value(h)
+            .ok()
+            .is_some_and(|v| v["sign-key"].is_string())
+    });
+    let sign = cfg.sign.clone().unwrap_or_default();
+    CiInputs {
+        package: package.to_string(),
+        targets: if targets.is_empty() {
+            cfg.targets.clone().unwrap_or_default()
+        } else {
+            targets.to_vec()
+        },
+        artifacts: cfg
+            .artifacts
+            .clone()
+            .unwrap_or_else(|| vec!["archive".into()]),
+        image_repository: hosts.iter().find_map(|h| match h {
+            HostSpec::Oci { repository } => Some(repository.clone()),
+            _ => None,
+        }),
+        hosts: hosts.iter().map(kind).collect(),
+        s3_credentials,
+        branches: cfg
+            .branches
+            .clone()
+            .unwrap_or_else(|| vec!["main".into(), "master".into()]),
+        tag_format: cfg
+            .tag_format
+            .clone()
+            .unwrap_or_else(|| "v{{version}}".into()),
+        toolchain: toolchain.map(str::to_string).filter(|t| !t.is_empty()),
+        gpg: sign.gpg.is_some() || apt_signs,
+        minisign_key: sign.minisign.clone(),
+    }
+}
+
+/// Whether a URL or `host[:port]` names this machine.
+fn is_loopback(location: &str) -> bool {
+    let rest = location
+        .split_once("://")
+        .map_or(location, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Settings that work only on some runners (they are right for a self-hosted runner that has
+/// them): a toolchain directory, a host or registry on loopback, a directory host or APT
+/// repository outside a cloud runner's throw-away checkout. Each is one sentence for a
+/// `warning:` line; `ci` writes the workflow all the same.
+pub fn portability_warnings(
+    provider: Provider,
+    toolchain: Option<&str>,
+    hosts: &[HostSpec],
+) -> Vec<String> {
+    let hosted = match provider {
+        Provider::Github => "GitHub-hosted runners",
+        Provider::Forgejo => "runners in containers",
+    };
+    let mut out = Vec::new();
+    if let Some(t) = toolchain.filter(|t| t.contains('/')) {
+        out.push(format!(
+            "`toolchain = \"{t}\"` is a directory: only runners that have that toolchain at that path can run the workflow's jobs (right for self-hosted runners; {hosted} need a rustup toolchain name)"
+        ));
+    }
+    let self_hosted = "only a self-hosted runner on that machine reaches it";
+    for h in hosts {
+        match h {
+            HostSpec::Oci { repository } if is_loopback(repository) => out.push(format!(
+                "the `oci` host's registry `{repository}` is on loopback: {self_hosted}"
+            )),
+            HostSpec::S3 {
+                endpoint: Some(e), ..
+            } if is_loopback(e) => out.push(format!(
+                "the `s3` host's endpoint `{e}` is on loopback: {self_hosted}"
+            )),
+            HostSpec::Gitea { url, .. } if is_loopback(url) => out.push(format!(
+                "the `gitea` host `{url}` is on loopback: {self_hosted}"
+            )),
+            HostSpec::Apt {
+                endpoint: Some(e), ..
+            } if is_loopback(e) => out.push(format!(
+                "the `apt` host's endpoint `{e}` is on loopback: {self_hosted}"
+            )),
+            HostSpec::Dir { path }
+            | HostSpec::Apt {
+                dir: Some(path), ..
+            } => {
+                let kind = if matches!(h, HostSpec::Dir { .. }) {
+                    "dir"
+                } else {
+                    "apt"
+                };
+                if path.is_absolute() {
+                    out.push(format!(
+                        "the `{kind}` host `{}` is an absolute directory: only a self-hosted runner that has it publishes there",
+                        path.display()
+                    ));
+                } else {
+                    out.push(format!(
+                        "the `{kind}` host `{}` is inside the publish job's checkout, which {hosted} discard when the job ends: give an absolute directory on a self-hosted runner, or another host",
+                        path.display()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if hosts.is_empty() {
+        out.push(format!(
+            "no `hosts` in the release table: the release goes to `target/forge/release/<version>/publish` inside the publish job's checkout, which {hosted} discard when the job ends"
+        ));
+    }
+    out
+}
+
+/// The runner label of an architecture.
+fn runner(provider: Provider, arch: &str) -> &'static str {
+    match (provider, arch) {
         (Provider::Github, "arm64") => "ubuntu-24.04-arm",
         (Provider::Github, _) => "ubuntu-24.04",
         (Provider::Forgejo, "arm64") => "docker-arm64",
@@ -265,19 +515,36 @@ fn runner(provider: Provider, dpkg_arch: &str) -> &'static str {
     }
 }
 
-fn row(provider: Provider, triple: &str) -> Row {
+/// One build job of the matrix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Row {
+    target: String,
+    /// The architecture of the runner: `amd64` or `arm64`.
+    arch: &'static str,
+    /// The cross linker (`arm-linux-gnueabihf-gcc`) and the Debian packages that have it, for
+    /// targets no runner's CPU runs.
+    cross: Option<(String, String)>,
+}
+
+fn row(triple: &str) -> Row {
     match forge_core::target::lookup(triple) {
         Ok(t) => {
+            let arch = match t.dpkg_arch.as_str() {
+                "arm64" => "arm64",
+                _ => "amd64",
+            };
             let native = matches!(t.dpkg_arch.as_str(), "amd64" | "arm64");
             Row {
                 target: triple.to_string(),
-                runner: runner(provider, &t.dpkg_arch),
-                platform: Some(t.oci_platform()),
-                apt: (!native).then(|| {
-                    format!(
-                        "gcc-{} libc6-dev-{}-cross",
-                        t.gcc_prefix.trim_end_matches('-'),
-                        t.dpkg_arch
+                arch,
+                cross: (!native).then(|| {
+                    (
+                        format!("{}gcc", t.gcc_prefix),
+                        format!(
+                            "gcc-{} libc6-dev-{}-cross",
+                            t.gcc_prefix.trim_end_matches('-'),
+                            t.dpkg_arch
+                        ),
                     )
                 }),
             }
@@ -285,9 +552,8 @@ fn row(provider: Provider, triple: &str) -> Row {
         // `validate` rejects these; `generate` stays total.
         Err(_) => Row {
             target: triple.to_string(),
-            runner: runner(provider, "amd64"),
-            platform: None,
-            apt: None,
+            arch: "amd64",
+            cross: None,
         },
     }
 }
@@ -298,6 +564,8 @@ struct Model<'a> {
     provider: Provider,
     inputs: &'a CiInputs,
     rows: Vec<Row>,
+    /// Runner architectures, `amd64` first (plan, publish and merge run there).
+    arches: Vec<&'static str>,
     image: bool,
     hosts: Vec<String>,
     branches: Vec<String>,
@@ -313,26 +581,30 @@ impl Model<'_> {
         }
         targets.sort_unstable();
         targets.dedup();
-        let mut hosts = inputs.hosts.clone();
-        hosts.sort();
-        hosts.dedup();
+        let rows: Vec<Row> = targets.iter().map(|t| row(t)).collect();
+        let mut arches = vec!["amd64"];
+        if rows.iter().any(|r| r.arch == "arm64") {
+            arches.push("arm64");
+        }
+        let hosts: BTreeSet<String> = inputs.hosts.iter().cloned().collect();
         let mut branches = inputs.branches.clone();
         if branches.is_empty() {
             branches.push("main".into());
         }
         branches.sort();
         branches.dedup();
-        let (tag_prefix, tag_suffix) = inputs
-            .tag_format
+        let format = inputs.tag_format.replace("{{name}}", &inputs.package);
+        let (tag_prefix, tag_suffix) = format
             .split_once("{{version}}")
             .map(|(p, s)| (p.to_string(), s.to_string()))
             .unwrap_or_else(|| ("v".into(), String::new()));
         Model {
             provider,
             inputs,
-            rows: targets.iter().map(|t| row(provider, t)).collect(),
+            rows,
+            arches,
             image: inputs.artifacts.iter().any(|a| a == "image"),
-            hosts,
+            hosts: hosts.into_iter().collect(),
             branches,
             tag_prefix,
             tag_suffix,
@@ -370,6 +642,10 @@ impl Model<'_> {
         runner(self.provider, "amd64")
     }
 
+    fn cross(&self) -> bool {
+        self.rows.iter().any(|r| r.cross.is_some())
+    }
+
     /// The `on.push.tags` filter: the tag format with `{{version}}` as `*.*.*`, the rest escaped.
     fn tag_filter(&self) -> String {
         let escape = |s: &str| {
@@ -387,6 +663,56 @@ impl Model<'_> {
             escape(&self.tag_suffix)
         )
     }
+
+    /// The secrets to add: (name, what it is, which jobs read it).
+    fn secrets(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        let gh = self.github();
+        let mut secrets = Vec::new();
+        if self.has_host("github") && !gh {
+            secrets.push((
+                "GH_TOKEN",
+                "a GitHub token that may create releases",
+                "publish",
+            ));
+        }
+        if self.has_host("gitea") && gh {
+            secrets.push((
+                "GITEA_TOKEN",
+                "a Gitea/Forgejo token that may create releases",
+                "publish",
+            ));
+        }
+        if self.inputs.s3_credentials {
+            secrets.push(("AWS_ACCESS_KEY_ID", "S3 credentials", "publish"));
+            secrets.push(("AWS_SECRET_ACCESS_KEY", "S3 credentials", "publish"));
+        }
+        if self.image && self.registry_secrets() {
+            let jobs = "build's push-image step, merge";
+            secrets.push(("FORGE_REGISTRY_USERNAME", "the image registry's user", jobs));
+            secrets.push(("FORGE_REGISTRY_PASSWORD", "and its password or token", jobs));
+        }
+        if self.inputs.gpg {
+            secrets.push((
+                "GPG_PRIVATE_KEY",
+                "the armoured gpg secret key that signs",
+                "publish",
+            ));
+            secrets.push((
+                "GPG_PASSPHRASE",
+                "its passphrase (leave it unset for a key without one)",
+                "publish",
+            ));
+        }
+        if self.inputs.minisign_key.is_some() {
+            secrets.push((
+                "MINISIGN_KEY",
+                "the minisign secret key file's text",
+                "publish",
+            ));
+            secrets.push(("MINISIGN_PASSWORD", "its password", "publish"));
+        }
+        secrets
+    }
 }
 
 /// A YAML single-quoted scalar (always quoted, so no value is read as a number, a boolean or
@@ -401,6 +727,8 @@ pub fn generate(provider: Provider, inputs: &CiInputs) -> String {
     let mut out = String::new();
     header(&mut out, &m);
     triggers(&mut out, &m);
+    forge_job(&mut out, &m);
+    out.push('\n');
     plan_job(&mut out, &m);
     out.push('\n');
     build_job(&mut out, &m);
@@ -426,6 +754,7 @@ fn lines(out: &mut String, indent: usize, text: &str) {
 
 fn header(out: &mut String, m: &Model) {
     let p = m.provider;
+    let v = env!("CARGO_PKG_VERSION");
     let _ = writeln!(
         out,
         "# generated by cargo forge-release ci; regenerate with `cargo forge-release ci --provider {p}`"
@@ -440,18 +769,23 @@ fn header(out: &mut String, m: &Model) {
         "# Releases `{}` when a tag such as {}1.2.3{} is pushed, or when run by hand with a tag:",
         m.inputs.package, m.tag_prefix, m.tag_suffix
     );
-    lines(
+    let _ = writeln!(
         out,
-        0,
-        "#   plan     checks the tag (semver, cut from a release branch) and plans the release;
+        "#   forge    makes cargo-forge {v} available, once per runner architecture: the runner's own
+#            when it has that version on PATH (self-hosted runners), else built from
+#            {FORGE_GIT} at the tag v{v};
+#   plan     checks the tag (semver, cut from a release branch) and writes the release plan that
+#            every later job executes (no secrets);
 #   build    builds and stages the artifacts, one job per target on a runner of that
-#            architecture (native builds, no emulation; other architectures cross-compiled)",
+#            architecture (native builds, no emulation; other architectures cross-compiled),
+#            with no secrets;"
     );
     if m.image {
         lines(
             out,
             0,
-            "#            and pushes each platform's image by digest, untagged (nothing visible yet);",
+            "#            then its push-image step, the only one with the registry's credentials (it
+#            runs no cargo), pushes the platform image just built by digest, untagged;",
         );
     }
     match p {
@@ -478,36 +812,16 @@ fn header(out: &mut String, m: &Model) {
 #            (tags and `latest` last, as every host publishes).",
         );
     }
+    lines(
+        out,
+        0,
+        "#
+# Every job after forge reads the workspace with cargo; Rust is installed only when the runner
+# lacks the toolchain (or, in build, the target's standard library), so a self-hosted runner
+# that has them and cargo-forge installs nothing.",
+    );
     let gh = m.github();
-    // (name, what it is, which jobs read it)
-    let mut secrets: Vec<(&str, &str, &str)> = Vec::new();
-    if m.has_host("github") && !gh {
-        secrets.push((
-            "GH_TOKEN",
-            "a GitHub token that may create releases",
-            "publish",
-        ));
-    }
-    if m.has_host("gitea") && gh {
-        secrets.push((
-            "GITEA_TOKEN",
-            "a Gitea/Forgejo token that may create releases",
-            "publish",
-        ));
-    }
-    if m.has_host("s3") {
-        secrets.push(("AWS_ACCESS_KEY_ID", "S3 credentials", "publish"));
-        secrets.push(("AWS_SECRET_ACCESS_KEY", "S3 credentials", "publish"));
-    }
-    if (m.image || m.has_host("oci")) && m.registry_secrets() {
-        let jobs = match (m.image, m.has_host("oci")) {
-            (true, true) => "build, publish, merge",
-            (true, false) => "build, merge",
-            _ => "publish",
-        };
-        secrets.push(("FORGE_REGISTRY_USERNAME", "the image registry's user", jobs));
-        secrets.push(("FORGE_REGISTRY_PASSWORD", "and its password or token", jobs));
-    }
+    let secrets = m.secrets();
     let _ = writeln!(out, "#");
     if secrets.is_empty() {
         let token = if gh { "GITHUB_TOKEN" } else { "FORGEJO_TOKEN" };
@@ -580,9 +894,9 @@ fn triggers(out: &mut String, m: &Model) {
 # No permissions unless a job asks for them.
 permissions: {}
 
-# One run per release tag, never cancelled halfway: a second run for the same tag waits for the
-# first (cancel-in-progress: false) rather than stopping it, because a `publish` stopped midway
-# leaves a draft release or half-uploaded assets behind until someone runs it again.
+# One run per release tag at a time; a second run for the same tag waits (cancel-in-progress:
+# false) instead of stopping the first halfway. Runs of different tags build side by side and
+# take turns to publish (the `release-publish` group of `publish` and `merge`).
 concurrency:
   group: release-${{ inputs.tag || github.ref_name }}
   cancel-in-progress: false
@@ -602,11 +916,7 @@ CARGO_TERM_COLOR: always",
     );
     let _ = writeln!(out, "  PACKAGE: {}", q(&m.inputs.package));
     let _ = writeln!(out, "  FORGE_VERSION: {}", q(env!("CARGO_PKG_VERSION")));
-    if m.image {
-        if let Some(r) = &m.inputs.image_repository {
-            let _ = writeln!(out, "  IMAGE_REPOSITORY: {}", q(r));
-        }
-    }
+    let _ = writeln!(out, "  PLAN: {PLAN_DIR}/plan.json");
     out.push('\n');
     let _ = writeln!(out, "jobs:");
 }
@@ -634,45 +944,134 @@ fn checkout(out: &mut String, full_history: bool) {
     lines(out, 6, "    persist-credentials: false");
 }
 
-/// Installs Rust (the runner's rustup; on Forgejo's containers rustup itself first).
-fn install_rust(out: &mut String, target: bool) {
-    lines(out, 6, "- name: install rust\n  run: |");
-    {
-        // GitHub's runners have rustup; Forgejo's job containers usually do not.
-        lines(
-            out,
-            10,
-            "if ! command -v rustup >/dev/null; then
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
-  echo \"$HOME/.cargo/bin\" >> \"$GITHUB_PATH\"
-  export PATH=\"$HOME/.cargo/bin:$PATH\"
-fi",
-        );
-    }
+/// The step that looks for this cargo-forge version on `PATH` (id `forge`, output `path`).
+fn look_for_forge(out: &mut String) {
     lines(
         out,
-        10,
-        "rustup toolchain install stable --profile minimal
-rustup default stable",
+        6,
+        r#"- name: look for cargo-forge on the runner
+  id: forge
+  run: |
+    if [ "$(cargo-forge-release forge-release --version 2>/dev/null)" = "cargo-forge-release $FORGE_VERSION" ]; then
+      path=$(command -v cargo-forge-release)
+      echo "cargo-forge $FORGE_VERSION is on PATH: $path"
+      echo "path=$path" >> "$GITHUB_OUTPUT"
+    fi"#,
     );
-    if target {
-        lines(out, 10, "rustup target add \"$TARGET\"");
-    }
 }
 
-/// `cargo install`s the given cargo-forge commands, at the version that generated the workflow.
-fn install_forge(out: &mut String, crates: &[&str]) {
-    let specs: Vec<String> = crates
-        .iter()
-        .map(|c| format!("\"{c}@$FORGE_VERSION\""))
-        .collect();
+/// cargo-forge for a job: the runner's own, else the `forge` job's build for `arch` (an
+/// expression or a literal).
+fn fetch_forge(out: &mut String, arch: &str) {
+    look_for_forge(out);
     lines(
         out,
         6,
         &format!(
-            "- name: install cargo-forge
-  run: cargo install --locked {}",
-            specs.join(" ")
+            "- name: fetch cargo-forge
+  if: steps.forge.outputs.path == ''
+  uses: {DOWNLOAD_ARTIFACT}
+  with:
+    name: cargo-forge-{arch}
+    path: ${{{{ runner.temp }}}}/cargo-forge
+- name: put cargo-forge on PATH
+  if: steps.forge.outputs.path == ''
+  run: |
+    chmod 755 \"$RUNNER_TEMP/cargo-forge/cargo-forge-release\"
+    echo \"$RUNNER_TEMP/cargo-forge\" >> \"$GITHUB_PATH\""
+        ),
+    );
+}
+
+/// Installs rustup when the runner has none (Forgejo's job containers).
+const INSTALL_RUSTUP: &str = r#"if ! command -v rustup >/dev/null; then
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
+  echo "$HOME/.cargo/bin" >> "$GITHUB_PATH"
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi"#;
+
+/// The Rust steps of a job that compiles: `check rust` looks for the configured toolchain and
+/// the standard library of `targets` (an expression, or empty for the host's only), and
+/// `install rust` runs only when something is missing.
+fn rust_steps(out: &mut String, m: &Model, targets: &str) {
+    let toolchain = q(m.inputs.toolchain.as_deref().unwrap_or(""));
+    let env = format!(
+        "  env:
+    TOOLCHAIN: {toolchain}
+    RUST_TARGETS: {targets}"
+    );
+    lines(out, 6, "- name: check rust\n  id: rust");
+    lines(out, 6, &env);
+    lines(
+        out,
+        6,
+        r#"  run: |
+    # cargo and rustc of the configured toolchain, with the standard library of each target
+    case $TOOLCHAIN in
+      */*) rustc=("$TOOLCHAIN/bin/rustc") cargo=("$TOOLCHAIN/bin/cargo") ;;
+      '') rustc=(rustc) cargo=(cargo) ;;
+      *) rustc=(rustup run "$TOOLCHAIN" rustc) cargo=(rustup run "$TOOLCHAIN" cargo) ;;
+    esac
+    missing=()
+    if ! "${cargo[@]}" --version >/dev/null 2>&1 || ! sysroot=$("${rustc[@]}" --print sysroot 2>/dev/null); then
+      missing+=(cargo)
+    else
+      read -ra targets <<< "$RUST_TARGETS"
+      for target in "${targets[@]}"; do
+        [ -d "$sysroot/lib/rustlib/$target/lib" ] || missing+=("$target")
+      done
+    fi
+    if [ "${#missing[@]}" -eq 0 ]; then
+      echo "the runner has what this job needs: $("${rustc[@]}" --version) $RUST_TARGETS"
+    else
+      echo "to install: ${missing[*]}"
+      echo "install=true" >> "$GITHUB_OUTPUT"
+    fi
+- name: install rust
+  if: steps.rust.outputs.install == 'true'"#,
+    );
+    lines(out, 6, &env);
+    lines(
+        out,
+        6,
+        r#"  run: |
+    case $TOOLCHAIN in
+      */*)
+        echo "::error::the toolchain directory $TOOLCHAIN (the release configuration's toolchain) is missing on this runner or lacks the standard library of $RUST_TARGETS: run this job on a self-hosted runner that has it, or configure a rustup toolchain name"
+        exit 1
+        ;;
+    esac"#,
+    );
+    lines(out, 10, INSTALL_RUSTUP);
+    lines(
+        out,
+        10,
+        r#"read -ra targets <<< "$RUST_TARGETS"
+toolchain=()
+if [ -n "$TOOLCHAIN" ]; then
+  rustup toolchain install "$TOOLCHAIN" --profile minimal
+  toolchain=(--toolchain "$TOOLCHAIN")
+elif ! rustc --version >/dev/null 2>&1; then
+  rustup toolchain install stable --profile minimal
+  rustup default stable
+fi
+if [ "${#targets[@]}" -gt 0 ]; then
+  rustup target add "${toolchain[@]}" "${targets[@]}"
+fi"#,
+    );
+}
+
+/// Downloads the plan the `plan` job wrote to `$PLAN`.
+fn fetch_plan(out: &mut String) {
+    lines(
+        out,
+        6,
+        &format!(
+            "- name: fetch the plan
+  uses: {DOWNLOAD_ARTIFACT}
+  with:
+    name: plan
+    path: {PLAN_DIR}"
         ),
     );
 }
@@ -701,6 +1100,100 @@ fn env_block(out: &mut String, indent: usize, env: &[String]) {
     }
 }
 
+/// The concurrency group of the jobs that publish (`publish`, `merge`).
+fn publishing_concurrency(out: &mut String, m: &Model) {
+    lines(
+        out,
+        4,
+        "# One release publishes at a time in this repository, whatever its tag: a run waits for the
+# one publishing (cancel-in-progress: false), because a publish stopped midway leaves drafts or
+# half-uploaded assets behind until someone runs it again.
+concurrency:
+  group: release-publish-${{ github.repository }}
+  cancel-in-progress: false",
+    );
+    if m.github() {
+        lines(
+            out,
+            4,
+            "  # every waiting run keeps its place (without it GitHub cancels all but the newest)
+  queue: max",
+        );
+    }
+}
+
+fn forge_job(out: &mut String, m: &Model) {
+    let _ = writeln!(out, "  forge:");
+    lines(
+        out,
+        4,
+        "name: cargo-forge ${{ matrix.arch }}
+runs-on: ${{ matrix.runner }}
+timeout-minutes: 60
+# nothing to read from this repository; cargo-forge's repository is public
+permissions: {}
+strategy:
+  matrix:
+    include:",
+    );
+    for arch in &m.arches {
+        let _ = writeln!(out, "          - arch: {}", q(arch));
+        let _ = writeln!(out, "            runner: {}", q(runner(m.provider, arch)));
+    }
+    lines(out, 4, "steps:");
+    look_for_forge(out);
+    lines(
+        out,
+        6,
+        &format!(
+            r#"- name: check rust
+  id: rust
+  if: steps.forge.outputs.path == ''
+  env:
+    MIN_RUST: {}
+  run: |
+    have=$(rustc --version 2>/dev/null | cut -d' ' -f2) || true
+    have=${{have%%-*}}
+    if [ -n "$have" ] && cargo --version >/dev/null 2>&1 && [ "$(printf '%s\n' "$MIN_RUST" "$have" | sort -V | head -n1)" = "$MIN_RUST" ]; then
+      echo "rustc $have builds cargo-forge (it needs $MIN_RUST)"
+    else
+      echo "install=true" >> "$GITHUB_OUTPUT"
+    fi
+- name: install rust
+  if: steps.rust.outputs.install == 'true'
+  run: |"#,
+            q(FORGE_MIN_RUST)
+        ),
+    );
+    lines(out, 10, INSTALL_RUSTUP);
+    lines(
+        out,
+        10,
+        r#"rustup toolchain install stable --profile minimal
+echo "RUSTUP_TOOLCHAIN=stable" >> "$GITHUB_ENV""#,
+    );
+    lines(
+        out,
+        6,
+        &format!(
+            r#"- name: build cargo-forge
+  if: steps.forge.outputs.path == ''
+  env:
+    FORGE_GIT: {}
+  run: cargo install --locked --git "$FORGE_GIT" --tag "v$FORGE_VERSION" --root "$RUNNER_TEMP/cargo-forge" cargo-forge-release
+- name: hand cargo-forge to the other jobs
+  uses: {UPLOAD_ARTIFACT}
+  with:
+    name: cargo-forge-${{{{ matrix.arch }}}}
+    # the runner's own, or the one just built
+    path: ${{{{ steps.forge.outputs.path || format('{{0}}/cargo-forge/bin/cargo-forge-release', runner.temp) }}}}
+    if-no-files-found: error
+    retention-days: 1"#,
+            q(FORGE_GIT)
+        ),
+    );
+}
+
 fn plan_job(out: &mut String, m: &Model) {
     let _ = writeln!(out, "  plan:");
     lines(
@@ -708,12 +1201,11 @@ fn plan_job(out: &mut String, m: &Model) {
         4,
         &format!(
             "name: plan
+needs: forge
 runs-on: {}
 timeout-minutes: 30
 permissions:
   contents: read # check out the repository
-outputs:
-  version: ${{{{ steps.tag.outputs.version }}}}
 steps:",
             m.runner()
         ),
@@ -758,23 +1250,23 @@ steps:",
     fi
     echo "version=$version" >> "$GITHUB_OUTPUT""#,
     );
-    install_rust(out, false);
-    install_forge(out, &["cargo-forge-release"]);
+    fetch_forge(out, "amd64");
+    rust_steps(out, m, "''");
     lines(
         out,
         6,
         &format!(
             "- name: plan
+  # reads no secret: there are none in this job
   env:
     VERSION: ${{{{ steps.tag.outputs.version }}}}
-  run: cargo forge-release plan \"$VERSION\" --package \"$PACKAGE\" --out target/forge/ci/plan --message-format json
+  run: cargo-forge-release forge-release plan \"$VERSION\" --package \"$PACKAGE\" --out {PLAN_DIR}
 - name: keep the plan
   uses: {UPLOAD_ARTIFACT}
   with:
     name: plan
-    path: target/forge/ci/plan
-    if-no-files-found: error
-"
+    path: ${{{{ env.PLAN }}}}
+    if-no-files-found: error"
         ),
     );
 }
@@ -785,7 +1277,7 @@ fn build_job(out: &mut String, m: &Model) {
         out,
         4,
         "name: build ${{ matrix.target }}
-needs: plan
+needs: [forge, plan]
 runs-on: ${{ matrix.runner }}
 timeout-minutes: 120
 permissions:
@@ -795,7 +1287,7 @@ permissions:
         lines(
             out,
             4,
-            "  packages: write # push this platform's image to ghcr.io, by digest (untagged)",
+            "  packages: write # the push-image step pushes this platform's image to ghcr.io, by digest",
         );
     }
     lines(
@@ -807,23 +1299,15 @@ permissions:
   matrix:
     include:",
     );
-    let cross = m.rows.iter().any(|r| r.apt.is_some());
+    let cross = m.cross();
     for r in &m.rows {
         let _ = writeln!(out, "          - target: {}", q(&r.target));
-        let _ = writeln!(out, "            runner: {}", q(r.runner));
-        if m.image {
-            let _ = writeln!(
-                out,
-                "            platform: {}",
-                q(r.platform.as_deref().unwrap_or(""))
-            );
-        }
+        let _ = writeln!(out, "            runner: {}", q(runner(m.provider, r.arch)));
+        let _ = writeln!(out, "            arch: {}", q(r.arch));
         if cross {
-            let _ = writeln!(
-                out,
-                "            cross-packages: {}",
-                q(r.apt.as_deref().unwrap_or(""))
-            );
+            let (gcc, packages) = r.cross.clone().unwrap_or_default();
+            let _ = writeln!(out, "            cross-gcc: {}", q(&gcc));
+            let _ = writeln!(out, "            cross-packages: {}", q(&packages));
         }
     }
     lines(
@@ -831,11 +1315,11 @@ permissions:
         4,
         "env:
   TARGET: ${{ matrix.target }}
-  VERSION: ${{ needs.plan.outputs.version }}
 steps:",
     );
     checkout(out, false);
-    install_rust(out, true);
+    fetch_forge(out, "${{ matrix.arch }}");
+    rust_steps(out, m, "${{ matrix.target }}");
     if cross {
         let sudo = if m.github() { "sudo " } else { "" };
         lines(
@@ -843,69 +1327,70 @@ steps:",
             6,
             &format!(
                 "- name: install the cross linker
-  if: matrix.cross-packages != ''
+  if: matrix.cross-gcc != ''
   env:
+    CROSS_GCC: ${{{{ matrix.cross-gcc }}}}
     CROSS_PACKAGES: ${{{{ matrix.cross-packages }}}}
   run: |
+    if command -v \"$CROSS_GCC\" >/dev/null; then
+      echo \"the runner has $CROSS_GCC\"
+      exit 0
+    fi
     read -ra packages <<< \"$CROSS_PACKAGES\"
     {sudo}apt-get update
     {sudo}apt-get install -y --no-install-recommends \"${{packages[@]}}\""
             ),
         );
     }
-    if m.image {
-        install_forge(out, &["cargo-forge-release", "cargo-forge-image"]);
-    } else {
-        install_forge(out, &["cargo-forge-release"]);
-    }
-    lines(
-        out,
-        6,
-        "- name: build
-  run: cargo forge-release build \"$VERSION\" --package \"$PACKAGE\" --target \"$TARGET\" --out \"target/forge/ci/build/$TARGET\"",
-    );
-    if m.image {
-        lines(out, 6, "- name: push the image by digest");
-        let mut env = vec!["PLATFORM: ${{ matrix.platform }}".to_string()];
-        env.extend(registry_env(m));
-        env_block(out, 8, &env);
-        let repo = if m.inputs.image_repository.is_some() {
-            " --repository \"$IMAGE_REPOSITORY\""
-        } else {
-            ""
-        };
-        lines(
-            out,
-            8,
-            &format!(
-                "run: |
-  mkdir -p target/forge/ci/digests
-  cargo forge-image --package \"$PACKAGE\" --target \"$TARGET\" --platform \"$PLATFORM\"{repo} --push-by-digest --digest-file \"target/forge/ci/digests/$TARGET.json\""
-            ),
-        );
-    }
+    fetch_plan(out);
     lines(
         out,
         6,
         &format!(
-            "- name: keep the artifacts
+            "- name: build
+  # no secret reaches cargo or a build script: this job's environment holds none
+  run: cargo-forge-release forge-release build --plan \"$PLAN\" --target \"$TARGET\" --out {BUILD_DIR}
+- name: keep the artifacts
   uses: {UPLOAD_ARTIFACT}
   with:
-    name: build-${{{{ matrix.target }}}}
-    path: target/forge/ci/build/${{{{ matrix.target }}}}
-    if-no-files-found: error"
+    name: build-${{{{ matrix.target }}}}"
         ),
     );
+    if m.image {
+        // publish needs the files, not the platform image's OCI layout (push-image pushes it)
+        lines(
+            out,
+            10,
+            &format!(
+                "# the image layouts stay here: push-image pushes them, publish does not read them
+path: |
+  {BUILD_DIR}
+  !{BUILD_DIR}/*/*/image-*"
+            ),
+        );
+    } else {
+        lines(out, 10, &format!("path: {BUILD_DIR}"));
+    }
+    lines(out, 10, "if-no-files-found: error");
     if m.image {
         lines(
             out,
             6,
+            "- name: push the image by digest
+  id: push-image
+  # the only step with the registry's credentials; it runs no cargo and no build",
+        );
+        env_block(out, 8, &registry_env(m));
+        lines(
+            out,
+            6,
             &format!(
-                "- name: keep the image digest
+                "  run: cargo-forge-release forge-release push-image --plan \"$PLAN\" --artifacts {BUILD_DIR} --digests {DIGESTS_DIR}
+- name: keep the image digests
   uses: {UPLOAD_ARTIFACT}
   with:
-    name: digest-${{{{ matrix.target }}}}
-    path: target/forge/ci/digests/${{{{ matrix.target }}}}.json
+    name: digests-${{{{ matrix.target }}}}
+    path: {DIGESTS_DIR}
     if-no-files-found: error"
             ),
         );
@@ -920,7 +1405,7 @@ fn publish_job(out: &mut String, m: &Model) {
         4,
         &format!(
             "name: publish
-needs: [plan, build]
+needs: [forge, plan, build]
 runs-on: {}
 timeout-minutes: 60",
             m.runner()
@@ -943,6 +1428,7 @@ environment: release",
 if: github.event_name == 'workflow_dispatch'",
         );
     }
+    publishing_concurrency(out, m);
     lines(out, 4, "permissions:");
     let release_host = (gh && m.has_host("github")) || (!gh && m.has_host("gitea"));
     if release_host {
@@ -954,20 +1440,12 @@ if: github.event_name == 'workflow_dispatch'",
     } else {
         lines(out, 6, "contents: read # check out the repository");
     }
-    let oci = m.has_host("oci");
-    if oci && m.ghcr() {
-        lines(out, 6, "packages: write # push the image to ghcr.io");
-    }
-    lines(
-        out,
-        4,
-        "env:
-  VERSION: ${{ needs.plan.outputs.version }}
-steps:",
-    );
+    lines(out, 4, "steps:");
     checkout(out, false);
-    install_rust(out, false);
-    install_forge(out, &["cargo-forge-release"]);
+    fetch_forge(out, "amd64");
+    // every phase reads the checkout's workspace (`cargo metadata`) to check the plan against it
+    rust_steps(out, m, "''");
+    fetch_plan(out);
     lines(
         out,
         6,
@@ -976,10 +1454,49 @@ steps:",
   uses: {DOWNLOAD_ARTIFACT}
   with:
     pattern: build-*
-    path: target/forge/ci/artifacts
-- name: publish"
+    path: {ARTIFACTS_DIR}"
         ),
     );
+    if m.inputs.gpg {
+        lines(
+            out,
+            6,
+            r#"- name: import the gpg signing key
+  env:
+    GPG_PRIVATE_KEY: ${{ secrets.GPG_PRIVATE_KEY }}
+    GPG_PASSPHRASE: ${{ secrets.GPG_PASSPHRASE }}
+  run: |
+    if [ -z "$GPG_PRIVATE_KEY" ]; then
+      echo "::error::the secret GPG_PRIVATE_KEY is empty: add the armoured secret key that signs the release"
+      exit 1
+    fi
+    export GNUPGHOME="$RUNNER_TEMP/gnupg"
+    install -d -m 700 "$GNUPGHOME"
+    printf '%s\n' "$GPG_PRIVATE_KEY" | gpg --batch --import
+    if [ -n "$GPG_PASSPHRASE" ]; then
+      (umask 077 && printf '%s\n' "$GPG_PASSPHRASE" > "$GNUPGHOME/passphrase")
+      printf '%s\n' 'pinentry-mode loopback' "passphrase-file $GNUPGHOME/passphrase" >> "$GNUPGHOME/gpg.conf"
+    fi
+    echo "GNUPGHOME=$GNUPGHOME" >> "$GITHUB_ENV""#,
+        );
+    }
+    if let Some(key) = &m.inputs.minisign_key {
+        lines(out, 6, "- name: write the minisign key\n  env:");
+        let _ = writeln!(out, "          MINISIGN_KEY_FILE: {}", q(key));
+        lines(
+            out,
+            6,
+            r#"    MINISIGN_KEY: ${{ secrets.MINISIGN_KEY }}
+  run: |
+    if [ -z "$MINISIGN_KEY" ]; then
+      echo "::error::the secret MINISIGN_KEY is empty: add the text of the minisign secret key file"
+      exit 1
+    fi
+    mkdir -p "$(dirname "$MINISIGN_KEY_FILE")"
+    (umask 077 && printf '%s\n' "$MINISIGN_KEY" > "$MINISIGN_KEY_FILE")"#,
+        );
+    }
+    lines(out, 6, "- name: publish");
     let mut env = Vec::new();
     if m.has_host("github") {
         env.push(if gh {
@@ -995,25 +1512,22 @@ steps:",
             "GITEA_TOKEN: ${{ secrets.FORGEJO_TOKEN }}".to_string()
         });
     }
-    if m.has_host("s3") {
+    if m.inputs.s3_credentials {
         env.push("AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}".to_string());
         env.push("AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}".to_string());
     }
-    if oci {
-        for e in registry_env(m) {
-            if !env.contains(&e) {
-                env.push(e);
-            }
-        }
+    if m.inputs.minisign_key.is_some() {
+        env.push("MINISIGN_PASSWORD: ${{ secrets.MINISIGN_PASSWORD }}".to_string());
     }
     env_block(out, 8, &env);
     lines(
         out,
         8,
-        "# --no-tag: the tag is already pushed, it is what started this run. The subcommand's binary is
-# called directly (as cargo would) because `cargo ... publish` reads as a crates.io upload to
-# zizmor's use-trusted-publishing audit; this publishes to the configured hosts only.
-run: cargo-forge-release forge-release publish --package \"$PACKAGE\" --artifacts target/forge/ci/artifacts --yes --no-tag",
+        &format!(
+            "# --no-tag: the tag is already pushed, it is what started this run; the image is
+# tagged by `merge`, after this job
+run: cargo-forge-release forge-release publish --plan \"$PLAN\" --artifacts {ARTIFACTS_DIR} --yes --no-tag"
+        ),
     );
 }
 
@@ -1025,35 +1539,35 @@ fn merge_job(out: &mut String, m: &Model) {
         &format!(
             "name: merge the image
 # after publish: the index is tagged (and `latest` moved) only once the release is approved
-needs: [plan, publish]
+needs: [forge, plan, publish]
 runs-on: {}
-timeout-minutes: 30
-permissions:
-  contents: read # check out the repository (the image's tag templates)",
+timeout-minutes: 30",
             m.runner()
         ),
     );
+    publishing_concurrency(out, m);
     if m.ghcr() {
         lines(
             out,
             4,
-            "  packages: write # push the index and its tags to ghcr.io",
+            "permissions:
+  contents: read # check out the repository
+  packages: write # push the index and its tags to ghcr.io",
+        );
+    } else {
+        lines(
+            out,
+            4,
+            "permissions:
+  contents: read # check out the repository (the registry's own credentials push the index)",
         );
     }
     lines(out, 4, "steps:");
+    // the plan is checked against the checkout (its commit, its workspace)
     checkout(out, false);
-    install_rust(out, false);
-    if !m.github() {
-        lines(
-            out,
-            6,
-            "- name: install jq
-  run: |
-    apt-get update
-    apt-get install -y --no-install-recommends jq",
-        );
-    }
-    install_forge(out, &["cargo-forge-image"]);
+    fetch_forge(out, "amd64");
+    rust_steps(out, m, "''");
+    fetch_plan(out);
     lines(
         out,
         6,
@@ -1061,35 +1575,18 @@ permissions:
             "- name: fetch the platform digests
   uses: {DOWNLOAD_ARTIFACT}
   with:
-    pattern: digest-*
+    pattern: digests-*
     merge-multiple: true
-    path: target/forge/ci/digests
+    path: {DIGESTS_DIR}
 - name: tag the multi-platform image"
         ),
     );
     env_block(out, 8, &registry_env(m));
-    let repo = if m.inputs.image_repository.is_some() {
-        " --repository \"$IMAGE_REPOSITORY\""
-    } else {
-        ""
-    };
     lines(
         out,
         8,
         &format!(
-            r#"run: |
-  # the tags the image configuration gives this version (a pre-release gets only its own)
-  plan=$(cargo forge-image --dry-run --message-format json --package "$PACKAGE"{repo} --platform linux/amd64)
-  mapfile -t tags < <(jq -r '.plan.tags[]' <<< "$plan")
-  if [ "${{#tags[@]}}" -eq 0 ]; then
-    echo "::error::the image configuration gives no tags for $RELEASE_TAG"
-    exit 1
-  fi
-  args=()
-  for tag in "${{tags[@]}}"; do
-    args+=(--tag "$tag")
-  done
-  cargo forge-image merge "${{args[@]}}" target/forge/ci/digests/*.json"#
+            "run: cargo-forge-release forge-release merge --plan \"$PLAN\" --digests {DIGESTS_DIR}"
         ),
     );
 }
@@ -1110,6 +1607,7 @@ mod tests {
             hosts: vec!["github".into(), "oci".into()],
             branches: vec!["main".into()],
             tag_format: "v{{version}}".into(),
+            ..CiInputs::default()
         }
     }
 
@@ -1133,6 +1631,35 @@ mod tests {
         }
         &rest[..end]
     }
+
+    /// The steps of a job, each as its text (from `      - ` to the next one).
+    fn steps(job_text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = None;
+        let mut offset = 0;
+        for l in job_text.split_inclusive('\n') {
+            if l.starts_with("      - ") {
+                if let Some(s) = start {
+                    out.push(&job_text[s..offset]);
+                }
+                start = Some(offset);
+            }
+            offset += l.len();
+        }
+        if let Some(s) = start {
+            out.push(&job_text[s..]);
+        }
+        out
+    }
+
+    fn step<'a>(job_text: &'a str, name: &str) -> &'a str {
+        steps(job_text)
+            .into_iter()
+            .find(|s| s.starts_with(&format!("      - name: {name}\n")))
+            .unwrap_or_else(|| panic!("no step `{name}` in\n{job_text}"))
+    }
+
+    const JOBS: [&str; 5] = ["forge", "plan", "build", "publish", "merge"];
 
     #[test]
     fn output_is_deterministic_and_order_independent() {
@@ -1170,38 +1697,134 @@ mod tests {
         i.targets.push("x86_64-unknown-linux-musl".into());
         let y = generate(Provider::Github, &i);
         let build = job(&y, "build");
-        for (target, runner, platform) in [
-            ("x86_64-unknown-linux-gnu", "ubuntu-24.04", "linux/amd64"),
-            (
-                "aarch64-unknown-linux-gnu",
-                "ubuntu-24.04-arm",
-                "linux/arm64/v8",
-            ),
-            (
-                "armv7-unknown-linux-gnueabihf",
-                "ubuntu-24.04",
-                "linux/arm/v7",
-            ),
-            ("x86_64-unknown-linux-musl", "ubuntu-24.04", "linux/amd64"),
+        for (target, runner, arch) in [
+            ("x86_64-unknown-linux-gnu", "ubuntu-24.04", "amd64"),
+            ("aarch64-unknown-linux-gnu", "ubuntu-24.04-arm", "arm64"),
+            ("armv7-unknown-linux-gnueabihf", "ubuntu-24.04", "amd64"),
+            ("x86_64-unknown-linux-musl", "ubuntu-24.04", "amd64"),
         ] {
             let entry = format!(
-                "          - target: '{target}'\n            runner: '{runner}'\n            platform: '{platform}'\n"
+                "          - target: '{target}'\n            runner: '{runner}'\n            arch: '{arch}'\n"
             );
             assert!(build.contains(&entry), "missing {target}:\n{build}");
         }
-        // only the foreign architecture needs a cross linker
-        assert!(build.contains("cross-packages: 'gcc-arm-linux-gnueabihf libc6-dev-armhf-cross'"));
+        // only the foreign architecture needs a cross linker, installed unless the runner has it
+        assert!(build.contains(
+            "cross-gcc: 'arm-linux-gnueabihf-gcc'\n            cross-packages: 'gcc-arm-linux-gnueabihf libc6-dev-armhf-cross'"
+        ));
         assert_eq!(build.matches("cross-packages: ''").count(), 3);
-        assert!(build.contains("sudo apt-get install"));
+        let linker = step(build, "install the cross linker");
+        assert!(linker.contains("if command -v \"$CROSS_GCC\""), "{linker}");
+        assert!(linker.contains("sudo apt-get install"));
         assert!(build.contains("runs-on: ${{ matrix.runner }}"));
-        assert!(build.contains("cargo forge-release build \"$VERSION\""));
-        assert!(build.contains("--push-by-digest --digest-file"));
+        assert!(build.contains(
+            "run: cargo-forge-release forge-release build --plan \"$PLAN\" --target \"$TARGET\" --out target/forge/ci/build"
+        ));
+        // the forge job builds cargo-forge on both architectures the matrix uses
+        let forge = job(&y, "forge");
+        assert!(forge.contains(
+            "          - arch: 'amd64'\n            runner: 'ubuntu-24.04'\n          - arch: 'arm64'\n            runner: 'ubuntu-24.04-arm'\n"
+        ));
 
         let f = generate(Provider::Forgejo, &i);
         let build = job(&f, "build");
         assert!(build.contains("runner: 'docker-arm64'"));
         assert!(build.contains("runner: 'docker'"));
         assert!(!build.contains("sudo "));
+
+        // amd64 alone: one cargo-forge build, no arm64 runner anywhere
+        let mut amd64 = inputs();
+        amd64.targets = vec!["x86_64-unknown-linux-gnu".into()];
+        let y = generate(Provider::Github, &amd64);
+        assert!(!y.contains("ubuntu-24.04-arm"));
+        assert!(!y.contains("cross-gcc"));
+    }
+
+    #[test]
+    fn cargo_forge_is_built_at_most_once_per_architecture_and_skipped_when_on_path() {
+        for p in [Provider::Github, Provider::Forgejo] {
+            let y = generate(p, &inputs());
+            // built in the forge job only, from the project's repository at this version's tag,
+            // never from crates.io
+            assert_eq!(y.matches("cargo install").count(), 1, "{y}");
+            let forge = job(&y, "forge");
+            let build = step(forge, "build cargo-forge");
+            assert!(
+                build.contains("if: steps.forge.outputs.path == ''"),
+                "{build}"
+            );
+            assert!(build
+                .contains("cargo install --locked --git \"$FORGE_GIT\" --tag \"v$FORGE_VERSION\""));
+            assert!(build.contains(&format!("FORGE_GIT: '{FORGE_GIT}'")));
+            assert!(y.contains(&format!("FORGE_VERSION: '{}'", env!("CARGO_PKG_VERSION"))));
+            // its Rust is checked and installed only when it must build
+            assert!(step(forge, "check rust").contains("if: steps.forge.outputs.path == ''"));
+            assert!(
+                step(forge, "install rust").contains("if: steps.rust.outputs.install == 'true'")
+            );
+            let hand = step(forge, "hand cargo-forge to the other jobs");
+            assert!(hand.contains("name: cargo-forge-${{ matrix.arch }}"));
+            // every other job uses the runner's own, else fetches the forge job's
+            for name in ["plan", "build", "publish", "merge"] {
+                let j = job(&y, name);
+                assert!(
+                    j.contains("needs: [forge, ") || j.contains("needs: forge\n"),
+                    "{j}"
+                );
+                let look = step(j, "look for cargo-forge on the runner");
+                assert!(look.contains(
+                    "\"$(cargo-forge-release forge-release --version 2>/dev/null)\" = \"cargo-forge-release $FORGE_VERSION\""
+                ));
+                let fetch = step(j, "fetch cargo-forge");
+                assert!(fetch.contains("if: steps.forge.outputs.path == ''"));
+                let arch = if name == "build" {
+                    "${{ matrix.arch }}"
+                } else {
+                    "amd64"
+                };
+                assert!(
+                    fetch.contains(&format!("name: cargo-forge-{arch}\n")),
+                    "{fetch}"
+                );
+                assert!(step(j, "put cargo-forge on PATH")
+                    .contains("if: steps.forge.outputs.path == ''"));
+                // and calls it directly: no job needs cargo to run cargo-forge
+                assert!(!j.contains("cargo forge-"), "{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn rust_is_checked_before_it_is_installed_and_only_where_cargo_runs() {
+        let mut i = inputs();
+        i.toolchain = Some("/usr".into());
+        let y = generate(Provider::Github, &i);
+        for (name, targets) in [("plan", "''"), ("build", "${{ matrix.target }}")] {
+            let j = job(&y, name);
+            let check = step(j, "check rust");
+            assert!(check.contains("TOOLCHAIN: '/usr'"), "{check}");
+            assert!(
+                check.contains(&format!("RUST_TARGETS: {targets}\n")),
+                "{check}"
+            );
+            assert!(check.contains("lib/rustlib/$target/lib"));
+            let install = step(j, "install rust");
+            assert!(install.contains("if: steps.rust.outputs.install == 'true'"));
+            // a toolchain directory cannot be installed: the job says where it must run
+            assert!(install.contains("::error::the toolchain directory $TOOLCHAIN"));
+            assert!(install.contains("rustup target add"));
+        }
+        // every phase reads the workspace with cargo; only the build jobs need a target's std
+        for name in ["publish", "merge"] {
+            let j = job(&y, name);
+            assert!(
+                step(j, "check rust").contains("RUST_TARGETS: ''\n"),
+                "{name}"
+            );
+            assert!(step(j, "install rust").contains("if: steps.rust.outputs.install == 'true'"));
+        }
+        let y = generate(Provider::Github, &inputs());
+        assert!(step(job(&y, "build"), "check rust").contains("TOOLCHAIN: ''"));
     }
 
     #[test]
@@ -1213,8 +1836,15 @@ mod tests {
         let y = generate(Provider::Github, &i);
         assert!(!y.contains("\n  merge:\n"));
         assert!(!y.contains("packages: write"));
-        assert!(!y.contains("forge-image"));
-        assert!(!y.contains("platform:"));
+        assert!(!y.contains("push-image"));
+        assert!(!y.contains("digests"));
+        assert!(step(job(&y, "build"), "keep the artifacts")
+            .contains("    path: target/forge/ci/build\n"));
+        // with images, the platform layouts stay with the build job (push-image pushes them)
+        let y = generate(Provider::Github, &inputs());
+        assert!(step(job(&y, "build"), "keep the artifacts").contains(
+            "path: |\n            target/forge/ci/build\n            !target/forge/ci/build/*/*/image-*\n"
+        ));
     }
 
     #[test]
@@ -1225,13 +1855,16 @@ mod tests {
             publish.contains("\n    environment: release\n"),
             "{publish}"
         );
-        assert!(publish.contains("needs: [plan, build]"));
+        assert!(publish.contains("needs: [forge, plan, build]"));
         assert!(publish.contains(
-            "cargo-forge-release forge-release publish --package \"$PACKAGE\" --artifacts target/forge/ci/artifacts --yes --no-tag"
+            "run: cargo-forge-release forge-release publish --plan \"$PLAN\" --artifacts target/forge/ci/artifacts --yes --no-tag"
         ));
         let merge = job(&y, "merge");
-        assert!(merge.contains("needs: [plan, publish]"));
-        assert!(merge.contains("cargo forge-image merge"));
+        assert!(merge.contains("needs: [forge, plan, publish]"));
+        assert!(merge.contains(
+            "run: cargo-forge-release forge-release merge --plan \"$PLAN\" --digests target/forge/ci/digests"
+        ));
+        assert!(merge.contains("merge-multiple: true"));
         assert_eq!(y.matches("environment:").count(), 1);
 
         let f = generate(Provider::Forgejo, &inputs());
@@ -1241,12 +1874,109 @@ mod tests {
     }
 
     #[test]
+    fn every_job_after_plan_executes_the_plan() {
+        let y = generate(Provider::Github, &inputs());
+        assert!(y.contains("  PLAN: target/forge/ci/plan/plan.json\n"));
+        let plan = job(&y, "plan");
+        assert!(plan.contains(
+            "run: cargo-forge-release forge-release plan \"$VERSION\" --package \"$PACKAGE\" --out target/forge/ci/plan"
+        ));
+        assert!(step(plan, "keep the plan").contains("path: ${{ env.PLAN }}"));
+        for name in ["build", "publish", "merge"] {
+            let j = job(&y, name);
+            assert!(step(j, "fetch the plan").contains("name: plan\n"));
+            assert!(j.contains("--plan \"$PLAN\""), "{name}");
+        }
+    }
+
+    #[test]
+    fn secrets_only_where_used() {
+        let mut i = inputs();
+        i.image_repository = Some("registry.example.com/acme/app".into());
+        i.hosts = vec!["github".into(), "s3".into(), "oci".into()];
+        i.s3_credentials = true;
+        i.gpg = true;
+        i.minisign_key = Some("keys/minisign.key".into());
+        for p in [Provider::Github, Provider::Forgejo] {
+            let y = generate(p, &i);
+            // no workflow-level secret
+            let top = &y[..y.find("\njobs:\n").unwrap()];
+            assert!(!top.contains("secrets."), "{top}");
+            for name in ["forge", "plan"] {
+                assert!(!job(&y, name).contains("secrets."), "{name}");
+            }
+            // build: only the push-image step, which runs no cargo
+            let build = job(&y, "build");
+            for s in steps(build) {
+                if s.contains("id: push-image") {
+                    assert!(s.contains(
+                        "FORGE_REGISTRY_PASSWORD: ${{ secrets.FORGE_REGISTRY_PASSWORD }}"
+                    ));
+                    assert!(s.contains("run: cargo-forge-release forge-release push-image"));
+                    assert!(!s.contains("forge-release build"));
+                } else {
+                    assert!(!s.contains("secrets."), "{s}");
+                }
+            }
+            let publish = job(&y, "publish");
+            let run = step(publish, "publish");
+            for secret in [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "MINISIGN_PASSWORD",
+            ] {
+                assert!(
+                    run.contains(&format!("{secret}: ${{{{ secrets.{secret} }}}}")),
+                    "{run}"
+                );
+            }
+            assert!(!run.contains("FORGE_REGISTRY"), "publish pushes no image");
+            let gpg = step(publish, "import the gpg signing key");
+            assert!(gpg.contains("GPG_PRIVATE_KEY: ${{ secrets.GPG_PRIVATE_KEY }}"));
+            assert!(gpg.contains("gpg --batch --import"));
+            assert!(gpg.contains("GNUPGHOME=$GNUPGHOME"));
+            let minisign = step(publish, "write the minisign key");
+            assert!(minisign.contains("MINISIGN_KEY_FILE: 'keys/minisign.key'"));
+            // the header names every secret
+            let header = &y[..y.find("\nname: release\n").unwrap()];
+            for secret in [
+                "AWS_ACCESS_KEY_ID",
+                "FORGE_REGISTRY_USERNAME",
+                "GPG_PRIVATE_KEY",
+                "GPG_PASSPHRASE",
+                "MINISIGN_KEY",
+                "MINISIGN_PASSWORD",
+            ] {
+                assert!(header.contains(&format!("#   {secret} ")), "{header}");
+            }
+            // and every secret the workflow reads is in the header (the workflow's own tokens aside)
+            for used in y.split("secrets.").skip(1) {
+                let name: String = used
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    header.contains(&format!("#   {name} "))
+                        || (p == Provider::Github && name == "GITHUB_TOKEN"),
+                    "{p}: {name} is not in the header"
+                );
+            }
+        }
+        // without signing there is no key step
+        let y = generate(Provider::Github, &inputs());
+        assert!(!y.contains("GPG_") && !y.contains("MINISIGN"));
+    }
+
+    #[test]
     fn permissions_are_minimal() {
         let y = generate(Provider::Github, &inputs());
         assert!(y.contains("\npermissions: {}\n"));
         assert!(!y.contains("id-token"));
         assert!(!y.contains("write-all") && !y.contains("read-all"));
         let perms = |job_text: &str| -> Vec<String> {
+            if job_text.contains("\n    permissions: {}\n") {
+                return Vec::new();
+            }
             job_text
                 .lines()
                 .skip_while(|l| l.trim() != "permissions:")
@@ -1255,15 +1985,13 @@ mod tests {
                 .map(|l| l.split('#').next().unwrap().trim().to_string())
                 .collect()
         };
+        assert!(perms(job(&y, "forge")).is_empty());
         assert_eq!(perms(job(&y, "plan")), ["contents: read"]);
         assert_eq!(
             perms(job(&y, "build")),
             ["contents: read", "packages: write"]
         );
-        assert_eq!(
-            perms(job(&y, "publish")),
-            ["contents: write", "packages: write"]
-        );
+        assert_eq!(perms(job(&y, "publish")), ["contents: write"]);
         assert_eq!(
             perms(job(&y, "merge")),
             ["contents: read", "packages: write"]
@@ -1278,11 +2006,41 @@ mod tests {
         // publishing to S3 and a directory needs no write access to the repository
         let mut i = inputs();
         i.hosts = vec!["s3".into(), "dir".into()];
+        i.s3_credentials = true;
         i.artifacts = vec!["archive".into()];
         let y = generate(Provider::Github, &i);
         assert_eq!(perms(job(&y, "publish")), ["contents: read"]);
         assert!(y.contains("AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}"));
         assert!(!y.contains("GITHUB_TOKEN: ${{"));
+
+        // another registry: its own credentials, no package permission
+        let mut i = inputs();
+        i.image_repository = Some("quay.io/acme/app".into());
+        let y = generate(Provider::Github, &i);
+        assert!(!y.contains("packages: write"));
+        assert_eq!(perms(job(&y, "merge")), ["contents: read"]);
+    }
+
+    #[test]
+    fn publishing_runs_one_at_a_time_per_repository_and_is_never_cancelled() {
+        for p in [Provider::Github, Provider::Forgejo] {
+            let y = generate(p, &inputs());
+            let group = "    concurrency:\n      group: release-publish-${{ github.repository }}\n      cancel-in-progress: false\n";
+            for name in ["publish", "merge"] {
+                let j = job(&y, name);
+                assert!(j.contains(group), "{p} {name}:\n{j}");
+                // GitHub keeps one waiting run per group unless told to queue them all
+                assert_eq!(
+                    j.contains("      queue: max\n"),
+                    p == Provider::Github,
+                    "{p} {name}"
+                );
+            }
+            for name in ["forge", "plan", "build"] {
+                assert!(!job(&y, name).contains("concurrency:"), "{name}");
+            }
+            assert!(!y.contains("cancel-in-progress: true"));
+        }
     }
 
     #[test]
@@ -1318,8 +2076,7 @@ mod tests {
                 y.matches("persist-credentials: false").count(),
                 y.matches(CHECKOUT).count()
             );
-            assert_eq!(y.matches("timeout-minutes:").count(), 4);
-            assert!(y.contains("cancel-in-progress: false"));
+            assert_eq!(y.matches("timeout-minutes:").count(), JOBS.len());
         }
     }
 
@@ -1343,6 +2100,12 @@ mod tests {
             .tag_filter(),
             "v*.*.*\\+x"
         );
+        // {{name}} is the package's name
+        i.tag_format = "{{name}}/v{{version}}".into();
+        validate(&i).unwrap();
+        let y = generate(Provider::Github, &i);
+        assert!(y.contains("      - 'app/v*.*.*'\n"), "{y}");
+        assert!(y.contains("TAG_PREFIX: 'app/v'"));
     }
 
     #[test]
@@ -1360,13 +2123,73 @@ mod tests {
             bad(&|i| i.tag_format = "v{{version}}${{ github.token }}".into())
                 .contains("tag format")
         );
-        assert!(bad(&|i| i.artifacts.push("rpm".into())).contains("unknown artifact `rpm`"));
+        assert!(bad(&|i| i.artifacts.push("flatpak".into())).contains("unknown artifact `flatpak`"));
         assert!(bad(&|i| i.hosts.push("ftp".into())).contains("unknown host kind `ftp`"));
         assert!(bad(&|i| i.branches = vec!["main\nx".into()]).contains("release branch"));
         assert!(
             bad(&|i| i.image_repository = Some("GHCR.io/x'".into())).contains("image repository")
         );
         assert!(bad(&|i| i.package = "a b".into()).contains("package name"));
+        assert!(bad(&|i| i.toolchain = Some("stable'; rm -rf /".into())).contains("toolchain"));
+        assert!(bad(&|i| i.minisign_key = Some("k$(id)".into())).contains("minisign key"));
+    }
+
+    #[test]
+    fn settings_for_some_runners_only_are_warned_about() {
+        let hosts: Vec<HostSpec> = serde_json::from_value(serde_json::json!([
+            {"kind": "oci", "repository": "127.0.0.1:5000/acme/app"},
+            {"kind": "oci", "repository": "ghcr.io/acme/app"},
+            {"kind": "s3", "bucket": "b", "endpoint": "http://localhost:8333"},
+            {"kind": "s3", "bucket": "b", "endpoint": "https://s3.example.com"},
+            {"kind": "gitea", "url": "http://[::1]:3000", "repo": "a/b"},
+            {"kind": "dir", "path": "/srv/releases"},
+            {"kind": "dir", "path": "dist"},
+            {"kind": "apt", "url": "s3://b/apt", "endpoint": "http://127.0.0.2:9000"}
+        ]))
+        .unwrap();
+        let w = portability_warnings(Provider::Github, Some("/usr"), &hosts);
+        let all = w.join("\n");
+        assert_eq!(w.len(), 7, "{all}");
+        for part in [
+            "`toolchain = \"/usr\"` is a directory",
+            "`127.0.0.1:5000/acme/app` is on loopback",
+            "`http://localhost:8333` is on loopback",
+            "`http://[::1]:3000` is on loopback",
+            "`/srv/releases` is an absolute directory",
+            "`dist` is inside the publish job's checkout",
+            "`http://127.0.0.2:9000` is on loopback",
+        ] {
+            assert!(all.contains(part), "{part}:\n{all}");
+        }
+        assert!(!all.contains("ghcr.io") && !all.contains("s3.example.com"));
+        assert!(portability_warnings(Provider::Github, Some("stable"), &hosts[1..2]).is_empty());
+        // no host at all: the default directory is lost with the runner
+        assert!(portability_warnings(Provider::Forgejo, None, &[])[0].contains("no `hosts`"));
+    }
+
+    #[test]
+    fn loopback_locations() {
+        for l in [
+            "localhost",
+            "localhost:5000/a",
+            "127.0.0.1:5000/acme/app",
+            "http://127.1.2.3",
+            "https://user@localhost:8443/x",
+            "[::1]:5000/a",
+            "http://[::1]/",
+            "registry.localhost/a",
+        ] {
+            assert!(is_loopback(l), "{l}");
+        }
+        for l in [
+            "ghcr.io/acme/app",
+            "https://codeberg.org",
+            "10.0.0.1:5000/a",
+            "http://[2001:db8::1]:80",
+            "localhost.example.com/a",
+        ] {
+            assert!(!is_loopback(l), "{l}");
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@ const EXAMPLES: &str = "Examples:
   cargo forge-release 1.3.0 --bump --yes
   # Build and stage everything, publish nothing, print the plan as JSON
   cargo forge-release v1.2.3 --dry-run --message-format json
-  # Remove what a failed run uploaded but did not publish
-  cargo forge-release v1.2.3 --abort";
+  # Every member of the workspace at 2.0.0 in one plan (a tag each with {{name}} in tag-format)
+  cargo forge-release 2.0.0 --workspace --yes";
 
 const INIT_EXAMPLES: &str = "Examples:
   # Add a commented [package.metadata.forge.release] to ./Cargo.toml
@@ -40,22 +40,34 @@ const INIT_EXAMPLES: &str = "Examples:
   cargo forge-release init -p my-server --force";
 
 const PLAN_EXAMPLES: &str = "Examples:
-  # Check everything and write target/forge/release/1.2.3/plan.json
+  # Decide everything and write target/forge/release/plan.json (no secret is read)
   cargo forge-release plan v1.2.3
-  # Write the plan where the CI job collects it
-  cargo forge-release plan v1.2.3 --out dist/plan";
+  # Every member of the workspace, the plan where the CI job collects it
+  cargo forge-release plan v1.2.3 --workspace --out dist/plan";
 
 const BUILD_EXAMPLES: &str = "Examples:
-  # This runner's archives and packages for arm64
-  cargo forge-release build v1.2.3 --target aarch64-unknown-linux-gnu --out dist/artifacts
-  # Two targets on one runner
-  cargo forge-release build v1.2.3 --target x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu";
+  # This runner's archives, packages and platform image for arm64
+  cargo forge-release build --plan dist/plan/plan.json --target aarch64-unknown-linux-gnu --out dist/artifacts
+  # Every target of the plan on one machine
+  cargo forge-release build --plan dist/plan/plan.json --out dist/artifacts";
+
+const PUSH_IMAGE_EXAMPLES: &str = "Examples:
+  # Push the platform images `build` staged, untagged, and write their digest files
+  cargo forge-release push-image --plan dist/plan/plan.json --artifacts dist/artifacts --digests dist/digests
+  # To a registry served over plain HTTP on the local network
+  cargo forge-release push-image --plan dist/plan/plan.json --artifacts dist/artifacts --digests dist/digests --insecure-registry registry.lan:5000";
 
 const PUBLISH_EXAMPLES: &str = "Examples:
   # Publish what every runner's `build` staged under dist/artifacts
-  cargo forge-release publish --artifacts dist/artifacts --yes
+  cargo forge-release publish --plan dist/plan/plan.json --artifacts dist/artifacts --yes
   # More attempts per request on a flaky network, and no git tag made here
-  cargo forge-release publish --artifacts dist/artifacts --yes --retries 10 --no-tag";
+  cargo forge-release publish --plan dist/plan/plan.json --artifacts dist/artifacts --yes --retries 10 --no-tag";
+
+const MERGE_EXAMPLES: &str = "Examples:
+  # Join the pushed platform images into one index and tag it
+  cargo forge-release merge --plan dist/plan/plan.json --digests dist/digests
+  # With more attempts per request on a flaky network
+  cargo forge-release merge --plan dist/plan/plan.json --digests dist/digests --retries 10";
 
 const CI_EXAMPLES: &str = "Examples:
   # Write .github/workflows/release.yml
@@ -69,8 +81,12 @@ const LONG_ABOUT: &str = "Versioned, signed, atomic releases of Rust crates.
 asks (or needs --yes without a terminal); builds every artifact (archives, .debs, an image) into a \
 staging directory with SHA256SUMS and signatures; then publishes so that nothing half-done is \
 visible: uploads and drafts first, the git tag, then releases made public, tags and `latest` \
-pointers last. A failure rolls back what is safe to roll back; a re-run resumes from \
-target/forge/release/<version>/state.json and never does a step twice.
+pointers last (and only forward: never to an older version). A failure rolls back what is safe \
+to roll back; a re-run resumes from target/forge/release/<package>/<version>/state.json and never \
+does a step twice; `--abort` removes what a failed run uploaded but did not publish.
+
+In CI the same plan runs in phases: `plan` (on one runner), `build` (one per target), \
+`push-image`, `publish` (behind an approval, the only phase given secrets) and `merge`.
 
 Start with `cargo forge-release init`, which writes a commented [package.metadata.forge.release] \
 into Cargo.toml.
@@ -104,15 +120,51 @@ included. An existing table is replaced only with --force.",
         after_help = INIT_EXAMPLES
     )]
     Init(forge_core::init::InitArgs),
-    /// Check everything and write the plan (plan.json); publish nothing
-    #[command(after_help = PLAN_EXAMPLES)]
-    Plan(PhaseArgs),
-    /// Build and stage this runner's artifacts (`--target`) into the artifacts directory
-    #[command(after_help = BUILD_EXAMPLES)]
-    Build(PhaseArgs),
-    /// Publish the artifacts staged by `build` runs (merged from all runners)
-    #[command(after_help = PUBLISH_EXAMPLES)]
+    /// Decide everything once and write the plan (plan.json), the contract of the other phases
+    #[command(
+        long_about = "Decide everything once and write the plan (plan.json): version, tags, \
+commit, packages, targets with their backend and toolchain, the .deb and image plans, every host \
+with what it will publish. Reads no token, password or signing key. `build`, `push-image`, \
+`publish` and `merge` execute exactly this plan and refuse one made for another commit or by \
+another cargo-forge version. Prints the path of plan.json (the plan itself with \
+--message-format json).",
+        after_help = PLAN_EXAMPLES
+    )]
+    Plan(PlanArgs),
+    /// Build and stage the plan's artifacts for `--target` (one runner) into `--out DIR`
+    #[command(
+        long_about = "Build the plan's binaries for each `--target` (default: every target of \
+the plan) and stage into DIR/<package>/<target>/ the archives, .debs, SBOMs and the platform \
+image (an OCI layout), with a staged.json. Reads no secret: cargo and every build subprocess run \
+without credential variables.",
+        after_help = BUILD_EXAMPLES
+    )]
+    Build(BuildArgs),
+    /// Push the platform images staged by `build`, by digest and untagged; write digest files
+    #[command(
+        long_about = "Push every platform image staged under the artifacts directory (by \
+`build`) to the plan's `oci` repositories, by digest and untagged, and write one digest file per \
+package and platform into `--digests OUT` (the format of `cargo forge-image --digest-file`). \
+Runs no cargo and builds nothing; reads only the registry credentials.",
+        after_help = PUSH_IMAGE_EXAMPLES
+    )]
+    PushImage(PushImageArgs),
+    /// Merge every runner's staged files, sign them and publish to every host but the registry
+    #[command(
+        long_about = "Merge the files every runner's `build` staged under the artifacts \
+directory, write SHA256SUMS and signatures, check every secret it needs before its first side \
+effect, then publish to every host of the plan (images are tagged by `merge`).",
+        after_help = PUBLISH_EXAMPLES
+    )]
     Publish(PublishArgs),
+    /// Join pushed platform images into the image index and tag it (tags move only forward)
+    #[command(
+        long_about = "Join the platform digests (from `push-image`) into the image index, push \
+it by digest, then the plan's tags: `latest`, `{{major}}` and `{{major}}.{{minor}}` only when the \
+version is the highest of its line in what the registry holds.",
+        after_help = MERGE_EXAMPLES
+    )]
+    Merge(MergeArgs),
     /// Write (or `--check`) the CI workflow that releases on tag push
     #[command(after_help = CI_EXAMPLES)]
     Ci(CiArgs),
@@ -145,32 +197,91 @@ pub struct ReleaseArgs {
     /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
     #[arg(long, value_name = "FILE")]
     pub notes: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The network flags every phase takes.
+#[derive(Clone, Debug, Default, Args)]
+pub struct NetworkArgs {
     /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
     /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The version to release: 1.2.3 or v1.2.3
+    #[arg(id = "release_version", value_name = "VERSION")]
+    pub release_version: String,
+    /// Where to write plan.json (default: target/forge/release)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
-/// `plan` / `build`.
+/// The plan a phase executes, and the checkout it runs in.
 #[derive(Debug, Args)]
-pub struct PhaseArgs {
-    /// The version to release
-    #[arg(id = "release_version", value_name = "VERSION")]
-    pub release_version: String,
-    /// Where to write plan.json / the staged artifacts (default: target/forge/release/<version>)
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+pub struct PlanFileArgs {
+    /// The plan written by `cargo forge-release plan`
+    #[arg(long = "plan", value_name = "FILE")]
+    pub plan: PathBuf,
+    /// The workspace's Cargo.toml (default: found from the current directory)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub plan: PlanFileArgs,
+    /// A target of the plan to build (repeatable; default: every target of the plan)
+    #[arg(long = "target", value_name = "TRIPLE", value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// Where to stage: DIR/<package>/<target>/
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub output: forge_core::cli::OutputArgs,
+}
+
+/// `push-image`.
+#[derive(Debug, Args)]
+pub struct PushImageArgs {
+    #[command(flatten)]
+    pub plan: PlanFileArgs,
+    /// Directory holding the `build` outputs (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    /// Where to write the digest files
+    #[arg(long, value_name = "OUT")]
+    pub digests: PathBuf,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub output: forge_core::cli::OutputArgs,
 }
 
 /// `publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
+    #[command(flatten)]
+    pub plan: PlanFileArgs,
     /// Directory holding the `build` outputs of every runner (searched recursively)
     #[arg(long, value_name = "DIR")]
     pub artifacts: PathBuf,
@@ -180,11 +291,24 @@ pub struct PublishArgs {
     /// Do not create and push the git tag
     #[arg(long)]
     pub no_tag: bool,
-    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub output: forge_core::cli::OutputArgs,
+}
+
+/// `merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    #[command(flatten)]
+    pub plan: PlanFileArgs,
+    /// Directory holding the digest files of `push-image` (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub digests: PathBuf,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub output: forge_core::cli::OutputArgs,
 }
 
 /// `ci`.
@@ -214,6 +338,6 @@ mod tests {
     #[test]
     fn help_examples_parse() {
         let n = forge_core::help::check_examples(super::Cargo::command());
-        assert!(n >= 14, "{n} examples");
+        assert!(n >= 16, "{n} examples");
     }
 }

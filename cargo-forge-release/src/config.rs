@@ -12,17 +12,21 @@ use crate::hosts::HostSpec;
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ReleaseConfig {
-    /// Rust targets to build, each giving an archive and (with `deb`) a package. Default: the
-    /// `targets` of `[workspace.metadata.forge]`, else the host. Example:
-    /// `targets = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]`.
+    /// Rust targets to build, each giving an archive and (with `deb`) a package. `--target`
+    /// overrides it. Default: the `targets` of `[*.metadata.forge]`, else the host. Each target
+    /// is built with the package's `backend`, `toolchain` and `glibc` of `[*.metadata.forge]`.
+    /// Example: `targets = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]`.
     pub targets: Option<Vec<String>>,
     /// What to make: `"archive"` (the binaries with README and LICENSE files), `"deb"` (through
     /// `cargo forge-deb`), `"image"` (through `cargo forge-image`). Default `["archive"]`.
     pub artifacts: Option<Vec<String>>,
     /// Archive format: `"tar.gz"`, `"tar.xz"` or `"zip"`. Default `"tar.gz"`.
     pub archive_format: Option<String>,
-    /// The git tag, from `{{version}}`. Default `"v{{version}}"`. Example:
-    /// `tag-format = "{{version}}"`.
+    /// The git tag, from `{{version}}` and `{{name}}` (the package's name). With `{{name}}`
+    /// each package of a workspace has tags (and `latest` pointers, `<name>-latest`) of its
+    /// own; without it, packages released together share one tag and one release. `/` is
+    /// allowed (`release/v{{version}}`). Default `"v{{version}}"`. Example:
+    /// `tag-format = "{{name}}-v{{version}}"`.
     pub tag_format: Option<String>,
     /// Branches a release may be made from. Default `["main", "master"]`.
     pub branches: Option<Vec<String>>,
@@ -30,7 +34,9 @@ pub struct ReleaseConfig {
     /// `{ minisign = "path/to/minisign.key" }`. Default: none (checksums only).
     pub sign: Option<SignConfig>,
     /// Where to publish, each a table with a `kind`; every host gets the release invisibly first,
-    /// then all are made visible. Default: the directory `target/forge/release/<version>/publish`.
+    /// then all are made visible, `latest` pointers last and only forward (never to a version
+    /// lower than one the host holds). Default: the directory
+    /// `target/forge/release/<package>/<version>/publish`.
     #[schemars(with = "Option<Vec<HostSpecDoc>>")]
     pub hosts: Option<Vec<HostSpec>>,
     /// Extra files for every archive, relative to the package (README and LICENSE files are

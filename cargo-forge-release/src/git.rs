@@ -48,6 +48,11 @@ pub fn head(dir: &Path, shell: &Shell) -> Result<String> {
     git(dir).args(["rev-parse", "HEAD"]).read(shell)
 }
 
+/// The subject of `HEAD`'s commit, `None` without one.
+pub fn last_subject(dir: &Path, shell: &Shell) -> Option<String> {
+    git(dir).args(["log", "-1", "--format=%s"]).read(shell).ok()
+}
+
 /// Whether a tag exists locally.
 pub fn tag_exists(dir: &Path, tag: &str, shell: &Shell) -> Result<bool> {
     let out = git(dir)
@@ -80,7 +85,9 @@ pub fn has_remote(dir: &Path, remote: &str, shell: &Shell) -> bool {
 
 /// Whether the tag exists on the remote (`git ls-remote`).
 pub fn remote_tag_exists(dir: &Path, remote: &str, tag: &str, shell: &Shell) -> Result<bool> {
+    // A credential helper may read the user's token from the environment.
     let out = git(dir)
+        .keep_credentials()
         .args(["ls-remote", "--tags", remote])
         .arg(format!("refs/tags/{tag}"))
         .read(shell)?;
@@ -136,7 +143,10 @@ pub fn push_tag(
     with_branch: bool,
     shell: &Shell,
 ) -> Result<()> {
-    let mut cmd = git(dir).args(["push", "--atomic", "-q", remote]);
+    // A credential helper may read the user's token from the environment.
+    let mut cmd = git(dir)
+        .keep_credentials()
+        .args(["push", "--atomic", "-q", remote]);
     if with_branch {
         cmd = cmd.arg("HEAD");
     }

@@ -1,9 +1,14 @@
 //! `cargo forge-release`: versioned, signed, atomic releases to several hosts.
 //!
-//! Modules: [`cli`] (flags), [`ops`] (plan, stage, publish), [`version`], [`config`] (the
-//! release table), [`git`], [`artifacts`] (archives, checksums, signatures), [`stage`] (the
-//! staged release), [`state`] (resumption), [`hosts`] (where releases go), [`init`] (the
-//! starter table of `cargo forge-release init`).
+//! Modules: [`cli`] (flags), [`plan`] (the release plan, the contract between phases),
+//! [`ops`] (executing it: stage, sign, publish), [`version`], [`config`] (the release table),
+//! [`git`], [`artifacts`] (archives, checksums, signatures), [`stage`] (the staged release),
+//! [`state`] (resumption), [`hosts`] (where releases go), [`ci`] (the generated workflow),
+//! [`init`] (the starter table of `cargo forge-release init`).
+//!
+//! The commands here are thin: the one-shot [`release`] and the phases [`plan_phase`],
+//! [`build_phase`], [`push_image_phase`], [`publish_phase`] and [`merge_phase`] make or read the
+//! plan and hand it to [`ops`].
 
 pub mod artifacts;
 pub mod ci;
@@ -13,16 +18,21 @@ pub mod git;
 pub mod hosts;
 pub mod init;
 pub mod ops;
+pub mod plan;
 pub mod sbom;
 pub mod stage;
 pub mod state;
 pub mod version;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use forge_core::ResultExt;
 
 use forge_core::Shell;
+
+use crate::plan::{ReleasePlan, UnitPlan};
 
 /// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
@@ -45,51 +55,68 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             (shell, r)
         }
         Some(cli::ReleaseCommand::Build(p)) => {
-            let shell = p.common.output.shell();
+            let shell = p.output.shell();
             let r = build_phase(&p, &shell);
             (shell, r)
         }
+        Some(cli::ReleaseCommand::PushImage(p)) => {
+            let shell = p.output.shell();
+            let r = push_image_phase(&p, &shell);
+            (shell, r)
+        }
         Some(cli::ReleaseCommand::Publish(p)) => {
-            let shell = p.common.output.shell();
+            let shell = p.output.shell();
             let r = publish_phase(&p, &shell);
+            (shell, r)
+        }
+        Some(cli::ReleaseCommand::Merge(p)) => {
+            let shell = p.output.shell();
+            let r = merge_phase(&p, &shell);
             (shell, r)
         }
         Some(cli::ReleaseCommand::Ci(c)) => {
             let shell = c.common.output.shell();
-            let r = ci_command(&c, &shell);
+            let r = ci::command(&c, &shell);
             (shell, r)
         }
     };
     Ok((shell, result))
 }
 
-/// `cargo forge-release VERSION`: check, confirm, build, publish.
+/// `cargo forge-release VERSION`: plan, check every secret, confirm, build, publish — the
+/// phases' plan, run in one process.
 pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
     let version = args
         .release_version
         .as_deref()
         .context("a version is required")?;
-    let req = ops::Request {
+    let req = plan::Request {
         version,
         common: &args.common,
         bump: args.bump,
         allow_dirty: args.allow_dirty,
         no_tag: args.no_tag,
         notes: args.notes.as_deref(),
-        retries: args.retries,
-        insecure_registries: &args.insecure_registries,
-        publishing: true,
+        publishing: !args.abort,
         tag_may_exist: false,
+        insecure_registries: &args.network.insecure_registries,
     };
+    let (project, mut plan, mut toolchains) = plan::make(&req, shell)?;
+    let exec = ops::Exec::new(
+        &plan,
+        args.network.retries,
+        &args.network.insecure_registries,
+    )?;
     if args.abort {
-        let req = ops::Request {
-            publishing: false,
-            ..req
-        };
-        let (project, plan) = ops::plan(&req, shell)?;
-        return ops::abort(&project, &plan, shell);
+        for u in &plan.releases {
+            ops::abort(&project, &plan, u, &exec, shell)?;
+        }
+        return Ok(());
     }
-    let (project, plan) = ops::plan(&req, shell)?;
+    let units: Vec<&UnitPlan> = plan.releases.iter().collect();
+    // Every secret the run needs, before its first side effect (a dry run publishes nothing,
+    // so it needs no host credentials; it signs, so it needs the keys).
+    ops::check_secrets(&plan, &units, &exec, !args.dry_run, true, shell)?;
     if !args.dry_run {
         if shell.is_json() && !args.yes {
             return Err(forge_core::exit::usage(
@@ -101,235 +128,285 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         }
         ops::confirm(args.yes, shell)?;
     }
+    write_plan(&plan_file(&project.target_dir), &plan)?;
+    // A dry run stages what the bump would give (the bumped version in every file), then puts
+    // the manifests back.
+    let mut originals = None;
     if plan.bump {
         if args.dry_run {
             shell.note(format!(
-                "--dry-run: {} would be bumped to {} and committed",
-                plan.package, plan.version
+                "--dry-run: the version is set to {} while staging, then put back (nothing is committed)",
+                plan.version
             ));
+            originals = Some(ops::apply_bump(&project, &plan, shell)?);
         } else {
             ops::bump(&project, &plan, shell)?;
+            plan.commit = git::head(&project.workspace_root, shell).ok();
         }
     }
-    // A run in progress publishes the files it staged, byte for byte (signatures carry a time:
-    // signing again would give different files than those already uploaded).
-    let staged = match (args.dry_run, ops::resumable_staged(&plan)?) {
-        (false, Some(staged)) => {
-            shell.status(
-                "Resuming",
-                format!("with the files staged in `{}`", staged.dir.display()),
-            );
-            staged
-        }
-        _ => {
-            let mut staged = ops::stage(&project, &plan, None, &plan.staging_dir(), shell)?;
-            ops::checksum_and_sign(&mut staged, &plan, &project.workspace_root, shell)?;
-            staged
-        }
-    };
+    let result = stage_and_publish(&project, &plan, &mut toolchains, &exec, args, shell);
+    if let Some(o) = &originals {
+        ops::restore(o);
+    }
+    result
+}
+
+fn stage_and_publish(
+    project: &forge_core::project::Project,
+    plan: &ReleasePlan,
+    toolchains: &mut plan::Toolchains,
+    exec: &ops::Exec,
+    args: &cli::ReleaseArgs,
+    shell: &Shell,
+) -> Result<()> {
+    let mut staged_units: Vec<(&UnitPlan, stage::Staged)> = Vec::new();
+    for unit in &plan.releases {
+        let dir = plan::release_dir(&project.target_dir, unit);
+        // A run in progress publishes the files it staged, byte for byte (signatures carry a
+        // time: signing again would give different files than those already uploaded).
+        let staged = match (args.dry_run, ops::resumable_staged(&dir, plan)?) {
+            (false, Some(staged)) => {
+                shell.status(
+                    "Resuming",
+                    format!("with the files staged in `{}`", staged.dir.display()),
+                );
+                staged
+            }
+            _ => {
+                let mut staged =
+                    ops::stage_unit(project, plan, unit, &dir.join("staging"), toolchains, shell)?;
+                ops::checksum_and_sign(&mut staged, unit, &project.workspace_root, shell)?;
+                staged
+            }
+        };
+        staged_units.push((unit, staged));
+    }
     if args.dry_run {
         if shell.is_json() {
+            let staged: Vec<&stage::Staged> = staged_units.iter().map(|(_, s)| s).collect();
             shell.json(&serde_json::json!({ "reason": "plan", "plan": plan, "staged": staged }))?;
         } else {
-            ops::show(&plan, shell);
-            shell.status(
-                "Staged",
-                format!(
-                    "{} files in {} (nothing published: --dry-run)",
-                    staged.assets.len(),
-                    staged.dir.display()
-                ),
-            );
+            ops::show(plan, shell);
+            for (_, s) in &staged_units {
+                shell.status(
+                    "Staged",
+                    format!(
+                        "{} files in {} (nothing published: --dry-run)",
+                        s.assets.len(),
+                        s.dir.display()
+                    ),
+                );
+            }
         }
         return Ok(());
     }
-    ops::publish(&project, &plan, &staged, shell)?;
-    ops::report_gha(&project, &plan, &staged, shell)?;
-    if shell.is_json() {
-        shell.json(&serde_json::json!({ "reason": "published", "version": plan.version, "tag": plan.tag, "assets": staged.assets }))?;
+    for (unit, staged) in &staged_units {
+        ops::publish(project, plan, unit, staged, exec, false, args.no_tag, shell)?;
     }
-    shell.status(
-        "Released",
-        format!(
-            "{} {} ({} files)",
-            plan.package,
-            plan.version,
-            staged.assets.len()
-        ),
-    );
+    ops::report_gha(project, plan, &staged_units, exec, shell)?;
+    report_published(plan, &staged_units, shell)
+}
+
+fn report_published(
+    plan: &ReleasePlan,
+    published: &[(&UnitPlan, stage::Staged)],
+    shell: &Shell,
+) -> Result<()> {
+    if shell.is_json() {
+        let releases: Vec<serde_json::Value> = published
+            .iter()
+            .map(|(u, s)| serde_json::json!({ "tag": u.tag, "packages": u.packages, "assets": s.assets }))
+            .collect();
+        shell.json(&serde_json::json!({ "reason": "published", "version": plan.version, "releases": releases }))?;
+    }
+    for (u, s) in published {
+        shell.status(
+            "Released",
+            format!(
+                "{} {} ({} files, tag {})",
+                u.packages.join(", "),
+                plan.version,
+                s.assets.len(),
+                u.tag
+            ),
+        );
+    }
     Ok(())
 }
 
-/// `cargo forge-release plan VERSION`.
-pub fn plan_phase(p: &cli::PhaseArgs, shell: &Shell) -> Result<()> {
-    let req = ops::Request {
+/// `target/forge/release/plan.json`.
+fn plan_file(target_dir: &Path) -> PathBuf {
+    plan::default_plan_dir(target_dir).join("plan.json")
+}
+
+fn write_plan(path: &Path, plan: &ReleasePlan) -> Result<()> {
+    forge_core::fsx::write_atomic(path, &serde_json::to_vec_pretty(plan)?)
+}
+
+/// `cargo forge-release plan VERSION`: decides everything, reads no secret, writes plan.json
+/// and prints its path.
+pub fn plan_phase(p: &cli::PlanArgs, shell: &Shell) -> Result<()> {
+    let req = plan::Request {
         version: &p.release_version,
         common: &p.common,
         bump: false,
         allow_dirty: true,
         no_tag: false,
-        notes: None,
-        retries: None,
-        insecure_registries: &[],
+        notes: p.notes.as_deref(),
         publishing: false,
         tag_may_exist: false,
+        insecure_registries: &p.network.insecure_registries,
     };
-    let (_project, plan) = ops::plan(&req, shell)?;
-    let out = p.out.clone().unwrap_or_else(|| plan.release_dir.clone());
-    forge_core::fsx::write_atomic(&out.join("plan.json"), &serde_json::to_vec_pretty(&plan)?)?;
+    let (project, plan, _) = plan::make(&req, shell)?;
+    let path = match &p.out {
+        Some(dir) => std::path::absolute(dir)
+            .with_context(|| format!("failed to resolve `{}`", dir.display()))?
+            .join("plan.json"),
+        None => plan_file(&project.target_dir),
+    };
+    write_plan(&path, &plan)?;
     if shell.is_json() {
-        shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+        shell.json(&serde_json::json!({ "reason": "plan", "path": path, "plan": plan }))?;
     } else {
         ops::show(&plan, shell);
-        shell.status("Wrote", out.join("plan.json").display());
+        shell.status("Wrote", path.display());
+        shell.data(path.display());
     }
     Ok(())
 }
 
-/// `cargo forge-release build VERSION --target T`: this runner's artifacts.
-pub fn build_phase(p: &cli::PhaseArgs, shell: &Shell) -> Result<()> {
-    let req = ops::Request {
-        version: &p.release_version,
-        common: &p.common,
-        bump: false,
-        allow_dirty: true,
-        no_tag: true,
-        notes: None,
-        retries: None,
-        insecure_registries: &[],
-        publishing: false,
-        tag_may_exist: false,
-    };
-    let (project, plan) = ops::plan(&req, shell)?;
-    let targets = if p.common.targets.is_empty() {
-        plan.targets.clone()
+/// A phase's plan: the workspace of the current directory (or `--manifest-path`), the plan
+/// read and checked against this checkout's commit and this cargo-forge.
+fn load_plan(
+    args: &cli::PlanFileArgs,
+    shell: &Shell,
+) -> Result<(forge_core::project::Project, ReleasePlan, plan::Toolchains)> {
+    let mut toolchains = plan::Toolchains::default();
+    let tc = toolchains.get(None, shell)?.clone();
+    let mut common = forge_core::cli::CommonArgs::default();
+    common.manifest.manifest_path = args.manifest_path.clone();
+    let project = forge_core::project::Project::load(&common, &tc, shell)?;
+    let plan = plan::read(&args.plan, &project)?;
+    let head = if git::is_repo(&project.workspace_root, shell) {
+        git::head(&project.workspace_root, shell).ok()
     } else {
-        p.common.targets.clone()
+        None
     };
-    let out = p
-        .out
-        .clone()
-        .unwrap_or_else(|| plan.release_dir.join("artifacts"))
-        .join(targets.join("+"));
-    let staged = ops::stage(&project, &plan, Some(&targets), &out, shell)?;
-    forge_core::fsx::write_atomic(
-        &out.join("staged.json"),
-        &serde_json::to_vec_pretty(&staged)?,
-    )?;
-    shell.status(
-        "Staged",
-        format!("{} files in {}", staged.assets.len(), out.display()),
-    );
+    plan.check_here(&args.plan, head.as_deref())?;
+    Ok((project, plan, toolchains))
+}
+
+/// `cargo forge-release build --plan FILE [--target T]... --out DIR`: the plan's builds for
+/// `T`, staged into `DIR/<package>/<target>/`. Reads no secret.
+pub fn build_phase(p: &cli::BuildArgs, shell: &Shell) -> Result<()> {
+    let (project, plan, mut toolchains) = load_plan(&p.plan, shell)?;
+    let all: Vec<String> = plan.packages.iter().flat_map(|pk| pk.triples()).collect();
+    for t in &p.targets {
+        if !all.contains(t) {
+            let mut known = all.clone();
+            known.sort();
+            known.dedup();
+            return Err(forge_core::exit::usage(format!(
+                "`--target {t}` is not a target of the plan `{}` (its targets: {})",
+                p.plan.plan.display(),
+                known.join(", ")
+            )));
+        }
+    }
+    let out = std::path::absolute(&p.out)
+        .with_context(|| format!("failed to resolve `{}`", p.out.display()))?;
+    let mut count = 0;
+    for pkg in &plan.packages {
+        let unit = plan
+            .unit_of(&pkg.name)
+            .with_context(|| format!("the plan has no release of `{}`", pkg.name))?;
+        for t in pkg.triples() {
+            if !p.targets.is_empty() && !p.targets.contains(&t) {
+                continue;
+            }
+            let dir = out.join(&pkg.name).join(&t);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("failed to clear `{}`", dir.display()))?;
+            }
+            let (assets, image) = ops::stage_package(
+                &project,
+                &plan,
+                pkg,
+                std::slice::from_ref(&t),
+                &dir,
+                &mut toolchains,
+                shell,
+            )?;
+            let mut staged = stage::Staged::described(unit, &plan.version, plan.commit.clone());
+            staged.package = pkg.name.clone();
+            staged.packages = vec![pkg.name.clone()];
+            staged.dir = dir.clone();
+            staged.target = Some(t.clone());
+            count += assets.len();
+            staged.assets = assets;
+            staged.image = image;
+            forge_core::fsx::write_atomic(
+                &dir.join("staged.json"),
+                &serde_json::to_vec_pretty(&staged)?,
+            )?;
+            shell.status(
+                "Staged",
+                format!("{} {t}: {} files in {}", pkg.name, staged.assets.len(), dir.display()),
+            );
+        }
+    }
+    shell.status("Finished", format!("{count} files staged in {}", out.display()));
     Ok(())
 }
 
-/// `cargo forge-release publish --artifacts DIR`: merges every runner's `staged.json`.
-pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
+/// One `build` output: its `staged.json`, read, with the directory it is in now (artifacts
+/// move between runners: paths are taken relative to it).
+struct Part {
+    dir: PathBuf,
+    staged: stage::Staged,
+}
+
+fn read_parts(dir: &Path, plan: &ReleasePlan) -> Result<Vec<Part>> {
+    let mut files = Vec::new();
+    find_named(dir, "staged.json", &mut files)?;
     let mut parts = Vec::new();
-    find_staged(&p.artifacts, &mut parts)?;
-    if parts.is_empty() {
-        return Err(forge_core::exit::usage(format!(
-            "no `staged.json` under `{}`: run `cargo forge-release build` first (one per target)",
-            p.artifacts.display()
-        )));
-    }
-    let first: stage::Staged = serde_json::from_slice(&forge_core::fsx::read(&parts[0])?)
-        .with_context(|| format!("invalid `{}`", parts[0].display()))?;
-    let req = ops::Request {
-        version: &first.version,
-        common: &p.common,
-        bump: false,
-        allow_dirty: false,
-        no_tag: p.no_tag,
-        notes: None,
-        retries: p.retries,
-        insecure_registries: &[],
-        publishing: true,
-        tag_may_exist: true,
-    };
-    let (project, mut plan) = ops::plan(&req, shell)?;
-    // In the split (CI) flow every runner pushed its platform image by digest, and
-    // `cargo forge-image merge` tags the index: no host pushes the image again here.
-    if plan
-        .hosts
-        .iter()
-        .any(|h| matches!(h, hosts::HostSpec::Oci { .. }))
-    {
-        shell.note("images are published by `cargo forge-image merge` in the split flow; the `oci` host is skipped");
-        plan.hosts
-            .retain(|h| !matches!(h, hosts::HostSpec::Oci { .. }));
-    }
-    let merged_dir = plan.release_dir.join("merged");
-    let _ = std::fs::remove_dir_all(&merged_dir);
-    forge_core::fsx::create_dir_all(&merged_dir)?;
-    let mut merged = stage::Staged {
-        dir: merged_dir.clone(),
-        assets: Vec::new(),
-        image: None,
-        ..first.clone()
-    };
-    for part in &parts {
-        let s: stage::Staged = serde_json::from_slice(&forge_core::fsx::read(part)?)
-            .with_context(|| format!("invalid `{}`", part.display()))?;
-        if s.version != first.version {
+    for f in files {
+        let staged: stage::Staged = serde_json::from_slice(&forge_core::fsx::read(&f)?)
+            .with_context(|| format!("`{}` is not a staged.json of `build`", f.display()))
+            .kind(forge_core::ErrorKind::Usage)?;
+        if staged.version != plan.version {
             return Err(forge_core::exit::usage(format!(
                 "`{}` is for version {}, not {}",
-                part.display(),
-                s.version,
-                first.version
+                f.display(),
+                staged.version,
+                plan.version
             )))
-            .hint("the artifacts directory holds `build` outputs of two versions: empty it and run `cargo forge-release build` again");
+            .hint("the artifacts directory holds `build` outputs of two releases: empty it and run `cargo forge-release build` again");
         }
-        let dir = part.parent().unwrap_or(std::path::Path::new("."));
-        for a in s.assets.iter().filter(|a| {
-            a.kind != stage::AssetKind::Checksums && a.kind != stage::AssetKind::Signature
-        }) {
-            let src = dir.join(&a.name);
-            let dest = merged_dir.join(&a.name);
-            std::fs::copy(&src, &dest)
-                .with_context(|| format!("failed to copy `{}`", src.display()))?;
-            let copied = stage::Asset::of_file(&dest, a.kind, a.target.clone())?;
-            if copied.sha256 != a.sha256 {
-                return Err(anyhow::anyhow!(
-                    "`{}` does not match its checksum in `{}`",
-                    src.display(),
-                    part.display()
-                ))
-                .kind(forge_core::ErrorKind::Check)
-                .hint("the file changed after `cargo forge-release build` staged it: run that build again");
-            }
-            if !merged.assets.iter().any(|m| m.name == copied.name) {
-                merged.assets.push(copied);
-            }
+        if plan.package(&staged.package).is_none() {
+            return Err(forge_core::exit::usage(format!(
+                "`{}` is of package `{}`, which the plan does not release",
+                f.display(),
+                staged.package
+            )));
         }
+        parts.push(Part {
+            dir: f.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            staged,
+        });
     }
-    ops::checksum_and_sign(&mut merged, &plan, &project.workspace_root, shell)?;
-    ops::show(&plan, shell);
-    ops::confirm(p.yes, shell)?;
-    ops::publish(&project, &plan, &merged, shell)?;
-    ops::report_gha(&project, &plan, &merged, shell)?;
-    shell.status(
-        "Released",
-        format!(
-            "{} {} ({} files)",
-            plan.package,
-            plan.version,
-            merged.assets.len()
-        ),
-    );
-    Ok(())
+    Ok(parts)
 }
 
-fn find_staged(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    for e in
-        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
-    {
+fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
         let p = e
             .with_context(|| format!("failed to read `{}`", dir.display()))?
             .path();
         if p.is_dir() {
-            find_staged(&p, out)?;
-        } else if p.file_name().is_some_and(|n| n == "staged.json") {
+            find_named(&p, name, out)?;
+        } else if p.file_name().is_some_and(|n| n == name) {
             out.push(p);
         }
     }
@@ -337,75 +414,285 @@ fn find_staged(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Resu
     Ok(())
 }
 
-/// `cargo forge-release ci --provider P [--check]`.
-pub fn ci_command(c: &cli::CiArgs, shell: &Shell) -> Result<()> {
-    let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
-    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
-    let pkg = project.single_package("the release workflow is generated for one package")?;
-    let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
-    let cfg: config::ReleaseConfig = match &settings.release {
-        Some(v) => forge_core::config::parse_table(
-            v,
-            pkg.manifest_path.as_std_path(),
-            "workspace.metadata.forge.release",
-        )?,
-        None => config::ReleaseConfig::default(),
-    };
-    let hosts: Vec<String> = cfg
-        .hosts
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|h| {
-            serde_json::to_value(h)
-                .ok()
-                .and_then(|v| v["kind"].as_str().map(String::from))
-                .unwrap_or_default()
-        })
-        .collect();
-    let image_repository = cfg
-        .hosts
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|h| match h {
-            hosts::HostSpec::Oci { repository } => Some(repository.clone()),
-            _ => None,
-        });
-    let inputs = ci::CiInputs {
-        package: pkg.name.to_string(),
-        // The same precedence as `plan`: `--target`/`[forge] targets` over the release table's.
-        targets: if settings.targets.is_empty() {
-            cfg.targets.clone().unwrap_or_default()
-        } else {
-            settings.targets.clone()
-        },
-        artifacts: cfg
-            .artifacts
-            .clone()
-            .unwrap_or_else(|| vec!["archive".into()]),
-        image_repository,
-        hosts,
-        branches: cfg
-            .branches
-            .clone()
-            .unwrap_or_else(|| vec!["main".into(), "master".into()]),
-        tag_format: cfg
-            .tag_format
-            .clone()
-            .unwrap_or_else(|| "v{{version}}".into()),
-    };
-    let root = &project.workspace_root;
-    if c.check {
-        ci::check(root, c.provider, &inputs)?;
-        shell.status(
-            "Fresh",
-            format!("{} is up to date", ci::workflow_path(c.provider)),
-        );
-    } else {
-        let path = ci::write(root, c.provider, &inputs)?;
-        shell.status("Wrote", path.display());
-        shell.data(path.display());
+/// The image of a part, with its layout where the part is now.
+fn part_layout(part: &Part) -> Option<(stage::StagedImage, PathBuf)> {
+    let image = part.staged.image.clone()?;
+    let layout = part.dir.join(image.layout.file_name()?);
+    Some((image, layout))
+}
+
+/// `registry/repository` of an image reference, as digest files name it.
+fn repository_name(repository: &str) -> Result<String> {
+    let r = cargo_forge_image::registry::Reference::parse(repository)?;
+    Ok(format!("{}/{}", r.registry, r.repository))
+}
+
+/// `cargo forge-release push-image`: every platform image `build` staged, pushed by digest and
+/// untagged to the plan's `oci` hosts; a digest file each. Runs no build.
+pub fn push_image_phase(p: &cli::PushImageArgs, shell: &Shell) -> Result<()> {
+    let (_project, plan, _) = load_plan(&p.plan, shell)?;
+    let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
+    let parts = read_parts(&p.artifacts, &plan)?;
+    forge_core::fsx::create_dir_all(&p.digests)?;
+    let mut written = 0;
+    for part in &parts {
+        let Some((image, layout)) = part_layout(part) else {
+            continue;
+        };
+        let unit = plan
+            .unit_of(&part.staged.package)
+            .with_context(|| format!("the plan has no release of `{}`", part.staged.package))?;
+        let pkg = plan.package(&part.staged.package).expect("checked by read_parts");
+        let target = part.staged.target.clone().unwrap_or_default();
+        let platform = pkg
+            .image
+            .as_ref()
+            .and_then(|i| i.platforms.iter().find(|pl| pl.target.triple == target))
+            .map(|pl| pl.platform.clone())
+            .with_context(|| {
+                format!(
+                    "the plan has no image platform of `{}` for {target}",
+                    pkg.name
+                )
+            })?;
+        let read = cargo_forge_image::push::read_layout(&layout, &image.layout_tag)?;
+        let manifest = read
+            .manifests
+            .first()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| read.top.1.clone());
+        let repositories: Vec<&String> = unit
+            .hosts
+            .iter()
+            .filter_map(|h| match &h.spec {
+                hosts::HostSpec::Oci { repository } => Some(repository),
+                _ => None,
+            })
+            .collect();
+        if repositories.is_empty() {
+            shell.note(format!(
+                "the release of `{}` has no `oci` host: its image is not pushed",
+                pkg.name
+            ));
+        }
+        for (i, repository) in repositories.iter().enumerate() {
+            cargo_forge_image::push::push_layout_untagged(&exec.http, &read, repository, shell)?;
+            let file = cargo_forge_image::push::DigestFile {
+                digest: manifest.digest.clone(),
+                size: manifest.size,
+                media_type: manifest.media_type.clone(),
+                platform: platform.clone(),
+                repository: repository_name(repository)?,
+                annotations: image.annotations.clone(),
+            };
+            let name = format!(
+                "{}-{}{}.json",
+                pkg.name,
+                platform.display().replace('/', "-"),
+                if i == 0 { String::new() } else { format!("-{i}") }
+            );
+            let path = p.digests.join(name);
+            forge_core::fsx::write_atomic(&path, &serde_json::to_vec_pretty(&file)?)?;
+            shell.status("Wrote", format!("{} ({})", path.display(), file.digest));
+            written += 1;
+        }
     }
+    if written == 0 && !parts.iter().any(|p| p.staged.image.is_some()) {
+        shell.note(format!(
+            "no image staged under `{}`: nothing to push",
+            p.artifacts.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo forge-release publish --plan FILE --artifacts DIR`: every runner's files merged,
+/// checksummed and signed, every secret checked before the first side effect, published to
+/// every host of the plan but the registries (`merge` tags the images).
+pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
+    let (project, plan, _) = load_plan(&p.plan, shell)?;
+    let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
+    let units: Vec<&UnitPlan> = plan.releases.iter().collect();
+    // The git state (the tag may exist already at HEAD: CI publishes from the pushed tag) and
+    // every secret, before the first side effect.
+    let problems = plan::check_git(
+        &project.workspace_root,
+        &project.target_dir,
+        &plan.releases,
+        false,
+        true,
+        p.no_tag,
+        shell,
+    )?;
+    if !problems.is_empty() {
+        let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+        return Err(forge_core::exit::usage(format!(
+            "cannot publish {}: nothing was done{list}",
+            plan.version
+        )));
+    }
+    ops::check_secrets(&plan, &units, &exec, true, true, shell)?;
+    let parts = read_parts(&p.artifacts, &plan)?;
+    // Every target of every package, built: before anything is published.
+    let mut missing = Vec::new();
+    for pkg in &plan.packages {
+        for t in pkg.triples() {
+            if !parts
+                .iter()
+                .any(|part| part.staged.package == pkg.name && part.staged.target.as_deref() == Some(t.as_str()))
+            {
+                missing.push(format!("`{}` for {t}", pkg.name));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(forge_core::exit::usage(format!(
+            "no `build` output under `{}` of {}: nothing was published",
+            p.artifacts.display(),
+            missing.join(", ")
+        )))
+        .hint("run `cargo forge-release build --plan … --target T --out DIR` for each, and publish with every runner's DIR under `--artifacts`");
+    }
+    let mut merged_units: Vec<(&UnitPlan, stage::Staged)> = Vec::new();
+    for unit in &plan.releases {
+        let dir = plan::release_dir(&project.target_dir, unit).join("merged");
+        let _ = std::fs::remove_dir_all(&dir);
+        forge_core::fsx::create_dir_all(&dir)?;
+        let mut merged = stage::Staged::described(unit, &plan.version, plan.commit.clone());
+        merged.dir = dir.clone();
+        for part in parts.iter().filter(|pt| unit.packages.contains(&pt.staged.package)) {
+            for a in part.staged.assets.iter().filter(|a| {
+                a.kind != stage::AssetKind::Checksums && a.kind != stage::AssetKind::Signature
+            }) {
+                let src = part.dir.join(&a.name);
+                let dest = dir.join(&a.name);
+                std::fs::copy(&src, &dest)
+                    .with_context(|| format!("failed to copy `{}`", src.display()))?;
+                let copied = stage::Asset::of_file(&dest, a.kind, a.target.clone())?;
+                if copied.sha256 != a.sha256 {
+                    return Err(anyhow::anyhow!(
+                        "`{}` does not match its checksum in `{}`",
+                        src.display(),
+                        part.dir.join("staged.json").display()
+                    ))
+                    .kind(forge_core::ErrorKind::Check)
+                    .hint("the file changed after `cargo forge-release build` staged it: run that build again");
+                }
+                if !merged.assets.iter().any(|m| m.name == copied.name) {
+                    merged.assets.push(copied);
+                }
+            }
+        }
+        ops::checksum_and_sign(&mut merged, unit, &project.workspace_root, shell)?;
+        merged_units.push((unit, merged));
+    }
+    ops::show(&plan, shell);
+    ops::confirm(p.yes, shell)?;
+    for (unit, merged) in &merged_units {
+        ops::publish(&project, &plan, unit, merged, &exec, true, p.no_tag, shell)?;
+    }
+    ops::report_gha(&project, &plan, &merged_units, &exec, shell)?;
+    report_published(&plan, &merged_units, shell)
+}
+
+/// `cargo forge-release merge --plan FILE --digests DIR`: per package image, the platform
+/// digests joined into the index, pushed by digest, then the plan's tags — moving ones only
+/// forward.
+pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
+    let (_project, plan, _) = load_plan(&p.plan, shell)?;
+    let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
+    let mut files = Vec::new();
+    find_named_ext(&p.digests, "json", &mut files)?;
+    let mut digests: Vec<cargo_forge_image::push::DigestFile> = Vec::new();
+    for f in &files {
+        let d: cargo_forge_image::push::DigestFile =
+            serde_json::from_slice(&forge_core::fsx::read(f)?)
+                .with_context(|| format!("`{}` is not a digest file of `push-image`", f.display()))
+                .kind(forge_core::ErrorKind::Usage)?;
+        digests.push(d);
+    }
+    let version = semver::Version::parse(&plan.version)?;
+    let mut merged = 0;
+    for unit in &plan.releases {
+        for name in &unit.packages {
+            let Some(image) = plan.package(name).and_then(|pk| pk.image.as_ref()) else {
+                continue;
+            };
+            for h in &unit.hosts {
+                let hosts::HostSpec::Oci { repository } = &h.spec else {
+                    continue;
+                };
+                let repo_name = repository_name(repository)?;
+                let mine: Vec<cargo_forge_image::push::DigestFile> = digests
+                    .iter()
+                    .filter(|d| d.repository == repo_name)
+                    .cloned()
+                    .collect();
+                let missing: Vec<String> = image
+                    .platforms
+                    .iter()
+                    .filter(|pl| !mine.iter().any(|d| d.platform == pl.platform))
+                    .map(|pl| pl.platform.display())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(forge_core::exit::usage(format!(
+                        "no digest file under `{}` for {} of `{name}` in {repository}: nothing was merged",
+                        p.digests.display(),
+                        missing.join(", ")
+                    )))
+                    .hint("run `cargo forge-release push-image` on every build runner first");
+                }
+                // The plan's tags (names), in this repository.
+                let mut tags = Vec::new();
+                let mut tracks = std::collections::BTreeMap::new();
+                for reference in &image.tags {
+                    let Some(tag) = cargo_forge_image::registry::Reference::parse(reference)?.tag
+                    else {
+                        continue;
+                    };
+                    let full = format!("{repository}:{tag}");
+                    if let Some(track) = image.tracks.get(reference) {
+                        tracks.insert(full.clone(), *track);
+                    }
+                    tags.push(full);
+                }
+                let (digest, pushed) = cargo_forge_image::push::merge_and_tag(
+                    &exec.http,
+                    &mine,
+                    &image.annotations,
+                    &tags,
+                    &tracks,
+                    &version,
+                    shell,
+                )?;
+                shell.status(
+                    "Merged",
+                    format!("{} platforms into {repository}@{digest}", mine.len()),
+                );
+                for r in &pushed {
+                    shell.data(r);
+                }
+                merged += 1;
+            }
+        }
+    }
+    if merged == 0 {
+        shell.note("the plan has no image for an `oci` host: nothing to merge");
+    }
+    Ok(())
+}
+
+fn find_named_ext(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
+        let p = e
+            .with_context(|| format!("failed to read `{}`", dir.display()))?
+            .path();
+        if p.is_dir() {
+            find_named_ext(&p, ext, out)?;
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
     Ok(())
 }

@@ -1,142 +1,92 @@
-//! `cargo forge-release`: check, plan, build and stage, then publish in an order where nothing
-//! half-done is visible.
+//! Executing a release plan ([`crate::plan`]): build and stage, checksum and sign, then publish
+//! in an order where nothing half-done is visible.
 //!
-//! 1. [`plan`] validates the version, the workspace version (or `--bump`), the git state (clean
-//!    tree, allowed branch, tag absent locally and on the remote), the configuration and every
-//!    host (credentials present) — all problems reported together, before any side effect.
-//! 2. [`stage`] builds once for every target and stages archives, `.deb`s and the image (an OCI
-//!    layout) in `target/forge/release/<version>/staging`, then `SHA256SUMS` and signatures.
-//! 3. [`publish`] runs every host's `preflight`, then `prepare` (uploads readers cannot see:
-//!    drafts, objects, untagged manifests); if any fails, every host rolls back and nothing is
-//!    visible. Then the git tag is created and pushed, and every host's `publish` makes the
-//!    release visible, moving tags and `latest` pointers last. Each step is recorded in
-//!    `state.json`; a re-run resumes and never repeats a step.
+//! 1. [`check_secrets`] — the first thing a publishing run does, before any side effect: every
+//!    host's credentials, the signing keys, all problems together, each naming its variable.
+//!    Planning and building never read a secret.
+//! 2. [`stage_package`] builds one package for some of its targets (the build engine, whose
+//!    subprocesses never see a credential) and stages archives, SBOMs, `.deb`s and the image
+//!    (an OCI layout) by executing the plan's sub-plans on those binaries. The one-shot stages
+//!    every package of a release into `target/forge/release/<package>/<version>/staging`; the
+//!    `build` phase one runner's targets into `--out DIR/<package>/<target>/`.
+//! 3. [`checksum_and_sign`]: `SHA256SUMS` and signatures.
+//! 4. [`publish`] runs every host's `preflight`, then `prepare` (uploads readers cannot see:
+//!    drafts, objects, untagged manifests); if any fails, nothing is visible. Then the git tag
+//!    is created and pushed, and every host's `publish` makes the release visible, moving tags
+//!    and `latest` pointers last — and only forward. Each step is recorded in `state.json`; a
+//!    re-run resumes and never repeats a step.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
-use forge_core::build::{self, BuildRequest};
-use forge_core::config::parse_table;
+use forge_core::build::{self, Artifact, BuildRequest};
 use forge_core::exit::{usage, ErrorKind, ResultExt};
 use forge_core::http::{HttpClient, RetryPolicy};
 use forge_core::project::Project;
-use forge_core::toolchain::Toolchain;
 use forge_core::Shell;
 
-use crate::artifacts::{self, ArchiveFormat};
-use crate::config::{ReleaseConfig, SignConfig};
+use crate::artifacts;
 use crate::hosts::{Host, HostSpec, HostState};
+use crate::plan::{PackagePlan, ReleasePlan, Toolchains, UnitPlan};
 use crate::stage::{Asset, AssetKind, Staged, StagedImage};
 use crate::state::State;
 
-/// The release, decided.
-#[derive(Debug, Serialize)]
-pub struct ReleasePlan {
-    pub package: String,
-    pub version: String,
-    pub tag: String,
-    pub prerelease: bool,
-    pub commit: Option<String>,
-    pub targets: Vec<String>,
-    pub artifacts: Vec<String>,
-    pub archive_format: ArchiveFormat,
-    /// A CycloneDX SBOM per target.
-    pub sbom: bool,
-    pub sign: SignConfig,
-    pub hosts: Vec<HostSpec>,
-    /// What each host will do.
-    pub actions: BTreeMap<String, Vec<String>>,
-    pub release_dir: PathBuf,
-    pub bump: bool,
-    /// `None` when no tag is made (`--no-tag`, or not a git repository).
-    pub tag_remote: Option<Option<String>>,
-    pub toolchain: Toolchain,
-    pub profile: String,
-    pub source_date_epoch: u64,
-    pub retries: u32,
-    #[serde(skip)]
-    pub insecure_registries: Vec<String>,
-    #[serde(skip)]
-    pub common: forge_core::cli::CommonArgs,
-    #[serde(skip)]
-    pub include: Vec<PathBuf>,
-    #[serde(skip)]
-    pub notes: String,
+/// Where credentials come from when a host is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// The environment (`GITHUB_TOKEN`, `AWS_*`, …): a publishing phase.
+    Env,
+    /// None: the host can name itself and describe what it will do, nothing more.
+    None,
 }
 
-impl ReleasePlan {
-    pub fn staging_dir(&self) -> PathBuf {
-        self.release_dir.join("staging")
-    }
+/// The network settings of a phase: `--retries` (else `FORGE_RETRIES`, else the plan's) and
+/// `--insecure-registry`.
+#[derive(Clone, Debug)]
+pub struct Exec {
+    pub http: HttpClient,
+}
 
-    pub fn state_path(&self) -> PathBuf {
-        self.release_dir.join("state.json")
-    }
-
-    /// The release tag: signed with `sign.tag = true` (with the `sign.gpg` key when given).
-    pub fn tag_kind(&self) -> crate::git::TagKind {
-        if self.sign.tag == Some(true) {
-            crate::git::TagKind::Signed(self.sign.gpg.clone())
-        } else {
-            crate::git::TagKind::Annotated
-        }
-    }
-
-    fn http(&self) -> HttpClient {
-        HttpClient::new(
-            RetryPolicy::new(self.retries),
-            self.insecure_registries.clone(),
-        )
+impl Exec {
+    pub fn new(plan: &ReleasePlan, retries: Option<u32>, insecure: &[String]) -> Result<Exec> {
+        let retries = match retries {
+            Some(r) => r,
+            None => match std::env::var("FORGE_RETRIES") {
+                Ok(v) => v.parse::<u32>().map_err(|_| {
+                    usage(format!(
+                        "invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"
+                    ))
+                })?,
+                Err(_) => plan.retries,
+            },
+        };
+        Ok(Exec {
+            http: HttpClient::new(RetryPolicy::new(retries), insecure.to_vec()),
+        })
     }
 }
 
-/// What the user asked for.
-pub struct Request<'a> {
-    pub version: &'a str,
-    pub common: &'a forge_core::cli::CommonArgs,
-    pub bump: bool,
-    pub allow_dirty: bool,
-    pub no_tag: bool,
-    pub notes: Option<&'a Path>,
-    pub retries: Option<u32>,
-    pub insecure_registries: &'a [String],
-    /// Only the checks that make sense before building (a `plan`/`build` CI phase skips git
-    /// cleanliness and remote checks that the publish job does).
-    pub publishing: bool,
-    /// The release tag may already exist at HEAD (`publish` in CI, run from the pushed tag).
-    pub tag_may_exist: bool,
-}
-
-fn notes_for(pkg_dir: &Path, root: &Path, version: &str, file: Option<&Path>) -> Result<String> {
-    if let Some(f) = file {
-        return forge_core::fsx::read_to_string(f);
-    }
-    for dir in [pkg_dir, root] {
-        let p = dir.join("CHANGELOG.md");
-        if p.is_file() {
-            let md = forge_core::fsx::read_to_string(&p)?;
-            if let Some(items) = cargo_forge_deb::docs::changelog_items_from_markdown(&md, version)
-            {
-                return Ok(items.iter().map(|i| format!("- {i}\n")).collect());
-            }
-        }
-    }
-    Ok(format!("Release {version}.\n"))
+/// The commit message of `--bump`.
+pub fn bump_message(version: &str) -> String {
+    format!("Release {version}")
 }
 
 /// Builds a host object from its spec.
-pub fn make_host(spec: &HostSpec, plan_http: &HttpClient, root: &Path) -> Result<Box<dyn Host>> {
+pub fn make_host(
+    spec: &HostSpec,
+    http: &HttpClient,
+    root: &Path,
+    credentials: Credentials,
+) -> Result<Box<dyn Host>> {
     Ok(match spec {
         HostSpec::Dir { path } => Box::new(crate::hosts::dir::DirHost {
             path: root.join(path),
         }),
         HostSpec::Oci { repository } => Box::new(crate::hosts::oci::OciHost {
             repository: repository.clone(),
-            http: plan_http.clone(),
+            http: http.clone(),
         }),
         HostSpec::Apt {
             dir,
@@ -162,9 +112,19 @@ pub fn make_host(spec: &HostSpec, plan_http: &HttpClient, root: &Path) -> Result
                             .clone()
                             .unwrap_or_else(|| crate::hosts::s3::DEFAULT_REGION.into()),
                     };
-                    AptTarget::S3(Box::new(crate::hosts::s3::S3Host::from_env(
-                        config, plan_http,
-                    )?))
+                    let host = match credentials {
+                        Credentials::Env => crate::hosts::s3::S3Host::from_env(config, http)?,
+                        Credentials::None => crate::hosts::s3::S3Host::new(
+                            config,
+                            crate::hosts::s3::S3Credentials::new(
+                                "",
+                                forge_core::secret::Secret::new(""),
+                                None,
+                            ),
+                            http,
+                        )?,
+                    };
+                    AptTarget::S3(Box::new(host))
                 }
                 (Some(_), None) => {
                     return Err(usage(
@@ -184,293 +144,180 @@ pub fn make_host(spec: &HostSpec, plan_http: &HttpClient, root: &Path) -> Result
                 sign_key: sign_key.clone(),
             })
         }
-        other => crate::hosts::make_remote(other, plan_http)?,
+        other => match credentials {
+            Credentials::Env => crate::hosts::make_remote(other, http)?,
+            Credentials::None => crate::hosts::remote::describe_remote(other, http)?,
+        },
     })
 }
 
-/// Checks everything and decides the release. No side effects.
-pub fn plan(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan)> {
-    let version = crate::version::parse(req.version)?;
-    let common = req.common;
-    let (project, toolchain) = forge_core::project::load_with_toolchain(common, shell)?;
-    let pkg = project.single_package("a release is made of one package")?;
-    let settings = forge_core::config::resolve(&project, pkg, common)?;
-    let cfg: ReleaseConfig = match &settings.release {
-        Some(v) => parse_table(
-            v,
-            pkg.manifest_path.as_std_path(),
-            "workspace.metadata.forge.release",
-        )?,
-        None => ReleaseConfig::default(),
-    };
-    let root = project.workspace_root.clone();
+/// What a publishing run needs that the plan does not read, checked before its first side
+/// effect: each host's credentials (`hosts`), the signing keys (`signing`: gpg's secret key,
+/// the minisign key file, the tag's key), all problems together, each naming its variable or
+/// key.
+pub fn check_secrets(
+    plan: &ReleasePlan,
+    units: &[&UnitPlan],
+    exec: &Exec,
+    hosts: bool,
+    signing: bool,
+    shell: &Shell,
+) -> Result<()> {
+    let root = &plan.workspace_root;
     let mut problems: Vec<String> = Vec::new();
-
-    let tag_format = cfg
-        .tag_format
-        .clone()
-        .unwrap_or_else(|| "v{{version}}".into());
-    let tag = crate::version::tag(&tag_format, &version)?;
-    if pkg.version != version && !req.bump {
-        problems.push(format!(
-            "version mismatch: `{}` is at {} in `{}`, not {version} (pass `--bump` to set it)",
-            pkg.name, pkg.version, pkg.manifest_path
-        ));
-    }
-    if req.bump && pkg.version == version {
-        problems.push(format!("`--bump`: `{}` is already at {version}", pkg.name));
-    }
-    let artifacts_list = cfg
-        .artifacts
-        .clone()
-        .unwrap_or_else(|| vec!["archive".into()]);
-    for a in &artifacts_list {
-        if !["archive", "deb", "image"].contains(&a.as_str()) {
-            problems.push(format!(
-                "unknown artifact `{a}` in `artifacts`: use \"archive\", \"deb\" or \"image\""
-            ));
-        }
-    }
-    let archive_format = ArchiveFormat::parse(cfg.archive_format.as_deref().unwrap_or("tar.gz"))?;
-    let targets = if !settings.targets.is_empty() {
-        settings.targets.clone()
-    } else {
-        cfg.targets
-            .clone()
-            .unwrap_or_else(|| vec![toolchain.host.clone()])
-    };
-    for t in &targets {
-        if let Err(e) = forge_core::target::lookup(t) {
-            problems.push(e.to_string());
-        }
-    }
-    let sign = cfg.sign.clone().unwrap_or_default();
-    if let Some(k) = &sign.gpg {
-        if let Err(e) = artifacts::check_gpg_key(k, shell) {
-            problems.push(e.to_string());
-        }
-    }
-    if let Some(k) = &sign.minisign {
-        if !root.join(k).is_file() {
-            problems.push(format!(
-                "minisign key `{k}` (`sign.minisign`) does not exist"
-            ));
-        }
-    }
-
-    // git.
-    let is_repo = crate::git::is_repo(&root, shell);
-    if sign.tag == Some(true) && sign.gpg.is_none() && !req.no_tag && req.publishing {
-        // `git tag -s` without `-u` signs with git's `user.signingkey`: check it now, not after
-        // every host holds the release.
-        match crate::git::signing_key(&root, shell) {
-            Some(k) => {
-                if let Err(e) = artifacts::check_gpg_key(&k, shell) {
-                    problems.push(format!("{e} (git's `user.signingkey`, for `sign.tag`)"));
-                }
-            }
-            None => problems.push(
-                "`sign.tag = true` needs a key: set `sign.gpg = \"KEYID\"` or git's `user.signingkey`"
-                    .into(),
-            ),
-        }
-    }
-    let remote = cfg.remote.clone().unwrap_or_else(|| "origin".into());
-    let mut commit = None;
-    let mut tag_remote = None;
-    if is_repo {
-        commit = crate::git::head(&root, shell).ok();
-        if req.publishing {
-            if !req.allow_dirty {
-                let dirty = crate::git::dirty_files(&root, shell)?;
-                if !dirty.is_empty() {
-                    problems.push(format!("the working tree has uncommitted changes ({}): commit or stash them, or pass `--allow-dirty`", dirty.join(", ")));
-                }
-            }
-            let head = crate::git::head(&root, shell)?;
-            // The release tag already at HEAD: a resumed run, or CI publishing from the pushed tag.
-            let state_path = crate::state::release_dir(&project.target_dir, &version.to_string())
-                .join("state.json");
-            let resuming = State::load(&state_path)?.is_some_and(|s| s.tag_created);
-            let tag_at_head = (req.tag_may_exist || resuming)
-                && crate::git::tag_commit(&root, &tag, shell)?.is_some_and(|c| c == head);
-            let branches = cfg
-                .branches
-                .clone()
-                .unwrap_or_else(|| vec!["main".into(), "master".into()]);
-            match crate::git::branch(&root, shell)? {
-                Some(b) if branches.contains(&b) => {}
-                Some(b) => problems.push(format!(
-                    "releases are made from {} (`branches`), but HEAD is on `{b}`",
-                    branches.join(" or ")
-                )),
-                None if tag_at_head => {}
-                None => problems.push("HEAD is detached: check out a release branch".into()),
-            }
-            if !req.no_tag && !tag_at_head && !resuming {
-                if crate::git::tag_exists(&root, &tag, shell)? {
-                    problems.push(format!(
-                        "tag `{tag}` already exists in this repository, on another commit"
-                    ));
-                }
-                if crate::git::has_remote(&root, &remote, shell) {
-                    match crate::git::remote_tag_exists(&root, &remote, &tag, shell) {
-                        Ok(true) => {
-                            problems.push(format!("tag `{tag}` already exists on `{remote}`"))
-                        }
-                        Ok(false) => {}
-                        Err(e) => problems.push(format!("cannot check tags on `{remote}`: {e:#}")),
+    let mut gpg_keys: Vec<(String, String)> = Vec::new();
+    for u in units {
+        if hosts {
+            for h in &u.hosts {
+                if let Err(e) = make_host(&h.spec, &exec.http, root, Credentials::Env) {
+                    let mut p = format!("{e:#}");
+                    for hint in forge_core::exit::hints(&e) {
+                        p.push_str(&format!(" ({hint})"));
+                    }
+                    if !problems.contains(&p) {
+                        problems.push(p);
                     }
                 }
+                if let HostSpec::Apt {
+                    sign_key: Some(k), ..
+                } = &h.spec
+                {
+                    gpg_keys.push((k.clone(), "`sign-key` of the `apt` host".into()));
+                }
             }
         }
-        if !req.no_tag {
-            tag_remote =
-                Some(crate::git::has_remote(&root, &remote, shell).then_some(remote.clone()));
-        }
-    } else if req.publishing && !req.no_tag {
-        problems.push(format!("`{}` is not a git repository: a release is tagged (pass `--no-tag` to release without a tag)", root.display()));
-    }
-
-    // Hosts.
-    let release_dir = crate::state::release_dir(&project.target_dir, &version.to_string());
-    let hosts = cfg.hosts.clone().unwrap_or_else(|| {
-        vec![HostSpec::Dir {
-            path: release_dir.join("publish"),
-        }]
-    });
-    let retries = req.retries.unwrap_or(settings.retries);
-    let http = HttpClient::new(RetryPolicy::new(retries), req.insecure_registries.to_vec());
-    let mut actions = BTreeMap::new();
-    let dummy = Staged {
-        package: pkg.name.to_string(),
-        version: version.to_string(),
-        tag: tag.clone(),
-        prerelease: crate::version::is_prerelease(&version),
-        commit: commit.clone(),
-        dir: release_dir.join("staging"),
-        assets: Vec::new(),
-        image: None,
-        notes: String::new(),
-    };
-    for spec in &hosts {
-        match make_host(spec, &http, &root) {
-            Ok(h) => {
-                actions.insert(h.id(), h.describe(&dummy));
+        if signing {
+            if let Some(k) = &u.sign.gpg {
+                gpg_keys.push((k.clone(), "`sign.gpg`".into()));
             }
-            Err(e) => problems.push(format!("{e:#}")),
-        }
-        if matches!(spec, HostSpec::Oci { .. }) && !artifacts_list.iter().any(|a| a == "image") {
-            problems.push("an `oci` host needs the image: add \"image\" to `artifacts`".into());
-        }
-        if matches!(spec, HostSpec::Apt { .. }) && !artifacts_list.iter().any(|a| a == "deb") {
-            problems.push("an `apt` host needs packages: add \"deb\" to `artifacts`".into());
+            if let Some(k) = &u.sign.minisign {
+                if !root.join(k).is_file() {
+                    problems.push(format!(
+                        "minisign key `{k}` (`sign.minisign`) does not exist"
+                    ));
+                }
+            }
+            if hosts && u.make_tag && u.sign.tag == Some(true) && u.sign.gpg.is_none() {
+                // `git tag -s` without `-u` signs with git's `user.signingkey`.
+                match crate::git::signing_key(root, shell) {
+                    Some(k) => gpg_keys.push((k, "git's `user.signingkey`, for `sign.tag`".into())),
+                    None => problems.push(
+                        "`sign.tag = true` needs a key: set `sign.gpg = \"KEYID\"` or git's `user.signingkey`"
+                            .into(),
+                    ),
+                }
+            }
         }
     }
-    if !problems.is_empty() {
-        let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
-        return Err(usage(format!(
-            "cannot release {} {version}:{list}",
-            pkg.name
-        )));
+    gpg_keys.sort();
+    gpg_keys.dedup_by(|a, b| a.0 == b.0);
+    for (k, what) in gpg_keys {
+        if let Err(e) = artifacts::check_gpg_key(&k, shell) {
+            problems.push(format!("{e} ({what})"));
+        }
     }
-    let pkg_dir = pkg
-        .manifest_path
-        .parent()
-        .map(|p| p.as_std_path().to_path_buf())
-        .unwrap_or_default();
-    let notes = notes_for(&pkg_dir, &root, &version.to_string(), req.notes)?;
-    let include = cfg
-        .include
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|i| pkg_dir.join(i))
-        .collect();
-    let sde = forge_core::archive::source_date_epoch(&root, pkg.manifest_path.as_std_path())?;
-    let plan = ReleasePlan {
-        package: pkg.name.to_string(),
-        version: version.to_string(),
-        tag,
-        prerelease: crate::version::is_prerelease(&version),
-        commit,
-        targets,
-        artifacts: artifacts_list,
-        archive_format,
-        sbom: cfg.sbom.unwrap_or(false),
-        sign,
-        hosts,
-        actions,
-        release_dir,
-        bump: req.bump,
-        tag_remote,
-        toolchain,
-        profile: settings.profile.clone(),
-        source_date_epoch: sde,
-        retries,
-        insecure_registries: req.insecure_registries.to_vec(),
-        common: common.clone(),
-        include,
-        notes,
-    };
-    Ok((project, plan))
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+    Err(usage(format!(
+        "cannot publish {} {}: nothing was done{list}",
+        units
+            .iter()
+            .flat_map(|u| u.packages.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.version
+    )))
 }
 
 /// Prints the plan for people.
 pub fn show(plan: &ReleasePlan, shell: &Shell) {
-    shell.status(
-        "Release",
-        format!(
-            "{} {} (tag {}{})",
-            plan.package,
-            plan.version,
-            plan.tag,
-            if plan.prerelease { ", pre-release" } else { "" }
-        ),
-    );
-    shell.status("Targets", plan.targets.join(", "));
-    shell.status(
-        "Artifacts",
-        format!(
-            "{} ({}){}",
-            plan.artifacts.join(", "),
-            plan.archive_format.extension(),
-            if plan.sbom { ", CycloneDX SBOM" } else { "" }
-        ),
-    );
-    if plan.sign.gpg.is_some() || plan.sign.minisign.is_some() || plan.sign.tag == Some(true) {
+    for u in &plan.releases {
         shell.status(
-            "Signing",
+            "Release",
             format!(
-                "{}{}{}",
-                plan.sign
-                    .gpg
-                    .as_ref()
-                    .map(|k| format!("gpg {k} "))
-                    .unwrap_or_default(),
-                plan.sign
-                    .minisign
-                    .as_ref()
-                    .map(|k| format!("minisign {k} "))
-                    .unwrap_or_default(),
-                if plan.sign.tag == Some(true) {
-                    "and the git tag"
-                } else {
-                    ""
-                }
-            )
-            .trim_end(),
+                "{} {} (tag {}{})",
+                u.packages.join(", "),
+                plan.version,
+                u.tag,
+                if plan.prerelease { ", pre-release" } else { "" }
+            ),
         );
-    }
-    for (host, actions) in &plan.actions {
-        for a in actions {
-            shell.status("Publish", format!("{host}: {a}"));
+        for name in &u.packages {
+            let Some(p) = plan.package(name) else {
+                continue;
+            };
+            let targets: Vec<String> = p
+                .targets
+                .iter()
+                .map(|t| {
+                    let mut s = t.triple.clone();
+                    let mut how = Vec::new();
+                    if t.backend != forge_core::cli::BackendChoice::Auto {
+                        how.push(format!("{:?}", t.backend).to_lowercase());
+                    }
+                    if let Some(tc) = &t.toolchain {
+                        how.push(format!("toolchain {tc}"));
+                    }
+                    if let Some(g) = &t.glibc {
+                        how.push(format!("glibc {g}"));
+                    }
+                    if !how.is_empty() {
+                        s.push_str(&format!(" ({})", how.join(", ")));
+                    }
+                    s
+                })
+                .collect();
+            let who = if u.packages.len() > 1 {
+                format!("{name}: ")
+            } else {
+                String::new()
+            };
+            shell.status("Targets", format!("{who}{}", targets.join(", ")));
+            shell.status(
+                "Artifacts",
+                format!(
+                    "{who}{} ({}){}",
+                    p.artifacts.join(", "),
+                    p.archive_format.extension(),
+                    if p.sbom { ", CycloneDX SBOM" } else { "" }
+                ),
+            );
         }
-    }
-    match &plan.tag_remote {
-        Some(Some(r)) => shell.status("Tag", format!("{} (pushed to {r})", plan.tag)),
-        Some(None) => shell.status("Tag", format!("{} (local; no remote)", plan.tag)),
-        None => {}
+        let sign = &u.sign;
+        if sign.gpg.is_some() || sign.minisign.is_some() || sign.tag == Some(true) {
+            shell.status(
+                "Signing",
+                format!(
+                    "{}{}{}",
+                    sign.gpg
+                        .as_ref()
+                        .map(|k| format!("gpg {k} "))
+                        .unwrap_or_default(),
+                    sign.minisign
+                        .as_ref()
+                        .map(|k| format!("minisign {k} "))
+                        .unwrap_or_default(),
+                    if sign.tag == Some(true) {
+                        "and the git tag"
+                    } else {
+                        ""
+                    }
+                )
+                .trim_end(),
+            );
+        }
+        for h in &u.hosts {
+            for a in &h.actions {
+                shell.status("Publish", format!("{}: {a}", h.id));
+            }
+        }
+        match (&u.make_tag, &u.remote) {
+            (true, Some(r)) => shell.status("Tag", format!("{} (pushed to {r})", u.tag)),
+            (true, None) => shell.status("Tag", format!("{} (local; no remote)", u.tag)),
+            _ => {}
+        }
     }
 }
 
@@ -502,98 +349,168 @@ pub fn confirm(yes: bool, shell: &Shell) -> Result<()> {
     }
 }
 
-/// Sets the version with toml_edit (formatting and comments kept), updates dependents'
-/// requirements and Cargo.lock, and commits.
-pub fn bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()> {
-    let pkg = project
-        .package(&plan.package)
-        .context("package not found")?;
-    let manifest = pkg.manifest_path.as_std_path().to_path_buf();
-    let mut changed: Vec<PathBuf> = Vec::new();
-    let mut doc: toml_edit::DocumentMut = forge_core::fsx::read_to_string(&manifest)?
-        .parse()
-        .with_context(|| format!("failed to parse `{}`", manifest.display()))?;
-    let inherited = doc["package"]["version"]
-        .get("workspace")
-        .and_then(|w| w.as_bool())
-        == Some(true);
-    if inherited {
-        let root_manifest = project.workspace_manifest();
-        let mut root_doc: toml_edit::DocumentMut = forge_core::fsx::read_to_string(&root_manifest)?
-            .parse()
-            .with_context(|| format!("failed to parse `{}`", root_manifest.display()))?;
-        root_doc["workspace"]["package"]["version"] = toml_edit::value(plan.version.clone());
-        forge_core::fsx::write_atomic(&root_manifest, root_doc.to_string().as_bytes())?;
-        changed.push(root_manifest);
-    } else {
-        doc["package"]["version"] = toml_edit::value(plan.version.clone());
-        forge_core::fsx::write_atomic(&manifest, doc.to_string().as_bytes())?;
-        changed.push(manifest.clone());
-    }
-    // Dependents' version requirements (path dependencies with a `version`).
-    let mut manifests: Vec<PathBuf> = project
-        .metadata
-        .workspace_members
-        .iter()
-        .filter_map(|id| project.metadata.packages.iter().find(|p| &p.id == id))
-        .map(|p| p.manifest_path.as_std_path().to_path_buf())
-        .collect();
-    manifests.push(project.workspace_manifest());
-    manifests.sort();
-    manifests.dedup();
-    for m in manifests {
-        if !m.is_file() {
-            continue;
+/// The files `--bump` changes, with their content before: written back by [`restore`] after a
+/// `--dry-run`.
+pub type Originals = Vec<(PathBuf, Vec<u8>)>;
+
+/// Sets the version of every package of the plan with toml_edit (formatting and comments
+/// kept; once in `[workspace.package]` for inherited versions), updates dependents'
+/// requirements and Cargo.lock. Returns the files before the change. Commits nothing.
+pub fn apply_bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<Originals> {
+    let mut originals: Originals = Vec::new();
+    let keep = |path: &Path, originals: &mut Originals| -> Result<()> {
+        if !originals.iter().any(|(p, _)| p == path) {
+            originals.push((path.to_path_buf(), forge_core::fsx::read(path)?));
         }
-        let mut d: toml_edit::DocumentMut = forge_core::fsx::read_to_string(&m)?
-            .parse()
-            .with_context(|| format!("failed to parse `{}`", m.display()))?;
-        let mut touched = false;
-        let mut update = |deps: Option<&mut toml_edit::Item>| {
-            let Some(deps) = deps.and_then(|c| c.as_table_like_mut()) else {
-                return;
-            };
-            if let Some(t) = deps
-                .get_mut(&plan.package)
-                .and_then(|d| d.as_table_like_mut())
-            {
-                if t.contains_key("path") && t.contains_key("version") {
-                    t.insert("version", toml_edit::value(plan.version.clone()));
-                    touched = true;
+        Ok(())
+    };
+    let version = plan.version.clone();
+    let released: Vec<&str> = plan.packages.iter().map(|p| p.name.as_str()).collect();
+    // Packages whose version changes: the released ones, and with `[workspace.package] version`
+    // set, every member that inherits it (their dependents' requirements must follow too).
+    let mut names: Vec<String> = released.iter().map(|n| n.to_string()).collect();
+    let result = (|| -> Result<()> {
+        let mut root_bumped = false;
+        for name in &released {
+            let pkg = project
+                .package(name)
+                .with_context(|| format!("package `{name}` is not in the workspace"))?;
+            let manifest = pkg.manifest_path.as_std_path().to_path_buf();
+            let mut doc: toml_edit::DocumentMut = forge_core::fsx::read_to_string(&manifest)?
+                .parse()
+                .with_context(|| format!("failed to parse `{}`", manifest.display()))?;
+            let inherited = doc["package"]["version"]
+                .get("workspace")
+                .and_then(|w| w.as_bool())
+                == Some(true);
+            if inherited && root_bumped {
+                continue;
+            }
+            if inherited {
+                root_bumped = true;
+                let root_manifest = project.workspace_manifest();
+                keep(&root_manifest, &mut originals)?;
+                let mut root_doc: toml_edit::DocumentMut =
+                    forge_core::fsx::read_to_string(&root_manifest)?
+                        .parse()
+                        .with_context(|| {
+                            format!("failed to parse `{}`", root_manifest.display())
+                        })?;
+                root_doc["workspace"]["package"]["version"] = toml_edit::value(version.clone());
+                forge_core::fsx::write_atomic(&root_manifest, root_doc.to_string().as_bytes())?;
+            } else {
+                keep(&manifest, &mut originals)?;
+                doc["package"]["version"] = toml_edit::value(version.clone());
+                forge_core::fsx::write_atomic(&manifest, doc.to_string().as_bytes())?;
+            }
+        }
+        if root_bumped {
+            for id in &project.metadata.workspace_members {
+                let Some(p) = project.metadata.packages.iter().find(|p| &p.id == id) else {
+                    continue;
+                };
+                let text = forge_core::fsx::read_to_string(p.manifest_path.as_std_path())?;
+                let doc: toml_edit::DocumentMut = text.parse().with_context(|| {
+                    format!("failed to parse `{}`", p.manifest_path)
+                })?;
+                let inherits = doc["package"]["version"]
+                    .get("workspace")
+                    .and_then(|w| w.as_bool())
+                    == Some(true);
+                if inherits && !names.iter().any(|n| n == p.name.as_str()) {
+                    names.push(p.name.to_string());
                 }
             }
-        };
-        for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
-            update(d.get_mut(table));
-            update(d.get_mut("workspace").and_then(|w| w.get_mut(table)));
         }
-        if touched {
-            forge_core::fsx::write_atomic(&m, d.to_string().as_bytes())?;
-            if !changed.contains(&m) {
-                changed.push(m);
+        // Dependents' version requirements (path dependencies with a `version`).
+        let mut manifests: Vec<PathBuf> = project
+            .metadata
+            .workspace_members
+            .iter()
+            .filter_map(|id| project.metadata.packages.iter().find(|p| &p.id == id))
+            .map(|p| p.manifest_path.as_std_path().to_path_buf())
+            .collect();
+        manifests.push(project.workspace_manifest());
+        manifests.sort();
+        manifests.dedup();
+        for m in manifests {
+            if !m.is_file() {
+                continue;
+            }
+            let mut d: toml_edit::DocumentMut = forge_core::fsx::read_to_string(&m)?
+                .parse()
+                .with_context(|| format!("failed to parse `{}`", m.display()))?;
+            let mut touched = false;
+            let mut update = |deps: Option<&mut toml_edit::Item>| {
+                let Some(deps) = deps.and_then(|c| c.as_table_like_mut()) else {
+                    return;
+                };
+                for name in &names {
+                    if let Some(t) = deps
+                        .get_mut(name.as_str())
+                        .and_then(|d| d.as_table_like_mut())
+                    {
+                        if t.contains_key("path") && t.contains_key("version") {
+                            t.insert("version", toml_edit::value(version.clone()));
+                            touched = true;
+                        }
+                    }
+                }
+            };
+            for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                update(d.get_mut(table));
+                update(d.get_mut("workspace").and_then(|w| w.get_mut(table)));
+            }
+            if touched {
+                keep(&m, &mut originals)?;
+                forge_core::fsx::write_atomic(&m, d.to_string().as_bytes())?;
             }
         }
-    }
-    let root = &project.workspace_root;
-    let lock = root.join("Cargo.lock");
-    if lock.is_file() {
-        forge_core::process::Cmd::new(&plan.toolchain.cargo)
+        let lock = project.workspace_root.join("Cargo.lock");
+        if lock.is_file() {
+            keep(&lock, &mut originals)?;
+            forge_core::process::Cmd::new(
+                std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+            )
             .args(["update", "--workspace", "--offline"])
-            .cwd(root)
+            .cwd(&project.workspace_root)
             .run(shell)
             .context("failed to update Cargo.lock for the new version")?;
-        changed.push(lock);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        restore(&originals);
+        return Err(e);
     }
-    let rel: Vec<&Path> = changed
+    Ok(originals)
+}
+
+/// Writes back the files [`apply_bump`] changed (a `--dry-run`'s bump).
+pub fn restore(originals: &Originals) {
+    for (path, bytes) in originals {
+        let _ = forge_core::fsx::write_atomic(path, bytes);
+    }
+}
+
+/// `--bump`: sets the versions ([`apply_bump`]) and commits (one commit).
+pub fn bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()> {
+    let originals = apply_bump(project, plan, shell)?;
+    let root = &project.workspace_root;
+    let rel: Vec<&Path> = originals
         .iter()
-        .map(|p| p.strip_prefix(root).unwrap_or(p))
+        .map(|(p, _)| p.strip_prefix(root).unwrap_or(p))
         .collect();
-    crate::git::commit(root, &rel, &format!("Release {}", plan.version), shell)?;
+    if let Err(e) = crate::git::commit(root, &rel, &bump_message(&plan.version), shell) {
+        restore(&originals);
+        return Err(e);
+    }
+    let names: Vec<&str> = plan.packages.iter().map(|p| p.name.as_str()).collect();
     shell.status(
         "Bumped",
         format!(
             "{} to {} ({} files, committed)",
-            plan.package,
+            names.join(", "),
             plan.version,
             rel.len()
         ),
@@ -601,94 +518,126 @@ pub fn bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()> 
     Ok(())
 }
 
-/// Builds and stages every artifact (for `targets`; all of the plan's when `None`).
-pub fn stage(
+/// Builds `pkg` for `targets` (every target of its plan when empty) and stages its files in
+/// `out`: archives, SBOMs, `.deb`s, and the image as an OCI layout (`out/image-<package>`).
+/// Returns the assets and the staged image.
+pub fn stage_package(
     project: &Project,
     plan: &ReleasePlan,
-    only_targets: Option<&[String]>,
+    pkg: &PackagePlan,
+    targets: &[String],
     out: &Path,
+    toolchains: &mut Toolchains,
     shell: &Shell,
-) -> Result<Staged> {
-    stage_into(project, plan, only_targets, out, shell)
+) -> Result<(Vec<Asset>, Option<StagedImage>)> {
+    stage_package_into(project, plan, pkg, targets, out, toolchains, shell)
         .map_err(|e| artifacts::explain_disk_full(e, out))
 }
 
-fn stage_into(
+#[allow(clippy::too_many_arguments)]
+fn stage_package_into(
     project: &Project,
     plan: &ReleasePlan,
-    only_targets: Option<&[String]>,
+    pkg: &PackagePlan,
+    targets: &[String],
     out: &Path,
+    toolchains: &mut Toolchains,
     shell: &Shell,
-) -> Result<Staged> {
-    let targets: Vec<String> = only_targets
-        .map(|t| t.to_vec())
-        .unwrap_or_else(|| plan.targets.clone());
-    if out.exists() {
-        std::fs::remove_dir_all(out)
-            .with_context(|| format!("failed to clear `{}`", out.display()))?;
-    }
-    forge_core::fsx::create_dir_all(out)?;
-    let pkg = project
-        .package(&plan.package)
-        .context("package not found")?;
-    let mut common = plan.common.clone();
-    common.targets = targets.clone();
-    common.workspace.package = vec![plan.package.clone()];
-    let artifacts = if plan.common.no_build {
-        build::existing_artifacts(project, &[pkg], &targets, &plan.profile)?
+) -> Result<(Vec<Asset>, Option<StagedImage>)> {
+    let targets: Vec<&crate::plan::TargetPlan> = if targets.is_empty() {
+        pkg.targets.iter().collect()
     } else {
-        let req = BuildRequest {
-            workspace_root: project.workspace_root.clone(),
-            manifest_path: project.workspace_manifest(),
-            target_dir: project.target_dir.clone(),
-            packages: vec![plan.package.clone()],
-            features: common.features.clone(),
-            targets: targets.clone(),
-            profile: plan.profile.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
-            backend: common
-                .backend
-                .unwrap_or(forge_core::cli::BackendChoice::Auto),
-            glibc: common.glibc.clone(),
-        };
-        let bp = build::plan(&req, &plan.toolchain, shell)?;
-        build::execute(&bp, project, shell)?
+        pkg.targets
+            .iter()
+            .filter(|t| targets.contains(&t.triple))
+            .collect()
     };
-    common.no_build = true;
-    if plan.toolchain.rustup {
-        common.toolchain = None;
-    } else if let Some(dir) = plan.toolchain.cargo.parent().and_then(|b| b.parent()) {
-        common.toolchain = Some(dir.display().to_string());
+    let triples: Vec<String> = targets.iter().map(|t| t.triple.clone()).collect();
+    forge_core::fsx::create_dir_all(out)?;
+    let package = project
+        .package(&pkg.name)
+        .with_context(|| format!("package `{}` is not in the workspace", pkg.name))?;
+
+    // Build: one call per (toolchain, backend, glibc), as the plan says; `auto` is decided
+    // here, on the machine that builds.
+    let mut built: Vec<Artifact> = Vec::new();
+    let mut groups: Vec<(Option<String>, forge_core::cli::BackendChoice, Option<String>, Vec<String>)> =
+        Vec::new();
+    for t in &targets {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == t.toolchain && g.1 == t.backend && g.2 == t.glibc)
+        {
+            Some(g) => g.3.push(t.triple.clone()),
+            None => groups.push((
+                t.toolchain.clone(),
+                t.backend,
+                t.glibc.clone(),
+                vec![t.triple.clone()],
+            )),
+        }
     }
+    // The toolchain the packaging steps see (its host decides what is native).
+    let mut packaging_toolchain = None;
+    for (tc_spec, backend, glibc, group) in &groups {
+        let tc = toolchains.get(tc_spec.as_deref(), shell)?.clone();
+        if pkg.no_build {
+            built.extend(build::existing_artifacts(
+                project,
+                &[package],
+                group,
+                &pkg.profile,
+            )?);
+        } else {
+            let req = BuildRequest {
+                workspace_root: project.workspace_root.clone(),
+                manifest_path: project.workspace_manifest(),
+                target_dir: project.target_dir.clone(),
+                packages: vec![pkg.name.clone()],
+                features: pkg.features.to_cargo(),
+                targets: group.clone(),
+                profile: pkg.profile.clone(),
+                locked: pkg.locked,
+                frozen: pkg.frozen,
+                offline: pkg.offline,
+                backend: *backend,
+                glibc: glibc.clone(),
+            };
+            let bp = build::plan(&req, &tc, shell)?;
+            built.extend(build::execute(&bp, project, shell)?);
+        }
+        packaging_toolchain.get_or_insert(tc);
+    }
+    let packaging_toolchain = match packaging_toolchain {
+        Some(tc) => tc,
+        None => toolchains.get(None, shell)?.clone(),
+    };
+
     let mut assets = Vec::new();
     let pkg_dir = pkg
         .manifest_path
         .parent()
-        .map(|p| p.as_std_path().to_path_buf())
+        .map(Path::to_path_buf)
         .unwrap_or_default();
-    if plan.artifacts.iter().any(|a| a == "archive") {
+    if pkg.has("archive") {
         let docs = doc_files(&pkg_dir, &project.workspace_root);
-        for t in &targets {
-            let mut files: Vec<artifacts::ArchiveFile> = artifacts
+        for t in &triples {
+            let mut files: Vec<artifacts::ArchiveFile> = built
                 .iter()
                 .filter(|a| {
-                    a.package == plan.package
-                        && a.kind == "bin"
-                        && a.target.as_deref() == Some(t.as_str())
+                    a.package == pkg.name && a.kind == "bin" && a.target.as_deref() == Some(t.as_str())
                 })
                 .map(|a| (a.name.clone(), a.path.clone(), 0o755))
                 .collect();
             if files.is_empty() {
                 return Err(anyhow::anyhow!(
                     "the build produced no binary of `{}` for {t}",
-                    plan.package
+                    pkg.name
                 ))
                 .kind(ErrorKind::Build)
                 .hint("an archive holds the package's binaries: give it a `[[bin]]` target, or leave \"archive\" out of `artifacts`");
             }
-            for d in docs.iter().chain(plan.include.iter()) {
+            for d in docs.iter().chain(pkg.include.iter()) {
                 let name = d
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -702,31 +651,32 @@ fn stage_into(
                 }
                 files.push((name, d.clone(), 0o644));
             }
-            let root_name = format!("{}-{}-{t}", plan.package, plan.version);
+            let root_name = format!("{}-{}-{t}", pkg.name, plan.version);
             let path = artifacts::write_archive(
                 out,
                 &root_name,
                 &files,
-                plan.archive_format,
+                pkg.archive_format,
                 plan.source_date_epoch,
             )?;
             shell.status("Archived", path.display());
             assets.push(Asset::of_file(&path, AssetKind::Archive, Some(t.clone()))?);
         }
     }
-    if plan.sbom {
-        for t in &targets {
+    if pkg.sbom {
+        let features = pkg.features.to_cargo();
+        for t in &triples {
             let req = crate::sbom::SbomRequest {
-                cargo: &plan.toolchain.cargo,
+                cargo: &packaging_toolchain.cargo,
                 manifest_path: &project.workspace_manifest(),
                 workspace_root: &project.workspace_root,
-                package: &plan.package,
+                package: &pkg.name,
                 version: &plan.version,
                 target: t,
-                features: &plan.common.features,
-                locked: plan.common.locked,
-                frozen: plan.common.frozen,
-                offline: plan.common.offline,
+                features: &features,
+                locked: pkg.locked,
+                frozen: pkg.frozen,
+                offline: pkg.offline,
                 source_date_epoch: plan.source_date_epoch,
             };
             let path = crate::sbom::write(out, &req, shell)?;
@@ -734,14 +684,10 @@ fn stage_into(
             assets.push(Asset::of_file(&path, AssetKind::Sbom, Some(t.clone()))?);
         }
     }
-    if plan.artifacts.iter().any(|a| a == "deb") {
-        let args = cargo_forge_deb::cli::DebArgs {
-            common: common.clone(),
-            output: Some(out.join("debs/")),
-            ..Default::default()
-        };
-        let (deb_project, deb_plan) = cargo_forge_deb::ops::plan(&args, shell)?;
-        for p in cargo_forge_deb::ops::execute(&deb_project, &deb_plan, shell)? {
+    if let Some(deb_plan) = &pkg.deb {
+        let debs = out.join("debs");
+        let deb = local_deb_plan(deb_plan, &triples, &debs, &packaging_toolchain);
+        for p in cargo_forge_deb::ops::execute_with(project, &deb, Some(&built), shell)? {
             let dest = out.join(p.path.file_name().context("deb without a file name")?);
             std::fs::rename(&p.path, &dest).with_context(|| {
                 format!(
@@ -752,35 +698,157 @@ fn stage_into(
             })?;
             assets.push(Asset::of_file(&dest, AssetKind::Deb, p.target.clone())?);
         }
-        let _ = std::fs::remove_dir_all(out.join("debs"));
+        let _ = std::fs::remove_dir_all(&debs);
     }
     let mut image = None;
-    if plan.artifacts.iter().any(|a| a == "image") {
-        let layout = out.join("image");
-        let args = cargo_forge_image::cli::ImageArgs {
-            common: common.clone(),
-            outputs: vec![format!("oci:{}", layout.display())],
-            ..Default::default()
-        };
-        let (image_project, image_plan) = cargo_forge_image::ops::plan(&args, shell)?;
-        let result = cargo_forge_image::ops::execute(&image_project, &image_plan, shell)?;
+    if let Some(image_plan) = &pkg.image {
+        let layout = out.join(format!("image-{}", pkg.name));
+        if layout.exists() {
+            std::fs::remove_dir_all(&layout)
+                .with_context(|| format!("failed to clear `{}`", layout.display()))?;
+        }
+        let mut ip = image_plan.clone();
+        ip.platforms.retain(|p| triples.contains(&p.target.triple));
+        ip.toolchain = packaging_toolchain.clone();
+        ip.push = false;
+        ip.push_by_digest = None;
+        ip.outputs = vec![cargo_forge_image::ops::OutputSpec::Oci(layout.clone())];
+        let layout_tag = plan.version.replace('+', "_");
+        // The layout's image is named by the version (the first tag names it otherwise).
+        let tags = std::mem::take(&mut ip.tags);
+        if let Some(d) = &ip.deb {
+            ip.deb = Some(local_deb_plan(
+                d,
+                &triples,
+                &out.join("image-debs"),
+                &packaging_toolchain,
+            ));
+        }
+        let result = cargo_forge_image::ops::execute_with(project, &ip, Some(&built), shell)?;
+        let _ = std::fs::remove_dir_all(out.join("image-debs"));
+        let names: Vec<String> = tags
+            .iter()
+            .filter_map(|t| {
+                cargo_forge_image::registry::Reference::parse(t)
+                    .ok()
+                    .and_then(|r| r.tag)
+            })
+            .collect();
+        let tracks = image_plan
+            .tracks
+            .iter()
+            .filter_map(|(reference, track)| {
+                let tag = cargo_forge_image::registry::Reference::parse(reference)
+                    .ok()?
+                    .tag?;
+                Some((tag, *track))
+            })
+            .collect();
         image = Some(StagedImage {
+            package: pkg.name.clone(),
             layout,
-            layout_tag: plan.version.replace('+', "_"),
+            layout_tag,
             digest: result.image.digest,
+            tags: if names.is_empty() {
+                default_image_tags(&plan.version)?.0
+            } else {
+                names
+            },
+            tracks: if tags.is_empty() {
+                default_image_tags(&plan.version)?.1
+            } else {
+                tracks
+            },
+            annotations: image_plan.annotations.clone(),
         });
     }
-    Ok(Staged {
-        package: plan.package.clone(),
-        version: plan.version.clone(),
-        tag: plan.tag.clone(),
-        prerelease: plan.prerelease,
-        commit: plan.commit.clone(),
-        dir: out.to_path_buf(),
-        assets,
-        image,
-        notes: plan.notes.clone(),
-    })
+    Ok((assets, image))
+}
+
+/// The default tag templates rendered for `version` (an image plan without a repository has
+/// none): names and tracks.
+fn default_image_tags(
+    version: &str,
+) -> Result<(
+    Vec<String>,
+    std::collections::BTreeMap<String, cargo_forge_image::tags::Track>,
+)> {
+    let templates: Vec<String> = cargo_forge_image::tags::DEFAULT_TAGS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let tracked = cargo_forge_image::tags::render_tracked(
+        &templates,
+        &cargo_forge_image::tags::TagContext {
+            version: semver::Version::parse(version)?,
+            sha: None,
+        },
+    )?;
+    let tracks = tracked
+        .iter()
+        .filter(|(_, t)| *t != cargo_forge_image::tags::Track::Fixed)
+        .map(|(n, t)| (n.clone(), *t))
+        .collect();
+    Ok((tracked.into_iter().map(|(n, _)| n).collect(), tracks))
+}
+
+/// A plan's `.deb` plan as this machine runs it: only `triples`, written into `dir`, with the
+/// local toolchain (whose host decides what is native) and this machine's threads.
+fn local_deb_plan(
+    deb: &cargo_forge_deb::ops::DebPlan,
+    triples: &[String],
+    dir: &Path,
+    toolchain: &forge_core::toolchain::Toolchain,
+) -> cargo_forge_deb::ops::DebPlan {
+    let mut d = deb.clone();
+    d.packages.retain(|j| {
+        j.target
+            .as_ref()
+            .is_some_and(|t| triples.contains(&t.triple))
+    });
+    for j in &mut d.packages {
+        let file = j
+            .output
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        j.output = dir.join(file);
+    }
+    d.toolchain = toolchain.clone();
+    d.build = None;
+    d.compression.threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    d
+}
+
+/// Stages every package of a release (every target) into `out` (cleared first).
+pub fn stage_unit(
+    project: &Project,
+    plan: &ReleasePlan,
+    unit: &UnitPlan,
+    out: &Path,
+    toolchains: &mut Toolchains,
+    shell: &Shell,
+) -> Result<Staged> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("failed to clear `{}`", out.display()))?;
+    }
+    forge_core::fsx::create_dir_all(out)?;
+    let mut staged = Staged::described(unit, &plan.version, plan.commit.clone());
+    staged.dir = out.to_path_buf();
+    for name in &unit.packages {
+        let pkg = plan
+            .package(name)
+            .with_context(|| format!("the plan has no package `{name}`"))?;
+        let (assets, image) = stage_package(project, plan, pkg, &[], out, toolchains, shell)?;
+        staged.assets.extend(assets);
+        if image.is_some() {
+            staged.image = image;
+        }
+    }
+    Ok(staged)
 }
 
 /// README and LICENSE/COPYING files for archives: the package's, else the workspace's.
@@ -814,14 +882,14 @@ fn doc_files(pkg_dir: &Path, root: &Path) -> Vec<PathBuf> {
 
 /// The staged release of a run in progress (a state file that is not completed), when every
 /// staged file is still as recorded; `None` when a fresh staging is needed.
-pub fn resumable_staged(plan: &ReleasePlan) -> Result<Option<Staged>> {
-    let Some(state) = State::load(&plan.state_path())? else {
+pub fn resumable_staged(release_dir: &Path, plan: &ReleasePlan) -> Result<Option<Staged>> {
+    let Some(state) = State::load(&release_dir.join("state.json"))? else {
         return Ok(None);
     };
     if state.completed {
         return Ok(None);
     }
-    let path = plan.staging_dir().join("staged.json");
+    let path = release_dir.join("staging/staged.json");
     let Ok(bytes) = std::fs::read(&path) else {
         return Ok(None);
     };
@@ -839,10 +907,10 @@ pub fn resumable_staged(plan: &ReleasePlan) -> Result<Option<Staged>> {
     Ok(Some(staged))
 }
 
-/// Adds `SHA256SUMS` and signatures to a staged release.
+/// Adds `SHA256SUMS` and signatures to a staged release, and writes its `staged.json`.
 pub fn checksum_and_sign(
     staged: &mut Staged,
-    plan: &ReleasePlan,
+    unit: &UnitPlan,
     root: &Path,
     shell: &Shell,
 ) -> Result<()> {
@@ -850,13 +918,13 @@ pub fn checksum_and_sign(
         .assets
         .retain(|a| a.kind != AssetKind::Checksums && a.kind != AssetKind::Signature);
     let dir = staged.dir.clone();
-    checksum_and_sign_into(staged, plan, root, shell)
+    checksum_and_sign_into(staged, unit, root, shell)
         .map_err(|e| artifacts::explain_disk_full(e, &dir))
 }
 
 fn checksum_and_sign_into(
     staged: &mut Staged,
-    plan: &ReleasePlan,
+    unit: &UnitPlan,
     root: &Path,
     shell: &Shell,
 ) -> Result<()> {
@@ -865,7 +933,7 @@ fn checksum_and_sign_into(
     to_sign.push(sums.path.clone());
     staged.assets.push(sums);
     let mut sigs = Vec::new();
-    if let Some(key) = &plan.sign.gpg {
+    if let Some(key) = &unit.sign.gpg {
         shell.status(
             "Signing",
             format!("{} files with gpg key {key}", to_sign.len()),
@@ -874,7 +942,7 @@ fn checksum_and_sign_into(
             sigs.push(artifacts::gpg_sign(f, key, shell)?);
         }
     }
-    if let Some(key) = &plan.sign.minisign {
+    if let Some(key) = &unit.sign.minisign {
         shell.status("Signing", format!("{} files with minisign", to_sign.len()));
         for f in &to_sign {
             sigs.push(artifacts::minisign_sign(f, &root.join(key))?);
@@ -885,31 +953,50 @@ fn checksum_and_sign_into(
     forge_core::fsx::write_atomic(&staged.dir.join("staged.json"), &json)
 }
 
+/// The hosts of a release, with credentials: `skip_oci` leaves the `oci` hosts out (the split
+/// flow tags images with `merge`).
+fn unit_hosts(
+    plan: &ReleasePlan,
+    unit: &UnitPlan,
+    exec: &Exec,
+    skip_oci: bool,
+) -> Result<Vec<Box<dyn Host>>> {
+    unit.hosts
+        .iter()
+        .filter(|h| !(skip_oci && matches!(h.spec, HostSpec::Oci { .. })))
+        .map(|h| make_host(&h.spec, &exec.http, &plan.workspace_root, Credentials::Env))
+        .collect()
+}
+
 /// `--abort`: rolls back every host's unpublished uploads (drafts, partial directories) and
 /// removes the state file. Published releases are never touched.
-pub fn abort(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()> {
-    let root = &project.workspace_root;
-    let http = plan.http();
-    let state_path = plan.state_path();
+pub fn abort(
+    project: &Project,
+    plan: &ReleasePlan,
+    unit: &UnitPlan,
+    exec: &Exec,
+    shell: &Shell,
+) -> Result<()> {
+    let release_dir = crate::plan::release_dir(&project.target_dir, unit);
+    let state_path = release_dir.join("state.json");
     let Some(mut state) = State::load(&state_path)? else {
         shell.status(
             "Unchanged",
-            format!("no release of {} in progress", plan.version),
+            format!("no release of {} {} in progress", unit.packages.join(", "), plan.version),
         );
         return Ok(());
     };
     if state.tag_pushed || state.hosts.values().any(|h| h.published) {
         return Err(usage(format!(
             "{} is already (partly) published: it cannot be aborted; run the same command again to finish it",
-            plan.tag
+            unit.tag
         )));
     }
     let staged: Staged = serde_json::from_slice(&forge_core::fsx::read(
-        &plan.staging_dir().join("staged.json"),
+        &release_dir.join("staging/staged.json"),
     )?)
     .context("the staged release is gone: nothing to roll back against")?;
-    for spec in &plan.hosts {
-        let h = make_host(spec, &http, root)?;
+    for h in unit_hosts(plan, unit, exec, false)? {
         let mut hs = state.hosts.get(&h.id()).cloned().unwrap_or_default();
         h.rollback(&staged, &mut hs, shell)
             .with_context(|| format!("failed to roll back {}", h.id()))?;
@@ -928,7 +1015,8 @@ pub fn abort(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Result<()>
 pub fn report_gha(
     project: &Project,
     plan: &ReleasePlan,
-    staged: &Staged,
+    published: &[(&UnitPlan, Staged)],
+    exec: &Exec,
     shell: &Shell,
 ) -> Result<()> {
     use forge_core::gha::{code, Table};
@@ -936,66 +1024,71 @@ pub fn report_gha(
     if !gha.is_enabled() {
         return Ok(());
     }
-    let http = plan.http();
-    let state = State::load(&plan.state_path())?.unwrap_or_default();
     let mut hosts = Table::new(&["Host", "Published at"]);
+    let mut assets = Table::new(&["Asset", "Target", "Size (bytes)", "SHA-256"]);
     let mut page = None;
     let mut first = None;
-    for spec in &plan.hosts {
-        let host = make_host(spec, &http, &project.workspace_root)?;
-        let host_state = state.hosts.get(&host.id()).cloned().unwrap_or_default();
-        let url = host.release_url(staged, &host_state);
-        if let Some(u) = &url {
-            if page.is_none() && matches!(spec, HostSpec::Github { .. } | HostSpec::Gitea { .. }) {
-                page = Some(u.clone());
+    let mut paths: Vec<String> = Vec::new();
+    for (unit, staged) in published {
+        let state_path = crate::plan::release_dir(&project.target_dir, unit).join("state.json");
+        let state = State::load(&state_path)?.unwrap_or_default();
+        for h in &unit.hosts {
+            let host = make_host(&h.spec, &exec.http, &plan.workspace_root, Credentials::None)?;
+            let host_state = state.hosts.get(&host.id()).cloned().unwrap_or_default();
+            let url = host.release_url(staged, &host_state);
+            if let Some(u) = &url {
+                if page.is_none()
+                    && matches!(h.spec, HostSpec::Github { .. } | HostSpec::Gitea { .. })
+                {
+                    page = Some(u.clone());
+                }
+                first.get_or_insert_with(|| u.clone());
             }
-            first.get_or_insert_with(|| u.clone());
+            hosts.row(vec![code(&host.id()), url.unwrap_or_default()]);
         }
-        hosts.row(vec![code(&host.id()), url.unwrap_or_default()]);
+        for a in &staged.assets {
+            assets.row(vec![
+                code(&a.name),
+                a.target.clone().unwrap_or_default(),
+                a.size.to_string(),
+                code(&a.sha256),
+            ]);
+            paths.push(a.path.display().to_string());
+        }
     }
-    let mut assets = Table::new(&["Asset", "Target", "Size (bytes)", "SHA-256"]);
-    for a in &staged.assets {
-        assets.row(vec![
-            code(&a.name),
-            a.target.clone().unwrap_or_default(),
-            a.size.to_string(),
-            code(&a.sha256),
-        ]);
-    }
+    let tags: Vec<&str> = published.iter().map(|(u, _)| u.tag.as_str()).collect();
+    let names: Vec<&str> = published
+        .iter()
+        .flat_map(|(u, _)| u.packages.iter().map(String::as_str))
+        .collect();
     gha.summary(&format!(
         "### cargo forge-release: {} {} (tag {})\n\n{}\n{}",
-        plan.package,
+        names.join(", "),
         plan.version,
-        code(&plan.tag),
+        tags.iter().map(|t| code(t)).collect::<Vec<_>>().join(", "),
         hosts.render(),
         assets.render()
     ))?;
-    let artifacts: Vec<String> = staged
-        .assets
-        .iter()
-        .map(|a| a.path.display().to_string())
-        .collect();
     gha.output("version", &plan.version)?;
-    gha.output("tag", &plan.tag)?;
+    gha.output("tag", &tags.join("\n"))?;
     gha.output("release-url", &page.or(first).unwrap_or_default())?;
-    gha.output("artifacts", &artifacts.join("\n"))
+    gha.output("artifacts", &paths.join("\n"))
 }
 
-/// Publishes a staged release to every host, resumably.
+/// Publishes a staged release to every host of `unit`, resumably.
 pub fn publish(
     project: &Project,
     plan: &ReleasePlan,
+    unit: &UnitPlan,
     staged: &Staged,
+    exec: &Exec,
+    skip_oci: bool,
+    no_tag: bool,
     shell: &Shell,
 ) -> Result<()> {
     let root = &project.workspace_root;
-    let http = plan.http();
-    let hosts: Vec<Box<dyn Host>> = plan
-        .hosts
-        .iter()
-        .map(|s| make_host(s, &http, root))
-        .collect::<Result<_>>()?;
-    let state_path = plan.state_path();
+    let hosts = unit_hosts(plan, unit, exec, skip_oci)?;
+    let state_path = crate::plan::release_dir(&project.target_dir, unit).join("state.json");
     let sums = staged
         .assets_of(AssetKind::Checksums)
         .next()
@@ -1007,7 +1100,7 @@ pub fn publish(
                 "Unchanged",
                 format!(
                     "{} {} is already published (`{}`)",
-                    plan.package,
+                    unit.packages.join(", "),
                     plan.version,
                     state_path.display()
                 ),
@@ -1019,13 +1112,13 @@ pub fn publish(
             if s.hosts.values().any(|h| h.published) {
                 return Err(usage(format!(
                     "the files built now differ from those already partly published for {} (`{}`): finish with the same sources, or remove the state file to start over",
-                    plan.tag,
+                    unit.tag,
                     state_path.display()
                 )));
             }
             State {
                 version: plan.version.clone(),
-                tag: plan.tag.clone(),
+                tag: unit.tag.clone(),
                 checksums: sums.clone(),
                 ..s
             }
@@ -1033,13 +1126,13 @@ pub fn publish(
         Some(s) => {
             shell.status(
                 "Resuming",
-                format!("{} from `{}`", plan.tag, state_path.display()),
+                format!("{} from `{}`", unit.tag, state_path.display()),
             );
             s
         }
         None => State {
             version: plan.version.clone(),
-            tag: plan.tag.clone(),
+            tag: unit.tag.clone(),
             checksums: sums.clone(),
             ..State::default()
         },
@@ -1079,30 +1172,35 @@ pub fn publish(
         ));
     }
     // 2. The tag.
-    if let Some(remote) = &plan.tag_remote {
+    if unit.make_tag && !no_tag {
         if !state.tag_created {
-            if !crate::git::tag_exists(root, &plan.tag, shell)? {
+            if !crate::git::tag_exists(root, &unit.tag, shell)? {
+                let kind = if unit.sign.tag == Some(true) {
+                    crate::git::TagKind::Signed(unit.sign.gpg.clone())
+                } else {
+                    crate::git::TagKind::Annotated
+                };
                 crate::git::create_tag(
                     root,
-                    &plan.tag,
-                    &format!("{} {}", plan.package, plan.version),
-                    &plan.tag_kind(),
+                    &unit.tag,
+                    &format!("{} {}", unit.packages.join(", "), plan.version),
+                    &kind,
                     shell,
                 )
-                .with_context(|| format!("failed to create tag `{}`", plan.tag))
+                .with_context(|| format!("failed to create tag `{}`", unit.tag))
                 .hint("nothing is visible yet; fix the cause and run the same command again")?;
             }
             state.tag_created = true;
             state.save(&state_path)?;
-            shell.status("Tagged", &plan.tag);
+            shell.status("Tagged", &unit.tag);
         }
-        if let (Some(r), false) = (remote, state.tag_pushed) {
-            crate::git::push_tag(root, r, &plan.tag, plan.bump, shell)
-                .with_context(|| format!("failed to push tag `{}` to `{r}`", plan.tag))
+        if let (Some(r), false) = (&unit.remote, state.tag_pushed) {
+            crate::git::push_tag(root, r, &unit.tag, plan.bump, shell)
+                .with_context(|| format!("failed to push tag `{}` to `{r}`", unit.tag))
                 .kind(ErrorKind::Network)?;
             state.tag_pushed = true;
             state.save(&state_path)?;
-            shell.status("Pushed", format!("tag {} to {r}", plan.tag));
+            shell.status("Pushed", format!("tag {} to {r}", unit.tag));
         }
     }
     // 3. Make it visible, host by host; tags and latest pointers last inside each host.

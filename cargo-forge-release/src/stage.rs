@@ -75,18 +75,39 @@ impl Asset {
 /// The image part of a release, when `artifacts` includes `image`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StagedImage {
-    /// The OCI layout holding the multi-platform image.
+    /// The package it is the image of.
+    #[serde(default)]
+    pub package: String,
+    /// The OCI layout holding the image (every platform of the plan, or one in a `build`
+    /// phase's part).
     pub layout: PathBuf,
     /// The tag under which it is in the layout.
     pub layout_tag: String,
     /// Index (or manifest) digest.
     pub digest: String,
+    /// The tags a registry gets (names, without the repository), in order.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// What each moving tag of `tags` follows (absent: fixed).
+    #[serde(default)]
+    pub tracks: std::collections::BTreeMap<String, cargo_forge_image::tags::Track>,
+    /// The image's annotations (for the index `merge` makes of pushed platforms).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
-/// Everything a host needs to publish.
+fn latest() -> String {
+    "latest".into()
+}
+
+/// Everything a host needs to publish: one release (a tag), or one `build` phase's part of it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Staged {
+    /// The release's packages, joined with `, ` (for messages and pointers' contents).
     pub package: String,
+    /// The packages it holds.
+    #[serde(default)]
+    pub packages: Vec<String>,
     /// The version, without `v`.
     pub version: String,
     /// The git tag, e.g. `v1.2.3`.
@@ -100,9 +121,53 @@ pub struct Staged {
     pub image: Option<StagedImage>,
     /// Release notes (Markdown).
     pub notes: String,
+    /// `tag-format` with `{{name}}` replaced: the tags of this release line
+    /// (`crate::version::version_of_tag` reads their versions).
+    #[serde(default)]
+    pub tag_template: String,
+    /// The name of the `latest` pointers (`latest`, or `<package>-latest`).
+    #[serde(default = "latest")]
+    pub latest: String,
+    /// A `build` phase's part: the target it holds.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl Staged {
+    /// A release with nothing staged yet, for describing what hosts will do with it.
+    pub fn described(unit: &crate::plan::UnitPlan, version: &str, commit: Option<String>) -> Staged {
+        Staged {
+            package: unit.packages.join(", "),
+            packages: unit.packages.clone(),
+            version: version.to_string(),
+            tag: unit.tag.clone(),
+            prerelease: semver::Version::parse(version).is_ok_and(|v| !v.pre.is_empty()),
+            commit,
+            dir: PathBuf::new(),
+            assets: Vec::new(),
+            image: None,
+            notes: unit.notes.clone(),
+            tag_template: unit.tag_template.clone(),
+            latest: unit.latest.clone(),
+            target: None,
+        }
+    }
+
+    /// The version of one of this release line's tags.
+    pub fn version_of(&self, tag: &str) -> Option<semver::Version> {
+        crate::version::version_of_tag(&self.tag_template, tag)
+    }
+
+    /// Whether this release is the highest stable version among `tags` (the tags of releases a
+    /// host holds; other lines' tags are ignored): whether its `latest` pointer moves.
+    pub fn is_latest_among<'a>(&self, tags: impl IntoIterator<Item = &'a str>) -> bool {
+        let Ok(ours) = semver::Version::parse(&self.version) else {
+            return false;
+        };
+        let held: Vec<semver::Version> = tags.into_iter().filter_map(|t| self.version_of(t)).collect();
+        crate::version::is_highest(&ours, &held)
+    }
+
     pub fn assets_of(&self, kind: AssetKind) -> impl Iterator<Item = &Asset> {
         self.assets.iter().filter(move |a| a.kind == kind)
     }

@@ -1,9 +1,11 @@
-//! The state file of a release (`target/forge/release/<version>/state.json`): what each host has
-//! done, whether the tag is pushed. Written atomically after every step, so a killed run resumes
-//! where it stopped and never does a step twice.
+//! The state file of a release (`target/forge/release/<package>/<version>/state.json`): what
+//! each host has done, whether the tag is pushed. Written atomically after every step, so a
+//! killed run resumes where it stopped and never does a step twice. Keyed by package and
+//! version, so releasing a second package of a workspace at the same version is a release of
+//! its own.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -45,11 +47,6 @@ impl State {
         crash_point();
         Ok(())
     }
-}
-
-/// `target/forge/release/<version>`.
-pub fn release_dir(target_dir: &Path, version: &str) -> PathBuf {
-    target_dir.join("forge/release").join(version)
 }
 
 /// Crash tests: with `FORGE_TEST_CRASH_AFTER=N`, the process kills itself with SIGKILL right after

@@ -154,11 +154,40 @@ fn layer(metadata: &serde_json::Value, manifest: &Path, table: &str) -> Result<F
     }
 }
 
+impl ForgeLayer {
+    /// The command-line layer: what `--backend`, `--toolchain`, `--glibc`, `--target` and
+    /// `--profile` set.
+    pub fn from_args(args: &CommonArgs) -> ForgeLayer {
+        ForgeLayer {
+            backend: args.backend,
+            toolchain: args.toolchain.clone(),
+            glibc: args.glibc.clone(),
+            targets: if args.targets.is_empty() {
+                None
+            } else {
+                Some(args.targets.clone())
+            },
+            profile: args.profile.clone(),
+            ..ForgeLayer::default()
+        }
+    }
+}
+
 /// Resolves the settings of one package: workspace layer, package layer, then the command line.
 pub fn resolve(
     project: &Project,
     package: &cargo_metadata::Package,
     args: &CommonArgs,
+) -> Result<Settings> {
+    resolve_layer(project, package, &ForgeLayer::from_args(args))
+}
+
+/// [`resolve`] with the top layer given as a layer (a library caller's choices, e.g. a release
+/// plan's, rather than command-line flags).
+pub fn resolve_layer(
+    project: &Project,
+    package: &cargo_metadata::Package,
+    cli: &ForgeLayer,
 ) -> Result<Settings> {
     let ws = layer(
         project.workspace_metadata(),
@@ -170,19 +199,7 @@ pub fn resolve(
         package.manifest_path.as_std_path(),
         "package.metadata.forge",
     )?;
-    let cli = ForgeLayer {
-        backend: args.backend,
-        toolchain: args.toolchain.clone(),
-        glibc: args.glibc.clone(),
-        targets: if args.targets.is_empty() {
-            None
-        } else {
-            Some(args.targets.clone())
-        },
-        profile: args.profile.clone(),
-        ..ForgeLayer::default()
-    };
-    let merged = ws.merge(pkg).merge(cli);
+    let merged = ws.merge(pkg).merge(cli.clone());
     let retries = match std::env::var("FORGE_RETRIES") {
         Ok(v) => Some(v.parse::<u32>().map_err(|_| {
             usage(format!(

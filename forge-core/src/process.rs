@@ -10,7 +10,14 @@
 //!   [`MAX_LINE`] bytes, so a child printing binary junk cannot make us buffer without bound;
 //! - with `-v` the command line is printed before it runs, with `-vv` its environment changes too;
 //! - a failure names the command and carries the tail of its stderr;
-//! - a missing program is reported as such, with the install hint the caller supplied.
+//! - a missing program is reported as such, with the install hint the caller supplied;
+//! - credentials never reach a child: every variable [`is_credential`] names (release-host
+//!   tokens, cloud keys, registry passwords, signing passphrases, the CI runner's own tokens) is
+//!   removed from its environment, because children are cargo, build scripts, rustc wrappers,
+//!   dpkg-shlibdeps, strip, qemu-run binaries — code we did not write. The few children that
+//!   need a credential of the user's (git pushing the release tag through a credential helper)
+//!   opt out with [`Cmd::keep_credentials`]. Deny by default, so a new subprocess is safe
+//!   without anyone remembering to make it so.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -35,6 +42,58 @@ pub struct Cmd {
     /// Shown after "is not installed" when the program cannot be found.
     #[serde(skip)]
     pub install_hint: Option<String>,
+    /// Whether the child keeps the credential variables of our environment ([`is_credential`]);
+    /// `false` (removed) unless [`Cmd::keep_credentials`].
+    #[serde(skip)]
+    pub keep_credentials: bool,
+}
+
+/// Credential variables removed from every child's environment, by exact name.
+pub const CREDENTIAL_VARS: &[&str] = &[
+    // Release hosts (cargo forge-release's `github` and `gitea` hosts, the gh CLI, GHES).
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "GITEA_TOKEN",
+    "FORGEJO_TOKEN",
+    // Signing: the minisign key's password, and the names CI setups give gpg keys and
+    // passphrases (the generated workflow's key-import step among them).
+    "MINISIGN_PASSWORD",
+    "MINISIGN_KEY",
+    "GPG_PASSPHRASE",
+    "GPG_PRIVATE_KEY",
+    "GPG_SIGNING_KEY",
+    "FORGE_GPG_PASSPHRASE",
+    "FORGE_GPG_PRIVATE_KEY",
+    // GitHub Actions' OIDC endpoint (with its token below it mints cloud credentials).
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
+
+/// Credential variables removed by prefix (with the exceptions of [`is_credential`]).
+pub const CREDENTIAL_PREFIXES: &[&str] = &[
+    // S3 and every other AWS credential or profile (`AWS_ACCESS_KEY_ID`,
+    // `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_PROFILE`, …).
+    "AWS_",
+    // cargo forge-image's registry login (`FORGE_REGISTRY_USERNAME`/`_PASSWORD`).
+    "FORGE_REGISTRY_",
+];
+
+/// Whether an environment variable holds a credential that no child may see: a name of
+/// [`CREDENTIAL_VARS`], a prefix of [`CREDENTIAL_PREFIXES`], or a GitHub Actions runner token
+/// (`ACTIONS_*_TOKEN`, e.g. `ACTIONS_RUNTIME_TOKEN`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+///
+/// Not credentials, so kept: `AWS_LC_SYS_*` and `AWS_LC_FIPS_SYS_*`, which configure how the
+/// `aws-lc-sys` build script (rustls' default crypto) builds; cargo's own registry tokens
+/// (`CARGO_REGISTRIES_*_TOKEN`), which cargo needs to fetch private dependencies and which
+/// cargo itself keeps from build scripts.
+pub fn is_credential(name: &str) -> bool {
+    if name.starts_with("AWS_LC_SYS_") || name.starts_with("AWS_LC_FIPS_SYS_") {
+        return false;
+    }
+    CREDENTIAL_VARS.contains(&name)
+        || CREDENTIAL_PREFIXES.iter().any(|p| name.starts_with(p))
+        || (name.starts_with("ACTIONS_") && name.ends_with("_TOKEN"))
 }
 
 fn serialize_args<S: serde::Serializer>(
@@ -108,6 +167,14 @@ impl Cmd {
         self
     }
 
+    /// Lets the child see the credential variables of our environment (by default they are
+    /// removed, see [`is_credential`]). Only for programs that act for the user with the user's
+    /// own credentials — git pushing a tag — never for anything that builds or runs code.
+    pub fn keep_credentials(mut self) -> Cmd {
+        self.keep_credentials = true;
+        self
+    }
+
     /// The command line, shell-quoted, for messages.
     pub fn display(&self) -> String {
         let mut parts = vec![quote(self.program.as_os_str())];
@@ -126,6 +193,16 @@ impl Cmd {
     fn expression(&self) -> duct::Expression {
         // An `OsStr` program is looked up on PATH; duct would treat a relative `Path` as `./name`.
         let mut expr = duct::cmd(self.program.as_os_str(), &self.args);
+        if !self.keep_credentials {
+            for (k, _) in std::env::vars_os() {
+                // A variable the command sets itself is its own (duct lets the inner setting
+                // win, so it must not be removed here).
+                let own = self.env.iter().any(|(name, _)| *name == k);
+                if !own && k.to_str().is_some_and(is_credential) {
+                    expr = expr.env_remove(k);
+                }
+            }
+        }
         for (k, v) in &self.env {
             expr = match v {
                 Some(v) => expr.env(k, v),
@@ -511,6 +588,73 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.to_string(), "not what we expected: first");
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn credentials_are_recognised() {
+        for name in [
+            "GITHUB_TOKEN",
+            "GH_TOKEN",
+            "GITEA_TOKEN",
+            "FORGEJO_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "FORGE_REGISTRY_PASSWORD",
+            "FORGE_REGISTRY_USERNAME",
+            "MINISIGN_PASSWORD",
+            "GPG_PASSPHRASE",
+            "ACTIONS_RUNTIME_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+        ] {
+            assert!(is_credential(name), "{name}");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "CARGO_TARGET_DIR",
+            "RUSTFLAGS",
+            "AWS_LC_SYS_CMAKE_BUILDER",
+            "AWS_LC_FIPS_SYS_NO_ASM",
+            "CARGO_REGISTRIES_MY_TOKEN",
+            "ACTIONS_CACHE_URL",
+            "GITHUB_ACTIONS",
+            "GITHUB_API_URL",
+            "GNUPGHOME",
+        ] {
+            assert!(!is_credential(name), "{name}");
+        }
+    }
+
+    /// The child gets none of our credential variables unless it keeps them; variables the
+    /// command itself sets are its own.
+    #[test]
+    fn children_run_without_credentials() {
+        // This test sets variables of its own process: names no other test reads.
+        std::env::set_var("GITEA_TOKEN", "sentinel-gitea-child-1");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "sentinel-aws-child-2");
+        std::env::set_var("AWS_LC_SYS_NO_ASM", "1");
+        let shell = Shell::plain();
+        let script = "echo \"[$GITEA_TOKEN][$AWS_SECRET_ACCESS_KEY][$AWS_LC_SYS_NO_ASM]\"";
+        let seen = Cmd::new("sh").args(["-c", script]).read(&shell).unwrap();
+        assert_eq!(seen, "[][][1]");
+        let kept = Cmd::new("sh")
+            .args(["-c", script])
+            .keep_credentials()
+            .read(&shell)
+            .unwrap();
+        assert_eq!(kept, "[sentinel-gitea-child-1][sentinel-aws-child-2][1]");
+        let own = Cmd::new("sh")
+            .args(["-c", "echo \"[$GITEA_TOKEN]\""])
+            .env("GITEA_TOKEN", "set-by-the-command")
+            .read(&shell)
+            .unwrap();
+        assert_eq!(own, "[set-by-the-command]");
+        std::env::remove_var("GITEA_TOKEN");
+        std::env::remove_var("AWS_SECRET_ACCESS_KEY");
+        std::env::remove_var("AWS_LC_SYS_NO_ASM");
     }
 
     #[test]

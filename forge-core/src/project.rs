@@ -221,10 +221,12 @@ fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec
     Ok(selected)
 }
 
-/// Loads the workspace and resolves the toolchain: `--toolchain`, else `toolchain` of
-/// `[workspace.metadata.forge]`, else the cargo that invoked us. (`cargo metadata` does not depend
-/// on the toolchain, so the workspace is read once: with `--toolchain`'s cargo when given, else
-/// with the default cargo, which also reads the configured `toolchain`.)
+/// Loads the workspace and resolves the toolchain: `--toolchain`, else `toolchain` of the
+/// selected packages' `[package.metadata.forge]`, else of `[workspace.metadata.forge]`, else the
+/// cargo that invoked us. (`cargo metadata` does not depend on the toolchain, so the workspace is
+/// read once: with `--toolchain`'s cargo when given, else with the default cargo, which also
+/// reads the configured `toolchain`.) Selected packages that configure different toolchains are
+/// a usage error: one run builds with one toolchain.
 pub fn load_with_toolchain(common: &CommonArgs, shell: &Shell) -> Result<(Project, Toolchain)> {
     // A toolchain named on the command line wins over the configuration: load with it and
     // skip probing the default one (two rustc calls, ~0.1 s on every command).
@@ -235,12 +237,38 @@ pub fn load_with_toolchain(common: &CommonArgs, shell: &Shell) -> Result<(Projec
     }
     let default_tc = Toolchain::resolve(None, shell)?;
     let project = Project::load(common, &default_tc, shell)?;
-    let ws_layer = crate::config::workspace_layer(&project)?;
-    let toolchain = match ws_layer.toolchain {
+    let toolchain = match configured_toolchain(&project, common)? {
         Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
         None => default_tc,
     };
     Ok((project, toolchain))
+}
+
+/// The `toolchain` the selected packages configure (package table over workspace table).
+fn configured_toolchain(project: &Project, common: &CommonArgs) -> Result<Option<String>> {
+    let mut found: Option<(String, Option<String>)> = None;
+    for pkg in project.packages() {
+        let spec = crate::config::resolve(project, pkg, common)?.toolchain;
+        match &found {
+            None => found = Some((pkg.name.to_string(), spec)),
+            Some((first, other)) if *other != spec => {
+                let show = |s: &Option<String>| {
+                    s.as_deref()
+                        .map(|s| format!("`{s}`"))
+                        .unwrap_or_else(|| "the default toolchain".into())
+                };
+                return Err(usage(format!(
+                    "packages `{first}` and `{}` build with different toolchains ({} and {}): one run builds with one toolchain",
+                    pkg.name,
+                    show(other),
+                    show(&spec)
+                )))
+                .hint("select one package with `-p NAME`, or pass `--toolchain`");
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found.and_then(|(_, spec)| spec))
 }
 
 impl Project {

@@ -12,12 +12,12 @@
 //! of the installed rustc.
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::usage;
 
 /// What a target triple maps to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetInfo {
     /// The Rust triple, e.g. `aarch64-unknown-linux-gnu`.
     pub triple: String,

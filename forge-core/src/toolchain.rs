@@ -12,14 +12,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::{usage, with_hint, ErrorKind, ResultExt};
 use crate::process::Cmd;
 use crate::shell::Shell;
 
 /// A resolved toolchain.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Toolchain {
     /// What the user asked for (`default` when nothing).
     pub name: String,

@@ -8,6 +8,7 @@
 //! test; under a plain `cargo test` such a test is skipped with a note, so a developer without
 //! the tools still gets a green unit-test run.
 
+pub mod act;
 pub mod docker;
 pub mod docs;
 pub mod faults;

@@ -195,7 +195,7 @@ fn release_to_github_and_s3_survives_30_percent_faults() {
     let staged: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             repo.path()
-                .join("target/forge/release/0.1.0/staging/staged.json"),
+                .join("target/forge/release/forge-fixture-cli/0.1.0/staging/staged.json"),
         )
         .unwrap(),
     )

@@ -282,10 +282,10 @@ fn image_and_release_init_then_plan() {
     assert_success(&out, "forge-release --dry-run with the starter table");
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(
-        v["plan"]["artifacts"],
+        v["plan"]["packages"][0]["artifacts"],
         serde_json::json!(["archive", "deb", "image"])
     );
-    let names: Vec<&str> = v["staged"]["assets"]
+    let names: Vec<&str> = v["staged"][0]["assets"]
         .as_array()
         .unwrap()
         .iter()
@@ -297,7 +297,7 @@ fn image_and_release_init_then_plan() {
     );
     assert!(
         !fx.path()
-            .join("target/forge/release/0.1.0/publish")
+            .join("target/forge/release/forge-fixture-cli/0.1.0/publish")
             .exists(),
         "a dry run published"
     );

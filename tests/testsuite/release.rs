@@ -41,13 +41,21 @@ impl ReleaseRepo {
 
     /// [`ReleaseRepo::new`] of another fixture crate.
     pub fn of_fixture(fixture: &str, release_table: &str) -> ReleaseRepo {
+        ReleaseRepo::with_table(fixture, "package.metadata.forge.release", release_table)
+    }
+
+    /// [`ReleaseRepo::new`] of a workspace fixture, the table in
+    /// `[workspace.metadata.forge.release]`.
+    pub fn of_workspace(fixture: &str, release_table: &str) -> ReleaseRepo {
+        ReleaseRepo::with_table(fixture, "workspace.metadata.forge.release", release_table)
+    }
+
+    fn with_table(fixture: &str, table: &str, release_table: &str) -> ReleaseRepo {
         let fx = Fixture::copy(fixture);
         let gnupg = gpg_home("Forge Release <release@example.com>");
         let manifest = fx.path().join("Cargo.toml");
         let mut s = std::fs::read_to_string(&manifest).unwrap();
-        s.push_str(&format!(
-            "\n[package.metadata.forge.release]\n{release_table}\n"
-        ));
+        s.push_str(&format!("\n[{table}]\n{release_table}\n"));
         std::fs::write(&manifest, s).unwrap();
         std::fs::write(fx.path().join(".gitignore"), "target/\ndist/\napt/\n").unwrap();
         std::fs::write(fx.path().join("CHANGELOG.md"), "# Changelog\n\n## [0.1.0]\n- first release\n\n## [0.2.0]\n- second release with `more`\n").unwrap();
@@ -344,8 +352,8 @@ fn dry_run_and_confirmation() {
     assert_success(&out, "dry run");
     let v: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
-    assert_eq!(v["plan"]["tag"], "v0.1.0");
-    assert!(v["staged"]["assets"]
+    assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
+    assert!(v["staged"][0]["assets"]
         .as_array()
         .unwrap()
         .iter()
@@ -365,7 +373,7 @@ fn dry_run_and_confirmation() {
     assert!(
         !repo
             .path()
-            .join("target/forge/release/0.1.0/staging")
+            .join("target/forge/release/forge-fixture-cli/0.1.0/staging")
             .exists(),
         "nothing is built before confirmation"
     );
@@ -496,7 +504,9 @@ fn failed_upload_publishes_nothing_and_rerun_completes() {
     );
     assert!(!repo.path().join("dist/v0.2.0").exists());
     let state =
-        std::fs::read_to_string(repo.path().join("target/forge/release/0.2.0/state.json")).unwrap();
+        std::fs::read_to_string(repo
+            .path()
+            .join("target/forge/release/forge-fixture-cli/0.2.0/state.json")).unwrap();
     assert!(!state.contains("sentinel-gh-token-0451"));
 
     // The fault clears: the re-run completes and uploads nothing twice.
@@ -586,8 +596,11 @@ fn plain_http_api_is_refused() {
     assert!(!err.contains("sentinel-plain-http-token"));
 }
 
-/// The split phases CI uses: `plan`, one `build` per target (as separate runners would), then
-/// `publish --artifacts` merging them.
+/// The split phases CI uses: `plan` writes plan.json; one `build --plan` per target (as
+/// separate runners would, each into a directory of its own) stages
+/// `<package>/<target>/`; `publish --plan --artifacts` merges them. The plan is the contract:
+/// `build` builds what it says even when Cargo.toml changes afterwards (a plan from another
+/// commit is refused, naming both commits), and a target the plan does not have is refused.
 #[test]
 fn split_phases_plan_build_publish() {
     if !tools() {
@@ -596,41 +609,78 @@ fn split_phases_plan_build_publish() {
     let repo = ReleaseRepo::new("targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\nartifacts = [\"archive\", \"deb\"]\nsign = { gpg = \"release@example.com\" }\nhosts = [{ kind = \"dir\", path = \"dist\" }]");
     repo.bump_to("0.2.0");
     let plan_dir = repo.path().join("target/ci-plan");
-    assert_success(
-        &repo.release(
-            &["plan", "v0.2.0", "--out", plan_dir.to_str().unwrap()],
-            &[],
-        ),
-        "plan",
+    let out = repo.release(
+        &["plan", "v0.2.0", "--out", plan_dir.to_str().unwrap(), "--toolchain", "/usr"],
+        &[],
     );
+    assert_success(&out, "plan");
+    let plan_file = plan_dir.join("plan.json");
+    assert_eq!(stdout(&out).trim(), plan_file.display().to_string());
     let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(plan_dir.join("plan.json")).unwrap()).unwrap();
-    assert_eq!(plan["tag"], "v0.2.0");
+        serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(plan["schema"], "cargo-forge/release-plan/v1");
+    assert_eq!(plan["releases"][0]["tag"], "v0.2.0");
+    assert_eq!(plan["packages"][0]["targets"][1]["toolchain"], "/usr");
+    assert_eq!(
+        plan["packages"][0]["deb"]["packages"][1]["output"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some("forge-fixture-cli_0.2.0-1_arm64.deb")
+    );
+    let head = stdout(&git(repo.path(), &["rev-parse", "HEAD"])).trim().to_string();
+    assert_eq!(plan["commit"], head.as_str());
+
     let arts = repo.path().join("target/ci-artifacts");
+    let out = repo.release(
+        &[
+            "build",
+            "--plan",
+            plan_file.to_str().unwrap(),
+            "--target",
+            "riscv64gc-unknown-linux-gnu",
+            "--out",
+            arts.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a target of the plan"),
+        "{}",
+        stderr(&out)
+    );
     for t in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        let runner = arts.join(format!("runner-{t}"));
         let out = repo.release(
             &[
                 "build",
-                "v0.2.0",
+                "--plan",
+                plan_file.to_str().unwrap(),
                 "--target",
                 t,
-                "--toolchain",
-                "/usr",
                 "--out",
-                arts.to_str().unwrap(),
+                runner.to_str().unwrap(),
             ],
             &[],
         );
         assert_success(&out, &format!("build {t}"));
+        let dir = runner.join("forge-fixture-cli").join(t);
+        assert!(dir.join("staged.json").is_file(), "{}", dir.display());
+        assert!(
+            dir.join(format!("forge-fixture-cli-0.2.0-{t}.tar.gz")).is_file(),
+            "{t}"
+        );
     }
     let out = repo.release(
         &[
             "publish",
+            "--plan",
+            plan_file.to_str().unwrap(),
             "--artifacts",
             arts.to_str().unwrap(),
             "--yes",
-            "--toolchain",
-            "/usr",
         ],
         &[],
     );
@@ -653,6 +703,29 @@ fn split_phases_plan_build_publish() {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     assert!(repo.remote_tags().contains("refs/tags/v0.2.0"));
+
+    // A commit later, the plan is another commit's: refused, naming both.
+    std::fs::write(repo.path().join("NOTES.md"), "later\n").unwrap();
+    git(repo.path(), &["add", "NOTES.md"]);
+    git(repo.path(), &["commit", "-q", "-m", "later"]);
+    let later = stdout(&git(repo.path(), &["rev-parse", "HEAD"])).trim().to_string();
+    let out = repo.release(
+        &[
+            "build",
+            "--plan",
+            plan_file.to_str().unwrap(),
+            "--out",
+            arts.join("again").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("commit {head}")) && err.contains(&format!("commit {later}")),
+        "{err}"
+    );
+    assert!(!arts.join("again").exists(), "nothing is built for a refused plan");
 }
 
 /// minisign signatures (pure Rust, key password from MINISIGN_PASSWORD) verify for every file.
@@ -749,7 +822,7 @@ fn sigkill_at_every_step_never_shows_an_incomplete_release() {
         if expected.is_none() {
             let staged = repo
                 .path()
-                .join("target/forge/release/0.2.0/staging/staged.json");
+                .join("target/forge/release/forge-fixture-cli/0.2.0/staging/staged.json");
             if let Ok(bytes) = std::fs::read(&staged) {
                 let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 expected = Some(

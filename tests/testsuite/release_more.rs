@@ -343,7 +343,7 @@ fn sbom_lists_the_resolved_non_dev_dependencies() {
     let again = repo.release(&["v0.1.0", "--dry-run"], &[]);
     let staged = repo
         .path()
-        .join("target/forge/release/0.1.0/staging")
+        .join("target/forge/release/forge-fixture-zlib/0.1.0/staging")
         .join(&name);
     assert_success(&again, "dry run");
     assert_eq!(
@@ -407,7 +407,7 @@ fn apt_host_location_mistakes_are_usage_errors() {
         );
         assert!(!repo
             .path()
-            .join("target/forge/release/0.1.0/staging")
+            .join("target/forge/release/forge-fixture-cli/0.1.0/staging")
             .exists());
         assert!(repo.remote_tags().is_empty());
     }

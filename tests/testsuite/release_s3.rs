@@ -91,6 +91,10 @@ fn staged(dir: &Path, version: &str, files: &[(&str, usize)]) -> Staged {
         assets,
         image: None,
         notes: format!("Release {version}.\n"),
+        packages: vec!["app".into()],
+        tag_template: "v{{version}}".into(),
+        latest: "latest".into(),
+        target: None,
     }
 }
 

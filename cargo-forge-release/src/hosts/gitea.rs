@@ -377,7 +377,42 @@ impl GiteaHost {
     }
 
     /// `PATCH draft=false`: the release and its tag become visible.
+    /// The tags of the published stable releases the repository holds (first pages).
+    fn published_tags(&self, shell: &Shell) -> Result<Vec<String>> {
+        let mut tags = Vec::new();
+        for page in 1..=MAX_RELEASE_PAGES {
+            let list: Vec<Release> = self.get_json(
+                self.repo_url(&format!("/releases?page={page}&limit={PAGE}")),
+                "list releases",
+                shell,
+            )?;
+            let full = list.len() == PAGE;
+            tags.extend(
+                list.into_iter()
+                    .filter(|r| !r.draft && !r.prerelease)
+                    .map(|r| r.tag_name),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(tags)
+    }
+
     fn undraft(&self, rel: &Release, release: &Staged, shell: &Shell) -> Result<Release> {
+        // Gitea and Forgejo have no "latest" flag: their latest release is the stable release
+        // created last. A backport cannot be kept from showing as latest there; say so.
+        if !release.prerelease {
+            let held = self.published_tags(shell)?;
+            if !release.is_latest_among(held.iter().map(String::as_str)) {
+                shell.warn(format!(
+                    "{} on {} is older than a release it holds, but Gitea and Forgejo show the release created last as the latest (they have no \"latest\" flag): `/releases/latest` will name {} until the next release",
+                    release.tag,
+                    self.place(),
+                    release.tag
+                ));
+            }
+        }
         let what = format!("publish release {}", release.tag);
         let resp = self.send(
             &self.json_request(
@@ -715,13 +750,18 @@ impl Host for GiteaHost {
                 release.assets.len()
             ),
             format!(
-                "publish it{} (tag {} created by the server)",
+                "publish it{} (tag {} created by the server){}",
                 if release.prerelease {
                     " as a pre-release"
                 } else {
                     ""
                 },
-                release.tag
+                release.tag,
+                if release.prerelease {
+                    ""
+                } else {
+                    "; Gitea shows the release created last as its latest (it has no latest flag)"
+                }
             ),
         ]
     }

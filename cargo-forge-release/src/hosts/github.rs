@@ -635,12 +635,51 @@ impl GithubHost {
         }
     }
 
-    /// `PATCH draft=false`: the release and its tag become visible.
+    /// The tags of the published stable releases the repository holds (first pages, newest
+    /// first).
+    fn published_tags(&self, shell: &Shell) -> Result<Vec<String>> {
+        let mut tags = Vec::new();
+        for page in 1..=MAX_RELEASE_PAGES {
+            let list: Vec<Release> = self.get_json(
+                self.repo_url(&format!("/releases?per_page=100&page={page}")),
+                "list releases",
+                shell,
+            )?;
+            let full = list.len() == 100;
+            tags.extend(
+                list.into_iter()
+                    .filter(|r| !r.draft && !r.prerelease)
+                    .map(|r| r.tag_name),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(tags)
+    }
+
+    /// `PATCH draft=false`: the release and its tag become visible. It becomes the
+    /// repository's latest release only when no published release of its line has a higher
+    /// version (`make_latest: "false"` for a backport such as 1.2.4 after 1.3.0, and for
+    /// pre-releases).
     fn undraft(&self, rel: &Release, release: &Staged, shell: &Shell) -> Result<Release> {
+        let latest = !release.prerelease && {
+            let held = self.published_tags(shell)?;
+            let latest = release.is_latest_among(held.iter().map(String::as_str));
+            if !latest {
+                shell.note(format!(
+                    "{} is not marked latest on {}: it holds a release newer than {}",
+                    release.tag,
+                    self.place(),
+                    release.version
+                ));
+            }
+            latest
+        };
         let mut body = json!({
             "draft": false,
             "prerelease": release.prerelease,
-            "make_latest": if release.prerelease { "false" } else { "true" },
+            "make_latest": if latest { "true" } else { "false" },
         });
         if let Some(commit) = &release.commit {
             body["target_commitish"] = json!(commit);
@@ -832,7 +871,7 @@ impl Host for GithubHost {
                 )
             } else {
                 format!(
-                    "publish it and mark it latest (tag {} created by GitHub)",
+                    "publish it and mark it latest unless a published release is newer (tag {} created by GitHub)",
                     release.tag
                 )
             },

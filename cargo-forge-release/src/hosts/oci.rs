@@ -1,11 +1,17 @@
 //! The `oci` host: the release's image, staged as an OCI layout, pushed to a registry.
 //!
 //! `prepare` pushes every blob and manifest by digest — nothing a tag reader can see; `publish`
-//! then writes the tags (version, `major.minor`, `major`, `latest` for a stable release; only
-//! the version for a pre-release), so a tag never points at something missing.
+//! then writes the tags the plan rendered (by default the version, `major.minor`, `major`,
+//! `latest` for a stable release; only the version for a pre-release), so a tag never points at
+//! something missing. Moving tags move only forward: `latest`, `major` and `major.minor` are
+//! written only when the version is the highest of their line among the versions the
+//! repository holds (the image library's rule, the one `cargo forge-image --push` follows).
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
+use cargo_forge_image::tags::Track;
 use forge_core::http::HttpClient;
 use forge_core::Shell;
 
@@ -19,19 +25,29 @@ pub struct OciHost {
 }
 
 impl OciHost {
-    fn tags(&self, release: &Staged) -> Result<Vec<String>> {
+    /// The tags (names) and what the moving ones follow.
+    fn tags(&self, release: &Staged) -> Result<(Vec<String>, BTreeMap<String, Track>)> {
+        if let Some(image) = release.image.as_ref().filter(|i| !i.tags.is_empty()) {
+            return Ok((image.tags.clone(), image.tracks.clone()));
+        }
         let v = semver::Version::parse(&release.version)?;
         let templates: Vec<String> = cargo_forge_image::tags::DEFAULT_TAGS
             .iter()
             .map(|s| s.to_string())
             .collect();
-        cargo_forge_image::tags::render(
+        let tracked = cargo_forge_image::tags::render_tracked(
             &templates,
             &cargo_forge_image::tags::TagContext {
                 version: v,
                 sha: release.commit.clone(),
             },
-        )
+        )?;
+        let tracks = tracked
+            .iter()
+            .filter(|(_, t)| *t != Track::Fixed)
+            .map(|(n, t)| (n.clone(), *t))
+            .collect();
+        Ok((tracked.into_iter().map(|(n, _)| n).collect(), tracks))
     }
 
     fn layout(&self, release: &Staged) -> Result<cargo_forge_image::push::LayoutImage> {
@@ -49,11 +65,21 @@ impl Host for OciHost {
     }
 
     fn describe(&self, release: &Staged) -> Vec<String> {
-        let tags = self.tags(release).unwrap_or_default();
+        let (tags, tracks) = self.tags(release).unwrap_or_default();
+        let shown: Vec<String> = tags
+            .iter()
+            .map(|t| {
+                if tracks.contains_key(t) {
+                    format!("{t} (if the highest of its line)")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
         vec![format!(
             "push the image to {} and tag it {}",
             self.repository,
-            tags.join(", ")
+            shown.join(", ")
         )]
     }
 
@@ -94,10 +120,30 @@ impl Host for OciHost {
     ) -> Result<()> {
         self.prepare(release, state, save, shell)?;
         let image = self.layout(release)?;
-        let tags: Vec<String> = self
-            .tags(release)?
+        let (all, tracks) = self.tags(release)?;
+        // Which moving tags move is decided once, from what the registry holds before we tag,
+        // and recorded: a resumed run does not decide again against its own tags.
+        if !state.is_done("tags-decided") {
+            let version = semver::Version::parse(&release.version)?;
+            let refs: Vec<String> = all.iter().map(|t| format!("{}:{t}", self.repository)).collect();
+            let ref_tracks: BTreeMap<String, Track> = tracks
+                .iter()
+                .map(|(t, track)| (format!("{}:{t}", self.repository), *track))
+                .collect();
+            let moving = cargo_forge_image::push::tags_that_move(
+                &self.http, &refs, &ref_tracks, &version, shell,
+            )?;
+            for t in &all {
+                if !moving.contains(&format!("{}:{t}", self.repository)) {
+                    state.done.insert(format!("held:{t}"));
+                }
+            }
+            state.done.insert("tags-decided".into());
+            save(state)?;
+        }
+        let tags: Vec<String> = all
             .into_iter()
-            .filter(|t| !state.is_done(&format!("tag:{t}")))
+            .filter(|t| !state.is_done(&format!("tag:{t}")) && !state.is_done(&format!("held:{t}")))
             .collect();
         for t in &tags {
             cargo_forge_image::push::tag_pushed(
@@ -110,16 +156,22 @@ impl Host for OciHost {
             state.done.insert(format!("tag:{t}"));
             save(state)?;
         }
+        let written: Vec<String> = self
+            .tags(release)?
+            .0
+            .into_iter()
+            .filter(|t| state.is_done(&format!("tag:{t}")))
+            .collect();
         shell.status(
             "Published",
-            format!("{} ({})", self.repository, self.tags(release)?.join(", ")),
+            format!("{} ({})", self.repository, written.join(", ")),
         );
         state.published = true;
         save(state)
     }
 
     fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {
-        let tag = self.tags(release).ok()?.into_iter().next()?;
+        let tag = self.tags(release).ok()?.0.into_iter().next()?;
         state
             .published
             .then(|| format!("{}:{tag}", self.repository))

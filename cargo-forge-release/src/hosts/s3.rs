@@ -4,7 +4,8 @@
 //! **Layout.** Every asset goes to `<prefix>/<tag>/<name>`; then a release manifest
 //! `<prefix>/<tag>/release.json` (package, version, tag, and every asset with its size and
 //! SHA-256) is written once all assets are there; then — never for a pre-release —
-//! `<prefix>/latest.json` is pointed at the tag, last. A reader that starts from `latest.json` or
+//! `<prefix>/latest.json` (`<prefix>/<package>-latest.json` for a package with tags of its own)
+//! is pointed at the tag, last. A reader that starts from `latest.json` or
 //! a `release.json` therefore only ever finds complete releases: the rule of [`super`], nothing
 //! half-done is visible.
 //!
@@ -556,8 +557,14 @@ impl S3Host {
         self.key(&format!("{}/{MANIFEST_NAME}", release.tag))
     }
 
-    fn latest_key(&self) -> Result<String> {
-        self.key(LATEST_NAME)
+    /// `<prefix>/latest.json`, or `<prefix>/<package>-latest.json` for a package with tags of
+    /// its own.
+    fn latest_key(&self, release: &Staged) -> Result<String> {
+        if release.latest == "latest" || release.latest.is_empty() {
+            self.key(LATEST_NAME)
+        } else {
+            self.key(&format!("{}.json", release.latest))
+        }
     }
 
     /// `s3://bucket/key`.
@@ -1057,7 +1064,7 @@ impl S3Host {
     /// Points `latest.json` at the release unless it points at a newer one; compare-and-swap on
     /// the ETag so that a concurrent release cannot be overwritten unseen.
     fn point_latest(&self, release: &Staged, shell: &Shell) -> Result<()> {
-        let key = self.latest_key()?;
+        let key = self.latest_key(release)?;
         let path = Key::parse(&key).expect("validated");
         let ours = Latest {
             package: release.package.clone(),
@@ -1202,8 +1209,14 @@ impl Host for S3Host {
             format!("write {}/{MANIFEST_NAME}", self.url(&dir)),
         ];
         if !release.prerelease {
-            let latest = self.key(LATEST_NAME).unwrap_or_else(|_| LATEST_NAME.into());
-            v.push(format!("point {} at {}", self.url(&latest), release.tag));
+            let latest = self
+                .latest_key(release)
+                .unwrap_or_else(|_| LATEST_NAME.into());
+            v.push(format!(
+                "point {} at {} unless it points at a higher version",
+                self.url(&latest),
+                release.tag
+            ));
         }
         v
     }
@@ -1213,7 +1226,7 @@ impl Host for S3Host {
             self.asset_key(release, &a.name)?;
         }
         let manifest_key = self.manifest_key(release)?;
-        self.latest_key()?;
+        self.latest_key(release)?;
         // Reachable, credentials accepted, bucket there.
         let objects = self.list_release(release)?;
         let by_name = |name: &str| {
@@ -1299,7 +1312,7 @@ impl Host for S3Host {
         }
         if !release.prerelease && !state.is_done(STEP_LATEST) {
             self.point_latest(release, shell)?;
-            let latest = self.latest_key()?;
+            let latest = self.latest_key(release)?;
             shell.status(
                 "Pointed",
                 format!("{} at {}", self.url(&latest), release.tag),
@@ -1440,6 +1453,10 @@ mod tests {
             }],
             image: None,
             notes: "notes".into(),
+            packages: vec!["app".into()],
+            tag_template: "v{{version}}".into(),
+            latest: "latest".into(),
+            target: None,
         }
     }
 
@@ -1537,13 +1554,13 @@ mod tests {
             host.manifest_key(&r).unwrap(),
             "dist/app/v1.2.3/release.json"
         );
-        assert_eq!(host.latest_key().unwrap(), "dist/app/latest.json");
+        assert_eq!(host.latest_key(&r).unwrap(), "dist/app/latest.json");
         assert_eq!(
             host.describe(&r),
             [
                 "upload 1 files to s3://releases/dist/app/v1.2.3/",
                 "write s3://releases/dist/app/v1.2.3/release.json",
-                "point s3://releases/dist/app/latest.json at v1.2.3",
+                "point s3://releases/dist/app/latest.json at v1.2.3 unless it points at a higher version",
             ]
         );
         assert_eq!(host.describe(&staged(true)).len(), 2);
