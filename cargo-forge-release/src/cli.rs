@@ -194,6 +194,9 @@ pub struct ReleaseArgs {
     /// Release even with uncommitted changes in the working tree
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Fail at once when another run holds this release's state directory, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
     /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
     #[arg(long, value_name = "FILE")]
     pub notes: Option<PathBuf>,

@@ -109,6 +109,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
     )?;
     if args.abort {
         for u in &plan.releases {
+            let _held = lock_release(&project, u, args.no_wait, shell)?;
             ops::abort(&project, &plan, u, &exec, shell)?;
         }
         return Ok(());
@@ -151,6 +152,23 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
     result
 }
 
+/// The lock on a release's state directory (`target/forge/release/<package>/<version>/`):
+/// waits for another run holding it (a status line names it), or fails at once with `no_wait`.
+fn lock_release(
+    project: &forge_core::project::Project,
+    unit: &UnitPlan,
+    no_wait: bool,
+    shell: &Shell,
+) -> Result<forge_core::fsx::DirLock> {
+    let dir = plan::release_dir(&project.target_dir, unit);
+    forge_core::fsx::lock_dir(
+        &dir,
+        &format!("the release {} {}", unit.packages.join(", "), unit.tag),
+        !no_wait,
+        shell,
+    )
+}
+
 fn stage_and_publish(
     project: &forge_core::project::Project,
     plan: &ReleasePlan,
@@ -159,8 +177,12 @@ fn stage_and_publish(
     args: &cli::ReleaseArgs,
     shell: &Shell,
 ) -> Result<()> {
+    // Each release's state directory is held from before its state is read until the run ends,
+    // so two runs of one release never interleave their read-modify-write of `state.json`.
+    let mut _held = Vec::new();
     let mut staged_units: Vec<(&UnitPlan, stage::Staged)> = Vec::new();
     for unit in &plan.releases {
+        _held.push(lock_release(project, unit, args.no_wait, shell)?);
         let dir = plan::release_dir(&project.target_dir, unit);
         // A run in progress publishes the files it staged, byte for byte (signatures carry a
         // time: signing again would give different files than those already uploaded).
@@ -553,8 +575,10 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
         )))
         .hint("run `cargo forge-release build --plan … --target T --out DIR` for each, and publish with every runner's DIR under `--artifacts`");
     }
+    let mut _held = Vec::new();
     let mut merged_units: Vec<(&UnitPlan, stage::Staged)> = Vec::new();
     for unit in &plan.releases {
+        _held.push(lock_release(&project, unit, false, shell)?);
         let dir = plan::release_dir(&project.target_dir, unit).join("merged");
         let _ = std::fs::remove_dir_all(&dir);
         forge_core::fsx::create_dir_all(&dir)?;

@@ -518,3 +518,51 @@ fn apt_on_s3_killed_at_every_step_stays_consistent() {
     versions.sort();
     assert_eq!(versions, ["0.1.0-1", "0.2.0-1"]);
 }
+
+/// Two runs of one release (issue 13): the state directory `target/forge/release/<package>/
+/// <version>/` is locked. With `--no-wait` a run fails at once naming the holder, before it
+/// builds or publishes anything; without, it says it waits, and finishes once the lock is free.
+#[test]
+fn a_second_run_of_a_release_waits_for_the_first() {
+    if !require_tools(&["git", "gpg", "/usr/bin/cargo"]) {
+        return;
+    }
+    let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
+    let state_dir = repo.path().join("target/forge/release/forge-fixture-cli/0.1.0");
+    let shell = forge_core::Shell::plain();
+    let held = forge_core::fsx::lock_dir(&state_dir, "the release", false, &shell).unwrap();
+    let out = repo.release(&["0.1.0", "--yes", "--no-wait"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "`{}` is locked by another run, held by pid {}",
+            state_dir.display(),
+            std::process::id()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!repo.path().join("dist").exists(), "published under another run's lock");
+
+    let mut cmd = Command::new(bin("cargo-forge-release"));
+    cmd.args(["forge-release", "0.1.0", "--yes"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("GNUPGHOME", repo.gnupg.path())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let waiting = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!repo.path().join("dist").exists(), "the waiting run published under the lock");
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    assert_success(&out, "the run that waited");
+    assert!(
+        stderr(&out).contains(&format!("Waiting for the lock on the release forge-fixture-cli v0.1.0 `{}`", state_dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(repo.path().join("dist/v0.1.0/SHA256SUMS").is_file());
+}
