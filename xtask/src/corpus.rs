@@ -230,13 +230,17 @@ pub fn run(opts: &Options) -> Result<()> {
 }
 
 fn first_error_line(text: &str) -> String {
-    text.lines()
+    let line = text
+        .lines()
         .find(|l| l.starts_with("error") || l.contains("rror:"))
         .unwrap_or_else(|| text.lines().last().unwrap_or(""))
-        .trim()
-        .chars()
-        .take(140)
-        .collect()
+        .trim();
+    let mut cut: String = line.chars().take(140).collect();
+    // A cut inside a code span would run it into the rest of the table.
+    if cut.len() < line.len() && cut.matches('`').count() % 2 == 1 {
+        cut.push_str("…`");
+    }
+    cut
 }
 
 fn run_crate(c: &CorpusCrate, forge: &Path, cargo_deb: &Path) -> Result<Vec<Row>> {
