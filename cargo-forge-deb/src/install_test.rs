@@ -20,10 +20,13 @@
 //!    root has no package lists, which is fine for packages whose dependencies are in minbase
 //!    (libc6, libgcc-s1, …); when apt reports unmet dependencies, `apt-get update` runs in the
 //!    root (network to the mirror) and the install is retried.
-//! 4. Each binary runs as `<path> --version` inside the root (under `timeout`); it must exit 0
+//! 4. The systemd units it installs: the enablement symlinks the maintainer scripts made under
+//!    `/etc/systemd/system` and `/etc/systemd/user` are reported (`Enabled: x.timer
+//!    (timers.target.wants), agent.service (user, default.target.wants)`).
+//! 5. Each binary runs as `<path> --version` inside the root (under `timeout`); it must exit 0
 //!    and print something. Its path comes from the package's own file list (`dpkg -L`).
-//! 5. `apt-get purge -y <pkg>`; then `dpkg -s` must no longer know the package and none of the
-//!    files it installed may remain.
+//! 6. `apt-get purge -y <pkg>`; then `dpkg -s` must no longer know the package and none of the
+//!    files it installed may remain, nor any enablement symlink of its units.
 //!
 //! **Foreign architectures** (an arm64 package on an amd64 host) run through qemu-user registered
 //! with the kernel's `binfmt_misc`, because not only the tested binary but apt, dpkg and the
@@ -181,6 +184,17 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
         .map(str::to_string)
         .collect();
 
+    // systemd units: which the maintainer scripts enabled (symlinks under /etc/systemd).
+    let enabled = enablement_links(&root, &files);
+    if enabled.is_empty() {
+        if files.iter().any(|f| unit_of(f).is_some()) {
+            shell.status("Enabled", "none of its systemd units (no enablement symlinks)");
+        }
+    } else {
+        let shown: Vec<String> = enabled.iter().map(|l| l.describe()).collect();
+        shell.status("Enabled", shown.join(", "));
+    }
+
     // Run: `<binary> --version` for each program, or the configured command.
     let commands: Vec<Vec<String>> = match &t.command {
         Some(c) if c.is_empty() => Vec::new(),
@@ -278,6 +292,18 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
         ))
         .kind(ErrorKind::Check);
     }
+    let stale: Vec<String> = enablement_links(&root, &files)
+        .iter()
+        .map(|l| format!("/{}", l.link))
+        .collect();
+    if !stale.is_empty() {
+        return Err(anyhow::anyhow!(
+            "after `apt-get purge {package}`, systemd enablement symlinks of its units remain: {}",
+            stale.join(", ")
+        ))
+        .kind(ErrorKind::Check)
+        .hint("let `postrm` run `deb-systemd-helper purge` (and `--user purge` for user units) on purge, as the generated scripts do");
+    }
     shell.status(
         "Purged",
         format!(
@@ -287,6 +313,96 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// `(user, unit name)` when `file` (a path in the root) is a systemd unit the package installs.
+fn unit_of(file: &str) -> Option<(bool, &str)> {
+    for (dir, user) in [
+        ("/usr/lib/systemd/system/", false),
+        ("/lib/systemd/system/", false),
+        ("/usr/lib/systemd/user/", true),
+    ] {
+        if let Some(name) = file.strip_prefix(dir) {
+            if !name.contains('/') {
+                return Some((user, name));
+            }
+        }
+    }
+    None
+}
+
+/// One enablement symlink of a unit of the package.
+struct Enablement {
+    /// The link, relative to the root (`etc/systemd/system/timers.target.wants/x.timer`).
+    link: String,
+    user: bool,
+    unit: String,
+}
+
+impl Enablement {
+    /// `x.timer (timers.target.wants)`, `agent.service (user, default.target.wants)`.
+    fn describe(&self) -> String {
+        let place = Path::new(&self.link)
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if self.user {
+            format!("{} (user, {place})", self.unit)
+        } else {
+            format!("{} ({place})", self.unit)
+        }
+    }
+}
+
+/// The symlinks under `/etc/systemd/{system,user}` (directly or in a `*.wants`/`*.requires`
+/// directory) that point at one of the package's units: what `deb-systemd-helper enable`
+/// (`--user` for user units) creates, and `purge` must remove. Read directly rather than through
+/// `systemctl is-enabled`, which needs a running systemd the clean root does not have.
+fn enablement_links(root: &Path, files: &[String]) -> Vec<Enablement> {
+    let units: Vec<(bool, &str)> = files.iter().filter_map(|f| unit_of(f)).collect();
+    let mut out = Vec::new();
+    if units.is_empty() {
+        return out;
+    }
+    for (sub, user) in [("etc/systemd/system", false), ("etc/systemd/user", true)] {
+        let mut dirs = vec![root.join(sub)];
+        if let Ok(entries) = fs::read_dir(root.join(sub)) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(e.path());
+                }
+            }
+        }
+        for dir in dirs {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(target) = fs::read_link(e.path()) else {
+                    continue;
+                };
+                let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if !units.iter().any(|(u, n)| *u == user && *n == name) {
+                    continue;
+                }
+                let link = e
+                    .path()
+                    .strip_prefix(root)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push(Enablement {
+                    link,
+                    user,
+                    unit: name.to_string(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.link.cmp(&b.link));
+    out
 }
 
 /// `--install` (cargo-deb's): installs the package, and its `-dbgsym` package when given, on

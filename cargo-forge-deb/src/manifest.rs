@@ -364,6 +364,18 @@ pub struct SystemdUnitsConfig {
     pub restart_after_upgrade: Option<bool>,
     /// Stop the units before an upgrade (when not restarted after it). Default `true`.
     pub stop_on_upgrade: Option<bool>,
+    /// The units this table's `enable`/`start` settings apply to, by file name (debhelper's
+    /// `dh_installsystemd UNIT…` arguments; units they name with `Also=` follow). Every unit found
+    /// is installed; the others get no maintainer-script code. Default: every unit found. Example:
+    /// `units = ["backup.timer"]` enables and starts the timer, not the service it triggers.
+    pub units: Option<Vec<String>>,
+    /// The units are systemd *user* units (debhelper's `dh_installsystemduser`): files
+    /// `<package>.user.<type>`, `user.<type>` (with `unit-name`: `<unit-name>.user.<type>`,
+    /// `<package>.<unit-name>.user.<type>`) installed into `usr/lib/systemd/user/`, enabled for
+    /// every user (`deb-systemd-helper --user`, like `systemctl --global enable`) unless
+    /// `enable = false`, and never started or stopped by the maintainer scripts (each user's
+    /// session starts them). Default `false`.
+    pub user: Option<bool>,
 }
 
 impl DebMetadata {

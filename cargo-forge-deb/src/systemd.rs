@@ -6,6 +6,19 @@
 //! snippets that enable, start, stop and clean up the units are generated (equivalent to
 //! debhelper's `dh_installsystemd` autoscripts) and put in place of `#DEBHELPER#` in the user's
 //! scripts, or form the script when there is none.
+//!
+//! Beyond cargo-deb (its issues #17 and #153):
+//! * `user = true` tables hold systemd *user* units (`<pkg>.user.<type>`…), installed into
+//!   `usr/lib/systemd/user/` and handled as debhelper 13's `dh_installsystemduser` does: enabled
+//!   for every user with `deb-systemd-helper --user` (systemd's `--global`), cleaned up on purge,
+//!   never started or stopped (no user session belongs to dpkg).
+//! * `units = [...]` limits a table's script code to the units it names (debhelper's
+//!   `dh_installsystemd UNIT…`), so a timer is enabled and started while the service it
+//!   triggers is installed but neither enabled nor started.
+//!
+//! The snippets are written out here rather than read from debhelper's autoscripts because
+//! debhelper is not a dependency of a cargo build (and must not be); their text follows
+//! debhelper's so that tools and people who know those scripts recognise them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +33,19 @@ use crate::manifest::SystemdUnitsConfig;
 const UNIT_TYPES: &[&str] = &[
     "mount", "path", "service", "socket", "target", "timer", "tmpfile",
 ];
+/// The types `dh_installsystemduser` installs.
+const USER_UNIT_TYPES: &[&str] = &["service", "target", "socket", "path", "timer"];
 const UNIT_DIR: &str = "usr/lib/systemd/system";
+const USER_UNIT_DIR: &str = "usr/lib/systemd/user";
+
+/// Where the units of a table go.
+fn unit_dir(cfg: &SystemdUnitsConfig) -> &'static str {
+    if cfg.user.unwrap_or(false) {
+        USER_UNIT_DIR
+    } else {
+        UNIT_DIR
+    }
+}
 
 /// debhelper's `pkgfile` lookup.
 fn pkgfile(dir: &Path, pkg: &str, unit: Option<&str>, kind: &str) -> Option<PathBuf> {
@@ -41,8 +66,10 @@ fn pkgfile(dir: &Path, pkg: &str, unit: Option<&str>, kind: &str) -> Option<Path
 /// Finds the unit files for one `systemd-units` table.
 pub fn find_units(dir: &Path, pkg: &str, cfg: &SystemdUnitsConfig) -> Vec<Asset> {
     let unit = cfg.unit_name.as_deref();
+    let user = cfg.user.unwrap_or(false);
+    let types = if user { USER_UNIT_TYPES } else { UNIT_TYPES };
     let mut out = Vec::new();
-    for kind in UNIT_TYPES {
+    for kind in types {
         for template in [false, true] {
             if template && *kind == "mount" {
                 continue;
@@ -52,7 +79,13 @@ pub fn find_units(dir: &Path, pkg: &str, cfg: &SystemdUnitsConfig) -> Vec<Asset>
             } else {
                 (pkg.to_string(), unit.map(str::to_string))
             };
-            let Some(path) = pkgfile(dir, &lookup_pkg, lookup_unit.as_deref(), kind) else {
+            let lookup_kind = if user {
+                format!("user.{kind}")
+            } else {
+                kind.to_string()
+            };
+            let Some(path) = pkgfile(dir, &lookup_pkg, lookup_unit.as_deref(), &lookup_kind)
+            else {
                 continue;
             };
             let base = unit.unwrap_or(pkg);
@@ -60,7 +93,7 @@ pub fn find_units(dir: &Path, pkg: &str, cfg: &SystemdUnitsConfig) -> Vec<Asset>
             let dest = if *kind == "tmpfile" {
                 format!("usr/lib/tmpfiles.d/{base}.conf")
             } else {
-                format!("{UNIT_DIR}/{base}{at}.{kind}")
+                format!("{}/{base}{at}.{kind}", unit_dir(cfg))
             };
             out.push(Asset {
                 dest,
@@ -100,22 +133,49 @@ fn block(text: &str) -> String {
     format!("# Automatically added by cargo-forge\n{text}# End automatically added section\n")
 }
 
-/// Script fragments for the units among `assets` (those directly in `usr/lib/systemd/system`).
+/// Script fragments for the units among `assets` that `cfg` governs: those directly in its
+/// unit directory (system or user), limited to `units` or to `unit-name` when set, plus the
+/// units they name with `Also=`.
 pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments> {
-    let unit_files: Vec<&Asset> = assets
-        .iter()
-        .filter(|a| Path::new(&a.dest).parent() == Some(Path::new(UNIT_DIR)))
-        .filter(|a| !a.dest.contains('@'))
-        .filter(|a| match &cfg.unit_name {
-            Some(u) => Path::new(&a.dest)
-                .file_stem()
-                .is_some_and(|s| s == u.as_str()),
-            None => true,
-        })
-        .collect();
+    let dir = unit_dir(cfg);
+    let mut queue: Vec<String> = match &cfg.units {
+        Some(names) => {
+            let mut q = Vec::new();
+            for name in names {
+                let dest = format!("{dir}/{name}");
+                if !assets.iter().any(|a| a.dest == dest) {
+                    let have: Vec<&str> = assets
+                        .iter()
+                        .filter(|a| Path::new(&a.dest).parent() == Some(Path::new(dir)))
+                        .filter_map(|a| Path::new(&a.dest).file_name()?.to_str())
+                        .collect();
+                    return Err(usage(format!(
+                        "`units` of `systemd-units` names `{name}`, which the package does not install in `/{dir}` (it has: {})",
+                        if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                    )))
+                    .hint("name unit files by their installed name, e.g. `units = [\"backup.timer\"]` (set `user = true` in the table for user units)");
+                }
+                if !name.contains('@') {
+                    q.push(dest);
+                }
+            }
+            q
+        }
+        None => assets
+            .iter()
+            .filter(|a| Path::new(&a.dest).parent() == Some(Path::new(dir)))
+            .filter(|a| !a.dest.contains('@'))
+            .filter(|a| match &cfg.unit_name {
+                Some(u) => Path::new(&a.dest)
+                    .file_stem()
+                    .is_some_and(|s| s == u.as_str()),
+                None => true,
+            })
+            .map(|a| a.dest.clone())
+            .collect(),
+    };
     let mut start = BTreeSet::new();
     let mut enable = BTreeSet::new();
-    let mut queue: Vec<String> = unit_files.iter().map(|a| a.dest.clone()).collect();
     while let Some(dest) = queue.pop() {
         let name = Path::new(&dest)
             .file_name()
@@ -139,15 +199,18 @@ pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments
             .map(str::trim)
             .filter(|l| !l.starts_with('#') && !l.starts_with(';'))
         {
-            if line.starts_with("[Install]") {
+            if line.eq_ignore_ascii_case("[Install]") {
                 enable.insert(name.clone());
             }
             if let Some(also) = line.strip_prefix("Also=") {
                 for a in also.split_whitespace() {
-                    queue.push(format!("{UNIT_DIR}/{}", a.trim_matches(['"', '\''])));
+                    queue.push(format!("{dir}/{}", a.trim_matches(['"', '\''])));
                 }
             }
         }
+    }
+    if cfg.user.unwrap_or(false) {
+        return Ok(user_fragments(&enable, cfg.enable.unwrap_or(true)));
     }
     let mut f = Fragments::default();
     if start.is_empty() {
@@ -206,6 +269,37 @@ pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments
     }
     f.postrm = block("if [ -d /run/systemd/system ] && [ \"$1\" = remove ]; then\n\tsystemctl --system daemon-reload >/dev/null || true\nfi\n") + &f.postrm;
     Ok(f)
+}
+
+/// dh_installsystemduser's snippets (compat 13: enable and purge; no start, stop or restart,
+/// which would act on the sessions of logged-in users). `DPKG_ROOT` set means dpkg installs into
+/// another root, where no user's state may be changed, as in debhelper 13.11.
+fn user_fragments(enable: &BTreeSet<String>, do_enable: bool) -> Fragments {
+    let mut f = Fragments::default();
+    if enable.is_empty() {
+        return f;
+    }
+    for u in enable {
+        let text = if do_enable {
+            format!(
+                "{CONFIGURE}\n\tif [ -z \"${{DPKG_ROOT:-}}\" ] ; then\n\t\t# This will only remove masks created by d-s-h on package removal.\n\t\tdeb-systemd-helper --user unmask '{u}' >/dev/null || true\n\n\t\t# was-enabled defaults to true, so new installations run enable.\n\t\tif deb-systemd-helper --quiet --user was-enabled '{u}' ; then\n\t\t\t# Enables the unit on first installation, creates new\n\t\t\t# symlinks on upgrades if the unit file has changed.\n\t\t\tdeb-systemd-helper --user enable '{u}' >/dev/null || true\n\t\telse\n\t\t\t# Update the statefile to add new symlinks (if any), which need to be\n\t\t\t# cleaned up on purge. Also remove old symlinks.\n\t\t\tdeb-systemd-helper --user update-state '{u}' >/dev/null || true\n\t\tfi\n\tfi\nfi\n"
+            )
+        } else {
+            format!(
+                "{CONFIGURE}\n\tif [ -z \"${{DPKG_ROOT:-}}\" ]; then\n\t\tif deb-systemd-helper --user debian-installed '{u}' ; then\n\t\t\t# This will only remove masks created by d-s-h on package removal.\n\t\t\tdeb-systemd-helper --user unmask '{u}' >/dev/null || true\n\n\t\t\tif deb-systemd-helper --quiet --user was-enabled '{u}' ; then\n\t\t\t\t# Create new symlinks, if any.\n\t\t\t\tdeb-systemd-helper --user enable '{u}' >/dev/null || true\n\t\t\tfi\n\t\tfi\n\n\t\t# Update the statefile to add new symlinks (if any), which need to be cleaned\n\t\t# up on purge. Also remove old symlinks.\n\t\tdeb-systemd-helper --user update-state '{u}' >/dev/null || true\n\tfi\nfi\n"
+            )
+        };
+        f.postinst.push_str(&block(&text));
+    }
+    let list = enable
+        .iter()
+        .map(|u| format!("'{u}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    f.postrm = block(&format!(
+        "if [ \"$1\" = \"purge\" ]; then\n\tif [ -z \"${{DPKG_ROOT:-}}\" ] && [ -x \"/usr/bin/deb-systemd-helper\" ] ; then\n\t\tdeb-systemd-helper --user purge {list} >/dev/null || true\n\tfi\nfi\n"
+    ));
+    f
 }
 
 /// The maintainer scripts of the package: `(name, mode, content)`.
@@ -309,6 +403,116 @@ mod tests {
             "{postinst}"
         );
         assert!(!postinst.contains("#DEBHELPER#"));
+    }
+
+    /// cargo-deb #153: `units = ["backup.timer"]` installs the pair but enables and starts only
+    /// the timer; the service it triggers gets no script code at all.
+    #[test]
+    fn timer_and_service_pair_enables_and_starts_only_the_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("backup.service"),
+            "[Unit]\nDescription=b\n[Service]\nType=oneshot\nExecStart=/usr/bin/backup\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("backup.timer"),
+            "[Unit]\nDescription=t\n[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n",
+        )
+        .unwrap();
+        let cfg = SystemdUnitsConfig {
+            unit_name: Some("backup".into()),
+            units: Some(vec!["backup.timer".into()]),
+            ..Default::default()
+        };
+        let units = find_units(dir.path(), "pkg", &cfg);
+        let dests: Vec<&str> = units.iter().map(|a| a.dest.as_str()).collect();
+        assert_eq!(
+            dests,
+            [
+                "usr/lib/systemd/system/backup.service",
+                "usr/lib/systemd/system/backup.timer"
+            ]
+        );
+        let f = fragments(&units, &cfg).unwrap();
+        for script in [&f.postinst, &f.prerm, &f.postrm] {
+            assert!(!script.contains("backup.service"), "{script}");
+        }
+        assert!(f.postinst.contains("deb-systemd-helper enable 'backup.timer'"), "{}", f.postinst);
+        assert!(f.postinst.contains("deb-systemd-invoke $_dh_action 'backup.timer'"), "{}", f.postinst);
+        assert!(f.prerm.contains("deb-systemd-invoke stop 'backup.timer'"), "{}", f.prerm);
+        assert!(f.postrm.contains("deb-systemd-helper purge 'backup.timer'"), "{}", f.postrm);
+        // Without `units`, both are started (debhelper's default), only the timer enabled.
+        let all = SystemdUnitsConfig {
+            unit_name: Some("backup".into()),
+            ..Default::default()
+        };
+        let f = fragments(&units, &all).unwrap();
+        assert!(f.postinst.contains("'backup.service' 'backup.timer'"), "{}", f.postinst);
+        // A name the package does not install is an error naming what it has.
+        let bad = SystemdUnitsConfig {
+            units: Some(vec!["backup.path".into()]),
+            ..all
+        };
+        let e = fragments(&units, &bad).unwrap_err().to_string();
+        assert!(e.contains("`backup.path`") && e.contains("backup.timer"), "{e}");
+    }
+
+    /// cargo-deb #17: user units go to `usr/lib/systemd/user/`, are enabled for every user with
+    /// `deb-systemd-helper --user` and purged, never started or stopped (dh_installsystemduser).
+    #[test]
+    fn user_units_are_enabled_globally_never_started() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pkg.user.service"),
+            "[Service]\nExecStart=/usr/bin/agent\n[Install]\nWantedBy=default.target\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("pkg.service"), "[Service]\nExecStart=/usr/bin/d\n").unwrap();
+        let cfg = SystemdUnitsConfig {
+            user: Some(true),
+            ..Default::default()
+        };
+        let units = find_units(dir.path(), "pkg", &cfg);
+        let dests: Vec<&str> = units.iter().map(|a| a.dest.as_str()).collect();
+        assert_eq!(dests, ["usr/lib/systemd/user/pkg.service"]);
+        let f = fragments(&units, &cfg).unwrap();
+        assert!(
+            f.postinst.contains("deb-systemd-helper --user enable 'pkg.service'"),
+            "{}",
+            f.postinst
+        );
+        assert!(f.postinst.contains("${DPKG_ROOT:-}"), "{}", f.postinst);
+        assert!(f.prerm.is_empty(), "{}", f.prerm);
+        assert!(!f.postinst.contains("deb-systemd-invoke"), "{}", f.postinst);
+        assert!(!f.postinst.contains("systemctl"), "{}", f.postinst);
+        assert!(
+            f.postrm.contains("deb-systemd-helper --user purge 'pkg.service'"),
+            "{}",
+            f.postrm
+        );
+        // enable = false: only re-enabled when it was enabled before (debian-installed).
+        let off = SystemdUnitsConfig {
+            enable: Some(false),
+            ..cfg
+        };
+        let f = fragments(&units, &off).unwrap();
+        assert!(
+            f.postinst.contains("deb-systemd-helper --user debian-installed 'pkg.service'"),
+            "{}",
+            f.postinst
+        );
+        // The scripts are valid shell.
+        let s = scripts(None, "pkg", None, Some(&f)).unwrap();
+        for (name, _, body) in s {
+            let out = std::process::Command::new("sh")
+                .arg("-n")
+                .arg("-c")
+                .arg(String::from_utf8(body).unwrap())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
 
     #[test]

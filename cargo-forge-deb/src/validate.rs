@@ -12,7 +12,9 @@
 //! * referenced files and directories (`maintainer-scripts`, `systemd-units.unit-scripts`,
 //!   `changelog`, `triggers-file`, `extended-description-file`, `license-file`) must exist;
 //! * a `systemd-units` table must find its unit (a named one by name), and when it finds none
-//!   the error says where unit files are (e.g. `debian/`) and which key points there;
+//!   the error says where unit files are (e.g. `debian/`) and which key points there; its
+//!   `units` must be among the units it finds, and a user-unit table (`user = true`) refuses the
+//!   start/stop keys, which user units do not have;
 //! * every `conf-files` entry must be a file the package ships ([`check_conffiles`], once the
 //!   assets are known).
 
@@ -157,12 +159,52 @@ pub fn check_metadata(
             .or_else(|| meta.maintainer_scripts.clone())
             .unwrap_or_else(|| "systemd".into());
         let dir = package_dir.join(&dir_rel);
-        if !crate::systemd::find_units(&dir, package_name, u).is_empty() {
+        let user = u.user.unwrap_or(false);
+        if user {
+            let set: Vec<&str> = [
+                ("start", u.start),
+                ("restart-after-upgrade", u.restart_after_upgrade),
+                ("stop-on-upgrade", u.stop_on_upgrade),
+            ]
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+            if let Some(k) = set.first() {
+                return Err(with_hint(
+                    usage(format!(
+                        "`{key}.{k}` in `[{table}]` of `{shown}` does not apply to user units (`user = true`): the maintainer scripts enable them for every user but never start, stop or restart them"
+                    )),
+                    format!("remove `{k}` from the table; each user's session starts enabled user units at login"),
+                ));
+            }
+        }
+        let found = crate::systemd::find_units(&dir, package_name, u);
+        if !found.is_empty() {
+            for name in u.units.iter().flatten() {
+                let known = found.iter().any(|a| {
+                    Path::new(&a.dest).file_name().and_then(|n| n.to_str()) == Some(name.as_str())
+                });
+                if !known {
+                    let have: Vec<&str> = found
+                        .iter()
+                        .filter_map(|a| Path::new(&a.dest).file_name()?.to_str())
+                        .collect();
+                    return Err(with_hint(
+                        usage(format!(
+                            "`{key}.units` in `[{table}]` of `{shown}` names `{name}`, which is not among the units the table finds in `{dir_rel}` ({})",
+                            have.join(", ")
+                        )),
+                        "name units by their installed file name, e.g. `units = [\"backup.timer\"]`".into(),
+                    ));
+                }
+            }
             continue;
         }
+        let ty = if user { "user.service" } else { "service" };
         let what = match &u.unit_name {
-            Some(n) => format!("the unit `{n}` (files `{n}.service`, `{package_name}.{n}.service`, `.socket`, `.timer`…)"),
-            None => format!("no unit (files `{package_name}.service`, `service`, `.socket`, `.timer`…)"),
+            Some(n) => format!("the unit `{n}` (files `{n}.{ty}`, `{package_name}.{n}.{ty}`, `.socket`, `.timer`…)"),
+            None => format!("no unit (files `{package_name}.{ty}`, `{ty}`, `.socket`, `.timer`…)"),
         };
         let err = usage(format!(
             "`{key}` in `[{table}]` of `{shown}` finds {what} in `{dir_rel}`",
@@ -311,6 +353,26 @@ mod tests {
         assert!(e.to_string().contains("invalid `depends`"), "{e}");
         check_metadata(
             &meta(serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": {}})),
+            "package.metadata.deb",
+            dir.path(),
+            &manifest,
+            "app",
+        )
+        .unwrap();
+        // `units` must name a unit the table finds; user tables refuse start/stop keys.
+        let e = err(
+            serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": {"units": ["app.timer"]}}),
+        );
+        assert!(e.to_string().contains("`systemd-units.units`"), "{e}");
+        assert!(e.to_string().contains("`app.timer`") && e.to_string().contains("app.service"), "{e}");
+        std::fs::write(dir.path().join("debian/app.user.service"), "[Service]\n").unwrap();
+        let e = err(
+            serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": [{}, {"user": true, "start": true}]}),
+        );
+        assert!(e.to_string().contains("`systemd-units[1].start`"), "{e}");
+        assert_eq!(forge_core::exit::code_of(&e), 2);
+        check_metadata(
+            &meta(serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": [{"units": ["app.service"]}, {"user": true}]})),
             "package.metadata.deb",
             dir.path(),
             &manifest,

@@ -67,6 +67,8 @@ const CASES: &[Case<'static>] = &[
     c(DEB, Input::Toml("depends = \"libc6 (>= )\""), &[], &[], &["invalid `depends`", "package.metadata.deb", "Cargo.toml"]),
     c(DEB, Input::Toml("recommends = [\"Git\"]"), &[], &[], &["invalid `recommends`", "`Git`"]),
     c(DEB, Input::Replace("systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }", "systemd-units = { unit-scripts = \"conf/\" }"), &[], &[], &["`systemd-units`", "finds no unit", "unit-scripts = \"debian/\""]),
+    c(DEB, Input::Replace("systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }", "systemd-units = { unit-name = \"forge-fixture-cli\", units = [\"forge-fixture-cli.timer\"] }"), &[], &[], &["`systemd-units.units`", "`forge-fixture-cli.timer`", "forge-fixture-cli.service"]),
+    c(DEB, Input::Replace("systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }", "systemd-units = [{ unit-name = \"forge-fixture-cli\" }, { user = true, start = true }]"), &[], &[], &["`systemd-units[1].start`", "user units"]),
     c(DEB, Input::Replace("conf-files = [\"/etc/forge-fixture-cli/config.toml\"]", "conf-files = [\"/etc/forge-fixture-cli/nope.toml\"]"), &[], &[], &["`conf-files`", "/etc/forge-fixture-cli/nope.toml", "does not ship"]),
     c(DEB, Input::Replace("maintainer-scripts = \"debian/\"", "maintainer-scripts = \"scripts/\""), &[], &[], &["`maintainer-scripts`", "scripts/", "does not exist"]),
     c(DEB, Input::None, &["--override-lto", "fat"], &[], &["CARGO_PROFILE_RELEASE_LTO=fat"]),

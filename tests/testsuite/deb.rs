@@ -637,3 +637,68 @@ fn unchanged_inputs_are_fresh() {
     );
     assert_ne!(sha256_file(&deb), digest);
 }
+
+/// Beyond cargo-deb (its issues #153 and #17): a timer + service pair where `units` names only
+/// the timer, and a user unit, installed with `--install-test` in a clean bookworm root. The
+/// timer is enabled (the install test reports its `timers.target.wants` symlink), the service it
+/// triggers is not, the user unit is enabled for every user (`/etc/systemd/user/…`); purge
+/// leaves no symlink (the install test checks); lintian reports no error (`--lint`).
+#[test]
+fn timer_pair_and_user_unit_enabled_in_clean_root() {
+    if !require_tools(&["dpkg-shlibdeps", "lintian", "debootstrap", "chroot"]) {
+        return;
+    }
+    if std::env::var_os("FORGE_SKIP_INSTALL_TEST").is_some() {
+        eprintln!("note: FORGE_SKIP_INSTALL_TEST is set");
+        return;
+    }
+    let fx = Fixture::copy("cli-tool");
+    fx.edit_manifest(
+        "systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }",
+        "systemd-units = [\n    { unit-name = \"forge-fixture-cli\", enable = false },\n    { unit-name = \"forge-fixture-cli-report\", units = [\"forge-fixture-cli-report.timer\"] },\n    { unit-name = \"forge-fixture-cli-agent\", user = true },\n]",
+    );
+    let debian = fx.path().join("debian");
+    std::fs::write(
+        debian.join("forge-fixture-cli-report.service"),
+        "[Unit]\nDescription=Forge fixture report\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/forge-fixture-cli --version\n",
+    )
+    .unwrap();
+    std::fs::write(
+        debian.join("forge-fixture-cli-report.timer"),
+        "[Unit]\nDescription=Daily forge fixture report\n\n[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n",
+    )
+    .unwrap();
+    std::fs::write(
+        debian.join("forge-fixture-cli-agent.user.service"),
+        "[Unit]\nDescription=Forge fixture agent\n\n[Service]\nExecStart=/usr/bin/forge-fixture-cli --version\n\n[Install]\nWantedBy=default.target\n",
+    )
+    .unwrap();
+    let out = fx.forge_deb(&["--lint", "--install-test"]);
+    assert_success(&out, "forge-deb --lint --install-test");
+    let err = stderr(&out);
+    let deb = &fx.debs()[0];
+    let files = deb_files(deb).unwrap();
+    for f in [
+        "usr/lib/systemd/system/forge-fixture-cli-report.service",
+        "usr/lib/systemd/system/forge-fixture-cli-report.timer",
+        "usr/lib/systemd/user/forge-fixture-cli-agent.service",
+    ] {
+        assert!(files.contains(&f.to_string()), "{f}: {files:?}");
+    }
+    let enabled = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("Enabled"))
+        .unwrap_or_else(|| panic!("no Enabled line: {err}"));
+    assert!(
+        enabled.contains("forge-fixture-cli-report.timer (timers.target.wants)"),
+        "{enabled}"
+    );
+    assert!(
+        enabled.contains("forge-fixture-cli-agent.service (user, default.target.wants)"),
+        "{enabled}"
+    );
+    assert!(!enabled.contains("forge-fixture-cli-report.service"), "{enabled}");
+    // enable = false for the fixture's own daemon: not enabled either.
+    assert!(!enabled.contains("forge-fixture-cli.service"), "{enabled}");
+    assert!(err.contains("Purged"), "{err}");
+}
