@@ -460,7 +460,7 @@ fn host_dpkg_arch() -> Option<String> {
         .map(|t| t.dpkg_arch)
 }
 
-fn is_foreign(arch: &str) -> bool {
+pub fn is_foreign(arch: &str) -> bool {
     host_dpkg_arch().is_none_or(|h| h != arch)
 }
 
@@ -515,7 +515,7 @@ const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// The enabled binfmt registration that runs `arch` programs: `qemu-<cpu>`, or any entry whose
 /// interpreter is named after the qemu binary.
-fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
+pub fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
     let dir = Path::new(BINFMT_DIR);
     let cpu = qemu.trim_start_matches("qemu-");
     let global_enabled = fs::read_to_string(dir.join("status")).map(|s| s.trim() == "enabled");
@@ -568,7 +568,7 @@ fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
 
 /// For a registration without the `F` flag, puts a static qemu at the interpreter path inside
 /// the root.
-fn provide_interpreter(root: &Path, binfmt: &Binfmt, qemu: &str) -> Result<()> {
+pub fn provide_interpreter(root: &Path, binfmt: &Binfmt, qemu: &str) -> Result<()> {
     if binfmt.fix_binary() || binfmt.interpreter.as_os_str().is_empty() {
         return Ok(());
     }

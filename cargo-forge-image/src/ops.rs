@@ -40,7 +40,7 @@ fn parse_output(s: &str) -> Result<OutputSpec> {
             Ok(OutputSpec::DockerArchive(PathBuf::from(p)))
         }
         _ => Err(usage(format!(
-            "invalid `--output {s}`: use `oci:DIR` or `docker-archive:FILE`"
+            "invalid `--output {s}`: use `oci:DIR`, `docker-archive:FILE`, or a VM disk image `qcow2:FILE`, `raw:FILE`, `vmdk:FILE`, `ova:FILE`"
         ))),
     }
 }
@@ -80,6 +80,8 @@ pub struct ImagePlan {
     pub outputs: Vec<OutputSpec>,
     pub insecure_registries: Vec<String>,
     pub retries: u32,
+    /// VM disk images (`--output qcow2:FILE`…), see [`crate::vm`].
+    pub vm: Option<crate::vm::VmPlan>,
     /// Whether the package is built as a deb first (for `from-deb`): the deb plan is made then.
     #[serde(skip)]
     pub common: forge_core::cli::CommonArgs,
@@ -344,11 +346,21 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
             }
         }
     }
-    let outputs: Vec<OutputSpec> = args
-        .outputs
+    let (vm_outputs, oci_outputs) = crate::vm::split_outputs(&args.outputs)?;
+    let outputs: Vec<OutputSpec> = oci_outputs
         .iter()
         .map(|o| parse_output(o))
         .collect::<Result<_>>()?;
+    let vm = crate::vm::plan(crate::vm::PlanInput {
+        package: pkg,
+        vm_table: settings.vm.as_ref(),
+        platforms: &platforms.iter().map(|p| p.target.clone()).collect::<Vec<_>>(),
+        outputs: vm_outputs,
+        boot_test: args.boot_test,
+        target_dir: &project.target_dir,
+        source_date_epoch: sde,
+        compress: false,
+    })?;
     if args.push && tags.is_empty() {
         return Err(usage("`--push` needs somewhere to push: `--tag REF`, `--repository REPO`, or `repository` in [package.metadata.forge.image]"));
     }
@@ -366,7 +378,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
     {
         return Err(usage("`--push-by-digest` needs the repository: `--repository REPO` or `repository` in [package.metadata.forge.image]"));
     }
-    if !args.push && !args.push_by_digest && outputs.is_empty() && !args.dry_run {
+    if !args.push && !args.push_by_digest && outputs.is_empty() && vm.is_none() && !args.dry_run {
         shell.note(
             "neither `--push` nor `--output` given: the image is built and checked, then discarded",
         );
@@ -437,6 +449,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         outputs,
         insecure_registries: args.insecure_registries.clone(),
         retries,
+        vm,
         common: common_for_deb,
     };
     Ok((project, plan))
@@ -581,6 +594,33 @@ pub fn report_gha_merge(
     gha.output("digest", digest)?;
     gha.output("tags", &tags.join("\n"))?;
     gha.output("image", &format!("{repository}@{digest}"))
+}
+
+impl ImagePlan {
+    /// Whether the run makes an OCI image: pushes, OCI outputs, or no VM output either.
+    pub fn wants_oci(&self) -> bool {
+        self.push || self.push_by_digest.is_some() || !self.outputs.is_empty() || self.vm.is_none()
+    }
+}
+
+/// Runs the plan's VM half (see [`crate::vm`]): builds the binaries unless `built`, the .debs
+/// with forge-deb's library, then the disk images.
+pub fn execute_vm(
+    project: &Project,
+    plan: &ImagePlan,
+    built: bool,
+    shell: &Shell,
+) -> Result<Option<crate::vm::VmResult>> {
+    let Some(vm) = &plan.vm else {
+        return Ok(None);
+    };
+    if !built {
+        if let Some(b) = &plan.build {
+            build::execute(b, project, shell)?;
+        }
+    }
+    let debs = crate::vm::build_debs(&plan.common, shell)?;
+    crate::vm::execute(project, vm, &debs, shell).map(Some)
 }
 
 /// Runs the plan.

@@ -44,6 +44,20 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "ca-certificates",
     "xz-utils",
     "zstd",
+    // VM images (`cargo forge-image --output qcow2:…`, `--boot-test`): the base system, the disk
+    // assembled from files, the conversions, the boot loaders, the machines and their firmware.
+    "mmdebstrap",
+    "e2fsprogs",
+    "dosfstools",
+    "mtools",
+    "fdisk",
+    "syslinux",
+    "syslinux-common",
+    "qemu-utils",
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "ovmf",
+    "qemu-efi-aarch64",
 ];
 
 /// PyPI packages, installed with `python3 -m pip install`.
