@@ -24,3 +24,4 @@ mod release_more;
 mod release_s3;
 mod secrets;
 mod tidy;
+mod vm;

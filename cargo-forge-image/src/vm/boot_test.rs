@@ -306,8 +306,12 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
         .context("the console log has no directory")?
         .to_path_buf();
     forge_core::fsx::create_dir_all(&dir)?;
-    let qmp_path = dir.join(format!("qmp-{}-{}.sock", t.arch, t.firmware.name()));
-    let _ = fs::remove_file(&qmp_path);
+    // A Unix socket path must be short (108 bytes): a private directory under /tmp.
+    let qmp_dir = tempfile::Builder::new()
+        .prefix("forge-qmp-")
+        .tempdir()
+        .context("failed to create a directory for qemu's control socket")?;
+    let qmp_path = qmp_dir.path().join("qmp.sock");
     let _ = fs::remove_file(&t.console_log);
     let host_port = match t.port {
         Some(_) => Some(free_port()?),
@@ -451,12 +455,22 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
     if vm.try_wait()?.is_none() {
         let spinner = shell.spinner("Stopping", label.clone());
         if outcome.is_ok() {
-            if let Ok(mut q) = Qmp::connect(&qmp_path) {
-                let _ = q.execute("system_powerdown");
+            let qmp = Qmp::connect(&qmp_path);
+            if let Err(e) = &qmp {
+                shell.warn(format!("cannot ask the {label} machine to power off: {e:#}"));
+            }
+            if let Ok(mut q) = qmp {
+                // The service can answer before systemd-logind, which handles the power
+                // button, runs: the request is repeated until the machine goes down.
+                let mut asked = None::<Instant>;
                 while off_started.elapsed() < Duration::from_secs(grace) {
                     if vm.try_wait()?.is_some() {
                         powered_off = Some(off_started.elapsed().as_secs_f64());
                         break;
+                    }
+                    if asked.is_none_or(|a| a.elapsed() > Duration::from_secs(20)) {
+                        let _ = q.execute("system_powerdown");
+                        asked = Some(Instant::now());
                     }
                     std::thread::sleep(Duration::from_millis(300));
                 }
@@ -470,7 +484,7 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
             vm.kill()?;
         }
     }
-    let _ = fs::remove_file(&qmp_path);
+    drop(qmp_dir);
     let evidence = outcome
         .map_err(|e| {
             e.context(format!(

@@ -87,7 +87,9 @@ pub fn convert(
                 cmd = cmd.args(["-c", "-m", "2"]);
             }
         }
-        DiskFormat::Vmdk => cmd = cmd.args(["vmdk", "-o", "subformat=monolithicSparse"]),
+        DiskFormat::Vmdk => {
+            cmd = cmd.args(["vmdk", "-o", "subformat=monolithicSparse,adapter_type=lsilogic"])
+        }
         DiskFormat::Raw | DiskFormat::Ova => bail!("no conversion to {}", format.name()),
     }
     cmd.arg(raw)
@@ -170,7 +172,15 @@ pub fn write_ova(
     let disk_name = format!("{}-disk1.vmdk", spec.name);
     let vmdk = work.join(&disk_name);
     qemu_img()
-        .args(["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized"])
+        .args([
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized,adapter_type=lsilogic",
+        ])
         .arg(raw)
         .arg(&vmdk)
         .output(shell)

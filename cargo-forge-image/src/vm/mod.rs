@@ -392,7 +392,6 @@ pub struct WrittenOutput {
     pub path: PathBuf,
     /// Bytes on disk (a sparse raw image counts only its data).
     pub size: u64,
-    pub sha256: String,
 }
 
 /// One architecture's result.
@@ -434,6 +433,11 @@ fn kernel_cmdline(plan: &VmPlan, image: &VmImage, root_uuid: &str) -> String {
         "root=UUID={root_uuid} ro console=tty0 console={},115200",
         image.console
     );
+    // A busy host running the VM under emulation can miss the kernel's early timer check,
+    // which then panics ("IO-APIC + timer doesn't work"); a virtual machine's timer is fine.
+    if matches!(image.arch.as_str(), "amd64" | "i386") {
+        c.push_str(" no_timer_check");
+    }
     if let Some(extra) = &plan.kernel_cmdline {
         if !extra.trim().is_empty() {
             c.push(' ');
@@ -535,20 +539,22 @@ fn build_image(
     let sde = plan.source_date_epoch;
     disk::create(&raw, &layout, &ids, image.boot, shell)?;
     disk::write_fat(&raw, &layout.esp, "ESP", ids.esp_serial, &prepared.esp, sde, shell)?;
-    disk::write_ext4(&raw, &layout.root, &ids.root_fs_uuid, &prepared.root, sde, shell)?;
     if image.boot.bios() {
+        // Before the root file system: SYSLINUX's installer calls sync(2), which is cheap
+        // while little is waiting to be written.
         disk::install_syslinux(&raw, &layout.esp, sde, shell)?;
     }
+    disk::write_ext4(&raw, &layout.root, &ids.root_fs_uuid, &prepared.root, sde, shell)?;
     // The trees are large and rebuilt each time.
     let _ = std::fs::remove_dir_all(&prepared.root);
     let _ = std::fs::remove_dir_all(&prepared.esp);
 
     let mut written = Vec::new();
     for o in &image.outputs {
-        if let Some(parent) = o.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let tmp = partial(&o.path);
+        if let Some(parent) = tmp.parent() {
             forge_core::fsx::create_dir_all(parent)?;
         }
-        let tmp = partial(&o.path);
         match o.format {
             DiskFormat::Raw => continue,
             DiskFormat::Qcow2 | DiskFormat::Vmdk => {
@@ -571,12 +577,10 @@ fn build_image(
                 convert::write_ova(&raw, &tmp, &spec, sde, &seed, work, shell)?;
             }
         }
-        std::fs::rename(&tmp, &o.path)
-            .with_context(|| format!("failed to move `{}` into place", o.path.display()))?;
+        commit(&o.path)?;
     }
     if let Some(p) = &raw_out {
-        std::fs::rename(&raw, p)
-            .with_context(|| format!("failed to move `{}` into place", p.display()))?;
+        commit(p)?;
     }
     for o in &image.outputs {
         let size = {
@@ -589,7 +593,6 @@ fn build_image(
             format: o.format,
             path: o.path.clone(),
             size,
-            sha256: forge_core::digest::sha256_file(&o.path)?,
         });
         shell.status(
             "Wrote",
@@ -668,11 +671,26 @@ fn build_image(
     })
 }
 
-/// `FILE.partial`, where an output is written before it is renamed into place.
+/// Where an output is written before it is renamed into place: `DIR/.NAME.partial/NAME`, a
+/// directory of its own so the file already has its final name (a VMDK names its own file in
+/// its descriptor).
 fn partial(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
+    let name = path.file_name().unwrap_or_default();
+    let mut dir = std::ffi::OsString::from(".");
+    dir.push(name);
+    dir.push(".partial");
+    path.with_file_name(dir).join(name)
+}
+
+/// Moves a finished output from [`partial`] into place.
+fn commit(path: &Path) -> Result<()> {
+    let tmp = partial(path);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("failed to move `{}` into place", path.display()))?;
+    if let Some(dir) = tmp.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(())
 }
 
 /// A NoCloud seed disk (`cidata`) for the boot test of an image with cloud-init: no user data,
