@@ -1,177 +1,15 @@
-//! Generated documentation files: `copyright` (DEP-5) and `changelog.Debian.gz`.
+//! Generated documentation files: `changelog.Debian.gz` (the `copyright` file is
+//! [`crate::copyright`]'s).
 //!
-//! cargo-deb writes a copyright file that is not valid DEP-5 (no `Files:` paragraph, license text
-//! not indented) and no changelog unless one is configured, which lintian reports as an error
-//! (`no-changelog`). Here the copyright is machine-readable DEP-5 with a `Files: *` paragraph and
-//! the license text from `license-file` (or the package's LICENSE files) as indented standalone
-//! paragraphs; the changelog comes from the `changelog` key (a Debian changelog, used as is), else
-//! from the section of `CHANGELOG.md` for this version, else a generated entry, in Debian format.
+//! cargo-deb writes no changelog unless one is configured, which lintian reports as an error
+//! (`no-changelog`). Here the changelog comes from the `changelog` key (a Debian changelog, used
+//! as is), else from the section of `CHANGELOG.md` for this version, else a generated entry, in
+//! Debian format.
 
 use std::path::Path;
 
 use anyhow::Result;
 use time::OffsetDateTime;
-
-/// Inputs of the copyright file.
-pub struct CopyrightInput<'a> {
-    pub upstream_name: &'a str,
-    pub source: Option<&'a str>,
-    pub copyright: Option<&'a str>,
-    pub license: Option<&'a str>,
-    /// License texts: (name for the paragraph, text).
-    pub license_texts: Vec<(String, String)>,
-}
-
-/// Licenses whose full text Debian ships in `/usr/share/common-licenses`.
-const COMMON_LICENSES: &[&str] = &[
-    "Apache-2.0",
-    "Artistic",
-    "BSD",
-    "CC0-1.0",
-    "GFDL-1.2",
-    "GFDL-1.3",
-    "GPL-1",
-    "GPL-2",
-    "GPL-3",
-    "LGPL-2",
-    "LGPL-2.1",
-    "LGPL-3",
-    "MPL-1.1",
-    "MPL-2.0",
-];
-
-/// Converts an SPDX expression to DEP-5 syntax (`MIT OR Apache-2.0` → `MIT or Apache-2.0`) and
-/// lists the license names it mentions.
-pub fn dep5_license(spdx: &str) -> (String, Vec<String>) {
-    let expr = spdx
-        .replace(" OR ", " or ")
-        .replace(" AND ", " and ")
-        .replace(" WITH ", " with ")
-        .replace('/', " or ");
-    let names = expr
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .filter(|w| !w.is_empty() && !["or", "and", "with"].contains(w))
-        .map(str::to_string)
-        .collect();
-    (expr, names)
-}
-
-fn indent_text(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.trim_end().lines() {
-        if line.trim().is_empty() {
-            out.push_str(" .\n");
-        } else {
-            out.push(' ');
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// The DEP-5 copyright file.
-pub fn copyright(input: &CopyrightInput<'_>) -> String {
-    let mut out = String::from(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n",
-    );
-    out.push_str(&format!("Upstream-Name: {}\n", input.upstream_name));
-    if let Some(s) = input.source {
-        out.push_str(&format!("Source: {s}\n"));
-    }
-    out.push('\n');
-    out.push_str("Files: *\n");
-    out.push_str(&format!(
-        "Copyright: {}\n",
-        input.copyright.unwrap_or("the upstream authors")
-    ));
-    let (expr, names) = match input.license {
-        Some(l) => dep5_license(l),
-        None if !input.license_texts.is_empty() => {
-            ("custom".to_string(), vec!["custom".to_string()])
-        }
-        None => ("UNLICENSED".to_string(), vec![]),
-    };
-    out.push_str(&format!("License: {expr}\n"));
-    if names.len() == 1 {
-        // A single license: its text goes right here.
-        let name = &names[0];
-        if let Some((_, text)) = input
-            .license_texts
-            .iter()
-            .find(|(n, _)| n == name)
-            .or(input.license_texts.first())
-        {
-            out.push_str(&indent_text(text));
-        } else if let Some(c) = COMMON_LICENSES.iter().find(|c| name.starts_with(*c)) {
-            out.push_str(&format!(" On Debian systems, the complete text of the license can be found in\n `/usr/share/common-licenses/{c}'.\n"));
-        }
-        return out;
-    }
-    for name in names {
-        out.push_str(&format!("\nLicense: {name}\n"));
-        if let Some((_, text)) = input.license_texts.iter().find(|(n, _)| *n == name) {
-            out.push_str(&indent_text(text));
-        } else if let Some(c) = COMMON_LICENSES.iter().find(|c| name.starts_with(*c)) {
-            out.push_str(&format!(" On Debian systems, the complete text of the license can be found in\n `/usr/share/common-licenses/{c}'.\n"));
-        } else {
-            out.push_str(&format!(
-                " See the {name} license text in the upstream sources.\n"
-            ));
-        }
-    }
-    out
-}
-
-/// Finds license texts next to a package: `LICENSE-MIT` → ("MIT", text), `LICENSE`/`COPYING` →
-/// (the single license name, text).
-pub fn find_license_texts(dirs: &[&Path], license: Option<&str>) -> Vec<(String, String)> {
-    let names: Vec<String> = license.map(|l| dep5_license(l).1).unwrap_or_default();
-    let mut out: Vec<(String, String)> = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        files.sort();
-        for f in files {
-            let Some(stem) = f.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-                continue;
-            };
-            let upper = stem.to_uppercase();
-            let base = upper.split('.').next().unwrap_or("").to_string();
-            if !(base.starts_with("LICENSE")
-                || base.starts_with("LICENCE")
-                || base.starts_with("COPYING"))
-                || !f.is_file()
-            {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&f) else {
-                continue;
-            };
-            let suffix = stem
-                .split_once(['-', '_'])
-                .map(|(_, s)| s.split('.').next().unwrap_or(s).to_string());
-            let name = match suffix {
-                Some(s) => names
-                    .iter()
-                    .find(|n| n.eq_ignore_ascii_case(&s))
-                    .cloned()
-                    .unwrap_or(s),
-                None if names.len() == 1 => names[0].clone(),
-                None => continue,
-            };
-            if !out.iter().any(|(n, _)| *n == name) {
-                out.push((name, text));
-            }
-        }
-        if !out.is_empty() {
-            break;
-        }
-    }
-    out
-}
 
 /// RFC 2822 date for changelogs and Release files.
 pub fn rfc2822(epoch: u64) -> String {
@@ -273,29 +111,6 @@ pub fn changelog(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dep5_with_two_licenses() {
-        let c = copyright(&CopyrightInput {
-            upstream_name: "tool",
-            source: Some("https://x"),
-            copyright: Some("2024, Me"),
-            license: Some("MIT OR Apache-2.0"),
-            license_texts: vec![("MIT".into(), "Permission is granted\n\nTHE SOFTWARE".into())],
-        });
-        assert!(
-            c.contains("Files: *\nCopyright: 2024, Me\nLicense: MIT or Apache-2.0\n"),
-            "{c}"
-        );
-        assert!(
-            c.contains("\nLicense: MIT\n Permission is granted\n .\n THE SOFTWARE\n"),
-            "{c}"
-        );
-        assert!(
-            c.contains("\nLicense: Apache-2.0\n On Debian systems"),
-            "{c}"
-        );
-    }
 
     #[test]
     fn changelog_from_markdown() {

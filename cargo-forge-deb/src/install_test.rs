@@ -69,6 +69,10 @@ pub struct InstallTest {
     pub binaries: Vec<String>,
     /// Where clean roots are cached, e.g. `target/forge/roots`.
     pub cache_dir: PathBuf,
+    /// `install-test.command`: run instead of `<binary> --version` (`Some([])`: run nothing).
+    pub command: Option<Vec<String>>,
+    /// Seconds each command may take (`install-test.timeout`, default 120).
+    pub timeout: u64,
 }
 
 /// Runs the install test. See the module documentation.
@@ -177,48 +181,69 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
         .map(str::to_string)
         .collect();
 
-    // Run.
-    for name in &t.binaries {
-        let path = find_binary(&files, name)
-            .with_context(|| {
-                format!(
-                    "`{package}` installs no program `{name}` (its files: {})",
-                    files.join(", ")
-                )
+    // Run: `<binary> --version` for each program, or the configured command.
+    let commands: Vec<Vec<String>> = match &t.command {
+        Some(c) if c.is_empty() => Vec::new(),
+        Some(c) => {
+            let mut c = c.clone();
+            if !c[0].contains('/') {
+                if let Some(p) = find_binary(&files, &c[0]) {
+                    c[0] = p;
+                }
+            }
+            vec![c]
+        }
+        None => t
+            .binaries
+            .iter()
+            .map(|name| {
+                find_binary(&files, name)
+                    .map(|p| vec![p, "--version".to_string()])
+                    .with_context(|| {
+                        format!(
+                            "`{package}` installs no program `{name}` (its files: {})",
+                            files.join(", ")
+                        )
+                    })
+                    .kind(ErrorKind::Check)
             })
-            .kind(ErrorKind::Check)?;
+            .collect::<Result<_>>()?,
+    };
+    let configured = t.command.is_some();
+    let fix = "set what to run with `install-test = { command = [...], timeout = SECONDS }` in [package.metadata.forge.deb] (`command = []` runs nothing)";
+    for argv in &commands {
+        let shown = argv.join(" ");
         let out = chroot(&root)
-            .args(["timeout", "120"])
-            .arg(&path)
-            .arg("--version")
+            .args(["timeout", &t.timeout.to_string()])
+            .args(argv)
             .output_unchecked(shell)?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             let what = if out.status.code() == Some(124) {
-                format!("`{path} --version` did not finish within 120 s in the {how}")
+                format!(
+                    "`{shown}` did not finish within {} s in the {how}",
+                    t.timeout
+                )
             } else {
-                format!("`{path} --version` failed with {} in the {how}", out.status)
+                format!("`{shown}` failed with {} in the {how}", out.status)
             };
-            return Err(check_failure(what, &out)).kind(ErrorKind::Check);
+            let err = Err(check_failure(what, &out)).kind(ErrorKind::Check);
+            return if configured { err } else { err.hint(fix) };
         }
         let printed = if stdout.trim().is_empty() {
             stderr.trim()
         } else {
             stdout.trim()
         };
-        if printed.is_empty() {
-            return Err(anyhow::anyhow!(
-                "`{path} --version` printed nothing in the {how}"
-            ))
-            .kind(ErrorKind::Check);
+        if printed.is_empty() && !configured {
+            return Err(anyhow::anyhow!("`{shown}` printed nothing in the {how}"))
+                .kind(ErrorKind::Check)
+                .hint(fix);
         }
         shell.status(
             "Running",
-            format!(
-                "`{path} --version`: {}",
-                printed.lines().next().unwrap_or_default()
-            ),
+            format!("`{shown}`: {}", printed.lines().next().unwrap_or_default()),
         );
     }
 
@@ -261,6 +286,31 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
             if files.len() == 1 { "" } else { "s" }
         ),
     );
+    Ok(())
+}
+
+/// `--install` (cargo-deb's): installs the package, and its `-dbgsym` package when given, on
+/// this machine with `dpkg -i`, through `sudo` when not root, as cargo-deb does.
+pub fn install_on_host(deb: &Path, dbgsym: Option<&Path>, shell: &Shell) -> Result<()> {
+    let root = require_root().is_ok();
+    let mut cmd = if root {
+        Cmd::new("dpkg")
+    } else {
+        Cmd::new("sudo").arg("dpkg")
+    };
+    cmd = cmd.arg("-i");
+    if let Some(d) = dbgsym {
+        cmd = cmd.arg(d);
+    }
+    shell.status("Installing", deb.display());
+    cmd.arg(deb)
+        .install_hint(
+            "`--install` runs `dpkg -i` (Debian and derivatives), through sudo when not root",
+        )
+        .run(shell)
+        .with_context(|| format!("failed to install `{}` on this machine", deb.display()))
+        .kind(ErrorKind::Check)?;
+    shell.status("Installed", deb.display());
     Ok(())
 }
 
@@ -460,8 +510,10 @@ fn host_dpkg_arch() -> Option<String> {
         .map(|t| t.dpkg_arch)
 }
 
+/// Whether programs of `arch` need qemu here. An amd64 kernel runs i386 programs itself (IA32
+/// emulation, on in Debian's kernels), so an i386 root needs no binfmt entry.
 pub fn is_foreign(arch: &str) -> bool {
-    host_dpkg_arch().is_none_or(|h| h != arch)
+    host_dpkg_arch().is_none_or(|h| h != arch && !(h == "amd64" && arch == "i386"))
 }
 
 /// The qemu-user program for the root's architecture (`qemu-aarch64`).
@@ -1074,6 +1126,8 @@ mod tests {
             target: forge_core::target::lookup("x86_64-unknown-linux-gnu").unwrap(),
             binaries: vec![],
             cache_dir: tmp.path().join("roots"),
+            command: None,
+            timeout: 120,
         };
         let e = run(&t, &Shell::plain()).unwrap_err();
         assert!(
@@ -1191,6 +1245,8 @@ mod tests {
                 target: forge_core::target::lookup(triple).unwrap(),
                 binaries: bins.iter().map(|s| s.to_string()).collect(),
                 cache_dir: cache_dir(),
+                command: None,
+                timeout: 120,
             }
         }
 

@@ -6,14 +6,18 @@
 //! owners, a choice of compression, `$auto` depends that fail loudly, and reproducible output.
 //!
 //! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
-//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`docs`] (copyright, changelog),
+//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
-//! [`repo`] for `cargo forge-deb repo`, and [`init`] for `cargo forge-deb init`.
+//! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), and [`init`] for
+//! `cargo forge-deb init`.
 
 pub mod assets;
 pub mod cli;
 pub mod control;
+pub mod copyright;
+pub mod deb822;
+pub mod debfile;
 pub mod deps;
 pub mod docs;
 pub mod init;
@@ -21,6 +25,7 @@ pub mod lint;
 pub mod manifest;
 pub mod ops;
 pub mod systemd;
+pub mod validate;
 pub mod version;
 pub mod writer;
 
@@ -49,8 +54,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             Ok((shell, result))
         }
         None => {
-            let shell = cli.args.common.output.shell();
-            let result = run(&cli.args, &shell);
+            let mut args = cli.args;
+            let shell = args.common.output.shell();
+            let result = args
+                .resolve_cargo_deb_flags()
+                .and_then(|()| run(&args, &shell));
             Ok((shell, result))
         }
     }
@@ -80,11 +88,25 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
                     shell.status("Would run", step.command.display());
                 }
             }
+            if args.install || args.no_install_dbgsym {
+                for job in &plan.packages {
+                    shell.status(
+                        "Would install",
+                        format!("{} on this machine (dpkg -i)", job.output.display()),
+                    );
+                }
+            }
         }
         return Ok(());
     }
     let produced = ops::execute(&project, &plan, shell)?;
     ops::report_gha(&produced, shell)?;
+    if args.install || args.no_install_dbgsym {
+        for p in &produced {
+            let dbgsym = p.dbgsym.as_deref().filter(|_| !args.no_install_dbgsym);
+            install_test::install_on_host(&p.path, dbgsym, shell)?;
+        }
+    }
     if shell.is_json() {
         shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
     } else {
@@ -117,6 +139,7 @@ pub fn run_repo(args: &cli::RepoArgs, shell: &Shell) -> Result<()> {
         label: args.label.clone(),
         sign_key: args.sign_key.clone(),
         gpg_homedir: None,
+        keep: args.keep,
     };
     let report = repo::update(&opts, &args.debs, shell)?;
     if shell.is_json() {

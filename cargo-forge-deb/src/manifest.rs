@@ -441,6 +441,23 @@ pub struct ForgeDebConfig {
     pub md5sums: Option<bool>,
     /// `Section` when `section` is unset. Default `"utils"`.
     pub default_section: Option<String>,
+    /// What `--install-test` runs once the package is installed in the clean root. Default:
+    /// every program the package installs, with `--version`, for at most 120 s. Example, for
+    /// a daemon that does not know `--version`:
+    /// `install-test = { command = ["app", "--check-config"], timeout = 30 }`; `command = []`
+    /// only installs and purges.
+    pub install_test: Option<InstallTestConfig>,
+}
+
+/// `install-test` of `[package.metadata.forge.deb]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InstallTestConfig {
+    /// The command to run in the root instead of `<program> --version` (a program name is
+    /// looked up in the package's files, then in `PATH`); it must exit 0. `[]` runs nothing.
+    pub command: Option<Vec<String>>,
+    /// Seconds each command may run. Default `120`.
+    pub timeout: Option<u64>,
 }
 
 /// An empty directory in the package.

@@ -70,6 +70,8 @@ pub struct DebPlan {
     pub smoke_test: bool,
     /// The glibc floor (`--glibc`) the binaries were linked for, which bounds `libc6`'s version.
     pub glibc: Option<String>,
+    /// How separated debug symbols are compressed when `compress-debug-symbols` is on.
+    pub debug_compression: String,
 }
 
 /// A produced package, for JSON output.
@@ -147,7 +149,7 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             .collect::<Result<_>>()?
     };
     for pkg in &packages {
-        let meta = deb_metadata(pkg, args.variant.as_deref())?;
+        let meta = args.apply_overrides(deb_metadata(pkg, args.variant.as_deref())?);
         if common.profile.is_none() {
             if let Some(p) = &meta.profile {
                 profile = p.clone();
@@ -176,6 +178,17 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
             .parent()
             .map(|p| p.as_std_path().to_path_buf())
             .unwrap_or_default();
+        let table = match &args.variant {
+            Some(v) => format!("package.metadata.deb.variants.{v}"),
+            None => "package.metadata.deb".to_string(),
+        };
+        crate::validate::check_metadata(
+            &meta,
+            &table,
+            &package_dir,
+            pkg.manifest_path.as_std_path(),
+            &name,
+        )?;
         assets::check_static(
             meta.assets.as_deref(),
             &AssetContext {
@@ -292,6 +305,10 @@ pub fn plan(args: &DebArgs, shell: &Shell) -> Result<(Project, DebPlan)> {
         multiarch: args.multiarch.clone().filter(|m| m != "none"),
         smoke_test: args.runner.is_some(),
         glibc: settings.glibc.clone(),
+        debug_compression: args
+            .compress_debug_symbols
+            .clone()
+            .unwrap_or_else(|| "zlib".into()),
     };
     Ok((project, plan))
 }
@@ -367,6 +384,17 @@ pub fn execute(project: &Project, plan: &DebPlan, shell: &Shell) -> Result<Vec<P
                 target: info,
                 binaries,
                 cache_dir: roots_cache_dir(&plan.target_dir),
+                command: job
+                    .forge
+                    .install_test
+                    .as_ref()
+                    .and_then(|i| i.command.clone()),
+                timeout: job
+                    .forge
+                    .install_test
+                    .as_ref()
+                    .and_then(|i| i.timeout)
+                    .unwrap_or(120),
             };
             crate::install_test::run(&test, shell)?;
         }
@@ -544,7 +572,9 @@ fn package(
         generated.push(Asset {
             dest: copyright_dest,
             mode: 0o644,
-            content: Content::Bytes(copyright_text(job, project)?.into_bytes()),
+            content: Content::Bytes(
+                copyright_text(job, project, plan.source_date_epoch)?.into_bytes(),
+            ),
             built: false,
             origin: Origin::Generated,
         });
@@ -747,7 +777,9 @@ fn package(
                     scratch.path(),
                     i,
                     (&objcopy, &readelf),
-                    meta.compress_debug_symbols.unwrap_or(false),
+                    meta.compress_debug_symbols
+                        .unwrap_or(false)
+                        .then_some(plan.debug_compression.as_str()),
                     shell,
                 )?);
             }
@@ -801,6 +833,13 @@ fn package(
             conffiles.push(format!("/{}", a.dest));
         }
     }
+    let shipped: Vec<&str> = all.iter().map(|a| a.dest.as_str()).collect();
+    crate::validate::check_conffiles(
+        meta.conf_files.as_deref().unwrap_or_default(),
+        &shipped,
+        "package.metadata.deb",
+        manifest,
+    )?;
     let mut sorted: Vec<&Asset> = all.iter().collect();
     sorted.sort_by(|a, b| a.dest.cmp(&b.dest));
     for a in sorted {
@@ -846,7 +885,13 @@ fn package(
         data.push(e);
     }
 
-    let extended = extended_description(job, readme.as_deref())?;
+    let commands: Vec<String> = all
+        .iter()
+        .filter(|a| a.dest.starts_with("usr/bin/") || a.dest.starts_with("usr/sbin/"))
+        .filter_map(|a| Path::new(&a.dest).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let (synopsis, extended) = description(job, readme.as_deref(), &commands)?;
     let control = Control {
         package: job.name.clone(),
         version: job.version.clone(),
@@ -875,11 +920,8 @@ fn package(
         breaks: meta.breaks.as_ref().map(|d| d.joined()),
         replaces: meta.replaces.as_ref().map(|d| d.joined()),
         provides: meta.provides.as_ref().map(|d| d.joined()),
-        description: pkg
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("[generated from Rust crate {}]", pkg.name)),
-        extended_description: extended,
+        description: synopsis,
+        extended_description: Some(extended),
     };
     if maintainer.is_none() {
         shell.warn(format!(
@@ -991,7 +1033,7 @@ fn split_debug_info(
     scratch: &Path,
     i: usize,
     (objcopy, readelf): (&Path, &Path),
-    compress: bool,
+    compress: Option<&str>,
     shell: &Shell,
 ) -> Result<Asset> {
     let notes = forge_core::process::Cmd::new(readelf)
@@ -1014,8 +1056,8 @@ fn split_debug_info(
     forge_core::fsx::create_dir_all(&dir)?;
     let debug_file = dir.join(Path::new(&debug_dest).file_name().unwrap_or_default());
     let mut cmd = forge_core::process::Cmd::new(objcopy).arg("--only-keep-debug");
-    if compress {
-        cmd = cmd.arg("--compress-debug-sections=zlib");
+    if let Some(format) = compress {
+        cmd = cmd.arg(format!("--compress-debug-sections={format}"));
     }
     cmd.arg(original)
         .arg(&debug_file)
@@ -1272,40 +1314,84 @@ fn human_size(n: u64) -> String {
     }
 }
 
-fn extended_description(job: &PackageJob, readme: Option<&Path>) -> Result<Option<String>> {
+/// The synopsis and extended description ([`crate::control::describe`]'s rules).
+fn description(
+    job: &PackageJob,
+    readme: Option<&Path>,
+    commands: &[String],
+) -> Result<(String, String)> {
     let meta = &job.metadata;
-    if let Some(f) = &meta.extended_description_file {
-        let p = job.package_dir.join(f);
-        return Ok(Some(forge_core::fsx::read_to_string(&p).with_context(
-            || {
-                format!(
-                    "failed to read `extended-description-file` of `{}`",
-                    job.manifest.display()
-                )
-            },
-        )?));
-    }
-    if let Some(d) = &meta.extended_description {
-        return Ok(Some(d.clone()));
-    }
-    let summary = job.package.description.clone().unwrap_or_default();
-    if let Some(r) = readme.filter(|r| r.is_file()) {
-        let md = forge_core::fsx::read_to_string(r)?;
-        if let Some(d) = crate::control::description_from_markdown(&md, &summary, 20) {
-            return Ok(Some(d));
+    let pkg = &job.package;
+    let configured = match &meta.extended_description_file {
+        Some(f) => {
+            let p = job.package_dir.join(f);
+            Some(
+                forge_core::fsx::read_to_string(&p)
+                    .with_context(|| {
+                        format!(
+                            "failed to read `extended-description-file` of `{}`",
+                            job.manifest.display()
+                        )
+                    })
+                    .kind(ErrorKind::Usage)?,
+            )
         }
+        None => meta.extended_description.clone(),
+    };
+    let readme = match readme.filter(|r| r.is_file()) {
+        Some(r) => Some(forge_core::fsx::read_to_string(r)?),
+        None => None,
+    };
+    // The `//!` docs of the main binary, else of the library.
+    let source = pkg
+        .targets
+        .iter()
+        .find(|t| t.is_bin() && t.name == pkg.name.as_str())
+        .or_else(|| pkg.targets.iter().find(|t| t.is_bin()))
+        .or_else(|| pkg.targets.iter().find(|t| t.is_lib()))
+        .and_then(|t| std::fs::read_to_string(&t.src_path).ok());
+    let what = match commands {
+        [] => "the files".to_string(),
+        [one] => format!("the command `{one}`"),
+        many => format!(
+            "the commands {}",
+            many.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut generated = format!(
+        "This package provides {what} of the Rust crate {} version {}",
+        pkg.name, pkg.version
+    );
+    if let Some(l) = &pkg.license {
+        generated.push_str(&format!(
+            ", licensed under {}",
+            crate::copyright::dep5_expression(l).text
+        ));
     }
-    // Never empty (lintian: extended-description-is-empty).
-    Ok(Some(format!(
-        "{summary}\n\nThis package contains {} version {}.",
-        job.crate_name, job.crate_version
-    )))
+    generated.push('.');
+    if let Some(url) = pkg.homepage.as_ref().or(pkg.repository.as_ref()) {
+        generated.push_str(&format!("\nMore information can be found at {url}."));
+    }
+    let sources = crate::control::DescriptionSources {
+        configured,
+        readme,
+        crate_docs: source.as_deref().and_then(crate::control::crate_docs),
+        generated,
+    };
+    let summary = pkg
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("[generated from Rust crate {}]", pkg.name));
+    Ok(crate::control::describe(&job.name, &summary, &sources))
 }
 
-fn copyright_text(job: &PackageJob, project: &Project) -> Result<String> {
+fn copyright_text(job: &PackageJob, project: &Project, sde: u64) -> Result<String> {
     let pkg = &job.package;
     let meta = &job.metadata;
-    let mut texts = Vec::new();
+    let mut texts: Vec<crate::copyright::LicenseText> = Vec::new();
     let license_file = match &meta.license_file {
         Some(crate::manifest::LicenseFile::Path(p)) => Some((p.clone(), 0usize)),
         Some(crate::manifest::LicenseFile::WithSkip(v)) => {
@@ -1339,35 +1425,36 @@ fn copyright_text(job: &PackageJob, project: &Project) -> Result<String> {
             })
             .kind(ErrorKind::Usage)?;
         let text: String = text.lines().skip(skip).collect::<Vec<_>>().join("\n");
-        let name = pkg
-            .license
-            .clone()
-            .map(|l| crate::docs::dep5_license(&l).1)
-            .filter(|n| n.len() == 1)
-            .map(|n| n[0].clone())
-            .unwrap_or_else(|| "custom".into());
-        texts.push((name, text));
-    } else {
-        texts = crate::docs::find_license_texts(
-            &[&job.package_dir, &project.workspace_root],
-            pkg.license.as_deref(),
-        );
+        texts.push(crate::copyright::LicenseText {
+            file: Path::new(&path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(path.clone()),
+            text,
+            explicit: true,
+        });
     }
-    let copyright = meta
-        .copyright
-        .clone()
-        .or_else(|| (!pkg.authors.is_empty()).then(|| pkg.authors.join(", ")));
-    let license = pkg
-        .license
-        .clone()
-        .or_else(|| (!texts.is_empty()).then(|| texts[0].0.clone()));
-    Ok(crate::docs::copyright(&crate::docs::CopyrightInput {
-        upstream_name: pkg.name.as_str(),
-        source: pkg.repository.as_deref().or(pkg.homepage.as_deref()),
-        copyright: copyright.as_deref(),
-        license: license.as_deref(),
-        license_texts: texts,
-    }))
+    // The package's other licence files too: `license-file` may hold one licence of several.
+    for t in crate::copyright::find_license_files(&[&job.package_dir, &project.workspace_root]) {
+        if !texts.iter().any(|x| x.file == t.file) {
+            texts.push(t);
+        }
+    }
+    let license = pkg.license.clone();
+    let year = time::OffsetDateTime::from_unix_timestamp(sde as i64)
+        .map(|t| t.year())
+        .unwrap_or(1970);
+    Ok(crate::copyright::copyright(
+        &crate::copyright::CopyrightInput {
+            upstream_name: pkg.name.as_str(),
+            source: pkg.repository.as_deref().or(pkg.homepage.as_deref()),
+            copyright: meta.copyright.as_deref(),
+            authors: &pkg.authors,
+            year,
+            license: license.as_deref(),
+            license_texts: texts,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ pub fn find_units(dir: &Path, pkg: &str, cfg: &SystemdUnitsConfig) -> Vec<Asset>
     out
 }
 
+/// Whether `dir` holds any systemd unit file (for the "units are elsewhere" hint).
+pub fn has_unit_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(|e| e.ok()).any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            UNIT_TYPES
+                .iter()
+                .any(|t| *t != "tmpfile" && (name.ends_with(&format!(".{t}")) || name == *t))
+        })
+    })
+}
+
 /// Generated maintainer script fragments.
 #[derive(Default, Debug)]
 pub struct Fragments {

@@ -1,4 +1,10 @@
 //! `[package.metadata.forge.image]` (and its workspace counterpart): what goes into the image.
+//!
+//! [`ImageConfig::validate`] rejects values a container runtime would reject or misread only
+//! later (a port that is not a port, a `user` that is not `user[:group]`, an environment name
+//! with `=`, a health check Docker refuses), and [`check_entrypoint`] an entrypoint that is not in
+//! the image's own layers: each before anything is built or pushed, with exit code 2, the key and
+//! the fix.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +69,177 @@ pub struct ImageConfig {
     pub format: Option<String>,
     /// The signal that stops the container, e.g. `"SIGTERM"`. Default: none (the runtime's).
     pub stop_signal: Option<String>,
+}
+
+impl ImageConfig {
+    /// Checks the values of the table (see the module documentation).
+    pub fn validate(&self, manifest: &std::path::Path) -> anyhow::Result<()> {
+        let bad = |key: &str, what: String, fix: &str| {
+            forge_core::exit::with_hint(
+                forge_core::exit::usage(format!(
+                    "invalid `{key}` in `[package.metadata.forge.image]` of `{}`: {what}",
+                    manifest.display()
+                )),
+                fix.to_string(),
+            )
+        };
+        for (i, p) in self.ports.iter().flatten().enumerate() {
+            if let Err(why) = check_port(p) {
+                return Err(bad(
+                    &format!("ports[{i}]"),
+                    format!("`{p}` {why}"),
+                    "write a port as `8080`, `8080/tcp`, `53/udp` or `9000/sctp` (1-65535)",
+                ));
+            }
+        }
+        if let Some(u) = &self.user {
+            if let Err(why) = check_user(u) {
+                return Err(bad(
+                    "user",
+                    format!("`{u}` {why}"),
+                    "write `user`, `user:group`, `uid` or `uid:gid`, e.g. `user = \"65532:65532\"`",
+                ));
+            }
+        }
+        for k in self.env.iter().flat_map(|e| e.keys()) {
+            let ok = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+            if !ok {
+                return Err(bad(&format!("env.{k}"), format!("`{k}` is not an environment variable name"), "use letters, digits and `_`, not starting with a digit, e.g. `RUST_LOG = \"info\"`"));
+            }
+        }
+        if let Some(w) = &self.workdir {
+            if !w.starts_with('/') {
+                return Err(bad(
+                    "workdir",
+                    format!("`{w}` is not an absolute path"),
+                    "write the working directory as an absolute path, e.g. `workdir = \"/data\"`",
+                ));
+            }
+        }
+        if let Some(e) = &self.entrypoint {
+            if e.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(bad("entrypoint", "it is empty".into(), "name the program to run, e.g. `entrypoint = [\"/usr/local/bin/app\"]`, or remove the key for the default"));
+            }
+        }
+        if let Some(h) = &self.healthcheck {
+            let test: Vec<&str> = h.test.iter().map(String::as_str).collect();
+            let why = match test.as_slice() {
+                [] => Some("`test` is empty".to_string()),
+                ["NONE"] => None,
+                ["CMD", _, ..] => None,
+                ["CMD-SHELL", _] => None,
+                ["CMD"] => Some("`[\"CMD\"]` names no program".into()),
+                ["CMD-SHELL", ..] => Some("`CMD-SHELL` takes exactly one shell command".into()),
+                [first, ..] => Some(format!("`test` starts with `{first}`")),
+            };
+            if let Some(why) = why {
+                return Err(bad("healthcheck.test", why, "write `[\"CMD\", \"program\", \"arg\"…]`, `[\"CMD-SHELL\", \"command\"]` or `[\"NONE\"]`"));
+            }
+            for (key, d) in [
+                ("interval", &h.interval),
+                ("timeout", &h.timeout),
+                ("start-period", &h.start_period),
+            ] {
+                if let Some(d) = d {
+                    let ns = parse_duration(d);
+                    if ns.is_none_or(|ns| ns < 1_000_000 && key != "start-period") {
+                        return Err(bad(
+                            &format!("healthcheck.{key}"),
+                            format!("invalid duration `{d}` (at least 1ms)"),
+                            "write durations as `30s`, `1m30s`, `500ms`",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `8080`, `8080/tcp`, `53/udp`, `9000/sctp`.
+pub fn check_port(p: &str) -> Result<(), String> {
+    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(format!("has the protocol `{proto}` (tcp, udp or sctp)"));
+    }
+    match num.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(()),
+        Ok(_) => Err("is out of the port range 1-65535".into()),
+        Err(_) => Err("is not a port number".into()),
+    }
+}
+
+/// `user`, `user:group`, `uid`, `uid:gid`.
+pub fn check_user(u: &str) -> Result<(), String> {
+    let parts: Vec<&str> = u.split(':').collect();
+    if parts.len() > 2 {
+        return Err("has more than one `:`".into());
+    }
+    for part in parts {
+        let name_ok = part
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.$".contains(c));
+        if !name_ok {
+            return Err(format!(
+                "has `{part}`, which is neither a name nor a number"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An entrypoint must name a file of the image. On `scratch` (without `from-deb`) the image's
+/// files are all known at plan time: the binaries in `bin_dir` and the assets; a bare program
+/// name is looked up in `PATH`'s directories, as the runtime does.
+pub fn check_entrypoint(
+    entrypoint: &[String],
+    files: &[String],
+    manifest: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(program) = entrypoint.first() else {
+        return Ok(());
+    };
+    let found = if program.starts_with('/') {
+        files.iter().any(|f| f == program)
+    } else if program.contains('/') {
+        false
+    } else {
+        [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .iter()
+        .any(|d| files.iter().any(|f| *f == format!("{d}/{program}")))
+    };
+    if found {
+        return Ok(());
+    }
+    let programs: Vec<&String> = files.iter().filter(|f| f.contains("/bin/")).collect();
+    let hint = match programs.first() {
+        Some(p) => format!(
+            "the image's programs are {}: e.g. `entrypoint = [\"{p}\"]`, or add the file to `assets`",
+            programs.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        ),
+        None => "add the program to the image (`assets` or `binaries`)".into(),
+    };
+    Err(forge_core::exit::with_hint(
+        forge_core::exit::usage(format!(
+            "invalid `entrypoint` in `[package.metadata.forge.image]` of `{}`: `{program}` is not in the image's layers",
+            manifest.display()
+        )),
+        hint,
+    ))
 }
 
 /// The reference section of `cargo forge-image`'s table (see [`forge_core::reference`]).
@@ -160,6 +337,50 @@ impl Healthcheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_names_the_key() {
+        let m = std::path::Path::new("Cargo.toml");
+        let cfg = |v: serde_json::Value| -> ImageConfig { serde_json::from_value(v).unwrap() };
+        for (v, key) in [
+            (serde_json::json!({"ports": ["8080", "http"]}), "ports[1]"),
+            (serde_json::json!({"ports": ["70000"]}), "ports[0]"),
+            (serde_json::json!({"ports": ["53/icmp"]}), "ports[0]"),
+            (serde_json::json!({"user": "app:group:x"}), "user"),
+            (serde_json::json!({"user": "my user"}), "user"),
+            (serde_json::json!({"user": ":"}), "user"),
+            (serde_json::json!({"env": {"A=B": "x"}}), "env.A=B"),
+            (serde_json::json!({"workdir": "data"}), "workdir"),
+            (serde_json::json!({"entrypoint": []}), "entrypoint"),
+            (
+                serde_json::json!({"healthcheck": {"test": ["curl", "x"]}}),
+                "healthcheck.test",
+            ),
+            (
+                serde_json::json!({"healthcheck": {"test": ["CMD"]}}),
+                "healthcheck.test",
+            ),
+            (
+                serde_json::json!({"healthcheck": {"test": ["NONE"], "interval": "0s"}}),
+                "healthcheck.interval",
+            ),
+        ] {
+            let e = cfg(v.clone()).validate(m).unwrap_err();
+            assert_eq!(forge_core::exit::code_of(&e), 2);
+            assert!(e.to_string().contains(&format!("`{key}`")), "{v}: {e}");
+        }
+        cfg(serde_json::json!({"ports": ["8080", "53/udp"], "user": "65532:65532", "env": {"RUST_LOG": "info"}, "healthcheck": {"test": ["CMD", "app", "--health"], "interval": "30s"}})).validate(m).unwrap();
+        let files = vec!["/usr/local/bin/app".to_string()];
+        check_entrypoint(&["app".into()], &files, m).unwrap();
+        check_entrypoint(&["/usr/local/bin/app".into()], &files, m).unwrap();
+        let e = check_entrypoint(&["/usr/bin/app".into()], &files, m).unwrap_err();
+        assert!(
+            forge_core::exit::hints(&e)
+                .join("")
+                .contains("/usr/local/bin/app"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn durations() {

@@ -108,6 +108,7 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
         Some(v) => parse_table(v, manifest, "package.metadata.forge.image")?,
         None => ImageConfig::default(),
     };
+    cfg.validate(manifest)?;
 
     // Platforms: --platform, else --target, else config, else the host.
     let platform_names: Vec<String> = if !args.platforms.is_empty() {
@@ -275,6 +276,16 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
             }
         })
         .collect();
+    // On scratch every file of the image is known now: the entrypoint must be one of them.
+    if let (Some(ep), true) = (&cfg.entrypoint, base == "scratch" && !from_deb) {
+        let mut files: Vec<String> = binaries.iter().map(|b| format!("{bin_dir}/{b}")).collect();
+        files.extend(
+            assets
+                .iter()
+                .map(|(_, d, _)| format!("/{}", d.trim_start_matches('/'))),
+        );
+        crate::config::check_entrypoint(ep, &files, manifest)?;
+    }
     let runtime = RuntimeConfig {
         user: Some(cfg.user.clone().unwrap_or_else(|| "65532".into())),
         env,

@@ -10,10 +10,12 @@
 //!   (`CARGO_TARGET_<T>_LINKER`, `CC_<t>`, `CXX_<t>`, `AR_<t>`) and pkg-config for the target's
 //!   multiarch libraries, unless the user already set them.
 //! - `zigbuild`: `cargo-zigbuild`, with `--glibc` appended to the triple as it expects.
-//! - `cross`: `cross build`, which honours `Cross.toml`; one target per call.
-//! - `auto`: Cross.toml → cross; host target or a configured/installed linker → cargo; zigbuild
-//!   installed → zigbuild; cross with a container engine → cross; else an error listing the
-//!   commands that install a working backend.
+//! - `cross`: `cross build`, which honours `Cross.toml`; one target per call, run in the
+//!   manifest's directory, with container paths in its messages mapped back (see [`crate::cross`]).
+//! - `auto`: explicit config wins → a `Cross.toml` (with cross and a container engine) → cross;
+//!   host target or a configured/installed linker → cargo; zigbuild installed → zigbuild; cross
+//!   with a container engine → cross; else an error listing the commands that install a working
+//!   backend.
 //!
 //! All targets that share a backend (other than cross) are built by one cargo call.
 
@@ -77,6 +79,9 @@ pub struct BuildStep {
     /// Triples built by this step (empty: host without `--target`).
     pub targets: Vec<String>,
     pub command: Cmd,
+    /// Container path → host path, for the messages of a build that runs in a container (cross).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_map: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The whole build, decided.
@@ -111,18 +116,30 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
     }
     for triple in &req.targets {
         let info = target::lookup(triple)?;
-        let backend = select_backend(req, toolchain, &info)?;
-        if backend != Backend::Cross {
+        let backend = select_backend(req, toolchain, &info, shell)?;
+        if backend != Backend::Cross || crate::cross::check_toolchain(toolchain)? {
             toolchain.require_std(triple)?;
         }
-        shell.verbose_status("Backend", format!("{backend} for {triple}"));
+        let image = match backend {
+            Backend::Cross => crate::cross::config_path(&req.workspace_root)
+                .map(|p| crate::cross::load_config(&p))
+                .transpose()?
+                .and_then(|c| c.images.get(triple).map(|i| format!(" (image {i})"))),
+            _ => None,
+        }
+        .unwrap_or_default();
+        shell.verbose_status("Backend", format!("{backend} for {triple}{image}"));
         groups.entry(backend).or_default().push(info);
     }
     let mut steps = Vec::new();
     if host_only {
         let backend = match req.backend {
             BackendChoice::Zigbuild => Backend::Zigbuild,
-            BackendChoice::Cross => Backend::Cross,
+            BackendChoice::Cross => {
+                require_backend_tool(Backend::Cross)?;
+                crate::cross::check_toolchain(toolchain)?;
+                Backend::Cross
+            }
             // a glibc floor is zigbuild's to keep; `auto` picks it
             BackendChoice::Auto if req.glibc.is_some() => {
                 require_backend_tool(Backend::Zigbuild)?;
@@ -134,6 +151,7 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
             backend,
             targets: vec![],
             command: command(req, toolchain, backend, &[])?,
+            path_map: path_map(req, backend),
         });
     }
     for (backend, infos) in groups {
@@ -143,6 +161,7 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
                     backend,
                     targets: vec![info.triple.clone()],
                     command: command(req, toolchain, backend, std::slice::from_ref(&info))?,
+                    path_map: path_map(req, backend),
                 });
             }
         } else {
@@ -150,6 +169,7 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
                 backend,
                 targets: infos.iter().map(|i| i.triple.clone()).collect(),
                 command: command(req, toolchain, backend, &infos)?,
+                path_map: path_map(req, backend),
             });
         }
     }
@@ -161,7 +181,19 @@ pub fn plan(req: &BuildRequest, toolchain: &Toolchain, shell: &Shell) -> Result<
     })
 }
 
-fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> Result<Backend> {
+fn path_map(req: &BuildRequest, backend: Backend) -> Vec<(PathBuf, PathBuf)> {
+    match backend {
+        Backend::Cross => crate::cross::path_map(&req.workspace_root, &req.target_dir),
+        _ => Vec::new(),
+    }
+}
+
+fn select_backend(
+    req: &BuildRequest,
+    toolchain: &Toolchain,
+    t: &TargetInfo,
+    shell: &Shell,
+) -> Result<Backend> {
     let explicit = match req.backend {
         BackendChoice::Cargo => Some(Backend::Cargo),
         BackendChoice::Zigbuild => Some(Backend::Zigbuild),
@@ -177,8 +209,23 @@ fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> 
         require_backend_tool(Backend::Zigbuild)?;
         return Ok(Backend::Zigbuild);
     }
-    if req.workspace_root.join("Cross.toml").is_file() && crate::process::exists("cross") {
-        return Ok(Backend::Cross);
+    if let Some(cross_toml) = crate::cross::config_path(&req.workspace_root) {
+        match (
+            crate::process::exists("cross"),
+            crate::cross::engine().is_some(),
+        ) {
+            (true, true) => return Ok(Backend::Cross),
+            (installed, _) => shell.warn(format!(
+                "`{}` asks for cross, but {}; building `{}` without it",
+                cross_toml.display(),
+                if installed {
+                    "no container engine is reachable"
+                } else {
+                    "cross is not installed"
+                },
+                t.triple
+            )),
+        }
     }
     let host = toolchain.host.as_str();
     let same_arch = crate::qemu::is_native(t, host) && t.libc == "gnu" && host.ends_with("-gnu");
@@ -191,9 +238,7 @@ fn select_backend(req: &BuildRequest, toolchain: &Toolchain, t: &TargetInfo) -> 
     if crate::process::exists("cargo-zigbuild") {
         return Ok(Backend::Zigbuild);
     }
-    if crate::process::exists("cross")
-        && (crate::process::exists("docker") || crate::process::exists("podman"))
-    {
+    if crate::process::exists("cross") && crate::cross::engine().is_some() {
         return Ok(Backend::Cross);
     }
     let deb_arch = &t.dpkg_arch;
@@ -229,6 +274,9 @@ fn require_backend_tool(b: Backend) -> Result<()> {
         ),
     };
     if crate::process::exists(tool) {
+        if b == Backend::Cross && crate::cross::engine().is_none() {
+            return Err(crate::cross::no_engine_error());
+        }
         Ok(())
     } else {
         Err(anyhow::anyhow!(
@@ -277,23 +325,31 @@ fn command(
         Backend::Zigbuild => Cmd::new("cargo-zigbuild")
             .arg("zigbuild")
             .env("CARGO", &toolchain.cargo),
+        // cross picks the toolchain from `RUSTC` (set by `toolchain.apply` below), not `+NAME`.
         Backend::Cross => {
-            let mut c = Cmd::new("cross");
-            if toolchain.rustup && toolchain.name != "default" {
-                c = c.arg(format!("+{}", toolchain.name));
+            let c = Cmd::new("cross").arg("build");
+            if crate::cross::check_toolchain(toolchain)? {
+                c.env("CROSS_CUSTOM_TOOLCHAIN", "1")
+            } else {
+                c
             }
-            c.arg("build")
         }
     };
+    cmd = cmd.arg("--message-format=json-render-diagnostics");
+    // cross hands `--manifest-path` to the container unchanged, where that host path does not
+    // exist: it runs in the manifest's directory instead.
+    cmd = if backend == Backend::Cross {
+        cmd.cwd(req.manifest_path.parent().unwrap_or(&req.workspace_root))
+    } else {
+        cmd.arg("--manifest-path")
+            .arg(&req.manifest_path)
+            .cwd(&req.workspace_root)
+    };
     cmd = cmd
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(&req.manifest_path)
         .arg("--profile")
         .arg(&req.profile)
         .arg("--target-dir")
-        .arg(&req.target_dir)
-        .cwd(&req.workspace_root);
+        .arg(&req.target_dir);
     cmd = toolchain.apply(cmd);
     if backend != Backend::Cross {
         if toolchain.rustup && toolchain.name != "default" {
@@ -413,7 +469,7 @@ pub fn execute(
         );
         step.command
             .stream_stdout(shell, |line| {
-                if let Some(a) = parse_artifact(line, project, &plan.target_dir)? {
+                if let Some(a) = parse_artifact(line, project, &plan.target_dir, &step.path_map)? {
                     artifacts.push(a);
                 }
                 Ok(())
@@ -428,6 +484,7 @@ fn parse_artifact(
     line: &str,
     project: &crate::project::Project,
     target_dir: &Path,
+    path_map: &[(PathBuf, PathBuf)],
 ) -> Result<Option<Artifact>> {
     if !line.starts_with('{') {
         return Ok(None);
@@ -438,7 +495,8 @@ fn parse_artifact(
     let cargo_metadata::Message::CompilerArtifact(a) = msg else {
         return Ok(None);
     };
-    let Some(pkg) = project.package_by_manifest(a.manifest_path.as_std_path()) else {
+    let host = |p: &Path| crate::cross::host_path(p, path_map);
+    let Some(pkg) = project.package_by_manifest(&host(a.manifest_path.as_std_path())) else {
         return Ok(None); // a dependency
     };
     let kind = a
@@ -448,10 +506,10 @@ fn parse_artifact(
         .map(|k| k.to_string())
         .unwrap_or_default();
     let path = if let Some(exe) = &a.executable {
-        exe.clone().into_std_path_buf()
+        host(exe.as_std_path())
     } else if kind == "cdylib" {
         match a.filenames.iter().find(|f| f.extension() == Some("so")) {
-            Some(f) => f.clone().into_std_path_buf(),
+            Some(f) => host(f.as_std_path()),
             None => return Ok(None),
         }
     } else {

@@ -22,8 +22,9 @@ use crate::project::Project;
 pub struct ForgeLayer {
     /// How binaries are built: `cargo` (natively, or with Debian's cross gcc for a foreign
     /// target), `zigbuild` (cargo-zigbuild, any target, with a glibc floor), `cross`, or `auto`
-    /// (`cross` when the workspace has a `Cross.toml` and `cross` is installed, else `cargo` when
-    /// the target runs natively or its cross gcc is installed, else `zigbuild`, else `cross`).
+    /// (`cross` when the workspace has a `Cross.toml`, `cross` is installed and a container
+    /// engine is reachable, else `cargo` when the target runs natively or its cross gcc is
+    /// installed, else `zigbuild`, else `cross` with an engine).
     /// Default `"auto"`;
     /// `--backend` overrides it. Example: `backend = "zigbuild"`.
     pub backend: Option<BackendChoice>,

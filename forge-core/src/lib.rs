@@ -11,6 +11,7 @@ pub mod archive;
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod cross;
 pub mod digest;
 pub mod exit;
 pub mod fsx;

@@ -20,8 +20,18 @@ pub fn is_native(target: &TargetInfo, host_triple: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The library prefix for qemu (`QEMU_LD_PREFIX`) for `target`.
+/// The library prefix for qemu (`QEMU_LD_PREFIX`) for `target`: `/` when the target's Debian
+/// libc is installed as a multiarch package (`libc6:<arch>`, the libc the package runs with on
+/// its own machine), else the cross sysroot `/usr/<multiarch>` of `libc6-dev-<arch>-cross`.
+/// The multiarch libc comes first because the cross one is not always runnable: under qemu-user
+/// 7.2, ppc64el programs abort with "stack smashing detected" on `libc6-ppc64el-cross`.
 pub fn ld_prefix(target: &TargetInfo) -> PathBuf {
+    let multiarch_libc = PathBuf::from("/lib")
+        .join(&target.multiarch)
+        .join("libc.so.6");
+    if target.libc == "gnu" && multiarch_libc.is_file() {
+        return PathBuf::from("/");
+    }
     let sysroot = PathBuf::from("/usr").join(&target.multiarch);
     if sysroot.join("lib").is_dir() {
         sysroot

@@ -431,6 +431,64 @@ mod tests {
         }
     }
 
+    /// The five Debian architectures with a Rust std in Debian 12 (rustc-web): every column the
+    /// setup, the build, qemu and images use, and the shorthands back to the triple.
+    #[test]
+    fn debian_std_architectures() {
+        let rows = [
+            (
+                "x86_64-unknown-linux-gnu",
+                "amd64",
+                "x86_64-linux-gnu-",
+                "qemu-x86_64",
+                "linux/amd64",
+            ),
+            (
+                "aarch64-unknown-linux-gnu",
+                "arm64",
+                "aarch64-linux-gnu-",
+                "qemu-aarch64",
+                "linux/arm64/v8",
+            ),
+            (
+                "armv7-unknown-linux-gnueabihf",
+                "armhf",
+                "arm-linux-gnueabihf-",
+                "qemu-arm",
+                "linux/arm/v7",
+            ),
+            (
+                "i686-unknown-linux-gnu",
+                "i386",
+                "i686-linux-gnu-",
+                "qemu-i386",
+                "linux/386",
+            ),
+            (
+                "powerpc64le-unknown-linux-gnu",
+                "ppc64el",
+                "powerpc64le-linux-gnu-",
+                "qemu-ppc64le",
+                "linux/ppc64le",
+            ),
+        ];
+        for (triple, arch, gcc, qemu, platform) in rows {
+            let t = lookup(triple).unwrap();
+            assert_eq!(
+                (
+                    t.dpkg_arch.as_str(),
+                    t.gcc_prefix.as_str(),
+                    t.qemu.as_str(),
+                    t.oci_platform().as_str()
+                ),
+                (arch, gcc, qemu, platform),
+                "{triple}"
+            );
+            assert_eq!(triple_for_dpkg_arch(arch), Some(triple));
+            assert_eq!(triple_for_oci_platform(platform), Some(triple));
+        }
+    }
+
     #[test]
     fn env_names() {
         let t = lookup("aarch64-unknown-linux-gnu").unwrap();

@@ -159,11 +159,25 @@ impl Toolchain {
                 hints.push(format!("`{dir}` has a toolchain with it: pass `--toolchain {dir}` (or set `toolchain = \"{dir}\"` in [workspace.metadata.forge])"));
             }
         }
-        if hints.is_empty() && triple == "aarch64-unknown-linux-gnu" {
-            hints.push("on Debian: `apt-get install rustc-web cargo-web libstd-rust-web-dev:arm64` (after `dpkg --add-architecture arm64`), then `--toolchain /usr`".into());
+        if let Some(arch) = debian_std_arch(triple) {
+            hints.push(format!("on Debian 12 the package `libstd-rust-web-dev:{arch}` provides it for Debian's toolchain: `dpkg --add-architecture {arch} && apt-get update && apt-get install rustc-web cargo-web libstd-rust-web-dev:{arch}`, then `--toolchain /usr`"));
         }
         Err(hints.into_iter().fold(err, with_hint))
     }
+}
+
+/// The Debian architecture whose `libstd-rust-web-dev` package holds the standard library of
+/// `triple`, for the triples Debian 12 builds it for (its rustc-web's own: the `-gnu` ones of
+/// amd64, arm64, armhf, i386 and ppc64el; s390x has only an older, mismatched one).
+pub fn debian_std_arch(triple: &str) -> Option<&'static str> {
+    Some(match triple {
+        "x86_64-unknown-linux-gnu" => "amd64",
+        "aarch64-unknown-linux-gnu" => "arm64",
+        "armv7-unknown-linux-gnueabihf" => "armhf",
+        "i686-unknown-linux-gnu" => "i386",
+        "powerpc64le-unknown-linux-gnu" => "ppc64el",
+        _ => return None,
+    })
 }
 
 /// `dir/of/cargo` → `dir/of/<tool>` when cargo is a path; `<tool>` otherwise.
@@ -195,6 +209,17 @@ mod tests {
         assert!(err
             .to_string()
             .contains("has no standard library for `s390x-unknown-linux-gnu`"));
+        // A target Debian ships a std for: the hint names the package (or `/usr`, which has it).
+        if !tc.has_std("powerpc64le-unknown-linux-gnu") {
+            let err = tc.require_std("powerpc64le-unknown-linux-gnu").unwrap_err();
+            let hints = crate::exit::hints(&err).join("\n");
+            assert!(hints.contains("libstd-rust-web-dev:ppc64el"), "{hints}");
+        }
+        assert_eq!(
+            debian_std_arch("armv7-unknown-linux-gnueabihf"),
+            Some("armhf")
+        );
+        assert_eq!(debian_std_arch("s390x-unknown-linux-gnu"), None);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Support code for the end-to-end tests: locating (and building once) the real binaries,
 //! copying fixture crates into scratch directories, running commands with readable failures,
-//! reading `.deb` files without dpkg, and a real OCI registry to push to ([`registry`]).
+//! reading `.deb` files without dpkg, a real OCI registry to push to ([`registry`]) and a real
+//! container engine to run images in ([`docker`]).
 //!
 //! End-to-end tests need real tools (lintian, qemu, the arm64 toolchain, debootstrap…), which
 //! `cargo xtask setup` installs. Under `cargo xtask test` (`FORGE_E2E=1`) a missing tool fails the
 //! test; under a plain `cargo test` such a test is skipped with a note, so a developer without
 //! the tools still gets a green unit-test run.
 
+pub mod docker;
 pub mod docs;
 pub mod faults;
 
@@ -418,4 +420,52 @@ pub fn gpg_home(uid: &str) -> tempfile::TempDir {
         .env("GNUPGHOME", home.path()));
     assert_success(&out, "gpg key generation");
     home
+}
+
+/// A small binary package written directly (ar with gzip'd `control.tar.gz` and `data.tar.gz`
+/// members, as `dpkg-deb -Zgzip` builds it), named as cargo-deb names its output: `name`
+/// `version` for `arch`, holding one README. Quick enough to make thousands for repository tests.
+pub fn small_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
+    use forge_core::archive::{write_tar, Entry, TarOptions};
+    let opts = TarOptions {
+        mtime: 1_700_000_000,
+        dot_prefix: true,
+        root_entry: true,
+        ..TarOptions::default()
+    };
+    let gz_tar = |entries: Vec<Entry>| -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        write_tar(gz, entries, &opts)
+            .and_then(|gz| Ok(gz.finish()?))
+            .expect("tar")
+    };
+    let control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\n\
+         Maintainer: cargo-forge tests <tests@example.com>\nInstalled-Size: 1\n\
+         Section: utils\nPriority: optional\n\
+         Description: test package {name}\n A small package of the repository tests.\n"
+    );
+    let control_tar = gz_tar(vec![
+        Entry::bytes("control", control.into_bytes(), 0o644).unwrap()
+    ]);
+    let data_tar = gz_tar(vec![Entry::bytes(
+        &format!("usr/share/doc/{name}/README"),
+        format!("{name} {version}\n").into_bytes(),
+        0o644,
+    )
+    .unwrap()]);
+    let path = dir.join(format!("{name}_{version}_{arch}.deb"));
+    let file = std::fs::File::create(&path).expect("create .deb");
+    let mut ar = ar::Builder::new(file);
+    for (member, data) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", control_tar),
+        ("data.tar.gz", data_tar),
+    ] {
+        let mut header = ar::Header::new(member.as_bytes().to_vec(), data.len() as u64);
+        header.set_mode(0o100644);
+        header.set_mtime(1_700_000_000);
+        ar.append(&header, &data[..]).expect("ar member");
+    }
+    path
 }

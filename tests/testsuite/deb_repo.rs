@@ -143,6 +143,8 @@ fn apt_installs_from_the_repository_in_clean_roots() {
             target,
             binaries: vec![],
             cache_dir: roots_cache(),
+            command: None,
+            timeout: 120,
         };
         let clean =
             cargo_forge_deb::install_test::CleanRoot::create(&t, &shell).expect("clean root");
@@ -227,4 +229,236 @@ fn roots_cache() -> std::path::PathBuf {
 fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
     let out = run(Command::new("cp").arg("-a").arg(src).arg(dst));
     assert_success(&out, "cp -a");
+}
+
+/// `cargo forge-deb repo ARGS` (unsigned), asserting success; returns stderr.
+fn forge_repo(args: &[&std::ffi::OsStr]) -> String {
+    let mut cmd = Command::new(bin("cargo-forge-deb"));
+    cmd.args(["forge-deb", "repo"]).args(args);
+    let out = run(&mut cmd);
+    assert_success(&out, "forge-deb repo");
+    stderr(&out)
+}
+
+/// An isolated apt for the unsigned repository `repo` (amd64): its options, after an
+/// `apt-get update` that must pass without warnings.
+fn apt_update(apt: &std::path::Path, repo: &std::path::Path) -> Vec<String> {
+    let opts = isolated_apt(
+        apt,
+        &format!(
+            "deb [arch=amd64 trusted=yes] file://{} stable main",
+            repo.display()
+        ),
+        &["amd64"],
+    );
+    let out = run(Command::new("apt-get").args(&opts).arg("update"));
+    assert_success(&out, "apt-get update");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains("W:") && !all.contains("E:"), "{all}");
+    opts
+}
+
+/// The versions apt offers for `package`, from `apt-cache madison`.
+fn apt_versions(opts: &[String], package: &str) -> Vec<String> {
+    let out = run(Command::new("apt-cache")
+        .args(opts)
+        .args(["madison", package]));
+    assert_success(&out, "apt-cache madison");
+    stdout(&out)
+        .lines()
+        .filter_map(|l| l.split('|').nth(1).map(|v| v.trim().to_string()))
+        .collect()
+}
+
+/// Retention: `--keep 2` keeps the two highest versions per package and architecture, deletes
+/// the pool files of the others unless another suite lists them, and apt sees just those.
+#[test]
+fn keep_retains_the_newest_versions_and_prunes_the_pool() {
+    if !require_tools(&["apt-get"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path().as_os_str();
+    let v = |version: &str| small_deb(work.path(), "forge-keep", version, "amd64");
+    let (v1, v2, v3) = (v("1.0-1"), v("1.10-1"), v("1.9-1"));
+    let docs = small_deb(work.path(), "forge-keep-doc", "1.0", "all");
+    // `old` lists 1.0-1 too: its pool file must survive retention in `stable`.
+    forge_repo(&[
+        "--dir".as_ref(),
+        r,
+        "--suite".as_ref(),
+        "old".as_ref(),
+        v1.as_os_str(),
+    ]);
+    forge_repo(&[
+        "--dir".as_ref(),
+        r,
+        v1.as_os_str(),
+        v2.as_os_str(),
+        docs.as_os_str(),
+    ]);
+    let err = forge_repo(&[
+        "--dir".as_ref(),
+        r,
+        "--keep".as_ref(),
+        "2".as_ref(),
+        v3.as_os_str(),
+    ]);
+    assert!(
+        err.contains("Removed forge-keep 1.0-1 (amd64) from stable/main"),
+        "{err}"
+    );
+    let apt = tempfile::tempdir().unwrap();
+    let opts = apt_update(apt.path(), repo.path());
+    assert_eq!(apt_versions(&opts, "forge-keep"), ["1.10-1", "1.9-1"]);
+    assert_eq!(apt_versions(&opts, "forge-keep-doc"), ["1.0"]);
+    let pool = repo.path().join("pool/main/f/forge-keep");
+    assert!(
+        pool.join("forge-keep_1.0-1_amd64.deb").is_file(),
+        "still in suite `old`"
+    );
+
+    // `--keep 1`: 1.9-1 goes too.
+    let mut cmd = Command::new(bin("cargo-forge-deb"));
+    cmd.args(["forge-deb", "repo", "--dir"])
+        .arg(repo.path())
+        .args(["--keep", "1", "--message-format", "json"])
+        .arg(&v3);
+    let out = run(&mut cmd);
+    assert_success(&out, "forge-deb repo --keep 1");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let removed: Vec<(&str, bool)> = report["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_str().unwrap(),
+                r["deleted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // Given again, 1.9-1 is still not among the highest one: it leaves, and no suite lists it.
+    assert_eq!(removed, [("1.9-1", true)]);
+    assert!(!pool.join("forge-keep_1.9-1_amd64.deb").exists());
+    let opts = apt_update(apt.path(), repo.path());
+    assert_eq!(apt_versions(&opts, "forge-keep"), ["1.10-1"]);
+    forge_repo(&[
+        "--dir".as_ref(),
+        r,
+        "--suite".as_ref(),
+        "old".as_ref(),
+        "--keep".as_ref(),
+        "1".as_ref(),
+        v2.as_os_str(),
+    ]);
+    assert!(
+        !pool.join("forge-keep_1.0-1_amd64.deb").exists(),
+        "no suite lists 1.0-1 now"
+    );
+    assert!(pool.join("forge-keep_1.10-1_amd64.deb").is_file());
+
+    // --keep 0 is a usage error, before anything is written.
+    let mut cmd = Command::new(bin("cargo-forge-deb"));
+    cmd.args(["forge-deb", "repo", "--dir"])
+        .arg(repo.path())
+        .args(["--keep", "0"])
+        .arg(&v3);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// An add to a large repository: 2,000 packages indexed in one call, then one more added in the
+/// middle of the index. The index is many independently compressed chunks (gzip members, xz
+/// blocks of one stream); the add copies all but the changed ones from the previous files, and
+/// apt reads the result.
+#[test]
+fn an_add_to_a_large_repository_reuses_the_index() {
+    if !require_tools(&["apt-get"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec!["--dir".into(), repo.path().into()];
+    for i in 0..2000 {
+        args.push(small_deb(work.path(), &format!("forge-many-{i:04}"), "1.0", "amd64").into());
+    }
+    args.push(small_deb(work.path(), "forge-many-doc", "1.0", "all").into());
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    forge_repo(&refs);
+    let index = repo.path().join("dists/stable/main/binary-amd64");
+    let packages = std::fs::read(index.join("Packages")).unwrap();
+    let gz = std::fs::read(index.join("Packages.gz")).unwrap();
+    let mut first_member = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz[..]),
+        &mut first_member,
+    )
+    .unwrap();
+    assert!(
+        first_member.len() < packages.len() / 4,
+        "Packages.gz is several members"
+    );
+
+    let added = small_deb(work.path(), "forge-many-1000a", "1.0", "amd64");
+    let err = forge_repo(&[
+        "--dir".as_ref(),
+        repo.path().as_os_str(),
+        "-v".as_ref(),
+        added.as_os_str(),
+    ]);
+    let line = err
+        .lines()
+        .find(|l| l.contains("chunks of the previous index reusable"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let reusable: usize = line
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(reusable > 10, "{line}");
+    // apt decodes the first xz stream only: it must hold the whole index.
+    let packages = std::fs::read(index.join("Packages")).unwrap();
+    let mut xz = Vec::new();
+    std::io::Read::read_to_end(
+        &mut liblzma::read::XzDecoder::new(std::fs::File::open(index.join("Packages.xz")).unwrap()),
+        &mut xz,
+    )
+    .unwrap();
+    assert_eq!(xz, packages);
+    let mut gz = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(index.join("Packages.gz")).unwrap(),
+        ),
+        &mut gz,
+    )
+    .unwrap();
+    assert_eq!(gz, packages);
+
+    let apt = tempfile::tempdir().unwrap();
+    let opts = apt_update(apt.path(), repo.path());
+    for p in [
+        "forge-many-0000",
+        "forge-many-1000a",
+        "forge-many-1999",
+        "forge-many-doc",
+    ] {
+        assert_eq!(apt_versions(&opts, p), ["1.0"], "{p}");
+    }
+    let out = run(Command::new("apt-get").args(&opts).args([
+        "install",
+        "-y",
+        "--download-only",
+        "forge-many-1000a",
+        "forge-many-doc",
+    ]));
+    assert_success(&out, "apt-get install --download-only");
+    // `file:` sources are read in place; `apt-get download` copies the package, checking its hash.
+    let out = run(Command::new("apt-get")
+        .args(&opts)
+        .args(["download", "forge-many-1000a"])
+        .current_dir(apt.path()));
+    assert_success(&out, "apt-get download");
+    assert!(apt.path().join("forge-many-1000a_1.0_amd64.deb").is_file());
 }

@@ -4,15 +4,19 @@
 //! cross toolchain, qemu-user, lintian, dpkg, apt, gpg, debootstrap). `cargo xtask test`
 //! installs them first and sets `FORGE_E2E=1`, which turns a missing tool into a failure.
 
+mod arches;
 mod bad_input;
 mod cli;
+mod cross;
 mod deb;
 mod deb_bad_input;
+mod deb_compat;
 mod deb_repo;
 mod dogfood;
 mod faults;
 mod gha;
 mod image;
+mod image_docker;
 mod init;
 mod readme;
 mod registry;

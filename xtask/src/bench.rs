@@ -17,14 +17,18 @@
 //!   `tests/fixtures/cli-tool` when nothing changed (the previous package included, as a user's
 //!   would be): what packaging adds to an up-to-date build.
 //!
-//! * `cross-vs-emulated`, `image-push`, `release`: see the modules [`cross`], [`image`] and
-//!   [`release`]; they build `tests/fixtures/bench-app` (real crates.io dependencies, vendored
+//! * `apt-repo-scale`: see [`apt_repo`]: 500 and 5,000 packages indexed, then one added, by
+//!   `cargo forge-deb repo`, reprepro and aptly.
+//! * `cross-vs-emulated`, `image-push`, `release`, `docker-push`, `docker-emulated`: see the
+//!   modules [`cross`], [`image`], [`release`] and [`docker`]; they build `tests/fixtures/bench-app` (real crates.io dependencies, vendored
 //!   once per run by [`app::prepare`]) with Debian's toolchain.
 //!
 //! Payloads and fixtures are set up under `target/bench/`, never in the source tree.
 
 mod app;
+mod apt_repo;
 mod cross;
+mod docker;
 mod image;
 mod registry;
 mod release;
@@ -58,8 +62,20 @@ pub const AVAILABLE: &[(&str, &str)] = &[
         "two-platform image of prebuilt binaries pushed to a loopback registry: cargo forge-image vs buildah; and the re-push",
     ),
     (
+        "apt-repo-scale",
+        "APT repository of 500 and 5,000 small packages indexed, then one added: cargo forge-deb repo vs reprepro and aptly",
+    ),
+    (
         "release",
         "two-target release (archives, debs, image, sums, signatures, 3 hosts): cargo forge-release vs its builds alone",
+    ),
+    (
+        "docker-push",
+        "two-platform image of prebuilt binaries: cargo forge-image vs docker build per platform + docker push + docker manifest (the seeds' way)",
+    ),
+    (
+        "docker-emulated",
+        "arm64 image from source: cargo forge-image (cross build) vs docker build --platform linux/arm64 compiling under qemu (the seeds' way)",
     ),
 ];
 
@@ -261,7 +277,10 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         })?;
     }
     let forge_deb = build_release_bin("cargo-forge-deb")?;
-    let forge_image = if names.contains(&"image-push") {
+    let forge_image = if names
+        .iter()
+        .any(|n| matches!(*n, "image-push" | "docker-push" | "docker-emulated"))
+    {
         Some(build_release_bin("cargo-forge-image")?)
     } else {
         None
@@ -278,9 +297,12 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         .with_context(|| format!("could not create {}", bench_dir.display()))?;
 
     // The vendored app of the build-heavy benchmarks, prepared once.
-    let needs_app = names
-        .iter()
-        .any(|n| matches!(*n, "cross-vs-emulated" | "image-push" | "release"));
+    let needs_app = names.iter().any(|n| {
+        matches!(
+            *n,
+            "cross-vs-emulated" | "image-push" | "release" | "docker-push" | "docker-emulated"
+        )
+    });
     let bench_app = if needs_app {
         Some(app::prepare(&bench_dir)?)
     } else {
@@ -294,6 +316,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         let result = match *name {
             "deb-package" => deb_package(&forge_deb, &tools, &bench_dir, opts)?,
             "noop-overhead" => noop_overhead(&forge_deb, &bench_dir, opts)?,
+            "apt-repo-scale" => apt_repo::run(&forge_deb, &bench_dir, opts)?,
             "cross-vs-emulated" => cross::run(&forge_deb, bench_app(), &bench_dir, opts)?,
             "image-push" => image::run(
                 &forge_deb,
@@ -305,6 +328,19 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             "release" => release::run(
                 &forge_deb,
                 forge_release.as_deref().expect("built for release"),
+                bench_app(),
+                &bench_dir,
+                opts,
+            )?,
+            "docker-push" => docker::run_push(
+                &forge_deb,
+                forge_image.as_deref().expect("built for docker-push"),
+                bench_app(),
+                &bench_dir,
+                opts,
+            )?,
+            "docker-emulated" => docker::run_emulated(
+                forge_image.as_deref().expect("built for docker-emulated"),
                 bench_app(),
                 &bench_dir,
                 opts,

@@ -4,6 +4,11 @@
 //! is one `step_*` function called in order from [`run`]: the .debs (lint, install test), a
 //! two-platform image pushed to a registry on loopback and run under qemu, and a release to a
 //! local directory, an APT repository and that registry, with the tag pushed to a bare `origin`.
+//!
+//! A newcomer's first run is mostly waiting, so the demo waits for nothing it does not use: it
+//! installs only the Debian packages it runs (`setup --only demo`, not the test suite's cargo-deb,
+//! mdbook, zizmor, actionlint or zig), builds the three commands in one cargo call (their
+//! dependencies compile once, on every core), and numbers its steps with the time elapsed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,31 +24,79 @@ const TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gn
 const TOOLCHAIN: &str = "/usr";
 const FIXTURE: &str = "tests/fixtures/cli-tool";
 
+/// The demo's steps, numbered, with the time since the demo started.
+struct Steps {
+    total: usize,
+    done: usize,
+    started: std::time::Instant,
+}
+
+impl Steps {
+    fn next(&mut self, what: impl std::fmt::Display) {
+        self.done += 1;
+        let t = self.started.elapsed().as_secs();
+        status(
+            "Step",
+            format!(
+                "{}/{} [{}:{:02}] {what}",
+                self.done,
+                self.total,
+                t / 60,
+                t % 60
+            ),
+        );
+    }
+}
+
 /// `cargo xtask demo`.
 pub fn run(skip_setup: bool) -> Result<()> {
+    let mut steps = Steps {
+        total: 7,
+        done: 0,
+        started: std::time::Instant::now(),
+    };
+    steps.next("installing what the demo runs (cargo xtask setup --only demo)");
     if !skip_setup {
-        setup::run(&setup::Options::default())?;
+        setup::run(&setup::Options::demo())?;
     }
     let tools = Tools::locate();
-    let forge_deb = step_build("cargo-forge-deb")?;
+    steps.next("building cargo-forge-deb, cargo-forge-image and cargo-forge-release");
+    let bins = step_build(&[
+        "cargo-forge-deb",
+        "cargo-forge-image",
+        "cargo-forge-release",
+    ])?;
+    steps.next(format!("copying {FIXTURE}"));
     let krate = step_copy_fixture()?;
-    let debs = step_forge_deb(&forge_deb, &krate, &tools)?;
+    steps.next("cargo forge-deb: .debs for amd64 and arm64, lintian, install tests");
+    let debs = step_forge_deb(&bins[0], &krate, &tools)?;
     step_show_debs(&debs)?;
-    let forge_image = step_build("cargo-forge-image")?;
+    steps.next("starting a registry on loopback");
     let registry = start_registry(&cmd::xtask_dir().join("demo").join("registry"))?;
-    step_forge_image(&forge_image, &krate, &tools, &registry)?;
-    let forge_release = step_build("cargo-forge-release")?;
-    step_forge_release(&forge_release, &krate, &tools, &registry)?;
+    steps.next("cargo forge-image: a two-platform image, pushed, run under qemu");
+    step_forge_image(&bins[1], &krate, &tools, &registry)?;
+    steps.next(
+        "cargo forge-release: archives, .debs, image; a directory, an APT repository, the registry",
+    );
+    step_forge_release(&bins[2], &krate, &tools, &registry)?;
     drop(registry);
+    let t = steps.started.elapsed().as_secs();
+    status(
+        "Finished",
+        format!("demo in {}:{:02} ({} steps)", t / 60, t % 60, steps.total),
+    );
     Ok(())
 }
 
-/// Builds one of our binaries from this workspace; returns it, as cargo reports it.
-fn step_build(bin: &str) -> Result<PathBuf> {
-    status("Demo", format!("building {bin} from this workspace"));
+/// Builds our binaries from this workspace in one cargo call (shared dependencies compile
+/// once); returns them in the order asked, as cargo reports them.
+fn step_build(bins: &[&str]) -> Result<Vec<PathBuf>> {
     let mut build = cmd::cargo();
+    build.arg("build");
+    for bin in bins {
+        build.args(["-p", bin, "--bin", bin]);
+    }
     build
-        .args(["build", "-p", bin, "--bin", bin])
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -54,20 +107,27 @@ fn step_build(bin: &str) -> Result<PathBuf> {
     if !out.status.success() {
         bail!("command `{shown}` failed ({})", out.status);
     }
-    // The binary is the `executable` of the `compiler-artifact` message, never a guessed path.
-    let executable = String::from_utf8_lossy(&out.stdout)
+    // The binaries are the `executable`s of the `compiler-artifact` messages, never guessed paths.
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from));
-    executable.with_context(|| format!("`{shown}` reported no {bin} executable"))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    bins.iter()
+        .map(|bin| {
+            messages
+                .iter()
+                .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == *bin)
+                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .with_context(|| format!("`{shown}` reported no {bin} executable"))
+        })
+        .collect()
 }
 
 /// Copies the fixture crate to `target/xtask/demo/cli-tool` (without any `target/` of its own).
 fn step_copy_fixture() -> Result<PathBuf> {
     let src = cmd::project_root().join(FIXTURE);
     let dest = cmd::xtask_dir().join("demo").join("cli-tool");
-    status("Demo", format!("copying {FIXTURE} to {}", dest.display()));
+    status("Copying", format!("{FIXTURE} to {}", dest.display()));
     if dest.exists() {
         std::fs::remove_dir_all(&dest)
             .with_context(|| format!("could not remove {}", dest.display()))?;
@@ -120,7 +180,7 @@ fn step_forge_deb(forge_deb: &Path, krate: &Path, tools: &Tools) -> Result<Vec<P
         .stderr(Stdio::inherit());
     tools.apply(&mut cmd);
     let shown = cmd::display(&cmd);
-    status("Demo", format!("running `{shown}`"));
+    status("Running", format!("`{shown}`"));
     let out = cmd
         .output()
         .with_context(|| format!("could not start `{shown}`"))?;
@@ -258,7 +318,7 @@ fn step_forge_image(
         .current_dir(krate)
         .stdin(Stdio::null());
     tools.apply(&mut cmd);
-    status("Demo", format!("running `{}`", cmd::display(&cmd)));
+    status("Running", format!("`{}`", cmd::display(&cmd)));
     cmd::run(&mut cmd)?;
     let raw = cmd::output(
         Command::new("skopeo")
@@ -387,8 +447,8 @@ fn step_forge_release(
         .stdin(Stdio::null());
     tools.apply(&mut cmd);
     status(
-        "Demo",
-        format!("running `{}` in {}", cmd::display(&cmd), krate.display()),
+        "Running",
+        format!("`{}` in {}", cmd::display(&cmd), krate.display()),
     );
     cmd::run(&mut cmd)?;
     let dist = krate.join("dist/v0.1.0");

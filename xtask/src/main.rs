@@ -7,13 +7,15 @@
 //! * `bench`   cargo-forge against its peers (cargo-deb, plain cargo), with targets; see `bench.rs`;
 //! * `docs`    regenerates the configuration reference and builds the book (docs/) into target/book;
 //! * `codegen` man pages and shell completions into `target/codegen/` (see `codegen.rs`);
-//! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding).
+//! * `dist`    cargo-forge's own `.deb`, made by `cargo forge-deb` (dogfooding);
+//! * `corpus`  cargo forge-deb against cargo-deb on real crates.io crates (see `corpus.rs`).
 //!
 //! The argument parser is hand-rolled on purpose: xtask stays light (std, anyhow, serde_json).
 
 mod bench;
 mod cmd;
 mod codegen;
+mod corpus;
 mod demo;
 mod docs;
 mod setup;
@@ -33,11 +35,12 @@ Usage: cargo xtask <COMMAND> [OPTIONS]
 Commands:
   setup    Install the test prerequisites that are missing (Debian, PyPI, npm, crates.io)
   test     Run setup, build the binaries, then run the whole test suite (end-to-end included)
-  demo     Run setup, then cargo forge-deb on tests/fixtures/cli-tool for amd64 and arm64
+  demo     Install what the demo runs, then the whole cargo-forge flow on tests/fixtures/cli-tool
   bench    Benchmarks against cargo-deb and cargo, checked against their targets
   docs     Regenerate the configuration reference, check links, build the book into target/book
   codegen  Man pages and shell completions of the three commands, into target/codegen/
   dist     Build cargo-forge's own .deb with cargo forge-deb (release binaries, man pages, completions)
+  corpus   cargo forge-deb vs cargo-deb on real crates from crates.io, amd64 and arm64 (slow)
   help     Print this help, or the help of a command
 
 Run `cargo xtask help <COMMAND>` for the options of a command.";
@@ -45,11 +48,13 @@ Run `cargo xtask help <COMMAND>` for the options of a command.";
 const SETUP_USAGE: &str = "\
 Install, idempotently, what the tests and the demo need; prints one line when all is present.
 
-Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo]...
+Usage: cargo xtask setup [--dry-run] [--only debian|pypi|npm|cargo|demo|corpus]...
 
 Options:
   --dry-run        Print what is missing; install nothing
-  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo
+  --only <GROUP>   Handle only this group (repeatable): debian, pypi, npm, cargo; demo, the
+                   Debian packages `cargo xtask demo` runs (what the demo installs); corpus (the
+                   crates of `cargo xtask corpus`; fetched only when named)
 
 Debian packages need root (sudo is used when present). npm and cargo tools go to target/xtask/.";
 
@@ -66,8 +71,11 @@ Arguments after `--` go to `cargo test`, e.g. `cargo xtask test -- -p forge-core
 (`--workspace` is dropped when they select packages) or `cargo xtask test -- deb -- --nocapture`.";
 
 const DEMO_USAGE: &str = "\
-Run setup, build cargo-forge-deb, copy tests/fixtures/cli-tool to target/xtask/demo/, and package it
-for x86_64 and aarch64 with Debian's toolchain, lintian and an install test; then show the .debs.
+Install what the demo runs (setup --only demo: Debian packages only), build the three commands in
+one cargo call, copy tests/fixtures/cli-tool to target/xtask/demo/, package it for x86_64 and
+aarch64 with Debian's toolchain, lintian and an install test, show the .debs, push a two-platform
+image to a loopback registry and run it under qemu, and release it to a directory, an APT
+repository and that registry. Each step is numbered, with the time elapsed.
 
 Usage: cargo xtask demo [--no-setup]
 
@@ -88,9 +96,12 @@ Benchmarks (all available ones when none is named):
                      (target: <= 0.5x the time, <= 1.1x the size) and both at xz -6 (<= 1.0x)
   noop-overhead      cargo forge-deb vs cargo build --release when nothing changed, on a copy of
                      tests/fixtures/cli-tool (target: <= 0.3 s extra, median of pairs)
-  cross-vs-emulated  not available yet
-  image-push         not available yet
-  release            not available yet
+  cross-vs-emulated  arm64 release build of tests/fixtures/bench-app: cross vs under qemu-user
+  image-push         two-platform image to a loopback registry: cargo forge-image vs buildah
+  apt-repo-scale     APT repository of 500 and 5,000 small packages indexed, then one added:
+                     cargo forge-deb repo vs reprepro and aptly (targets: the add <= 0.2x the
+                     faster peer and flat in size, the full index <= 0.5x)
+  release            two-target release vs its builds alone
 
 Options:
   --runs <N>             Measured runs per command, after the warm-up [default: 5]
@@ -123,6 +134,18 @@ holds /usr/bin/cargo-forge-{deb,image,release}, their man pages (gzipped) in /us
 completions for bash, zsh and fish, the README and the copyright file. Prints its path on stdout.
 
 Usage: cargo xtask dist";
+
+const CORPUS_USAGE: &str = "\
+Package each crate of the corpus (real crates from crates.io with [package.metadata.deb], pinned by
+version; fetched with cargo, as `cargo xtask setup --only corpus` does) for amd64 and arm64 with
+cargo forge-deb (--lint), package the same build with cargo-deb 3.8, and compare: files (ours must
+include cargo-deb's), control fields (equal but for the documented improvements), lintian errors,
+and whether each program runs (arm64 under qemu). Writes target/xtask/corpus/results.md.
+
+Usage: cargo xtask corpus [CRATE]... [--write-docs]
+
+Options:
+  --write-docs   Also put the results table into docs/src/corpus.md";
 
 const DOCS_USAGE: &str = "\
 Regenerate docs/src/reference/config.md from the config types, check the links and anchors of the
@@ -178,6 +201,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("docs") => DOCS_USAGE,
                 Some("codegen") => CODEGEN_USAGE,
                 Some("dist") => DIST_USAGE,
+                Some("corpus") => CORPUS_USAGE,
                 Some(other) => {
                     return Ok(usage_error(&format!("unknown command `{other}`"), USAGE))
                 }
@@ -196,6 +220,16 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         },
         "codegen" if wants_help => help(CODEGEN_USAGE),
         "dist" if wants_help => help(DIST_USAGE),
+        "corpus" if wants_help => help(CORPUS_USAGE),
+        "corpus" => match corpus::Options::parse(rest) {
+            Ok(opts) => {
+                let started = Instant::now();
+                corpus::run(&opts)?;
+                status("Finished", format!("corpus in {}", elapsed(started)));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(message) => Ok(usage_error(&message, CORPUS_USAGE)),
+        },
         "setup" => match parse_setup(rest) {
             Ok(opts) => setup::run(&opts).map(|()| ExitCode::SUCCESS),
             Err(message) => Ok(usage_error(&message, SETUP_USAGE)),

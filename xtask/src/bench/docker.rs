@@ -1,0 +1,771 @@
+//! `docker-push` and `docker-emulated`: the way the seeds build images, with Debian's Docker 20.10
+//! (`docker.io`, the classic builder), side by side with `cargo forge-image` on
+//! `tests/fixtures/bench-app`, against the same loopback registry and base as `image-push`.
+//!
+//! * `docker-push`: the two-platform image of already-built binaries. Ours: `cargo forge-image
+//!   --no-build --push`. Peer: `docker build --platform linux/ARCH` of a Dockerfile that COPYs the
+//!   binary onto the base, per platform, `docker push` of both, `docker manifest create` and
+//!   `docker manifest push` of the list.
+//! * `docker-emulated`: an arm64 image from source. Ours: `cargo forge-image --platform
+//!   linux/arm64 --push` from a clean target directory (cross build with Debian's toolchain,
+//!   image, push). Peer: a multi-stage Dockerfile whose first stage runs `cargo build --release`
+//!   in an arm64 Debian image with rustc-web and cargo-web — every arm64 program run by qemu-user
+//!   through binfmt_misc — and whose second stage copies the binary onto the base:
+//!   `docker build --platform linux/arm64` then `docker push`. Under a watchdog, `--emulated-runs`
+//!   times, as in `cross-vs-emulated`.
+//!
+//! The daemon is started by the benchmark, as the tests start theirs (`tests/src/docker.rs`; xtask
+//! cannot use the tests crate, so [`Dockerd`] is a smaller copy of it): its socket, exec root and
+//! pidfile in a temporary directory, no default bridge, no iptables, vfs storage; its data root
+//! is kept in `target/bench/docker/data`, so the imported arm64 toolchain image (a
+//! `mmdebstrap --architectures=arm64` root, cached as a tarball in `target/bench/docker/` and named
+//! after the host's rustc-web version, so both sides compile with the same compiler) and the pulled
+//! base survive between runs. Every docker build runs with `--no-cache` (a CI runner starts
+//! without one) and `--network none` (the sources are vendored).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::app::{self, App};
+use super::cross::{timed_limit, Limited};
+use super::image::{
+    blob_uploads_logged, check_pushed, forget_layers, make_base, timed_steps, upload_json,
+    uploaded, Buildah,
+};
+use super::registry::{CountingProxy, Registry};
+use super::{idle, round, secs, BenchResult, Options, Row, Series};
+use crate::cmd::{self, note, status, warn};
+
+const PUSH_RATIO: f64 = 0.5;
+const SPEEDUP: f64 = 15.0;
+/// Debian's client, the one `docker.io` installs (a newer one elsewhere on PATH may lack the
+/// classic builder).
+const DOCKER: &str = "/usr/bin/docker";
+const DOCKERD: &str = "dockerd";
+const ARCHES: &[(&str, &str)] = &[("amd64", app::HOST_TARGET), ("arm64", app::ARM64_TARGET)];
+const RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "gcc", "libc6-dev"];
+
+/// A dockerd of the benchmark's own; stopped on drop.
+pub struct Dockerd {
+    child: Child,
+    run_dir: PathBuf,
+    client: PathBuf,
+}
+
+impl Dockerd {
+    /// Starts a daemon whose data root is `<dir>/data` (kept between runs).
+    pub fn start(dir: &Path) -> Result<Dockerd> {
+        if cmd::find_in_path(DOCKERD).is_none() || !Path::new(DOCKER).is_file() {
+            bail!("docker.io is missing: run `cargo xtask setup --only debian`");
+        }
+        let run_dir =
+            std::env::temp_dir().join(format!("forge-bench-docker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("could not create {}", run_dir.display()))?;
+        std::fs::create_dir_all(dir.join("data"))
+            .with_context(|| format!("could not create {}", dir.join("data").display()))?;
+        let log = std::fs::File::create(dir.join("dockerd.log"))
+            .with_context(|| format!("could not create {}", dir.join("dockerd.log").display()))?;
+        let id = std::process::id();
+        let child = Command::new(DOCKERD)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(run_dir.join("exec"))
+            .arg("--pidfile")
+            .arg(run_dir.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", run_dir.join("docker.sock").display()))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--shutdown-timeout",
+                "3",
+            ])
+            .arg("--containerd-namespace")
+            .arg(format!("forge-bench-{id}"))
+            .arg("--containerd-plugins-namespace")
+            .arg(format!("forge-bench-{id}-plugins"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("could not start {DOCKERD}"))?;
+        let mut d = Dockerd {
+            child,
+            client: run_dir.join("client"),
+            run_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = d.child.try_wait()? {
+                bail!(
+                    "dockerd exited with {status}; see {}",
+                    dir.join("dockerd.log").display()
+                );
+            }
+            if cmd::probe(d.cmd().args(["version", "--format", "{{.Server.Version}}"]))
+                .is_some_and(|o| o.status.success())
+            {
+                return Ok(d);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "dockerd did not answer within 60 s; see {}",
+                    dir.join("dockerd.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `docker` talking to this daemon, with a client config of its own, the classic builder.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(DOCKER);
+        c.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.run_dir.join("docker.sock").display()),
+        )
+        .env("DOCKER_CONFIG", &self.client)
+        .env("DOCKER_BUILDKIT", "0")
+        .env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    fn quiet(&self, args: &[&str]) {
+        let _ = cmd::probe(self.cmd().args(args));
+    }
+
+    fn version(&self) -> Option<String> {
+        super::first_line(
+            self.cmd()
+                .args(["version", "--format", "{{.Server.Version}}"]),
+        )
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// What both docker benchmarks set up: the work dir, the daemon, buildah (for the base), the
+/// base as an OCI layout, the registry behind a counting proxy.
+struct Stage {
+    work: PathBuf,
+    base_oci: PathBuf,
+    registry: Registry,
+    proxy: CountingProxy,
+}
+
+impl Stage {
+    fn new(bench_dir: &Path, name: &str) -> Result<(Stage, Dockerd)> {
+        let work = bench_dir.join(name);
+        app::remove(&work)?;
+        std::fs::create_dir_all(&work)
+            .with_context(|| format!("could not create {}", work.display()))?;
+        let docker = Dockerd::start(&bench_dir.join("docker"))?;
+        let buildah = Buildah {
+            root: work.join("buildah/root"),
+            runroot: work.join("buildah/run"),
+        };
+        let base_oci = make_base(&buildah, &work)?;
+        let registry = Registry::start(&work.join("registry"))?;
+        let proxy = CountingProxy::start(registry.host())?;
+        Ok((
+            Stage {
+                work,
+                base_oci,
+                registry,
+                proxy,
+            },
+            docker,
+        ))
+    }
+
+    fn base_ref(&self) -> String {
+        format!("{}/bench/base:1", self.proxy.host())
+    }
+
+    /// Empties the registry and puts the base back (so every push uploads all but the base).
+    fn seed(&mut self) -> Result<()> {
+        self.registry.restart()?;
+        cmd::output(
+            Command::new("skopeo")
+                .args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}", self.base_oci.display()))
+                .arg(format!("docker://{}", self.base_ref())),
+        )?;
+        self.proxy.take();
+        Ok(())
+    }
+
+    /// A copy of the app whose image table names the base.
+    fn app_copy(&self, app: &App, name: &str) -> Result<PathBuf> {
+        let krate = self.work.join(name);
+        app::fresh_copy(app, &krate)?;
+        let manifest = krate.join("Cargo.toml");
+        let mut text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("could not read {}", manifest.display()))?;
+        text.push_str(&format!(
+            "\n[package.metadata.forge.image]\nbase = \"{}\"\n",
+            self.base_ref()
+        ));
+        std::fs::write(&manifest, text)
+            .with_context(|| format!("could not write {}", manifest.display()))?;
+        Ok(krate)
+    }
+}
+
+/// The architecture of the image `reference` pushed for `arch`, checked.
+fn check_arch(reference: &str, arch: &str) -> Result<()> {
+    let out = cmd::output(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--override-arch", arch])
+            .arg(format!("docker://{reference}")),
+    )?;
+    let v: Value = serde_json::from_slice(&out.stdout).context("skopeo printed no JSON")?;
+    if v["Architecture"] != arch {
+        bail!("{reference} is not an {arch} image: {v}");
+    }
+    Ok(())
+}
+
+fn what(round_no: usize, runs: usize) -> String {
+    if round_no == 0 {
+        "warm-up".to_owned()
+    } else {
+        format!("run {round_no}/{runs}")
+    }
+}
+
+/// `docker-push`.
+pub fn run_push(
+    forge_deb: &Path,
+    forge_image: &Path,
+    app: &App,
+    bench_dir: &Path,
+    opts: &Options,
+) -> Result<BenchResult> {
+    let (mut stage, docker) = Stage::new(bench_dir, "docker-push")?;
+    let krate = stage.app_copy(app, "forge-bench-app")?;
+    let mut build =
+        app::engine_build_command(forge_deb, &krate, &[app::HOST_TARGET, app::ARM64_TARGET])?;
+    status(
+        "Building",
+        format!("the image's binaries: {}", cmd::display(&build)),
+    );
+    cmd::output(&mut build)?;
+    let host = stage.proxy.host();
+    let image_ref = format!("{host}/bench/{}:{}", app::NAME, app::VERSION);
+    let blob_cache = stage.work.join("forge-blob-cache");
+    let ours_cmd = || {
+        let mut c = Command::new(forge_image);
+        c.arg("forge-image")
+            .arg("--manifest-path")
+            .arg(krate.join("Cargo.toml"))
+            .args(["--toolchain", app::TOOLCHAIN, "--no-build"]);
+        for (_, t) in ARCHES {
+            c.args(["--target", t]);
+        }
+        c.args(["--tag", &image_ref, "--push"]);
+        super::neutral_env(&mut c, &krate);
+        c.env("FORGE_BLOB_CACHE", &blob_cache);
+        c
+    };
+
+    // The seeds' way: a Dockerfile per platform over a context holding both binaries.
+    let context = stage.work.join("context");
+    for (arch, target) in ARCHES {
+        let dir = context.join("bin").join(arch);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+        let binary = krate
+            .join("target")
+            .join(target)
+            .join("release")
+            .join(app::NAME);
+        std::fs::copy(&binary, dir.join(app::NAME))
+            .with_context(|| format!("could not copy {}", binary.display()))?;
+    }
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
+            stage.base_ref(),
+            n = app::NAME
+        ),
+    )
+    .context("could not write the Dockerfile")?;
+    let arch_ref = |arch: &str| format!("{image_ref}-{arch}");
+    let peer_steps = || -> Vec<Command> {
+        let mut steps = Vec::new();
+        for (arch, _) in ARCHES {
+            let mut b = docker.cmd();
+            b.args(["build", "--quiet", "--no-cache", "--network", "none"])
+                .arg(format!("--platform=linux/{arch}"))
+                .arg(format!("--build-arg=ARCH={arch}"))
+                .args(["-t", &arch_ref(arch)])
+                .arg(&context);
+            steps.push(b);
+        }
+        for (arch, _) in ARCHES {
+            let mut p = docker.cmd();
+            p.args(["push", "--quiet", &arch_ref(arch)]);
+            steps.push(p);
+        }
+        let mut create = docker.cmd();
+        create.args(["manifest", "create", "--insecure", &image_ref]);
+        for (arch, _) in ARCHES {
+            create.arg(arch_ref(arch));
+        }
+        steps.push(create);
+        let mut push = docker.cmd();
+        push.args(["manifest", "push", "--insecure", "--purge", &image_ref]);
+        steps.push(push);
+        steps
+    };
+    let peer_clean = |docker: &Dockerd| {
+        for (arch, _) in ARCHES {
+            docker.quiet(&["rmi", "--force", &arch_ref(arch)]);
+        }
+        docker.quiet(&["manifest", "rm", &image_ref]);
+    };
+    let ours_shown = cmd::display(&ours_cmd());
+    let peer_shown: Vec<String> = peer_steps().iter().map(cmd::display).collect();
+    status("Running", format!("docker-push: {ours_shown}"));
+    status(
+        "Running",
+        format!("docker-push: {}", peer_shown.join(" && ")),
+    );
+
+    let mut ours = Series::default();
+    let mut peer = Series::default();
+    let mut uploads = Vec::new();
+    let (mut ours_bytes, mut peer_bytes) = (Vec::new(), Vec::new());
+    for round_no in 0..=opts.runs {
+        forget_layers(&blob_cache)?;
+        stage.seed()?;
+        let before = stage.registry.requests().len();
+        let waited = idle(opts, round_no);
+        let o = super::timed(&mut ours_cmd())?;
+        let o_up = stage.proxy.take();
+        let o_log = blob_uploads_logged(&stage.registry, before);
+        if round_no == 0 {
+            check_pushed(&image_ref)?;
+        }
+
+        peer_clean(&docker);
+        stage.seed()?;
+        let before = stage.registry.requests().len();
+        let waited_p = idle(opts, round_no);
+        let p = timed_steps(&mut peer_steps())?;
+        let p_up = stage.proxy.take();
+        let p_log = blob_uploads_logged(&stage.registry, before);
+        if round_no == 0 {
+            check_pushed(&image_ref)?;
+        }
+        status(
+            "Measured",
+            format!(
+                "docker-push {}: ours {} ({}), docker {} ({})",
+                what(round_no, opts.runs),
+                super::describe_sample(&o),
+                uploaded(&o_up),
+                super::describe_sample(&p),
+                uploaded(&p_up),
+            ),
+        );
+        ours.record(round_no, &o, waited);
+        peer.record(round_no, &p, waited_p);
+        if round_no > 0 {
+            ours_bytes.push(o_up.blob_bytes);
+            peer_bytes.push(p_up.blob_bytes);
+        }
+        uploads.push(json!({
+            "round": round_no,
+            "ours": upload_json(&o_up, o_log),
+            "peer": upload_json(&p_up, p_log),
+        }));
+    }
+    peer_clean(&docker);
+    let docker_version = docker.version();
+
+    let (mo, mp) = (ours.median(), peer.median());
+    let ratio = mo / mp;
+    let met = ratio <= PUSH_RATIO;
+    let target = format!("time <= {PUSH_RATIO}x");
+    let median_u64 = |v: &[u64]| super::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
+    let contention = ours.background_cores().max(peer.background_cores());
+    Ok(BenchResult {
+        rows: vec![
+            Row {
+                label: "docker-push".into(),
+                ours: secs(mo),
+                peer: secs(mp),
+                ratio: format!("{ratio:.2}x"),
+                target: target.clone(),
+                met: Some(met),
+            },
+            Row {
+                label: "  blob bytes uploaded".into(),
+                ours: super::megabytes(median_u64(&ours_bytes) as u64),
+                peer: super::megabytes(median_u64(&peer_bytes) as u64),
+                ratio: format!("{:.3}x", median_u64(&ours_bytes) / median_u64(&peer_bytes)),
+                target: String::new(),
+                met: None,
+            },
+        ],
+        json: json!({
+            "name": "docker-push",
+            "app": app.json,
+            "docker": docker_version,
+            "base": stage.base_oci,
+            "ours": { "command": ours_shown, "times": ours.json(), "blob_bytes": ours_bytes },
+            "peer": { "commands": peer_shown, "times": peer.json(), "blob_bytes": peer_bytes },
+            "uploads": uploads,
+            "time_ratio": round(ratio, 4),
+            "target": target,
+            "met": met,
+        }),
+        contention,
+        levels: Vec::new(),
+    })
+}
+
+/// The arm64 image with Debian's rustc-web and cargo-web (the host's version), imported into
+/// `docker` from a cached mmdebstrap tarball; returns its name.
+fn rust_arm64_image(docker: &Dockerd, bench_dir: &Path) -> Result<String> {
+    let version =
+        super::first_line(Command::new("dpkg-query").args(["-W", "-f=${Version}", "rustc-web"]))
+            .context("rustc-web is not installed: run `cargo xtask setup --only debian`")?;
+    let tag: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = format!("forge-bench/rust-arm64:{tag}");
+    if cmd::probe(docker.cmd().args(["image", "inspect", &name]))
+        .is_some_and(|o| o.status.success())
+    {
+        return Ok(name);
+    }
+    let dir = bench_dir.join("docker");
+    let tarball = dir.join(format!("rust-arm64-{tag}.tar"));
+    if !tarball.is_file() {
+        let mirror = std::env::var("FORGE_DEBIAN_MIRROR")
+            .ok()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned());
+        let security = mirror.replace("/debian", "/debian-security");
+        let include: Vec<String> = RUST_PACKAGES
+            .iter()
+            .map(|p| {
+                if p.ends_with("-web") {
+                    format!("{p}={version}")
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect();
+        let started = Instant::now();
+        status(
+            "Creating",
+            format!(
+                "an arm64 bookworm root with {} (mmdebstrap, maintainer scripts under qemu; minutes, once)",
+                include.join(" ")
+            ),
+        );
+        let partial = tarball.with_extension("tar.partial");
+        cmd::output(
+            Command::new("mmdebstrap")
+                .args([
+                    "--quiet",
+                    "--variant=minbase",
+                    "--architectures=arm64",
+                    "--format=tar",
+                ])
+                .arg(format!("--include={}", include.join(",")))
+                .args([
+                    "--dpkgopt=path-exclude=/usr/share/doc/*",
+                    "--dpkgopt=path-exclude=/usr/share/man/*",
+                    "--dpkgopt=path-exclude=/usr/share/locale/*",
+                ])
+                .arg("bookworm")
+                .arg(&partial)
+                .arg(format!("deb {mirror} bookworm main"))
+                .arg(format!("deb {mirror} bookworm-updates main"))
+                .arg(format!("deb {security} bookworm-security main"))
+                .env("LC_ALL", "C.UTF-8"),
+        )?;
+        std::fs::rename(&partial, &tarball)
+            .with_context(|| format!("could not move {}", partial.display()))?;
+        note(format!(
+            "the arm64 toolchain root took {:.0} s to make (not part of any measurement)",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    status("Importing", format!("{} as {name}", tarball.display()));
+    cmd::output(
+        docker
+            .cmd()
+            .args(["import", "--platform", "linux/arm64"])
+            .args([
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ])
+            .arg(&tarball)
+            .arg(&name),
+    )?;
+    Ok(name)
+}
+
+/// `docker-emulated`.
+pub fn run_emulated(
+    forge_image: &Path,
+    app: &App,
+    bench_dir: &Path,
+    opts: &Options,
+) -> Result<BenchResult> {
+    let binfmt =
+        std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
+    let fixed = binfmt
+        .lines()
+        .find_map(|l| l.strip_prefix("flags: "))
+        .is_some_and(|f| f.contains('F'));
+    if !binfmt.starts_with("enabled") || !fixed {
+        bail!("qemu-aarch64 is not registered in binfmt_misc with the F flag; run `cargo xtask setup --only debian`");
+    }
+    let (mut stage, docker) = Stage::new(bench_dir, "docker-emulated")?;
+    let rust_image = rust_arm64_image(&docker, bench_dir)?;
+    let host = stage.proxy.host();
+    let ours_ref = format!("{host}/bench/{}:arm64", app::NAME);
+    let peer_ref = format!("{host}/bench/{}:arm64-docker", app::NAME);
+
+    // Ours: a clean target dir every run.
+    let krate = stage.app_copy(app, "forge-bench-app")?;
+    let blob_cache = stage.work.join("forge-blob-cache");
+    let ours_cmd = || {
+        let mut c = Command::new(forge_image);
+        c.arg("forge-image")
+            .arg("--manifest-path")
+            .arg(krate.join("Cargo.toml"))
+            .args([
+                "--toolchain",
+                app::TOOLCHAIN,
+                "--offline",
+                "--platform",
+                "linux/arm64",
+                "--tag",
+                &ours_ref,
+                "--push",
+            ]);
+        super::neutral_env(&mut c, &krate);
+        c.env("FORGE_BLOB_CACHE", &blob_cache);
+        c
+    };
+
+    // The peer: the vendored sources as the build context, a two-stage Dockerfile.
+    let context = stage.work.join("context");
+    app::fresh_copy(app, &context)?;
+    std::fs::write(context.join(".dockerignore"), "target\nDockerfile\n")
+        .context("could not write .dockerignore")?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {rust_image} AS build\nWORKDIR /build/{n}\nCOPY . .\nRUN cargo build --release --offline\n\nFROM {}\nCOPY --from=build /build/{n}/target/release/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
+            stage.base_ref(),
+            n = app::NAME
+        ),
+    )
+    .context("could not write the Dockerfile")?;
+    let peer_build = || {
+        let mut b = docker.cmd();
+        b.args([
+            "build",
+            "--no-cache",
+            "--network",
+            "none",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            &peer_ref,
+        ])
+        .arg(&context);
+        b
+    };
+    let peer_push = || {
+        let mut p = docker.cmd();
+        p.args(["push", "--quiet", &peer_ref]);
+        p
+    };
+    let ours_shown = cmd::display(&ours_cmd());
+    let peer_shown = format!(
+        "{} && {}",
+        cmd::display(&peer_build()),
+        cmd::display(&peer_push())
+    );
+    status("Running", format!("docker-emulated: {ours_shown}"));
+    status(
+        "Running",
+        format!(
+            "docker-emulated: {peer_shown} ({} run(s), timeout {} s)",
+            opts.emulated_runs,
+            opts.emulated_timeout.as_secs()
+        ),
+    );
+
+    let mut ours = Series::default();
+    let mut peer_runs = Vec::new();
+    let mut peer_times = Vec::new();
+    let mut timed_out = false;
+    for round_no in 0..=opts.runs {
+        app::remove(&krate.join("target"))?;
+        forget_layers(&blob_cache)?;
+        stage.seed()?;
+        let waited = idle(opts, round_no);
+        let o = super::timed(&mut ours_cmd())?;
+        check_arch(&ours_ref, "arm64")?;
+        status(
+            "Measured",
+            format!(
+                "docker-emulated {}: ours {}",
+                what(round_no, opts.runs),
+                super::describe_sample(&o)
+            ),
+        );
+        ours.record(round_no, &o, waited);
+        if round_no >= 1 && round_no <= opts.emulated_runs {
+            docker.quiet(&["rmi", "--force", &peer_ref]);
+            docker.quiet(&["image", "prune", "--force"]);
+            stage.seed()?;
+            let waited = idle(opts, round_no);
+            let log = stage.work.join(format!("docker-build-{round_no}.log"));
+            let entry = match timed_limit(&mut peer_build(), opts.emulated_timeout, &log)? {
+                Limited::Done(b) => {
+                    let p = super::timed(&mut peer_push())?;
+                    check_arch(&peer_ref, "arm64")?;
+                    let total = b.secs + p.secs;
+                    status(
+                        "Measured",
+                        format!(
+                            "docker-emulated run {round_no}: docker build {} + push {}",
+                            super::describe_sample(&b),
+                            super::describe_sample(&p)
+                        ),
+                    );
+                    peer_times.push(total);
+                    json!({
+                        "secs": round(total, 2),
+                        "build_s": round(b.secs, 2),
+                        "push_s": round(p.secs, 2),
+                        "cpu_s": round(b.cpu_s + p.cpu_s, 1),
+                        "other_processes_cpu_s": round(b.foreign_cpu_s + p.foreign_cpu_s, 1),
+                        "waited_for_idle_s": round(waited, 1),
+                        "timed_out": false,
+                        "log": log,
+                    })
+                }
+                Limited::TimedOut {
+                    secs: s,
+                    cpu_s,
+                    foreign_cpu_s,
+                } => {
+                    timed_out = true;
+                    warn(format!(
+                        "the emulated docker build did not finish within {} s and was stopped: its time is recorded as >= {} s",
+                        opts.emulated_timeout.as_secs(),
+                        s.floor()
+                    ));
+                    peer_times.push(s);
+                    json!({
+                        "secs": round(s, 2),
+                        "cpu_s": round(cpu_s, 1),
+                        "other_processes_cpu_s": round(foreign_cpu_s, 1),
+                        "waited_for_idle_s": round(waited, 1),
+                        "timed_out": true,
+                        "log": log,
+                    })
+                }
+            };
+            peer_runs.push(entry);
+        }
+    }
+    docker.quiet(&["rmi", "--force", &peer_ref]);
+    docker.quiet(&["image", "prune", "--force"]);
+    let docker_version = docker.version();
+
+    let ours_median = ours.median();
+    let peer_median = super::median(&peer_times);
+    let ratio = ours_median / peer_median;
+    let speedup = peer_median / ours_median;
+    let met = ratio <= 1.0 / SPEEDUP;
+    let verdict = if met || !timed_out { Some(met) } else { None };
+    let target = format!(
+        "time <= {:.3}x (>= {SPEEDUP:.0}x faster; measured {}{speedup:.1}x)",
+        1.0 / SPEEDUP,
+        if timed_out { ">= " } else { "" }
+    );
+    Ok(BenchResult {
+        rows: vec![Row {
+            label: "docker-emulated".into(),
+            ours: secs(ours_median),
+            peer: if timed_out {
+                format!(">= {}", secs(peer_median))
+            } else {
+                secs(peer_median)
+            },
+            ratio: format!("{}{ratio:.3}x", if timed_out { "<= " } else { "" }),
+            target: target.clone(),
+            met: verdict,
+        }],
+        json: json!({
+            "name": "docker-emulated",
+            "app": app.json,
+            "docker": docker_version,
+            "rust_image": rust_image,
+            "ours": { "command": ours_shown, "times": ours.json() },
+            "peer": {
+                "command": peer_shown,
+                "runs": peer_runs,
+                "median_s": round(peer_median, 2),
+                "timeout_s": opts.emulated_timeout.as_secs(),
+                "timed_out": timed_out,
+            },
+            "time_ratio": round(ratio, 4),
+            "speedup": round(speedup, 2),
+            "target": target,
+            "met": verdict,
+        }),
+        contention: ours.background_cores(),
+        levels: Vec::new(),
+    })
+}
