@@ -89,7 +89,11 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
                             i.arch,
                             i.boot.name(),
                             i.base.path.display(),
-                            if i.base.path.is_file() { "" } else { ", to be built" }
+                            if i.base.path.is_file() {
+                                ""
+                            } else {
+                                ", to be built"
+                            }
                         ),
                     );
                 }
@@ -135,7 +139,11 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
                 plan.package,
                 plan.version,
                 vm.as_ref().map_or(0, |v| v.images.len()),
-                if vm.as_ref().map_or(0, |v| v.images.len()) == 1 { "" } else { "s" }
+                if vm.as_ref().map_or(0, |v| v.images.len()) == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ),
         ),
     }

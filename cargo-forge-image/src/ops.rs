@@ -365,7 +365,10 @@ pub fn plan(args: &ImageArgs, shell: &Shell) -> Result<(Project, ImagePlan)> {
     let vm = crate::vm::plan(crate::vm::PlanInput {
         package: pkg,
         vm_table: settings.vm.as_ref(),
-        platforms: &platforms.iter().map(|p| p.target.clone()).collect::<Vec<_>>(),
+        platforms: &platforms
+            .iter()
+            .map(|p| p.target.clone())
+            .collect::<Vec<_>>(),
         outputs: vm_outputs,
         boot_test: args.boot_test,
         target_dir: &project.target_dir,

@@ -121,7 +121,10 @@ pub fn sources(mirror: &str, suite: &str) -> Vec<String> {
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the effective user of this process.
-    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX) == 0
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+        == 0
 }
 
 /// Returns the cached base, building it first when missing.
@@ -265,11 +268,29 @@ mod tests {
     #[test]
     fn digest_depends_on_the_set_not_its_order() {
         let dir = Path::new("/c");
-        let a = BasePlan::new("bookworm", "amd64", vec!["deb x".into()], vec!["b".into(), "a".into()], dir);
-        let b = BasePlan::new("bookworm", "amd64", vec!["deb x".into()], vec!["a".into(), "b".into(), "a".into()], dir);
+        let a = BasePlan::new(
+            "bookworm",
+            "amd64",
+            vec!["deb x".into()],
+            vec!["b".into(), "a".into()],
+            dir,
+        );
+        let b = BasePlan::new(
+            "bookworm",
+            "amd64",
+            vec!["deb x".into()],
+            vec!["a".into(), "b".into(), "a".into()],
+            dir,
+        );
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.path, b.path);
-        let c = BasePlan::new("bookworm", "arm64", vec!["deb x".into()], vec!["a".into()], dir);
+        let c = BasePlan::new(
+            "bookworm",
+            "arm64",
+            vec!["deb x".into()],
+            vec!["a".into()],
+            dir,
+        );
         assert_ne!(a.digest, c.digest);
         let cmd = a.command(Path::new("/o.tar"), true).display();
         assert!(cmd.contains("--include=a,b"), "{cmd}");

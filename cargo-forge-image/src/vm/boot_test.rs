@@ -92,7 +92,14 @@ fn machine(arch: &str, firmware: Firmware) -> Result<(String, Vec<String>)> {
             "qemu-system-x86_64".into(),
             [
                 args(&["-machine", "q35,accel=tcg", "-cpu", "max", "-bios"]),
-                vec![firmware_file(&["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"], "ovmf")?],
+                vec![firmware_file(
+                    &[
+                        "/usr/share/ovmf/OVMF.fd",
+                        "/usr/share/OVMF/OVMF.fd",
+                        "/usr/share/qemu/OVMF.fd",
+                    ],
+                    "ovmf",
+                )?],
             ]
             .concat(),
         )),
@@ -105,7 +112,10 @@ fn machine(arch: &str, firmware: Firmware) -> Result<(String, Vec<String>)> {
             [
                 args(&["-machine", "virt,accel=tcg", "-cpu", "cortex-a72", "-bios"]),
                 vec![firmware_file(
-                    &["/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "/usr/share/AAVMF/QEMU_EFI.fd"],
+                    &[
+                        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+                        "/usr/share/AAVMF/QEMU_EFI.fd",
+                    ],
                     "qemu-efi-aarch64",
                 )?],
             ]
@@ -125,7 +135,10 @@ fn firmware_file(candidates: &[&str], package: &str) -> Result<String> {
         .find(|p| Path::new(p).is_file())
         .map(|p| p.to_string())
         .ok_or_else(|| {
-            anyhow::anyhow!("the UEFI firmware for the boot test is not installed ({})", candidates[0])
+            anyhow::anyhow!(
+                "the UEFI firmware for the boot test is not installed ({})",
+                candidates[0]
+            )
         })
         .kind(ErrorKind::MissingTool)
         .hint(format!("apt-get install {package}"))
@@ -196,11 +209,15 @@ pub fn scan_console(text: &str) -> ConsoleState {
             st.fatal = Some(format!("the kernel panicked: {l}"));
         } else if l.contains("You are in emergency mode") {
             st.fatal = Some("systemd went into emergency mode".into());
-        } else if let Some(rest) = l.find(REPORT_PREFIX).map(|i| l[i + REPORT_PREFIX.len()..].trim()) {
+        } else if let Some(rest) = l
+            .find(REPORT_PREFIX)
+            .map(|i| l[i + REPORT_PREFIX.len()..].trim())
+        {
             if rest == "done" {
                 st.report_done = true;
             } else if let Some((unit, state)) = rest.split_once(' ') {
-                st.reported.push((unit.to_string(), state.trim().to_string()));
+                st.reported
+                    .push((unit.to_string(), state.trim().to_string()));
             }
         }
     }
@@ -210,7 +227,11 @@ pub fn scan_console(text: &str) -> ConsoleState {
 /// Checks the forwarded port once: `Some(evidence)` when the service answered.
 fn probe(addr: SocketAddr, http: Option<&str>) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(if http.is_some() { 10 } else { 2 })));
+    let _ = s.set_read_timeout(Some(Duration::from_secs(if http.is_some() {
+        10
+    } else {
+        2
+    })));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
     match http {
         Some(path) => {
@@ -265,8 +286,12 @@ struct Qmp {
 
 impl Qmp {
     fn connect(path: &Path) -> Result<Qmp> {
-        let s = UnixStream::connect(path)
-            .with_context(|| format!("failed to connect to qemu's QMP socket `{}`", path.display()))?;
+        let s = UnixStream::connect(path).with_context(|| {
+            format!(
+                "failed to connect to qemu's QMP socket `{}`",
+                path.display()
+            )
+        })?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut q = Qmp {
             reader: BufReader::new(s.try_clone()?),
@@ -321,7 +346,9 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
     if let (Some(guest), Some(host)) = (t.port, host_port) {
         netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2);
     args.extend(
         [
             "-smp",
@@ -433,7 +460,11 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
                 break Err(anyhow::anyhow!(
                     "the boot report does not name {} (it has: {})",
                     t.units.join(", "),
-                    if lines.is_empty() { "nothing".to_string() } else { lines.join(", ") }
+                    if lines.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        lines.join(", ")
+                    }
                 ));
             }
         }
@@ -457,7 +488,9 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
         if outcome.is_ok() {
             let qmp = Qmp::connect(&qmp_path);
             if let Err(e) = &qmp {
-                shell.warn(format!("cannot ask the {label} machine to power off: {e:#}"));
+                shell.warn(format!(
+                    "cannot ask the {label} machine to power off: {e:#}"
+                ));
             }
             if let Ok(mut q) = qmp {
                 // The service can answer before systemd-logind, which handles the power
@@ -519,7 +552,10 @@ mod tests {
         let text = "\u{1b}[0;32m  OK  \u{1b}[0m] Started x\r\n[    0.0] Linux version 6.1\nWelcome to Debian\ncargo-forge boot report: app.service active\n";
         let st = scan_console(&strip_ansi(text));
         assert_eq!(st.stage, "systemd");
-        assert_eq!(st.reported, vec![("app.service".to_string(), "active".to_string())]);
+        assert_eq!(
+            st.reported,
+            vec![("app.service".to_string(), "active".to_string())]
+        );
         assert!(!st.report_done);
         let st = scan_console("Kernel panic - not syncing: VFS\n");
         assert!(st.fatal.unwrap().contains("panicked"));
@@ -536,7 +572,8 @@ mod tests {
             let (mut s, _) = l.accept().unwrap();
             let mut buf = [0u8; 512];
             let _ = s.read(&mut buf);
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                .unwrap();
         });
         let ev = probe(addr, Some("/health")).unwrap();
         assert!(ev.starts_with("HTTP/1.1 200 OK"), "{ev}");

@@ -88,7 +88,11 @@ pub fn convert(
             }
         }
         DiskFormat::Vmdk => {
-            cmd = cmd.args(["vmdk", "-o", "subformat=monolithicSparse,adapter_type=lsilogic"])
+            cmd = cmd.args([
+                "vmdk",
+                "-o",
+                "subformat=monolithicSparse,adapter_type=lsilogic",
+            ])
         }
         DiskFormat::Raw | DiskFormat::Ova => bail!("no conversion to {}", format.name()),
     }
@@ -380,7 +384,14 @@ mod tests {
         assert!(x.contains("a &lt;small&gt; &amp; &quot;quoted&quot; app"));
         assert!(x.contains(r#"vmw:value="efi""#));
         assert!(x.contains("debian12_64Guest"));
-        let bios = ovf_descriptor(&OvfSpec { uefi: false, ..spec() }, "d.vmdk", 1);
+        let bios = ovf_descriptor(
+            &OvfSpec {
+                uefi: false,
+                ..spec()
+            },
+            "d.vmdk",
+            1,
+        );
         assert!(!bios.contains("firmware"));
     }
 

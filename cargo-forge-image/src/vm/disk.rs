@@ -284,7 +284,13 @@ pub fn write_fat_image(
     copy_into_fat(image, &part, dir, sde, shell)
 }
 
-fn copy_into_fat(image: &Path, part: &Partition, dir: &Path, sde: u64, shell: &Shell) -> Result<()> {
+fn copy_into_fat(
+    image: &Path,
+    part: &Partition,
+    dir: &Path,
+    sde: u64,
+    shell: &Shell,
+) -> Result<()> {
     let target = at(image, part.start);
     let mut names: Vec<String> = fs::read_dir(dir)
         .with_context(|| format!("failed to read `{}`", dir.display()))?
@@ -384,10 +390,16 @@ fn write_time_script(root: &Path, sde: u64, script: &Path) -> Result<()> {
         writeln!(out, "sif \"{name}\" ctime @{sde}")?;
         use std::os::unix::fs::MetadataExt;
         if meta.mtime() > sde as i64 || meta.mtime_nsec() != 0 {
-            writeln!(out, "sif \"{name}\" mtime @{}", (meta.mtime().max(0) as u64).min(sde))?;
+            writeln!(
+                out,
+                "sif \"{name}\" mtime @{}",
+                (meta.mtime().max(0) as u64).min(sde)
+            )?;
         }
         if meta.is_dir() {
-            for e in fs::read_dir(&p).with_context(|| format!("failed to read `{}`", p.display()))? {
+            for e in
+                fs::read_dir(&p).with_context(|| format!("failed to read `{}`", p.display()))?
+            {
                 stack.push(e?.path());
             }
         }
@@ -426,8 +438,12 @@ pub fn install_syslinux(image: &Path, esp: &Partition, sde: u64, shell: &Shell) 
         .open(image)
         .with_context(|| format!("failed to open `{}`", image.display()))?;
     f.seek(SeekFrom::Start(0))?;
-    f.write_all(&code)
-        .with_context(|| format!("failed to write the MBR boot code into `{}`", image.display()))?;
+    f.write_all(&code).with_context(|| {
+        format!(
+            "failed to write the MBR boot code into `{}`",
+            image.display()
+        )
+    })?;
     Ok(())
 }
 
@@ -476,7 +492,10 @@ mod tests {
         assert!(l.root.start + l.root.size <= l.disk_size - 33 * SECTOR);
         assert_eq!(l.root.type_guid, root_type("amd64"));
         // Rounded up to a MiB.
-        assert_eq!(layout((1 << 30) + 1, "arm64", &ids).unwrap().disk_size, (1 << 30) + (1 << 20));
+        assert_eq!(
+            layout((1 << 30) + 1, "arm64", &ids).unwrap().disk_size,
+            (1 << 30) + (1 << 20)
+        );
         assert!(layout(200 << 20, "amd64", &ids).is_err());
     }
 

@@ -55,7 +55,10 @@ pub fn split_outputs(outputs: &[String]) -> Result<(Vec<(DiskFormat, String)>, V
     let mut vm = Vec::new();
     let mut other = Vec::new();
     for o in outputs {
-        match o.split_once(':').and_then(|(f, p)| DiskFormat::parse(f).map(|f| (f, p))) {
+        match o
+            .split_once(':')
+            .and_then(|(f, p)| DiskFormat::parse(f).map(|f| (f, p)))
+        {
             Some((_, "")) => {
                 return Err(usage(format!(
                     "invalid `--output {o}`: the file name is missing, e.g. `{o}target/app.qcow2`"
@@ -92,6 +95,8 @@ pub struct BootTestPlan {
     /// Seconds, per architecture.
     pub timeout: BTreeMap<String, u64>,
     pub memory_mib: u32,
+    /// `boot-test.firmware`; `None`: every way each image boots.
+    pub firmware: Option<BootMode>,
 }
 
 /// The VM half of an image plan.
@@ -327,6 +332,16 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
         let bt = cfg.boot_test.clone().unwrap_or_default();
         let mut timeout = BTreeMap::new();
         for i in &images {
+            if let Some(f) = bt.firmware {
+                if !(f.uefi() && i.boot.uefi() || f.bios() && i.boot.bios()) {
+                    return Err(usage(format!(
+                        "invalid boot-test.firmware in [package.metadata.forge.vm]: `{}` cannot boot the {} image, which boots with `{}`",
+                        f.name(),
+                        i.arch,
+                        i.boot.name()
+                    )));
+                }
+            }
             let secs = match &bt.timeout {
                 Some(t) => crate::config::parse_duration(t).unwrap_or(0) / 1_000_000_000,
                 None if i.arch == "amd64" => 600,
@@ -340,6 +355,7 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
             units: bt.units.clone(),
             timeout,
             memory_mib: bt.memory.unwrap_or(1024),
+            firmware: bt.firmware,
         })
     } else {
         None
@@ -357,7 +373,11 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
         pkgs.dedup();
         return Err(anyhow::anyhow!(
             "building the VM image needs {}, which {} not installed",
-            missing.iter().map(|(t, _)| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|(t, _)| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             if missing.len() == 1 { "is" } else { "are" }
         ))
         .kind(ErrorKind::MissingTool)
@@ -425,7 +445,9 @@ fn seed(plan: &VmPlan, image: &VmImage, deb_sha256: &str) -> Result<String> {
         "boot": image.boot,
         "sde": plan.source_date_epoch,
     });
-    Ok(forge_core::digest::sha256_hex(settings.to_string().as_bytes()))
+    Ok(forge_core::digest::sha256_hex(
+        settings.to_string().as_bytes(),
+    ))
 }
 
 fn kernel_cmdline(plan: &VmPlan, image: &VmImage, root_uuid: &str) -> String {
@@ -485,9 +507,9 @@ fn build_image(
     shell: &Shell,
 ) -> Result<ImageResult> {
     let started = std::time::Instant::now();
-    let deb = debs.get(&image.target).with_context(|| {
-        format!("forge-deb made no package for {}", image.target)
-    })?;
+    let deb = debs
+        .get(&image.target)
+        .with_context(|| format!("forge-deb made no package for {}", image.target))?;
     let base_tar = base::ensure(&image.base, shell)?;
     let deb_sha = forge_core::digest::sha256_file(deb)?;
     let seed = seed(plan, image, &deb_sha)?;
@@ -497,7 +519,10 @@ fn build_image(
     forge_core::fsx::create_dir_all(work)?;
     shell.status(
         "Preparing",
-        format!("{} {} root file system ({})", plan.package, plan.version, image.arch),
+        format!(
+            "{} {} root file system ({})",
+            plan.package, plan.version, image.arch
+        ),
     );
     let spec = rootfs::RootSpec {
         arch: image.arch.clone(),
@@ -538,13 +563,28 @@ fn build_image(
     }
     let sde = plan.source_date_epoch;
     disk::create(&raw, &layout, &ids, image.boot, shell)?;
-    disk::write_fat(&raw, &layout.esp, "ESP", ids.esp_serial, &prepared.esp, sde, shell)?;
+    disk::write_fat(
+        &raw,
+        &layout.esp,
+        "ESP",
+        ids.esp_serial,
+        &prepared.esp,
+        sde,
+        shell,
+    )?;
     if image.boot.bios() {
         // Before the root file system: SYSLINUX's installer calls sync(2), which is cheap
         // while little is waiting to be written.
         disk::install_syslinux(&raw, &layout.esp, sde, shell)?;
     }
-    disk::write_ext4(&raw, &layout.root, &ids.root_fs_uuid, &prepared.root, sde, shell)?;
+    disk::write_ext4(
+        &raw,
+        &layout.root,
+        &ids.root_fs_uuid,
+        &prepared.root,
+        sde,
+        shell,
+    )?;
     // The trees are large and rebuilt each time.
     let _ = std::fs::remove_dir_all(&prepared.root);
     let _ = std::fs::remove_dir_all(&prepared.esp);
@@ -558,7 +598,10 @@ fn build_image(
         match o.format {
             DiskFormat::Raw => continue,
             DiskFormat::Qcow2 | DiskFormat::Vmdk => {
-                shell.status("Converting", format!("{} to {}", image.arch, o.format.name()));
+                shell.status(
+                    "Converting",
+                    format!("{} to {}", image.arch, o.format.name()),
+                );
                 convert::convert(&raw, o.format, &tmp, plan.compress, &seed, shell)?;
             }
             DiskFormat::Ova => {
@@ -620,11 +663,12 @@ fn build_image(
         } else {
             None
         };
+        let wanted = bt.firmware.unwrap_or(image.boot);
         let mut firmwares = Vec::new();
-        if image.boot.uefi() {
+        if image.boot.uefi() && wanted.uefi() {
             firmwares.push(Firmware::Uefi);
         }
-        if image.boot.bios() {
+        if image.boot.bios() && wanted.bios() {
             firmwares.push(Firmware::Bios);
         }
         for fw in firmwares {
@@ -635,7 +679,11 @@ fn build_image(
                 format: format.to_string(),
                 port: bt.port,
                 http: bt.http.clone(),
-                units: if bt.port.is_some() { Vec::new() } else { units.clone() },
+                units: if bt.port.is_some() {
+                    Vec::new()
+                } else {
+                    units.clone()
+                },
                 timeout: Duration::from_secs(bt.timeout.get(&image.arch).copied().unwrap_or(600)),
                 memory_mib: bt.memory_mib,
                 seed: seed_disk.clone(),
@@ -699,8 +747,11 @@ fn nocloud_seed(work: &Path, hostname: &str, sde: u64, shell: &Shell) -> Result<
     let dir = work.join("cidata");
     let _ = std::fs::remove_dir_all(&dir);
     forge_core::fsx::create_dir_all(&dir)?;
-    std::fs::write(dir.join("meta-data"), format!("instance-id: forge-boot-test\nlocal-hostname: {hostname}\n"))
-        .context("failed to write the NoCloud meta-data")?;
+    std::fs::write(
+        dir.join("meta-data"),
+        format!("instance-id: forge-boot-test\nlocal-hostname: {hostname}\n"),
+    )
+    .context("failed to write the NoCloud meta-data")?;
     std::fs::write(dir.join("user-data"), "#cloud-config\n{}\n")
         .context("failed to write the NoCloud user-data")?;
     let img = work.join("cidata.img");
@@ -729,7 +780,10 @@ mod tests {
     #[test]
     fn kernels_and_packages() {
         assert_eq!(kernel_package(None, "amd64"), "linux-image-cloud-amd64");
-        assert_eq!(kernel_package(Some("generic"), "arm64"), "linux-image-arm64");
+        assert_eq!(
+            kernel_package(Some("generic"), "arm64"),
+            "linux-image-arm64"
+        );
         assert_eq!(kernel_package(None, "armhf"), "linux-image-armmp");
         let cfg = VmConfig {
             users: Some(vec![VmUser {
@@ -741,10 +795,17 @@ mod tests {
             ..VmConfig::default()
         };
         let p = base_packages(&cfg, "arm64", BootMode::Uefi);
-        for want in ["openssh-server", "sudo", "systemd-boot", "linux-image-cloud-arm64"] {
+        for want in [
+            "openssh-server",
+            "sudo",
+            "systemd-boot",
+            "linux-image-cloud-arm64",
+        ] {
             assert!(p.iter().any(|x| x == want), "{want} in {p:?}");
         }
-        assert!(!base_packages(&VmConfig::default(), "amd64", BootMode::Bios)
-            .contains(&"systemd-boot".to_string()));
+        assert!(
+            !base_packages(&VmConfig::default(), "amd64", BootMode::Bios)
+                .contains(&"systemd-boot".to_string())
+        );
     }
 }

@@ -117,7 +117,13 @@ pub fn prepare(work: &Path, base_tar: &Path, spec: &RootSpec, shell: &Shell) -> 
     remove(&esp)?;
     forge_core::fsx::create_dir_all(&root)?;
     Cmd::new("tar")
-        .args(["-x", "-p", "--numeric-owner", "--xattrs", "--xattrs-include=*"])
+        .args([
+            "-x",
+            "-p",
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+        ])
         .arg("-f")
         .arg(base_tar)
         .arg("-C")
@@ -162,11 +168,14 @@ fn install_package(root: &Path, spec: &RootSpec, shell: &Shell) -> Result<()> {
         .into_owned();
     let inside = root.join("tmp/forge");
     forge_core::fsx::create_dir_all(&inside)?;
-    fs::copy(&spec.deb, inside.join(&name)).with_context(|| {
-        format!("failed to copy `{}` into the image", spec.deb.display())
-    })?;
+    fs::copy(&spec.deb, inside.join(&name))
+        .with_context(|| format!("failed to copy `{}` into the image", spec.deb.display()))?;
     let policy = root.join("usr/sbin/policy-rc.d");
-    write(&policy, "#!/bin/sh\n# cargo-forge: no service starts while the image is built\nexit 101\n", 0o755)?;
+    write(
+        &policy,
+        "#!/bin/sh\n# cargo-forge: no service starts while the image is built\nexit 101\n",
+        0o755,
+    )?;
     // The base's resolv.conf points at systemd-resolved, which does not run here.
     let resolv = root.join("etc/resolv.conf");
     let saved = root.join("etc/resolv.conf.forge-saved");
@@ -225,7 +234,11 @@ fn install_package(root: &Path, spec: &RootSpec, shell: &Shell) -> Result<()> {
 /// Host name, fstab, network, kernel command line, first-boot units.
 fn configure(root: &Path, spec: &RootSpec, shell: &Shell) -> Result<()> {
     let etc = root.join("etc");
-    write(&etc.join("hostname"), &format!("{}\n", spec.hostname), 0o644)?;
+    write(
+        &etc.join("hostname"),
+        &format!("{}\n", spec.hostname),
+        0o644,
+    )?;
     let short = spec.hostname.split('.').next().unwrap_or(&spec.hostname);
     let alias = if short == spec.hostname {
         spec.hostname.clone()
@@ -263,13 +276,21 @@ fn configure(root: &Path, spec: &RootSpec, shell: &Shell) -> Result<()> {
         .context("failed to enable systemd-networkd in the image")?;
 
     // kernel-install (run by Debian's kernel hooks on upgrades) keeps the ESP layout made here.
-    write(&etc.join("kernel/cmdline"), &format!("{}\n", spec.cmdline), 0o644)?;
+    write(
+        &etc.join("kernel/cmdline"),
+        &format!("{}\n", spec.cmdline),
+        0o644,
+    )?;
     write(&etc.join("kernel/entry-token"), "debian\n", 0o644)?;
     write(&etc.join("kernel/install.conf"), "layout=bls\n", 0o644)?;
 
     // SSH host keys are per machine: made at first boot, never shipped.
     if root.join("usr/sbin/sshd").exists() {
-        for e in fs::read_dir(etc.join("ssh")).into_iter().flatten().flatten() {
+        for e in fs::read_dir(etc.join("ssh"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().starts_with("ssh_host_") {
                 remove(&e.path())?;
             }
@@ -360,7 +381,11 @@ fn install_boot_report(root: &Path, units: &[String], sde: u64, shell: &Shell) -
         prefix = super::boot_test::REPORT_PREFIX,
     );
     let script = script.replace("for u in ; do", "for u in; do");
-    write(&root.join("usr/lib/cargo-forge/boot-report"), &script, 0o755)?;
+    write(
+        &root.join("usr/lib/cargo-forge/boot-report"),
+        &script,
+        0o755,
+    )?;
     write(
         &root.join("etc/systemd/system/forge-boot-report.service"),
         "# cargo-forge: reports the package's services on the console (read by `cargo forge-image --boot-test`)\n[Unit]\nDescription=cargo-forge boot report\nAfter=multi-user.target\n\n[Service]\nType=oneshot\nExecStart=/usr/lib/cargo-forge/boot-report\nStandardOutput=journal+console\n\n[Install]\nWantedBy=multi-user.target\n",
@@ -527,14 +552,17 @@ fn make_esp_tree(root: &Path, esp: &Path, kver: &str, spec: &RootSpec) -> Result
             .map(drop)
             .with_context(|| format!("failed to copy `{}` to `{}`", from.display(), to.display()))
     };
-    copy(&root.join(format!("boot/vmlinuz-{kver}")), &kdir.join("linux"))?;
+    copy(
+        &root.join(format!("boot/vmlinuz-{kver}")),
+        &kdir.join("linux"),
+    )?;
     let initrd = format!("initrd.img-{kver}");
     copy(&root.join(format!("boot/{initrd}")), &kdir.join(&initrd))?;
-    let release = os_pretty_name(root).unwrap_or_else(|| format!("Debian GNU/Linux ({})", spec.suite));
+    let release =
+        os_pretty_name(root).unwrap_or_else(|| format!("Debian GNU/Linux ({})", spec.suite));
     if spec.boot.uefi() {
-        let efi = efi_arch(&spec.arch).with_context(|| {
-            format!("UEFI boot is not supported for {} here", spec.arch)
-        })?;
+        let efi = efi_arch(&spec.arch)
+            .with_context(|| format!("UEFI boot is not supported for {} here", spec.arch))?;
         let loader = root.join(format!("usr/lib/systemd/boot/efi/systemd-boot{efi}.efi"));
         if !loader.is_file() {
             bail!(
@@ -543,9 +571,19 @@ fn make_esp_tree(root: &Path, esp: &Path, kver: &str, spec: &RootSpec) -> Result
                 loader.display()
             );
         }
-        copy(&loader, &esp.join(format!("EFI/BOOT/BOOT{}.EFI", efi.to_uppercase())))?;
-        copy(&loader, &esp.join(format!("EFI/systemd/systemd-boot{efi}.efi")))?;
-        write(&esp.join("loader/loader.conf"), "default debian-*\ntimeout 0\n", 0o644)?;
+        copy(
+            &loader,
+            &esp.join(format!("EFI/BOOT/BOOT{}.EFI", efi.to_uppercase())),
+        )?;
+        copy(
+            &loader,
+            &esp.join(format!("EFI/systemd/systemd-boot{efi}.efi")),
+        )?;
+        write(
+            &esp.join("loader/loader.conf"),
+            "default debian-*\ntimeout 0\n",
+            0o644,
+        )?;
         write(
             &esp.join(format!("loader/entries/debian-{kver}.conf")),
             &format!(
@@ -583,7 +621,9 @@ fn set_times(dir: &Path, sde: u64) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
         if p.is_dir() {
-            for e in fs::read_dir(&p).with_context(|| format!("failed to read `{}`", p.display()))? {
+            for e in
+                fs::read_dir(&p).with_context(|| format!("failed to read `{}`", p.display()))?
+            {
                 stack.push(e?.path());
             }
         }
@@ -599,7 +639,11 @@ mod tests {
 
     #[test]
     fn kernel_versions_sort_numerically() {
-        let mut v = vec!["6.1.0-10-cloud-amd64", "6.1.0-9-cloud-amd64", "6.1.0-57-cloud-amd64"];
+        let mut v = vec![
+            "6.1.0-10-cloud-amd64",
+            "6.1.0-9-cloud-amd64",
+            "6.1.0-57-cloud-amd64",
+        ];
         v.sort_by(|a, b| version_cmp(a, b));
         assert_eq!(v.last(), Some(&"6.1.0-57-cloud-amd64"));
     }
