@@ -181,6 +181,11 @@ fn amd64_image_boots_and_serves_and_rebuilds_identically() {
             "{b}"
         );
         assert!(b["seconds_to_service"].as_f64().unwrap() > 0.0, "{b}");
+        // The figure docs/src/vm.md records (shown with `--nocapture`).
+        eprintln!(
+            "boot test: amd64 {} service up after {}s",
+            b["firmware"], b["seconds_to_service"]
+        );
     }
     let err = stderr(&out);
     assert!(
