@@ -628,7 +628,7 @@ fn host_dpkg_arch() -> Option<String> {
 
 /// Whether programs of `arch` need qemu here. An amd64 kernel runs i386 programs itself (IA32
 /// emulation, on in Debian's kernels), so an i386 root needs no binfmt entry.
-fn is_foreign(arch: &str) -> bool {
+pub fn is_foreign(arch: &str) -> bool {
     host_dpkg_arch().is_none_or(|h| h != arch && !(h == "amd64" && arch == "i386"))
 }
 
@@ -683,7 +683,7 @@ const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
 
 /// The enabled binfmt registration that runs `arch` programs: `qemu-<cpu>`, or any entry whose
 /// interpreter is named after the qemu binary.
-fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
+pub fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
     let dir = Path::new(BINFMT_DIR);
     let cpu = qemu.trim_start_matches("qemu-");
     let global_enabled = fs::read_to_string(dir.join("status")).map(|s| s.trim() == "enabled");
@@ -736,7 +736,7 @@ fn find_binfmt(arch: &str, qemu: &str) -> Result<Binfmt> {
 
 /// For a registration without the `F` flag, puts a static qemu at the interpreter path inside
 /// the root.
-fn provide_interpreter(root: &Path, binfmt: &Binfmt, qemu: &str) -> Result<()> {
+pub fn provide_interpreter(root: &Path, binfmt: &Binfmt, qemu: &str) -> Result<()> {
     if binfmt.fix_binary() || binfmt.interpreter.as_os_str().is_empty() {
         return Ok(());
     }

@@ -31,7 +31,9 @@ const EXAMPLES: &str = "Examples:
   # CI fan-out: push this runner's platform by digest (then `cargo forge-image merge`)
   cargo forge-image --platform linux/arm64 --push-by-digest --digest-file arm64.digest
   # The plan (platforms, tags), nothing built
-  cargo forge-image --repository ghcr.io/acme/app --dry-run";
+  cargo forge-image --repository ghcr.io/acme/app --dry-run
+  # A bootable qcow2 disk image with the package installed, proven by booting it
+  cargo forge-image --output qcow2:target/app.qcow2 --boot-test";
 
 const INIT_EXAMPLES: &str = "Examples:
   # Add a commented [package.metadata.forge.image] to ./Cargo.toml
@@ -53,6 +55,11 @@ const LONG_ABOUT: &str =
 Cross-compiles the package's binaries for each --platform, assembles the image (on a base image, \
 on `scratch` with the binaries' runtime libraries, or from the package cargo forge-deb builds), \
 and pushes it to a registry or writes it to an OCI layout or a docker archive.
+
+With `--output qcow2:FILE` (or `raw:`, `vmdk:`, `ova:`) it makes a bootable VM disk image instead: \
+the package's .deb installed on a minimal Debian with a kernel and systemd \
+([package.metadata.forge.vm]), built without a VM and without mounting; `--boot-test` boots it \
+under qemu and waits for the service. This needs root (mmdebstrap and chroot).
 
 Start with `cargo forge-image init`, which writes a commented [package.metadata.forge.image] into \
 Cargo.toml. Registry logins are read from FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, \
@@ -122,9 +129,14 @@ pub struct ImageArgs {
     /// Where `--push-by-digest` writes `{digest, size, mediaType, platform, repository}`
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,
-    /// Also write the image to `oci:DIR` or `docker-archive:FILE` (repeatable)
+    /// Also write the image to `oci:DIR` or `docker-archive:FILE`; or make a bootable VM disk
+    /// image `qcow2:FILE`, `raw:FILE`, `vmdk:FILE` or `ova:FILE` (repeatable; `{arch}` in FILE
+    /// for several platforms)
     #[arg(long = "output", short = 'o', value_name = "DEST")]
     pub outputs: Vec<String>,
+    /// Boot each VM image under qemu (software emulation) and wait for the package's service
+    #[arg(long)]
+    pub boot_test: bool,
     /// Media types: `oci` (default) or `docker` (Docker v2 schema 2)
     #[arg(long, value_enum)]
     pub format: Option<Format>,

@@ -373,12 +373,15 @@ pub fn check_entrypoint(
 
 /// The reference section of `cargo forge-image`'s table (see [`forge_core::reference`]).
 pub fn reference_tables() -> Vec<forge_core::reference::Table> {
-    vec![forge_core::reference::Table::of::<ImageConfig>(
-        "package.metadata.forge.image",
-        &["workspace.metadata.forge.image"],
-        "What `cargo forge-image` builds and where it pushes. Every key is optional; flags \
+    vec![
+        forge_core::reference::Table::of::<ImageConfig>(
+            "package.metadata.forge.image",
+            &["workspace.metadata.forge.image"],
+            "What `cargo forge-image` builds and where it pushes. Every key is optional; flags \
          override it.",
-    )]
+        ),
+        crate::vm::config::reference_table(),
+    ]
 }
 
 /// `healthcheck = { test = ["CMD", "app", "--health"], interval = "30s", timeout = "5s", retries = 3, start-period = "10s" }`.

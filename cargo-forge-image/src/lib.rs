@@ -9,8 +9,8 @@
 //! [`tags`] (templates and semver rules), [`layer`] (reproducible layers, runtime libraries),
 //! [`oci`] (documents and media types), [`image`] (assembly), [`base`] (base images),
 //! [`output`] (OCI layout, docker archive), [`push`] (push, push-by-digest, merge),
-//! [`registry`] and [`auth`] (the registry client and credentials), and [`init`] for
-//! `cargo forge-image init`.
+//! [`registry`] and [`auth`] (the registry client and credentials), [`init`] for
+//! `cargo forge-image init`, and [`vm`]: bootable VM disk images (`--output qcow2:FILE`).
 
 pub mod auth;
 pub mod base;
@@ -25,6 +25,7 @@ pub mod output;
 pub mod push;
 pub mod registry;
 pub mod tags;
+pub mod vm;
 
 use anyhow::Result;
 use clap::Parser;
@@ -60,39 +61,91 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
         if shell.is_json() {
             shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
         } else {
-            for p in &plan.platforms {
-                shell.status(
-                    "Would build",
-                    format!(
-                        "{} {} for {} ({})",
-                        plan.package,
-                        plan.version,
-                        p.platform.display(),
-                        p.target.triple
-                    ),
-                );
+            if plan.wants_oci() {
+                for p in &plan.platforms {
+                    shell.status(
+                        "Would build",
+                        format!(
+                            "{} {} for {} ({})",
+                            plan.package,
+                            plan.version,
+                            p.platform.display(),
+                            p.target.triple
+                        ),
+                    );
+                }
+                for t in &plan.tags {
+                    shell.status("Would tag", t);
+                }
             }
-            for t in &plan.tags {
-                shell.status("Would tag", t);
+            for i in plan.vm.iter().flat_map(|v| &v.images) {
+                for o in &i.outputs {
+                    shell.status(
+                        "Would build",
+                        format!(
+                            "{}:{} ({}, {} boot, base `{}`{})",
+                            o.format.name(),
+                            o.path.display(),
+                            i.arch,
+                            i.boot.name(),
+                            i.base.path.display(),
+                            if i.base.path.is_file() {
+                                ""
+                            } else {
+                                ", to be built"
+                            }
+                        ),
+                    );
+                }
             }
         }
         return Ok(());
     }
-    let result = ops::execute(&project, &plan, shell)?;
-    ops::report_gha(&plan, &result, shell)?;
-    if shell.is_json() {
-        shell.json(&serde_json::json!({ "reason": "image", "image": result }))?;
+    let oci = plan.wants_oci();
+    let result = if oci {
+        let result = ops::execute(&project, &plan, shell)?;
+        ops::report_gha(&plan, &result, shell)?;
+        Some(result)
     } else {
-        for p in &result.pushed {
+        None
+    };
+    let vm = ops::execute_vm(&project, &plan, oci, shell)?;
+    if shell.is_json() {
+        let mut doc = serde_json::json!({ "reason": "image" });
+        if let Some(r) = &result {
+            doc["image"] = serde_json::to_value(r)?;
+        }
+        if let Some(v) = &vm {
+            doc["vm"] = serde_json::to_value(v)?;
+        }
+        shell.json(&doc)?;
+    } else {
+        for p in result.iter().flat_map(|r| &r.pushed) {
             shell.data(p);
         }
+        for o in vm.iter().flat_map(|v| &v.images).flat_map(|i| &i.outputs) {
+            shell.data(o.path.display());
+        }
     }
-    shell.status(
-        "Finished",
-        format!(
-            "{} {} ({})",
-            plan.package, plan.version, result.image.digest
+    match &result {
+        Some(r) => shell.status(
+            "Finished",
+            format!("{} {} ({})", plan.package, plan.version, r.image.digest),
         ),
-    );
+        None => shell.status(
+            "Finished",
+            format!(
+                "{} {} ({} VM image{})",
+                plan.package,
+                plan.version,
+                vm.as_ref().map_or(0, |v| v.images.len()),
+                if vm.as_ref().map_or(0, |v| v.images.len()) == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+        ),
+    }
     Ok(())
 }

@@ -48,7 +48,7 @@ pub fn parse_output(s: &str) -> Result<OutputSpec> {
             Ok(OutputSpec::DockerArchive(PathBuf::from(p)))
         }
         _ => Err(usage(format!(
-            "invalid `--output {s}`: use `oci:DIR` or `docker-archive:FILE`"
+            "invalid `--output {s}`: use `oci:DIR`, `docker-archive:FILE`, or a VM disk image `qcow2:FILE`, `raw:FILE`, `vmdk:FILE`, `ova:FILE`"
         ))),
     }
 }
@@ -99,6 +99,9 @@ pub struct ImagePlan {
     pub limits: crate::config::ImageLimits,
     /// With `from-deb`: the packages the image is made of, planned with the image.
     pub deb: Option<cargo_forge_deb::ops::DebPlan>,
+    /// VM disk images (`--output qcow2:FILE`…), see [`crate::vm`]; made from the packages of
+    /// `deb` (planned for them too).
+    pub vm: Option<crate::vm::VmPlan>,
 }
 
 /// What to build: the library form of `cargo forge-image`'s flags (same names), for
@@ -131,6 +134,8 @@ pub struct ImageRequest {
     pub insecure_registries: Vec<String>,
     pub retries: Option<u32>,
     pub dry_run: bool,
+    /// Boot every VM image made and check its service answers (`--boot-test`).
+    pub boot_test: bool,
 }
 
 impl ImageRequest {
@@ -159,6 +164,7 @@ impl ImageRequest {
             insecure_registries: args.insecure_registries.clone(),
             retries: args.retries,
             dry_run: args.dry_run,
+            boot_test: args.boot_test,
         }
     }
 }
@@ -463,11 +469,24 @@ pub fn plan_request(
             }
         }
     }
-    let outputs: Vec<OutputSpec> = args
-        .outputs
+    let (vm_outputs, oci_outputs) = crate::vm::split_outputs(&args.outputs)?;
+    let outputs: Vec<OutputSpec> = oci_outputs
         .iter()
         .map(|o| parse_output(o))
         .collect::<Result<_>>()?;
+    let vm = crate::vm::plan(crate::vm::PlanInput {
+        package: pkg,
+        vm_table: settings.vm.as_ref(),
+        platforms: &platforms
+            .iter()
+            .map(|p| p.target.clone())
+            .collect::<Vec<_>>(),
+        outputs: vm_outputs,
+        boot_test: args.boot_test,
+        target_dir: &project.target_dir,
+        source_date_epoch: sde,
+        compress: false,
+    })?;
     if args.push && tags.is_empty() {
         return Err(usage("`--push` needs somewhere to push: `--tag REF`, `--repository REPO`, or `repository` in [package.metadata.forge.image]"));
     }
@@ -485,7 +504,7 @@ pub fn plan_request(
     {
         return Err(usage("`--push-by-digest` needs the repository: `--repository REPO` or `repository` in [package.metadata.forge.image]"));
     }
-    if !args.push && !args.push_by_digest && outputs.is_empty() && !args.dry_run {
+    if !args.push && !args.push_by_digest && outputs.is_empty() && vm.is_none() && !args.dry_run {
         shell.note(
             "neither `--push` nor `--output` given: the image is built and checked, then discarded",
         );
@@ -513,7 +532,7 @@ pub fn plan_request(
     let retries = args.retries.unwrap_or(settings.retries);
     // A `from-deb` image is made of the packages forge-deb makes of the same binaries: their
     // plan is made now, so its configuration errors show before anything is built.
-    let deb = if from_deb {
+    let deb = if from_deb || vm.is_some() {
         let mut settings = args.settings.clone();
         settings.targets = Some(triples);
         let req = cargo_forge_deb::ops::DebRequest {
@@ -570,6 +589,7 @@ pub fn plan_request(
         retries,
         limits,
         deb,
+        vm,
     };
     Ok(plan)
 }
@@ -713,6 +733,41 @@ pub fn report_gha_merge(
     gha.output("digest", digest)?;
     gha.output("tags", &tags.join("\n"))?;
     gha.output("image", &format!("{repository}@{digest}"))
+}
+
+impl ImagePlan {
+    /// Whether the run makes an OCI image: pushes, OCI outputs, or no VM output either.
+    pub fn wants_oci(&self) -> bool {
+        self.push || self.push_by_digest.is_some() || !self.outputs.is_empty() || self.vm.is_none()
+    }
+}
+
+/// Runs the plan's VM half (see [`crate::vm`]): builds the binaries unless `built`, the .debs
+/// with forge-deb's library, then the disk images.
+pub fn execute_vm(
+    project: &Project,
+    plan: &ImagePlan,
+    built: bool,
+    shell: &Shell,
+) -> Result<Option<crate::vm::VmResult>> {
+    let Some(vm) = &plan.vm else {
+        return Ok(None);
+    };
+    if !built {
+        if let Some(b) = &plan.build {
+            build::execute(b, project, shell)?;
+        }
+    }
+    let deb_plan = plan
+        .deb
+        .as_ref()
+        .context("the plan has VM images but no .deb plan for them")?;
+    let produced = cargo_forge_deb::ops::execute_with(project, deb_plan, None, shell)?;
+    let debs: BTreeMap<String, PathBuf> = produced
+        .into_iter()
+        .filter_map(|p| p.target.clone().map(|t| (t, p.path)))
+        .collect();
+    crate::vm::execute(project, vm, &debs, shell).map(Some)
 }
 
 /// Runs the plan.

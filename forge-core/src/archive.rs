@@ -228,7 +228,33 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
     // Sort so that a directory comes right before its contents: by path components.
     let mut sorted: Vec<Entry> = by_path.into_values().collect();
     sorted.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
-    for e in sorted {
+    append_entries(&mut builder, sorted, opts)?;
+    builder.into_inner().context("failed to finish an archive")
+}
+
+/// Writes a tar of `entries` in the order given, for formats that prescribe one (an OVA's
+/// descriptor comes first). Same reproducibility rules as [`write_tar`], but no directories are
+/// implied: entries are expected to be flat or to list their directories.
+pub fn write_tar_ordered<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Result<W> {
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &entries {
+        if !seen.insert(e.path.clone()) {
+            bail!("two entries for `{}` in one archive", e.path);
+        }
+    }
+    let mut builder = tar::Builder::new(out);
+    builder.mode(tar::HeaderMode::Deterministic);
+    builder.follow_symlinks(false);
+    append_entries(&mut builder, entries, opts)?;
+    builder.into_inner().context("failed to finish an archive")
+}
+
+fn append_entries<W: Write>(
+    builder: &mut tar::Builder<W>,
+    entries: Vec<Entry>,
+    opts: &TarOptions,
+) -> Result<()> {
+    for e in entries {
         let name = if opts.dot_prefix {
             format!("./{}", e.path)
         } else {
@@ -239,12 +265,12 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
             EntryData::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                append(&mut builder, h, &format!("{name}/"), std::io::empty())?;
+                append(builder, h, &format!("{name}/"), std::io::empty())?;
             }
             EntryData::Bytes(b) => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(b.len() as u64);
-                append(&mut builder, h, &name, b.as_slice())?;
+                append(builder, h, &name, b.as_slice())?;
             }
             EntryData::File(src) => {
                 let file = std::fs::File::open(src)
@@ -256,14 +282,14 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(len);
                 let what = format!("`{}`", src.display());
-                append(&mut builder, h, &name, Exact::new(file, len, what))
+                append(builder, h, &name, Exact::new(file, len, what))
                     .with_context(|| format!("failed to add `{}` to an archive", src.display()))?;
             }
             EntryData::Stream { len, source } => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(*len);
                 let reader = source.open()?;
-                append(&mut builder, h, &name, Exact::new(reader, *len, format!("`{name}`")))?;
+                append(builder, h, &name, Exact::new(reader, *len, format!("`{name}`")))?;
             }
             EntryData::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
@@ -273,11 +299,11 @@ pub fn write_tar<W: Write>(out: W, entries: Vec<Entry>, opts: &TarOptions) -> Re
                         "symlink target of `{name}` is too long for an archive (at most 100 bytes)"
                     )
                 })?;
-                append(&mut builder, h, &name, std::io::empty())?;
+                append(builder, h, &name, std::io::empty())?;
             }
         }
     }
-    builder.into_inner().context("failed to finish an archive")
+    Ok(())
 }
 
 /// A reader that delivers exactly `len` bytes of `inner`: fewer is an error (the header already

@@ -53,6 +53,10 @@ pub struct ForgeLayer {
     /// What `cargo forge-image` builds: see `[package.metadata.forge.image]` below.
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub image: Option<serde_json::Value>,
+    /// The VM disk images `cargo forge-image --output qcow2:FILE` builds: see
+    /// `[package.metadata.forge.vm]` below.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub vm: Option<serde_json::Value>,
     /// What `cargo forge-release` releases and where: see `[workspace.metadata.forge.release]`
     /// below.
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
@@ -65,7 +69,7 @@ pub fn reference_tables() -> Vec<crate::reference::Table> {
         "workspace.metadata.forge",
         &["package.metadata.forge"],
         "Settings shared by the three commands. The workspace table is read first, then the \
-         package's (its keys win; the `deb`, `image` and `release` sub-tables are merged key by \
+         package's (its keys win; the `deb`, `image`, `vm` and `release` sub-tables are merged key by \
          key), then the command line (its flags win).",
     )]
 }
@@ -82,6 +86,7 @@ impl ForgeLayer {
             retries: other.retries.or(self.retries),
             deb: merge_json(self.deb, other.deb),
             image: merge_json(self.image, other.image),
+            vm: merge_json(self.vm, other.vm),
             release: merge_json(self.release, other.release),
         }
     }
@@ -119,6 +124,7 @@ pub struct Settings {
     pub retries: u32,
     pub deb: Option<serde_json::Value>,
     pub image: Option<serde_json::Value>,
+    pub vm: Option<serde_json::Value>,
     pub release: Option<serde_json::Value>,
 }
 
@@ -217,6 +223,7 @@ pub fn resolve_layer(
         retries: retries.or(merged.retries).unwrap_or(DEFAULT_RETRIES),
         deb: merged.deb,
         image: merged.image,
+        vm: merged.vm,
         release: merged.release,
     })
 }

@@ -472,6 +472,116 @@ impl Tail {
     }
 }
 
+impl Cmd {
+    /// Runs the command, calling `on_line` for each line of its stdout and stderr (merged) as it
+    /// comes, e.g. to show a long tool's progress. Fails on a non-zero exit with the output's tail.
+    pub fn stream_output(
+        &self,
+        shell: &Shell,
+        mut on_line: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        self.announce(shell);
+        let reader = self
+            .expression()
+            .stderr_to_stdout()
+            .unchecked()
+            .reader()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut lines = BufReader::new(&reader);
+        let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = lines
+                .read_line(&mut line)
+                .with_context(|| format!("failed to read the output of `{}`", self.display()))?;
+            if n == 0 {
+                break;
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            shell.log(Verbosity::VeryVerbose, text);
+            if last.len() == 25 {
+                last.pop_front();
+            }
+            last.push_back(text.to_string());
+            on_line(text)?;
+        }
+        let status = reader
+            .try_wait()
+            .with_context(|| format!("failed to wait for `{}`", self.display()))?
+            .map(|o| o.status);
+        let tail = crate::secret::redact(&Vec::from(last).join("\n"));
+        match status {
+            Some(s) if s.success() => Ok(()),
+            Some(s) => Err(anyhow::anyhow!("`{}` failed with {s}\n{tail}", self.display())),
+            None => Err(anyhow::anyhow!("`{}` did not finish", self.display())),
+        }
+    }
+
+    /// Starts the command in the background, its stdout and stderr appended to `log`, for a
+    /// process that runs alongside this one (a virtual machine). The caller stops it.
+    pub fn spawn(&self, shell: &Shell, log: &Path) -> Result<Running> {
+        self.announce(shell);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("failed to open `{}`", log.display()))?;
+        let handle = self
+            .expression()
+            .stdin_null()
+            .stdout_file(file)
+            .stderr_to_stdout()
+            .unchecked()
+            .start()
+            .map_err(|e| self.spawn_error(e))?;
+        Ok(Running {
+            handle,
+            display: self.display(),
+        })
+    }
+}
+
+/// A process started with [`Cmd::spawn`]. Dropping it kills the process if it still runs.
+pub struct Running {
+    handle: duct::Handle,
+    display: String,
+}
+
+impl Running {
+    /// The exit status, if the process has exited.
+    pub fn try_wait(&self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self
+            .handle
+            .try_wait()
+            .with_context(|| format!("failed to wait for `{}`", self.display))?
+            .map(|o| o.status))
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&self) -> Result<()> {
+        self.handle
+            .kill()
+            .with_context(|| format!("failed to stop `{}`", self.display))?;
+        let _ = self.handle.wait();
+        Ok(())
+    }
+
+    /// The command line, for messages.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.handle.try_wait(), Ok(None)) {
+            let _ = self.handle.kill();
+            let _ = self.handle.wait();
+        }
+    }
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     let start = all.len().saturating_sub(lines);
@@ -655,6 +765,37 @@ mod tests {
         std::env::remove_var("GITEA_TOKEN");
         std::env::remove_var("AWS_SECRET_ACCESS_KEY");
         std::env::remove_var("AWS_LC_SYS_NO_ASM");
+    }
+
+    #[test]
+    fn streams_merged_output_and_fails_with_its_tail() {
+        let shell = Shell::plain();
+        let mut seen = vec![];
+        let err = Cmd::new("sh")
+            .args(["-c", "echo out; echo err >&2; exit 2"])
+            .stream_output(&shell, |l| {
+                seen.push(l.to_string());
+                Ok(())
+            })
+            .unwrap_err();
+        seen.sort();
+        assert_eq!(seen, ["err", "out"]);
+        assert!(format!("{err:#}").contains("err"), "{err:#}");
+    }
+
+    #[test]
+    fn spawned_process_is_stopped() {
+        let shell = Shell::plain();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let p = Cmd::new("sh")
+            .args(["-c", "echo started; exec sleep 30"])
+            .spawn(&shell, &log)
+            .unwrap();
+        assert!(p.try_wait().unwrap().is_none());
+        p.kill().unwrap();
+        assert!(p.try_wait().unwrap().is_some());
+        assert!(std::fs::read_to_string(&log).unwrap().contains("started"));
     }
 
     #[test]

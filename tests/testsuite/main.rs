@@ -32,3 +32,4 @@ mod release_s3;
 mod secrets;
 mod tidy;
 mod untrusted;
+mod vm;

@@ -280,6 +280,10 @@ fn documented_config_tables_parse() {
                 "forge.deb" => parse_table::<ForgeDebConfig>(v, manifest, table).map(drop),
                 "forge.image" => parse_table::<ImageConfig>(v, manifest, table).map(drop),
                 "forge.release" => parse_table::<ReleaseConfig>(v, manifest, table).map(drop),
+                "forge.vm" => {
+                    parse_table::<cargo_forge_image::vm::config::VmConfig>(v, manifest, table)
+                        .map(drop)
+                }
                 _ => unreachable!(),
             };
             checked += 1;
@@ -296,7 +300,7 @@ fn documented_config_tables_parse() {
             }
             if let Some(forge) = meta.get("forge") {
                 check("forge", forge);
-                for sub in ["deb", "image", "release"] {
+                for sub in ["deb", "image", "release", "vm"] {
                     if let Some(t) = forge.get(sub) {
                         check(&format!("forge.{sub}"), t);
                     }

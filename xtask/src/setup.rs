@@ -75,6 +75,20 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "zstd",
     // GNU time: peak memory of the commands (`cargo xtask bench memory`).
     "time",
+    // VM images (`cargo forge-image --output qcow2:…`, `--boot-test`): the base system, the disk
+    // assembled from files, the conversions, the boot loaders, the machines and their firmware
+    // (mmdebstrap, for the base system, is listed above).
+    "e2fsprogs",
+    "dosfstools",
+    "mtools",
+    "fdisk",
+    "syslinux",
+    "syslinux-common",
+    "qemu-utils",
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "ovmf",
+    "qemu-efi-aarch64",
 ];
 
 /// The Debian packages `cargo xtask demo` runs: Debian's toolchain with the arm64 std and cross
