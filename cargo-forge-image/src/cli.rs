@@ -30,8 +30,6 @@ const EXAMPLES: &str = "Examples:
   cargo forge-image --base debian:bookworm-slim --output docker-archive:target/app.tar
   # CI fan-out: push this runner's platform by digest (then `cargo forge-image merge`)
   cargo forge-image --platform linux/arm64 --push-by-digest --digest-file arm64.digest
-  # The plan (platforms, tags), nothing built
-  cargo forge-image --repository ghcr.io/acme/app --dry-run
   # A bootable qcow2 disk image with the package installed, proven by booting it
   cargo forge-image --output qcow2:target/app.qcow2 --boot-test";
 

@@ -793,6 +793,13 @@ mod tests {
             .spawn(&shell, &log)
             .unwrap();
         assert!(p.try_wait().unwrap().is_none());
+        // The child writes its line on its own schedule: wait for it (a busy machine is slow).
+        for _ in 0..200 {
+            if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         p.kill().unwrap();
         assert!(p.try_wait().unwrap().is_some());
         assert!(std::fs::read_to_string(&log).unwrap().contains("started"));
