@@ -190,18 +190,25 @@ impl Cmd {
             .into_owned()
     }
 
+    /// The credential variables of our environment the child must not see (none with
+    /// [`Cmd::keep_credentials`]). A variable the command sets itself is its own (the inner
+    /// setting wins), so it is not removed.
+    fn credentials_to_remove(&self) -> Vec<std::ffi::OsString> {
+        if self.keep_credentials {
+            return Vec::new();
+        }
+        std::env::vars_os()
+            .map(|(k, _)| k)
+            .filter(|k| k.to_str().is_some_and(is_credential))
+            .filter(|k| !self.env.iter().any(|(name, _)| name == k))
+            .collect()
+    }
+
     fn expression(&self) -> duct::Expression {
         // An `OsStr` program is looked up on PATH; duct would treat a relative `Path` as `./name`.
         let mut expr = duct::cmd(self.program.as_os_str(), &self.args);
-        if !self.keep_credentials {
-            for (k, _) in std::env::vars_os() {
-                // A variable the command sets itself is its own (duct lets the inner setting
-                // win, so it must not be removed here).
-                let own = self.env.iter().any(|(name, _)| *name == k);
-                if !own && k.to_str().is_some_and(is_credential) {
-                    expr = expr.env_remove(k);
-                }
-            }
+        for k in self.credentials_to_remove() {
+            expr = expr.env_remove(k);
         }
         for (k, v) in &self.env {
             expr = match v {
@@ -252,6 +259,9 @@ impl Cmd {
     fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(&self.program);
         c.args(&self.args);
+        for k in self.credentials_to_remove() {
+            c.env_remove(k);
+        }
         for (k, v) in &self.env {
             match v {
                 Some(v) => c.env(k, v),
@@ -762,6 +772,21 @@ mod tests {
             .read(&shell)
             .unwrap();
         assert_eq!(own, "[set-by-the-command]");
+        // `run` and `stream_stdout` (relayed output) start the child another way: same rule.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("seen");
+        let to_file = format!("{script} > '{}'", file.display());
+        Cmd::new("sh").args(["-c", &to_file]).run(&shell).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "[][][1]\n");
+        let mut lines = vec![];
+        Cmd::new("sh")
+            .args(["-c", script])
+            .stream_stdout(&shell, |l| {
+                lines.push(l.to_string());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(lines, ["[][][1]"]);
         std::env::remove_var("GITEA_TOKEN");
         std::env::remove_var("AWS_SECRET_ACCESS_KEY");
         std::env::remove_var("AWS_LC_SYS_NO_ASM");

@@ -151,12 +151,18 @@ fn cargo_forge_deb_holds_binaries_man_pages_and_completions() {
             whatis.starts_with(&format!("{} \\- ", command.replace('-', "\\-"))),
             "{name}: NAME line `{whatis}`"
         );
-        // `cargo-forge-deb-repo(1)` documents `cargo forge-deb repo` (roff escapes `-`).
-        let words: Vec<&str> = command
+        // `cargo-forge-deb-repo(1)` documents `cargo forge-deb repo`, and
+        // `cargo-forge-release-push-image(1)` `cargo forge-release push-image` (the first word is
+        // the command, the rest the subcommand; roff escapes `-`).
+        let (cmd, sub) = command
             .trim_start_matches("cargo-forge-")
-            .split('-')
-            .collect();
-        let invocation = format!("cargo forge\\-{}", words.join(" "));
+            .split_once('-')
+            .unwrap_or((command.trim_start_matches("cargo-forge-"), ""));
+        let invocation = if sub.is_empty() {
+            format!("cargo forge\\-{cmd}")
+        } else {
+            format!("cargo forge\\-{cmd} {}", sub.replace('-', "\\-"))
+        };
         let synopsis = lines[at(".SH SYNOPSIS") + 1];
         assert!(
             synopsis.starts_with(&format!("\\fB{invocation}\\fR")),
