@@ -188,7 +188,10 @@ pub fn run(t: &InstallTest, shell: &Shell) -> Result<()> {
     let enabled = enablement_links(&root, &files);
     if enabled.is_empty() {
         if files.iter().any(|f| unit_of(f).is_some()) {
-            shell.status("Enabled", "none of its systemd units (no enablement symlinks)");
+            shell.status(
+                "Enabled",
+                "none of its systemd units (no enablement symlinks)",
+            );
         }
     } else {
         let shown: Vec<String> = enabled.iter().map(|l| l.describe()).collect();

@@ -84,8 +84,7 @@ pub fn find_units(dir: &Path, pkg: &str, cfg: &SystemdUnitsConfig) -> Vec<Asset>
             } else {
                 kind.to_string()
             };
-            let Some(path) = pkgfile(dir, &lookup_pkg, lookup_unit.as_deref(), &lookup_kind)
-            else {
+            let Some(path) = pkgfile(dir, &lookup_pkg, lookup_unit.as_deref(), &lookup_kind) else {
                 continue;
             };
             let base = unit.unwrap_or(pkg);
@@ -438,24 +437,49 @@ mod tests {
         for script in [&f.postinst, &f.prerm, &f.postrm] {
             assert!(!script.contains("backup.service"), "{script}");
         }
-        assert!(f.postinst.contains("deb-systemd-helper enable 'backup.timer'"), "{}", f.postinst);
-        assert!(f.postinst.contains("deb-systemd-invoke $_dh_action 'backup.timer'"), "{}", f.postinst);
-        assert!(f.prerm.contains("deb-systemd-invoke stop 'backup.timer'"), "{}", f.prerm);
-        assert!(f.postrm.contains("deb-systemd-helper purge 'backup.timer'"), "{}", f.postrm);
+        assert!(
+            f.postinst
+                .contains("deb-systemd-helper enable 'backup.timer'"),
+            "{}",
+            f.postinst
+        );
+        assert!(
+            f.postinst
+                .contains("deb-systemd-invoke $_dh_action 'backup.timer'"),
+            "{}",
+            f.postinst
+        );
+        assert!(
+            f.prerm.contains("deb-systemd-invoke stop 'backup.timer'"),
+            "{}",
+            f.prerm
+        );
+        assert!(
+            f.postrm.contains("deb-systemd-helper purge 'backup.timer'"),
+            "{}",
+            f.postrm
+        );
         // Without `units`, both are started (debhelper's default), only the timer enabled.
         let all = SystemdUnitsConfig {
             unit_name: Some("backup".into()),
             ..Default::default()
         };
         let f = fragments(&units, &all).unwrap();
-        assert!(f.postinst.contains("'backup.service' 'backup.timer'"), "{}", f.postinst);
+        assert!(
+            f.postinst.contains("'backup.service' 'backup.timer'"),
+            "{}",
+            f.postinst
+        );
         // A name the package does not install is an error naming what it has.
         let bad = SystemdUnitsConfig {
             units: Some(vec!["backup.path".into()]),
             ..all
         };
         let e = fragments(&units, &bad).unwrap_err().to_string();
-        assert!(e.contains("`backup.path`") && e.contains("backup.timer"), "{e}");
+        assert!(
+            e.contains("`backup.path`") && e.contains("backup.timer"),
+            "{e}"
+        );
     }
 
     /// cargo-deb #17: user units go to `usr/lib/systemd/user/`, are enabled for every user with
@@ -468,7 +492,11 @@ mod tests {
             "[Service]\nExecStart=/usr/bin/agent\n[Install]\nWantedBy=default.target\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("pkg.service"), "[Service]\nExecStart=/usr/bin/d\n").unwrap();
+        std::fs::write(
+            dir.path().join("pkg.service"),
+            "[Service]\nExecStart=/usr/bin/d\n",
+        )
+        .unwrap();
         let cfg = SystemdUnitsConfig {
             user: Some(true),
             ..Default::default()
@@ -478,7 +506,8 @@ mod tests {
         assert_eq!(dests, ["usr/lib/systemd/user/pkg.service"]);
         let f = fragments(&units, &cfg).unwrap();
         assert!(
-            f.postinst.contains("deb-systemd-helper --user enable 'pkg.service'"),
+            f.postinst
+                .contains("deb-systemd-helper --user enable 'pkg.service'"),
             "{}",
             f.postinst
         );
@@ -487,7 +516,8 @@ mod tests {
         assert!(!f.postinst.contains("deb-systemd-invoke"), "{}", f.postinst);
         assert!(!f.postinst.contains("systemctl"), "{}", f.postinst);
         assert!(
-            f.postrm.contains("deb-systemd-helper --user purge 'pkg.service'"),
+            f.postrm
+                .contains("deb-systemd-helper --user purge 'pkg.service'"),
             "{}",
             f.postrm
         );
@@ -498,7 +528,8 @@ mod tests {
         };
         let f = fragments(&units, &off).unwrap();
         assert!(
-            f.postinst.contains("deb-systemd-helper --user debian-installed 'pkg.service'"),
+            f.postinst
+                .contains("deb-systemd-helper --user debian-installed 'pkg.service'"),
             "{}",
             f.postinst
         );
@@ -511,7 +542,11 @@ mod tests {
                 .arg(String::from_utf8(body).unwrap())
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 

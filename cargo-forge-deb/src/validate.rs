@@ -364,7 +364,10 @@ mod tests {
             serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": {"units": ["app.timer"]}}),
         );
         assert!(e.to_string().contains("`systemd-units.units`"), "{e}");
-        assert!(e.to_string().contains("`app.timer`") && e.to_string().contains("app.service"), "{e}");
+        assert!(
+            e.to_string().contains("`app.timer`") && e.to_string().contains("app.service"),
+            "{e}"
+        );
         std::fs::write(dir.path().join("debian/app.user.service"), "[Service]\n").unwrap();
         let e = err(
             serde_json::json!({"maintainer-scripts": "debian/", "systemd-units": [{}, {"user": true, "start": true}]}),

@@ -500,7 +500,10 @@ mod tests {
         h.set_mode(0o100644);
         b.append(&h, &b"abc"[..]).unwrap();
         let bytes = b.into_inner().unwrap();
-        assert_eq!(&bytes[8..68], ar_header("data.tar.xz", 1_700_000_000, 3).as_slice());
+        assert_eq!(
+            &bytes[8..68],
+            ar_header("data.tar.xz", 1_700_000_000, 3).as_slice()
+        );
     }
 
     #[test]
@@ -508,8 +511,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let payload = dir.path().join("payload");
         // Odd sizes on purpose: ar pads members to even offsets.
-        std::fs::write(&payload, (0..300_001u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>()).unwrap();
-        for format in [Compression::Xz, Compression::Zstd, Compression::Gzip, Compression::None] {
+        std::fs::write(
+            &payload,
+            (0..300_001u32)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for format in [
+            Compression::Xz,
+            Compression::Zstd,
+            Compression::Gzip,
+            Compression::None,
+        ] {
             let path = dir.path().join(format!("p_{format:?}.deb"));
             let contents = DebContents {
                 control: "Package: p\n".into(),
@@ -517,27 +531,60 @@ mod tests {
                 data: vec![Entry::file("usr/share/p/payload", payload.clone(), 0o644).unwrap()],
                 mtime: 1000,
             };
-            write_deb(&path, contents, &CompressionSettings { format, level: 1, threads: 2 }).unwrap();
+            write_deb(
+                &path,
+                contents,
+                &CompressionSettings {
+                    format,
+                    level: 1,
+                    threads: 2,
+                },
+            )
+            .unwrap();
             let members = read_members(&path).unwrap();
-            let data = members.iter().find(|m| m.0.starts_with("data.tar")).unwrap();
+            let data = members
+                .iter()
+                .find(|m| m.0.starts_with("data.tar"))
+                .unwrap();
             let member = find_member(&path, "data.tar").unwrap().unwrap();
-            assert_eq!((member.name.as_str(), member.len), (data.0.as_str(), data.1.len() as u64));
+            assert_eq!(
+                (member.name.as_str(), member.len),
+                (data.0.as_str(), data.1.len() as u64)
+            );
             let mut streamed = Vec::new();
             std::io::Read::read_to_end(&mut open_data_tar(&path).unwrap(), &mut streamed).unwrap();
-            assert_eq!(streamed, decompress(&data.0, &data.1).unwrap(), "{format:?}");
+            assert_eq!(
+                streamed,
+                decompress(&data.0, &data.1).unwrap(),
+                "{format:?}"
+            );
             let mut tar = tar::Archive::new(streamed.as_slice());
             let names: Vec<String> = tar
                 .entries()
                 .unwrap()
                 .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
                 .collect();
-            assert!(names.contains(&"./usr/share/p/payload".to_string()), "{names:?}");
+            assert!(
+                names.contains(&"./usr/share/p/payload".to_string()),
+                "{names:?}"
+            );
             if which::which("dpkg-deb").is_ok() {
-                let out = std::process::Command::new("dpkg-deb").arg("-c").arg(&path).output().unwrap();
-                assert!(out.status.success(), "{format:?}: {}", String::from_utf8_lossy(&out.stderr));
+                let out = std::process::Command::new("dpkg-deb")
+                    .arg("-c")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{format:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         }
-        assert_eq!(find_member(&dir.path().join("p_Xz.deb"), "nothing").unwrap(), None);
+        assert_eq!(
+            find_member(&dir.path().join("p_Xz.deb"), "nothing").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -91,7 +91,9 @@ fn checked_digest<'a>(reference: &str, what: &str, digest: Option<&'a str>) -> R
         Some(d) if forge_core::digest::is_sha256_digest(d) => Ok(d),
         Some(d) => Err(refused(
             reference,
-            format!("{what} has the digest {d:?}, which is not `sha256:` and 64 lowercase hex digits"),
+            format!(
+                "{what} has the digest {d:?}, which is not `sha256:` and 64 lowercase hex digits"
+            ),
         )),
         None => Err(refused(reference, format!("{what} has no digest"))),
     }
@@ -150,7 +152,11 @@ pub fn pull(
         if is_index(mt) {
             (limits.max_index_size, "max-index-size", "its index")
         } else {
-            (limits.max_manifest_size, "max-manifest-size", "its manifest")
+            (
+                limits.max_manifest_size,
+                "max-manifest-size",
+                "its manifest",
+            )
         }
     };
     let (top_digest, top_size, top_type) = client
@@ -199,7 +205,10 @@ pub fn pull(
             })?;
         let what = format!("its {} manifest", platform.display());
         let d = checked_digest(reference, &what, m["digest"].as_str())?;
-        if m["size"].as_u64().is_some_and(|s| s > limits.max_manifest_size) {
+        if m["size"]
+            .as_u64()
+            .is_some_and(|s| s > limits.max_manifest_size)
+        {
             return Err(over_limit(
                 reference,
                 &what,
@@ -214,8 +223,11 @@ pub fn pull(
     let manifest: serde_json::Value =
         serde_json::from_slice(&manifest_bytes).context("invalid base image manifest")?;
     // Every digest and size of the manifest checked before the first blob is fetched.
-    let config_digest =
-        checked_digest(reference, "its config", manifest["config"]["digest"].as_str())?;
+    let config_digest = checked_digest(
+        reference,
+        "its config",
+        manifest["config"]["digest"].as_str(),
+    )?;
     let config_size = manifest["config"]["size"]
         .as_u64()
         .ok_or_else(|| refused(reference, "its config has no size"))?;

@@ -156,7 +156,10 @@ pub const LIMITS_TABLE: &str = "package.metadata.forge.image.limits";
 impl ImageLimits {
     /// Resolves the configured limits over the defaults; a size that does not parse is a usage
     /// error naming its key.
-    pub fn resolve(cfg: Option<&LimitsConfig>, manifest: &std::path::Path) -> anyhow::Result<ImageLimits> {
+    pub fn resolve(
+        cfg: Option<&LimitsConfig>,
+        manifest: &std::path::Path,
+    ) -> anyhow::Result<ImageLimits> {
         let mut l = ImageLimits::default();
         let Some(cfg) = cfg else {
             return Ok(l);
@@ -174,7 +177,11 @@ impl ImageLimits {
             Ok(())
         };
         size(&cfg.max_layer_size, "max-layer-size", &mut l.max_layer_size)?;
-        size(&cfg.max_manifest_size, "max-manifest-size", &mut l.max_manifest_size)?;
+        size(
+            &cfg.max_manifest_size,
+            "max-manifest-size",
+            &mut l.max_manifest_size,
+        )?;
         size(&cfg.max_index_size, "max-index-size", &mut l.max_index_size)?;
         if let Some(n) = cfg.max_layer_entries {
             l.max_layer_entries = n;
@@ -481,7 +488,8 @@ mod tests {
         assert_eq!(human_size(64 << 20), "64 MiB");
         assert_eq!(human_size(1000), "1000 bytes");
         let cfg: LimitsConfig =
-            serde_json::from_str(r#"{"max-layer-size": "1 MiB", "max-layer-entries": 10}"#).unwrap();
+            serde_json::from_str(r#"{"max-layer-size": "1 MiB", "max-layer-entries": 10}"#)
+                .unwrap();
         let l = ImageLimits::resolve(Some(&cfg), std::path::Path::new("Cargo.toml")).unwrap();
         assert_eq!((l.max_layer_size, l.max_layer_entries), (1 << 20, 10));
         assert_eq!(l.max_index_size, ImageLimits::default().max_index_size);

@@ -182,9 +182,8 @@ fn check_entry<R: Read>(entry: &tar::Entry<'_, R>, own: bool) -> Result<()> {
                 .link_name()
                 .context("invalid link in tar")?
                 .with_context(|| format!("hard link `{text}` has no target"))?;
-            forge_core::archive::check_member_path(&target).with_context(|| {
-                format!("hard link `{text}` points outside the layer's root")
-            })?;
+            forge_core::archive::check_member_path(&target)
+                .with_context(|| format!("hard link `{text}` points outside the layer's root"))?;
         }
         other => bail!("`{text}` is a tar entry of type {other:?}, which a layer may not hold"),
     }
@@ -213,13 +212,15 @@ fn check_entry<R: Read>(entry: &tar::Entry<'_, R>, own: bool) -> Result<()> {
 /// Checks a downloaded base layer: its tar streams through [`scan`] within `limits`, and its
 /// digest must be `diff_id`. Returns the tar's size.
 pub fn verify(blob: &Path, diff_id: &str, limits: Limits) -> Result<u64> {
-    let file =
-        std::fs::File::open(blob).with_context(|| format!("failed to open `{}`", blob.display()))?;
+    let file = std::fs::File::open(blob)
+        .with_context(|| format!("failed to open `{}`", blob.display()))?;
     let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file));
     let scanned = scan(gz, limits, false)?;
     let got = format!("sha256:{}", scanned.sha256);
     if got != diff_id {
-        bail!("its content does not match its diff_id: the config says {diff_id}, the layer is {got}");
+        bail!(
+            "its content does not match its diff_id: the config says {diff_id}, the layer is {got}"
+        );
     }
     Ok(scanned.size)
 }
@@ -232,9 +233,12 @@ pub fn build(entries: Vec<Entry>, mtime: u64, format: Format, comment: &str) -> 
         root_entry: false,
         implied_dir_mode: 0o755,
     };
-    let (_, diff_hex, diff_size) =
-        forge_core::archive::write_tar(HashingWriter::new(std::io::sink()), entries.clone(), &opts)?
-            .finish();
+    let (_, diff_hex, diff_size) = forge_core::archive::write_tar(
+        HashingWriter::new(std::io::sink()),
+        entries.clone(),
+        &opts,
+    )?
+    .finish();
     layer_of(&diff_hex, diff_size, format, comment, |out| {
         forge_core::archive::write_tar(out, entries.clone(), &opts).map(|_| ())
     })
@@ -329,10 +333,7 @@ fn gzip_to_store(
     let mut tar_out = HashingWriter::new(gz);
     write(&mut tar_out).context("failed to write a layer")?;
     let (gz, tar_hex, _) = tar_out.finish();
-    let (buffered, digest, size) = gz
-        .finish()
-        .context("failed to compress a layer")?
-        .finish();
+    let (buffered, digest, size) = gz.finish().context("failed to compress a layer")?.finish();
     buffered
         .into_inner()
         .map_err(|e| e.into_error())
@@ -616,7 +617,10 @@ mod tests {
         }
         // In a layer of our own, a whiteout name would delete a file of the base.
         let err = scan(ok.as_slice(), Limits::NONE, true).unwrap_err();
-        assert!(format!("{err:#}").contains("would be a whiteout"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("would be a whiteout"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -648,10 +652,16 @@ mod tests {
             Some(&Exceeded::Size(1 << 20)),
             "{err:#}"
         );
-        let many: Vec<(String, T, &str)> = (0..101).map(|i| (format!("f{i}"), T::Regular, "")).collect();
-        let many: Vec<(&str, T, &str)> = many.iter().map(|(p, t, l)| (p.as_str(), *t, *l)).collect();
+        let many: Vec<(String, T, &str)> = (0..101)
+            .map(|i| (format!("f{i}"), T::Regular, ""))
+            .collect();
+        let many: Vec<(&str, T, &str)> =
+            many.iter().map(|(p, t, l)| (p.as_str(), *t, *l)).collect();
         let err = scan(tar_of(&many).as_slice(), limits, false).unwrap_err();
-        assert_eq!(err.downcast_ref::<Exceeded>(), Some(&Exceeded::Entries(100)));
+        assert_eq!(
+            err.downcast_ref::<Exceeded>(),
+            Some(&Exceeded::Entries(100))
+        );
     }
 
     #[test]

@@ -196,9 +196,12 @@ pub fn plan_request(
     args: &ImageRequest,
     shell: &Shell,
 ) -> Result<ImagePlan> {
-    let pkg = project
-        .package(&args.package)
-        .ok_or_else(|| usage(format!("package `{}` is not in the workspace", args.package)))?;
+    let pkg = project.package(&args.package).ok_or_else(|| {
+        usage(format!(
+            "package `{}` is not in the workspace",
+            args.package
+        ))
+    })?;
     let manifest = pkg.manifest_path.as_std_path();
     let settings = forge_core::config::resolve_layer(project, pkg, &args.settings)?;
     let version = match &args.version {
@@ -792,9 +795,9 @@ pub fn execute_with(
         (Some(a), _) => a.to_vec(),
         (None, Some(b)) => build::execute(b, project, shell)?,
         (None, None) => {
-            let pkg = project.package(&plan.package).with_context(|| {
-                format!("package `{}` is not in the workspace", plan.package)
-            })?;
+            let pkg = project
+                .package(&plan.package)
+                .with_context(|| format!("package `{}` is not in the workspace", plan.package))?;
             build::existing_artifacts(project, &[pkg], &triples, &plan.profile)?
         }
     };

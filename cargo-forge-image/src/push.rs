@@ -81,10 +81,9 @@ fn push_blobs(
                 blobs.insert(l.blob_ref.digest.clone(), (l.blob.body()?, mount.clone()));
             }
         }
-        blobs.entry(p.config_ref.digest.clone()).or_insert((
-            forge_core::http::Body::bytes(p.config.as_slice()),
-            None,
-        ));
+        blobs
+            .entry(p.config_ref.digest.clone())
+            .or_insert((forge_core::http::Body::bytes(p.config.as_slice()), None));
     }
     type Work = Vec<(String, forge_core::http::Body, Option<String>)>;
     let work: Mutex<Work> = Mutex::new(blobs.into_iter().map(|(d, (b, m))| (d, b, m)).collect());
@@ -96,8 +95,7 @@ fn push_blobs(
                 if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                     return;
                 }
-                let Some((digest, body, mount)) = work.lock().ok().and_then(|mut w| w.pop())
-                else {
+                let Some((digest, body, mount)) = work.lock().ok().and_then(|mut w| w.pop()) else {
                     return;
                 };
                 let len = body.len();
@@ -507,7 +505,10 @@ pub struct LayoutImage {
 pub fn read_layout(dir: &std::path::Path, tag: &str) -> Result<LayoutImage> {
     let blob_path = |d: &str| -> Result<std::path::PathBuf> {
         if !forge_core::digest::is_sha256_digest(d) {
-            bail!("OCI layout `{}` names the blob {d:?}, which is not a sha256 digest", dir.display());
+            bail!(
+                "OCI layout `{}` names the blob {d:?}, which is not a sha256 digest",
+                dir.display()
+            );
         }
         Ok(dir
             .join("blobs/sha256")

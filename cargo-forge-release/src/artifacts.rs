@@ -123,8 +123,10 @@ pub fn write_archive(
                     .large_file(len >= u32::MAX as u64);
                 zip.start_file(format!("{root_name}/{name}"), opts)
                     .context("failed to write a zip entry")?;
-                let copied = std::io::copy(&mut (&mut file).take(len), &mut zip)
-                    .with_context(|| format!("failed to add `{}` to `{}`", src.display(), path.display()))?;
+                let copied =
+                    std::io::copy(&mut (&mut file).take(len), &mut zip).with_context(|| {
+                        format!("failed to add `{}` to `{}`", src.display(), path.display())
+                    })?;
                 if copied != len {
                     anyhow::bail!(
                         "`{}` changed while it was being archived (read {copied} of {len} bytes)",

@@ -374,11 +374,19 @@ pub fn build_phase(p: &cli::BuildArgs, shell: &Shell) -> Result<()> {
             )?;
             shell.status(
                 "Staged",
-                format!("{} {t}: {} files in {}", pkg.name, staged.assets.len(), dir.display()),
+                format!(
+                    "{} {t}: {} files in {}",
+                    pkg.name,
+                    staged.assets.len(),
+                    dir.display()
+                ),
             );
         }
     }
-    shell.status("Finished", format!("{count} files staged in {}", out.display()));
+    shell.status(
+        "Finished",
+        format!("{count} files staged in {}", out.display()),
+    );
     Ok(())
 }
 
@@ -422,7 +430,9 @@ fn read_parts(dir: &Path, plan: &ReleasePlan) -> Result<Vec<Part>> {
 }
 
 fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
+    for e in
+        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
+    {
         let p = e
             .with_context(|| format!("failed to read `{}`", dir.display()))?
             .path();
@@ -464,7 +474,9 @@ pub fn push_image_phase(p: &cli::PushImageArgs, shell: &Shell) -> Result<()> {
         let unit = plan
             .unit_of(&part.staged.package)
             .with_context(|| format!("the plan has no release of `{}`", part.staged.package))?;
-        let pkg = plan.package(&part.staged.package).expect("checked by read_parts");
+        let pkg = plan
+            .package(&part.staged.package)
+            .expect("checked by read_parts");
         let target = part.staged.target.clone().unwrap_or_default();
         let platform = pkg
             .image
@@ -511,7 +523,11 @@ pub fn push_image_phase(p: &cli::PushImageArgs, shell: &Shell) -> Result<()> {
                 "{}-{}{}.json",
                 pkg.name,
                 platform.display().replace('/', "-"),
-                if i == 0 { String::new() } else { format!("-{i}") }
+                if i == 0 {
+                    String::new()
+                } else {
+                    format!("-{i}")
+                }
             );
             let path = p.digests.join(name);
             forge_core::fsx::write_atomic(&path, &serde_json::to_vec_pretty(&file)?)?;
@@ -559,10 +575,9 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
     let mut missing = Vec::new();
     for pkg in &plan.packages {
         for t in pkg.triples() {
-            if !parts
-                .iter()
-                .any(|part| part.staged.package == pkg.name && part.staged.target.as_deref() == Some(t.as_str()))
-            {
+            if !parts.iter().any(|part| {
+                part.staged.package == pkg.name && part.staged.target.as_deref() == Some(t.as_str())
+            }) {
                 missing.push(format!("`{}` for {t}", pkg.name));
             }
         }
@@ -584,7 +599,10 @@ pub fn publish_phase(p: &cli::PublishArgs, shell: &Shell) -> Result<()> {
         forge_core::fsx::create_dir_all(&dir)?;
         let mut merged = stage::Staged::described(unit, &plan.version, plan.commit.clone());
         merged.dir = dir.clone();
-        for part in parts.iter().filter(|pt| unit.packages.contains(&pt.staged.package)) {
+        for part in parts
+            .iter()
+            .filter(|pt| unit.packages.contains(&pt.staged.package))
+        {
             for a in part.staged.assets.iter().filter(|a| {
                 a.kind != stage::AssetKind::Checksums && a.kind != stage::AssetKind::Signature
             }) {
@@ -707,7 +725,9 @@ pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
 }
 
 fn find_named_ext(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
+    for e in
+        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
+    {
         let p = e
             .with_context(|| format!("failed to read `{}`", dir.display()))?
             .path();

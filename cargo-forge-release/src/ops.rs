@@ -410,9 +410,9 @@ pub fn apply_bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Resul
                     continue;
                 };
                 let text = forge_core::fsx::read_to_string(p.manifest_path.as_std_path())?;
-                let doc: toml_edit::DocumentMut = text.parse().with_context(|| {
-                    format!("failed to parse `{}`", p.manifest_path)
-                })?;
+                let doc: toml_edit::DocumentMut = text
+                    .parse()
+                    .with_context(|| format!("failed to parse `{}`", p.manifest_path))?;
                 let inherits = doc["package"]["version"]
                     .get("workspace")
                     .and_then(|w| w.as_bool())
@@ -561,8 +561,12 @@ fn stage_package_into(
     // Build: one call per (toolchain, backend, glibc), as the plan says; `auto` is decided
     // here, on the machine that builds.
     let mut built: Vec<Artifact> = Vec::new();
-    let mut groups: Vec<(Option<String>, forge_core::cli::BackendChoice, Option<String>, Vec<String>)> =
-        Vec::new();
+    let mut groups: Vec<(
+        Option<String>,
+        forge_core::cli::BackendChoice,
+        Option<String>,
+        Vec<String>,
+    )> = Vec::new();
     for t in &targets {
         match groups
             .iter_mut()
@@ -625,7 +629,9 @@ fn stage_package_into(
             let mut files: Vec<artifacts::ArchiveFile> = built
                 .iter()
                 .filter(|a| {
-                    a.package == pkg.name && a.kind == "bin" && a.target.as_deref() == Some(t.as_str())
+                    a.package == pkg.name
+                        && a.kind == "bin"
+                        && a.target.as_deref() == Some(t.as_str())
                 })
                 .map(|a| (a.name.clone(), a.path.clone(), 0o755))
                 .collect();
@@ -982,7 +988,11 @@ pub fn abort(
     let Some(mut state) = State::load(&state_path)? else {
         shell.status(
             "Unchanged",
-            format!("no release of {} {} in progress", unit.packages.join(", "), plan.version),
+            format!(
+                "no release of {} {} in progress",
+                unit.packages.join(", "),
+                plan.version
+            ),
         );
         return Ok(());
     };

@@ -242,15 +242,26 @@ pub fn read(file: &Path, project: &Project) -> Result<ReleasePlan> {
         return Err(usage(format!(
             "`{}` is not a release plan of this cargo-forge: its schema is `{}`, not `{SCHEMA}`",
             file.display(),
-            if schema.is_empty() { "missing" } else { &schema }
+            if schema.is_empty() {
+                "missing"
+            } else {
+                &schema
+            }
         )))
         .hint("make it with `cargo forge-release plan` of this cargo-forge");
     }
-    let root = value["workspace_root"].as_str().unwrap_or_default().to_string();
+    let root = value["workspace_root"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let target = value["target_dir"].as_str().unwrap_or_default().to_string();
     // The target directory first: it is usually inside the root, and more specific.
     if !target.is_empty() {
-        rebase(&mut value, &target, &project.target_dir.display().to_string());
+        rebase(
+            &mut value,
+            &target,
+            &project.target_dir.display().to_string(),
+        );
     }
     if !root.is_empty() {
         rebase(
@@ -474,10 +485,7 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                 rustc: tc.version.clone(),
             });
         }
-        let dir = manifest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
         let include = cfg
             .include
             .clone()
@@ -586,10 +594,16 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                     == Some(crate::ops::bump_message(&version.to_string()).as_str())
                     || drafts.iter().any(|d| {
                         let key = unit_key(&[d.plan.name.clone()], &version.to_string());
-                        State::load(&project.target_dir.join("forge/release").join(key).join("state.json"))
-                            .ok()
-                            .flatten()
-                            .is_some()
+                        State::load(
+                            &project
+                                .target_dir
+                                .join("forge/release")
+                                .join(key)
+                                .join("state.json"),
+                        )
+                        .ok()
+                        .flatten()
+                        .is_some()
                     }));
             if resuming {
                 shell.note(format!(
@@ -598,7 +612,10 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                 ));
                 bump = false;
             } else {
-                problems.push(format!("`--bump`: `{}` is already at {version}", at.join("`, `")));
+                problems.push(format!(
+                    "`--bump`: `{}` is already at {version}",
+                    at.join("`, `")
+                ));
             }
         }
     }
@@ -757,10 +774,8 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
             names.join(", ")
         )));
     }
-    let sde = forge_core::archive::source_date_epoch(
-        &root,
-        packages[0].manifest_path.as_std_path(),
-    )?;
+    let sde =
+        forge_core::archive::source_date_epoch(&root, packages[0].manifest_path.as_std_path())?;
     let plan = ReleasePlan {
         schema: SCHEMA.into(),
         cargo_forge_version: TOOL_VERSION.into(),
@@ -911,9 +926,13 @@ mod tests {
         );
         assert_eq!(forge_core::exit::code_of(&err), 2);
         let old = plan_with(Some("aaa111"), "0.0.1");
-        let msg = old.check_here(file, Some("aaa111")).unwrap_err().to_string();
+        let msg = old
+            .check_here(file, Some("aaa111"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            msg.contains("cargo-forge 0.0.1") && msg.contains(&format!("cargo-forge {TOOL_VERSION}")),
+            msg.contains("cargo-forge 0.0.1")
+                && msg.contains(&format!("cargo-forge {TOOL_VERSION}")),
             "{msg}"
         );
     }

@@ -135,7 +135,11 @@ pub struct Staged {
 
 impl Staged {
     /// A release with nothing staged yet, for describing what hosts will do with it.
-    pub fn described(unit: &crate::plan::UnitPlan, version: &str, commit: Option<String>) -> Staged {
+    pub fn described(
+        unit: &crate::plan::UnitPlan,
+        version: &str,
+        commit: Option<String>,
+    ) -> Staged {
         Staged {
             package: unit.packages.join(", "),
             packages: unit.packages.clone(),
@@ -164,7 +168,10 @@ impl Staged {
         let Ok(ours) = semver::Version::parse(&self.version) else {
             return false;
         };
-        let held: Vec<semver::Version> = tags.into_iter().filter_map(|t| self.version_of(t)).collect();
+        let held: Vec<semver::Version> = tags
+            .into_iter()
+            .filter_map(|t| self.version_of(t))
+            .collect();
         crate::version::is_highest(&ours, &held)
     }
 

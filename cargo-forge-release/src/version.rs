@@ -113,10 +113,17 @@ mod tests {
         );
         assert!(tag("release", "x", &v).is_err());
         assert!(tag("v {{version}}", "x", &v).is_err());
-        for bad in ["/v{{version}}", "v{{version}}/", "a//v{{version}}", "a/.b/{{version}}"] {
+        for bad in [
+            "/v{{version}}",
+            "v{{version}}/",
+            "a//v{{version}}",
+            "a/.b/{{version}}",
+        ] {
             assert!(tag(bad, "x", &v).is_err(), "{bad}");
         }
-        let e = tag("{{crate}}-{{version}}", "x", &v).unwrap_err().to_string();
+        let e = tag("{{crate}}-{{version}}", "x", &v)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown placeholder `{{crate}}`"), "{e}");
     }
 

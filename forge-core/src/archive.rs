@@ -289,7 +289,12 @@ fn append_entries<W: Write>(
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(*len);
                 let reader = source.open()?;
-                append(builder, h, &name, Exact::new(reader, *len, format!("`{name}`")))?;
+                append(
+                    builder,
+                    h,
+                    &name,
+                    Exact::new(reader, *len, format!("`{name}`")),
+                )?;
             }
             EntryData::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
@@ -402,7 +407,9 @@ impl<R: Read> Read for BoundedReader<R> {
             return Ok(0);
         }
         // One byte more than allowed tells "exactly the limit" from "over it".
-        let max = buf.len().min((self.left + 1).min(usize::MAX as u64) as usize);
+        let max = buf
+            .len()
+            .min((self.left + 1).min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..max])?;
         if n as u64 > self.left {
             return Err(std::io::Error::new(
@@ -622,17 +629,26 @@ mod tests {
         )
         .unwrap();
         let err = write_tar(Vec::new(), vec![short], &TarOptions::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("ended 5990 bytes early"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("ended 5990 bytes early"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn bounded_reader_stops_at_the_limit() {
         let mut exact = BoundedReader::new(std::io::repeat(0).take(100), 100);
-        assert_eq!(std::io::copy(&mut exact, &mut std::io::sink()).unwrap(), 100);
+        assert_eq!(
+            std::io::copy(&mut exact, &mut std::io::sink()).unwrap(),
+            100
+        );
         let mut over = BoundedReader::new(std::io::repeat(0).take(101), 100);
         let err = std::io::copy(&mut over, &mut std::io::sink()).unwrap_err();
         let err = anyhow::Error::new(err).context("reading a layer");
-        assert_eq!(LimitExceeded::find(&err), Some(LimitExceeded { limit: 100 }));
+        assert_eq!(
+            LimitExceeded::find(&err),
+            Some(LimitExceeded { limit: 100 })
+        );
     }
 
     #[test]

@@ -349,6 +349,9 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(300));
         drop(held);
         let waited = waiter.join().unwrap();
-        assert!(waited >= std::time::Duration::from_millis(250), "{waited:?}");
+        assert!(
+            waited >= std::time::Duration::from_millis(250),
+            "{waited:?}"
+        );
     }
 }

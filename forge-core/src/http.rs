@@ -1460,11 +1460,7 @@ mod tests {
         // Two loopback servers on two ports: two origins.
         let other = serve(vec![ok("from the other origin")]);
         let origin = serve(vec![
-            Step::Respond(
-                302,
-                vec![("Location", "/v2/moved?x=1".into())],
-                vec![],
-            ),
+            Step::Respond(302, vec![("Location", "/v2/moved?x=1".into())], vec![]),
             Step::Respond(
                 307,
                 vec![("Location", format!("{}/storage/blob", other.url))],
@@ -1479,7 +1475,10 @@ mod tests {
                 &Shell::plain(),
             )
             .unwrap();
-        assert_eq!((resp.status, resp.text().as_str()), (200, "from the other origin"));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "from the other origin")
+        );
         let seen = origin.seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1].request_line, "GET /v2/moved?x=1 HTTP/1.1");
@@ -1493,10 +1492,17 @@ mod tests {
         let seen = other.seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].request_line, "GET /storage/blob HTTP/1.1");
-        assert_eq!(header_of(&seen[0], "authorization"), None, "token leaked to another port");
+        assert_eq!(
+            header_of(&seen[0], "authorization"),
+            None,
+            "token leaked to another port"
+        );
         assert!(same_origin("http://127.0.0.1:80/a", "http://127.0.0.1/b"));
         assert!(!same_origin("https://h/a", "http://h/a"));
-        assert!(!same_origin("http://127.0.0.1:5000/", "http://127.0.0.1:5001/"));
+        assert!(!same_origin(
+            "http://127.0.0.1:5000/",
+            "http://127.0.0.1:5001/"
+        ));
     }
 
     #[test]
@@ -1533,7 +1539,8 @@ mod tests {
         let client = fast(3);
         let resp = client
             .request(
-                &Request::post(format!("{}/form", origin.url)).body(Body::bytes(b"payload".to_vec())),
+                &Request::post(format!("{}/form", origin.url))
+                    .body(Body::bytes(b"payload".to_vec())),
                 &Shell::plain(),
             )
             .unwrap();
@@ -1563,7 +1570,10 @@ mod tests {
         assert_eq!(too_large.limit, 999);
         let dest = dir.path().join("blob");
         let err = client.download(&req, &dest, None, &shell).unwrap_err();
-        assert!(err.chain().any(|c| c.downcast_ref::<TooLarge>().is_some()), "{err:#}");
+        assert!(
+            err.chain().any(|c| c.downcast_ref::<TooLarge>().is_some()),
+            "{err:#}"
+        );
         assert!(!dest.exists());
         assert_eq!(client.attempts(), 2, "not retried");
     }

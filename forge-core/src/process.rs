@@ -523,7 +523,10 @@ impl Cmd {
         let tail = crate::secret::redact(&Vec::from(last).join("\n"));
         match status {
             Some(s) if s.success() => Ok(()),
-            Some(s) => Err(anyhow::anyhow!("`{}` failed with {s}\n{tail}", self.display())),
+            Some(s) => Err(anyhow::anyhow!(
+                "`{}` failed with {s}\n{tail}",
+                self.display()
+            )),
             None => Err(anyhow::anyhow!("`{}` did not finish", self.display())),
         }
     }
@@ -666,7 +669,12 @@ mod tests {
             true
         })
         .unwrap();
-        assert_eq!(seen.len(), 5, "{:?}", seen.iter().map(|l| l.len()).collect::<Vec<_>>());
+        assert_eq!(
+            seen.len(),
+            5,
+            "{:?}",
+            seen.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
         assert_eq!((seen[0].as_str(), seen[1].as_str()), ("one", "two"));
         assert_eq!((seen[2].len(), seen[3].len()), (MAX_LINE, 10));
         assert_eq!(seen[4], "last");
@@ -681,7 +689,10 @@ mod tests {
             crate::shell::MessageFormat::Human,
         );
         let err = Cmd::new("sh")
-            .args(["-c", "echo out sentinel-child-4711; echo err sentinel-child-4711 >&2; exit 2"])
+            .args([
+                "-c",
+                "echo out sentinel-child-4711; echo err sentinel-child-4711 >&2; exit 2",
+            ])
             .run(&shell)
             .unwrap_err();
         let msg = format!("{err:#}");
@@ -692,7 +703,10 @@ mod tests {
             .stream_stdout(&shell, |_| Ok(()))
             .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("oops ***") && !msg.contains("sentinel"), "{msg}");
+        assert!(
+            msg.contains("oops ***") && !msg.contains("sentinel"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -820,7 +834,10 @@ mod tests {
         assert!(p.try_wait().unwrap().is_none());
         // The child writes its line on its own schedule: wait for it (a busy machine is slow).
         for _ in 0..200 {
-            if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("started")
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

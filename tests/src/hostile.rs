@@ -229,7 +229,11 @@ fn handle(shared: &Shared, req: &crate::github::HttpRequest, addr: SocketAddr) -
                 ],
                 bytes.clone(),
             ),
-            None => answer(404, vec![], br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec()),
+            None => answer(
+                404,
+                vec![],
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec(),
+            ),
         };
     }
     if let Some((_, d)) = rest.rsplit_once("/blobs/") {
@@ -242,7 +246,11 @@ fn handle(shared: &Shared, req: &crate::github::HttpRequest, addr: SocketAddr) -
         }
         return match state.blobs.get(d) {
             Some(b) => answer(200, vec![], b.clone()),
-            None => answer(404, vec![], br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec()),
+            None => answer(
+                404,
+                vec![],
+                br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec(),
+            ),
         };
     }
     answer(404, vec![], Vec::new())

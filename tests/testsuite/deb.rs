@@ -697,7 +697,10 @@ fn timer_pair_and_user_unit_enabled_in_clean_root() {
         enabled.contains("forge-fixture-cli-agent.service (user, default.target.wants)"),
         "{enabled}"
     );
-    assert!(!enabled.contains("forge-fixture-cli-report.service"), "{enabled}");
+    assert!(
+        !enabled.contains("forge-fixture-cli-report.service"),
+        "{enabled}"
+    );
     // enable = false for the fixture's own daemon: not enabled either.
     assert!(!enabled.contains("forge-fixture-cli.service"), "{enabled}");
     assert!(err.contains("Purged"), "{err}");

@@ -252,7 +252,10 @@ fn concurrent_repo_updates_are_serialised_and_both_listed() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     let names = ["forge-race-alpha", "forge-race-beta", "forge-race-gamma"];
-    let debs: Vec<_> = names.iter().map(|n| small_deb(tmp.path(), n, "1.0", "all")).collect();
+    let debs: Vec<_> = names
+        .iter()
+        .map(|n| small_deb(tmp.path(), n, "1.0", "all"))
+        .collect();
 
     // Held by this process: `--no-wait` fails naming it; a waiting run says so and finishes
     // once the lock is released.
@@ -275,12 +278,18 @@ fn concurrent_repo_updates_are_serialised_and_both_listed() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(!repo.join("dists").exists(), "the waiting run wrote under the lock");
+    assert!(
+        !repo.join("dists").exists(),
+        "the waiting run wrote under the lock"
+    );
     drop(held);
     let out = waiting.wait_with_output().unwrap();
     assert_success(&out, "the run that waited");
     assert!(
-        stderr(&out).contains(&format!("Waiting for the lock on the APT repository `{}`", repo.display())),
+        stderr(&out).contains(&format!(
+            "Waiting for the lock on the APT repository `{}`",
+            repo.display()
+        )),
         "{}",
         stderr(&out)
     );
@@ -288,10 +297,18 @@ fn concurrent_repo_updates_are_serialised_and_both_listed() {
     // Two runs started together.
     let children: Vec<_> = debs[..2]
         .iter()
-        .map(|d| repo_cmd(&repo, &[], d).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|d| {
+            repo_cmd(&repo, &[], d)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for child in children {
-        assert_success(&child.wait_with_output().unwrap(), "concurrent forge-deb repo");
+        assert_success(
+            &child.wait_with_output().unwrap(),
+            "concurrent forge-deb repo",
+        );
     }
 
     let apt = tempfile::tempdir().unwrap();
@@ -300,14 +317,21 @@ fn concurrent_repo_updates_are_serialised_and_both_listed() {
         &format!("deb [trusted=yes] file://{} stable main", repo.display()),
         &["amd64"],
     );
-    assert_success(&run(Command::new("apt-get").args(&opts).arg("update")), "apt-get update");
+    assert_success(
+        &run(Command::new("apt-get").args(&opts).arg("update")),
+        "apt-get update",
+    );
     let out = run(Command::new("apt-get")
         .args(&opts)
         .args(["install", "--simulate", "--no-install-recommends"])
         .args(names));
     assert_success(&out, "apt-get install --simulate");
     for n in names {
-        assert!(stdout(&out).contains(&format!("Inst {n} ")), "{n} missing:\n{}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&format!("Inst {n} ")),
+            "{n} missing:\n{}",
+            stdout(&out)
+        );
     }
 }
 

@@ -11,7 +11,8 @@ use forge_tests::*;
 /// `program ARGS` under `umask 077`.
 fn umasked(program: PathBuf) -> Command {
     let mut c = Command::new("sh");
-    c.args(["-c", "umask 077 && exec \"$0\" \"$@\""]).arg(program);
+    c.args(["-c", "umask 077 && exec \"$0\" \"$@\""])
+        .arg(program);
     c
 }
 
@@ -41,7 +42,11 @@ fn assert_private(roots: &[PathBuf]) {
         .filter(|(_, m)| !matches!(m, 0o600 | 0o700))
         .map(|(p, m)| format!("{:o} {}", m, p.display()))
         .collect();
-    assert!(open.is_empty(), "not 0600/0700 under umask 077:\n{}", open.join("\n"));
+    assert!(
+        open.is_empty(),
+        "not 0600/0700 under umask 077:\n{}",
+        open.join("\n")
+    );
     assert!(all.len() > roots.len(), "nothing was checked");
 }
 

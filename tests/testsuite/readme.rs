@@ -153,7 +153,9 @@ fn the_tour_runs_as_written() {
         );
     }
 
-    let published = fx.path().join("target/forge/release/forge-fixture-cli/0.1.0/publish/v0.1.0");
+    let published = fx
+        .path()
+        .join("target/forge/release/forge-fixture-cli/0.1.0/publish/v0.1.0");
     for file in [
         "SHA256SUMS".to_owned(),
         format!("forge-fixture-cli-0.1.0-{}.tar.gz", host_triple()),

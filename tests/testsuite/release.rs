@@ -503,10 +503,11 @@ fn failed_upload_publishes_nothing_and_rerun_completes() {
         stdout(&tags)
     );
     assert!(!repo.path().join("dist/v0.2.0").exists());
-    let state =
-        std::fs::read_to_string(repo
-            .path()
-            .join("target/forge/release/forge-fixture-cli/0.2.0/state.json")).unwrap();
+    let state = std::fs::read_to_string(
+        repo.path()
+            .join("target/forge/release/forge-fixture-cli/0.2.0/state.json"),
+    )
+    .unwrap();
     assert!(!state.contains("sentinel-gh-token-0451"));
 
     // The fault clears: the re-run completes and uploads nothing twice.
@@ -610,7 +611,14 @@ fn split_phases_plan_build_publish() {
     repo.bump_to("0.2.0");
     let plan_dir = repo.path().join("target/ci-plan");
     let out = repo.release(
-        &["plan", "v0.2.0", "--out", plan_dir.to_str().unwrap(), "--toolchain", "/usr"],
+        &[
+            "plan",
+            "v0.2.0",
+            "--out",
+            plan_dir.to_str().unwrap(),
+            "--toolchain",
+            "/usr",
+        ],
         &[],
     );
     assert_success(&out, "plan");
@@ -629,7 +637,9 @@ fn split_phases_plan_build_publish() {
             .next(),
         Some("forge-fixture-cli_0.2.0-1_arm64.deb")
     );
-    let head = stdout(&git(repo.path(), &["rev-parse", "HEAD"])).trim().to_string();
+    let head = stdout(&git(repo.path(), &["rev-parse", "HEAD"]))
+        .trim()
+        .to_string();
     assert_eq!(plan["commit"], head.as_str());
 
     let arts = repo.path().join("target/ci-artifacts");
@@ -669,7 +679,8 @@ fn split_phases_plan_build_publish() {
         let dir = runner.join("forge-fixture-cli").join(t);
         assert!(dir.join("staged.json").is_file(), "{}", dir.display());
         assert!(
-            dir.join(format!("forge-fixture-cli-0.2.0-{t}.tar.gz")).is_file(),
+            dir.join(format!("forge-fixture-cli-0.2.0-{t}.tar.gz"))
+                .is_file(),
             "{t}"
         );
     }
@@ -708,7 +719,9 @@ fn split_phases_plan_build_publish() {
     std::fs::write(repo.path().join("NOTES.md"), "later\n").unwrap();
     git(repo.path(), &["add", "NOTES.md"]);
     git(repo.path(), &["commit", "-q", "-m", "later"]);
-    let later = stdout(&git(repo.path(), &["rev-parse", "HEAD"])).trim().to_string();
+    let later = stdout(&git(repo.path(), &["rev-parse", "HEAD"]))
+        .trim()
+        .to_string();
     let out = repo.release(
         &[
             "build",
@@ -725,7 +738,10 @@ fn split_phases_plan_build_publish() {
         err.contains(&format!("commit {head}")) && err.contains(&format!("commit {later}")),
         "{err}"
     );
-    assert!(!arts.join("again").exists(), "nothing is built for a refused plan");
+    assert!(
+        !arts.join("again").exists(),
+        "nothing is built for a refused plan"
+    );
 }
 
 /// minisign signatures (pure Rust, key password from MINISIGN_PASSWORD) verify for every file.

@@ -421,9 +421,18 @@ fn signing_passphrases_never_show() {
     assert_success(&out, "forge-release with a protected key");
     assert_no_passphrase("forge-release -vv", &out);
     assert!(release.path().join("apt/dists/stable/InRelease").is_file());
-    for f in files(&release.path().join("target/forge/release/forge-fixture-cli/0.1.0")) {
-        let text =
-            std::fs::read(release.path().join("target/forge/release/forge-fixture-cli/0.1.0").join(&f)).unwrap();
+    for f in files(
+        &release
+            .path()
+            .join("target/forge/release/forge-fixture-cli/0.1.0"),
+    ) {
+        let text = std::fs::read(
+            release
+                .path()
+                .join("target/forge/release/forge-fixture-cli/0.1.0")
+                .join(&f),
+        )
+        .unwrap();
         assert!(
             !String::from_utf8_lossy(&text).contains(GPG_PASS),
             "{f} holds the passphrase"

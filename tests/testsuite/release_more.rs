@@ -528,7 +528,9 @@ fn a_second_run_of_a_release_waits_for_the_first() {
         return;
     }
     let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
-    let state_dir = repo.path().join("target/forge/release/forge-fixture-cli/0.1.0");
+    let state_dir = repo
+        .path()
+        .join("target/forge/release/forge-fixture-cli/0.1.0");
     let shell = forge_core::Shell::plain();
     let held = forge_core::fsx::lock_dir(&state_dir, "the release", false, &shell).unwrap();
     let out = repo.release(&["0.1.0", "--yes", "--no-wait"], &[]);
@@ -542,7 +544,10 @@ fn a_second_run_of_a_release_waits_for_the_first() {
         "{}",
         stderr(&out)
     );
-    assert!(!repo.path().join("dist").exists(), "published under another run's lock");
+    assert!(
+        !repo.path().join("dist").exists(),
+        "published under another run's lock"
+    );
 
     let mut cmd = Command::new(bin("cargo-forge-release"));
     cmd.args(["forge-release", "0.1.0", "--yes"])
@@ -555,12 +560,18 @@ fn a_second_run_of_a_release_waits_for_the_first() {
         .stderr(std::process::Stdio::piped());
     let waiting = cmd.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
-    assert!(!repo.path().join("dist").exists(), "the waiting run published under the lock");
+    assert!(
+        !repo.path().join("dist").exists(),
+        "the waiting run published under the lock"
+    );
     drop(held);
     let out = waiting.wait_with_output().unwrap();
     assert_success(&out, "the run that waited");
     assert!(
-        stderr(&out).contains(&format!("Waiting for the lock on the release forge-fixture-cli v0.1.0 `{}`", state_dir.display())),
+        stderr(&out).contains(&format!(
+            "Waiting for the lock on the release forge-fixture-cli v0.1.0 `{}`",
+            state_dir.display()
+        )),
         "{}",
         stderr(&out)
     );

@@ -27,7 +27,10 @@ fn github_env(gh: &Emulator) -> Vec<(String, String)> {
 }
 
 fn envs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
-    owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 fn remote_tag_list(repo: &ReleaseRepo) -> Vec<String> {
@@ -89,7 +92,11 @@ fn workspace_packages_one_by_one_and_together() {
 
     // A library without a binary cannot be archived: said at plan time, with the fix.
     let out = repo.release(&["1.0.0", "--workspace", "--yes", tc[0], tc[1]], &env);
-    failed_with(&out, 2, &["`forge-ws-probe` has no binary", "--exclude forge-ws-probe"]);
+    failed_with(
+        &out,
+        2,
+        &["`forge-ws-probe` has no binary", "--exclude forge-ws-probe"],
+    );
     // `{{name}}` is the package's name (it was released as literal text).
     let out = repo.release(&["plan", "1.0.0", "-p", "forge-ws-alpha"], &[]);
     assert_success(&out, "plan with {{name}}");
@@ -126,7 +133,11 @@ fn workspace_packages_one_by_one_and_together() {
     // Released again: nothing to do, for each.
     let out = repo.release(&["1.0.0", "-p", "forge-ws-beta", "--yes"], &env);
     assert_success(&out, "again");
-    assert!(stderr(&out).contains("already published"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already published"),
+        "{}",
+        stderr(&out)
+    );
 
     // Both together, a tag each, the version bumped once for the workspace.
     let out = repo.release(
@@ -161,7 +172,10 @@ fn workspace_packages_one_by_one_and_together() {
         "tag-format = \"{{name}}-v{{version}}\"",
         "tag-format = \"v{{version}}\"",
     );
-    git(repo.path(), &["commit", "-q", "-am", "one tag for the workspace"]);
+    git(
+        repo.path(),
+        &["commit", "-q", "-am", "one tag for the workspace"],
+    );
     let out = repo.release(
         &[
             "1.2.0",
@@ -213,10 +227,16 @@ fn workspace_packages_one_by_one_and_together() {
         .into_iter()
         .find(|r| r.tag_name == "v1.2.0")
         .unwrap();
-    let names: Vec<&str> = shared_release.assets.iter().map(|a| a.name.as_str()).collect();
+    let names: Vec<&str> = shared_release
+        .assets
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
     for pkg in ["forge-ws-alpha", "forge-ws-beta"] {
         assert!(
-            names.iter().any(|n| n.starts_with(&format!("{pkg}-1.2.0-"))),
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("{pkg}-1.2.0-"))),
             "{names:?}"
         );
     }
@@ -402,7 +422,12 @@ fn secrets_only_where_used() {
     failed_with(
         &out,
         2,
-        &["GITHUB_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "nothing was done"],
+        &[
+            "GITHUB_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "nothing was done",
+        ],
     );
     assert!(gh.requests().is_empty(), "publish talked to GitHub");
     assert!(s3.list("ws/").is_empty(), "publish wrote to S3");
@@ -524,12 +549,22 @@ fn a_backport_never_moves_latest_backwards() {
     assert!(repo.path().join("dist/v1.2.4/SHA256SUMS").is_file());
     // `cargo forge-image --push` of the 1.2.4 checkout follows the same rule.
     let out = run(Command::new(bin("cargo-forge-image"))
-        .args(["forge-image", "--push", "--toolchain", "/usr", "--repository"])
+        .args([
+            "forge-image",
+            "--push",
+            "--toolchain",
+            "/usr",
+            "--repository",
+        ])
         .arg(format!("{}/bp/cli", reg.host()))
         .current_dir(repo.path())
         .env("NO_COLOR", "1"));
     assert_success(&out, "forge-image --push at 1.2.4");
-    assert!(stderr(&out).contains("stays where it is"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stays where it is"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(tag_digest(&reg, "bp/cli", "latest"), d130);
     assert_eq!(tag_digest(&reg, "bp/cli", "1"), d130);
 }
@@ -558,10 +593,7 @@ fn bump_dry_run_stages_the_new_version_and_a_failed_bump_resumes() {
     let staging = repo
         .path()
         .join("target/forge/release/forge-fixture-cli/0.4.0/staging");
-    let archive = staging.join(format!(
-        "forge-fixture-cli-0.4.0-{}.tar.gz",
-        host_triple()
-    ));
+    let archive = staging.join(format!("forge-fixture-cli-0.4.0-{}.tar.gz", host_triple()));
     assert!(archive.is_file(), "{}", stderr(&out));
     let deb = std::fs::read_dir(&staging)
         .unwrap()
@@ -594,16 +626,25 @@ fn bump_dry_run_stages_the_new_version_and_a_failed_bump_resumes() {
         std::fs::read(repo.path().join("Cargo.lock")).unwrap(),
         lock_before
     );
-    assert!(
-        stdout(&git(repo.path(), &["status", "--porcelain", "--untracked-files=no"]))
-            .trim()
-            .is_empty()
-    );
+    assert!(stdout(&git(
+        repo.path(),
+        &["status", "--porcelain", "--untracked-files=no"]
+    ))
+    .trim()
+    .is_empty());
 
     // The publish fails after the bump commit; the same command finishes it.
     gh.fail_uploads(10, 500);
     let out = repo.release(
-        &["0.4.0", "--bump", "--yes", "--retries", "2", "--toolchain", "/usr"],
+        &[
+            "0.4.0",
+            "--bump",
+            "--yes",
+            "--retries",
+            "2",
+            "--toolchain",
+            "/usr",
+        ],
         &env,
     );
     failed_with(&out, 5, &["nothing was published"]);

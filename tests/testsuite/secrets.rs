@@ -152,5 +152,8 @@ fn build_script_output_is_masked_at_very_verbose() {
     let err = stderr(&out);
     assert!(err.contains("build script says ***"), "{err}");
     assert!(err.contains("build script warns ***"), "{err}");
-    assert!(!err.contains(SENTINEL) && !stdout(&out).contains(SENTINEL), "{err}");
+    assert!(
+        !err.contains(SENTINEL) && !stdout(&out).contains(SENTINEL),
+        "{err}"
+    );
 }

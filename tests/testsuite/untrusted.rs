@@ -95,7 +95,12 @@ fn serve_image(
         },
         "layers": descs,
     });
-    reg.put_manifest("hostile/base", tag, OCI_MANIFEST, manifest.to_string().into_bytes());
+    reg.put_manifest(
+        "hostile/base",
+        tag,
+        OCI_MANIFEST,
+        manifest.to_string().into_bytes(),
+    );
     format!("{}/hostile/base:{tag}", reg.host())
 }
 
@@ -148,10 +153,18 @@ fn a_hostile_registry_is_refused_cleanly() {
         Some(&path_digest),
     );
     let cache = scratch.path().join("cache-path");
-    let out = forge_image(&fx, &cache, &["--no-build", "--base", &bad, "--output", &output]);
+    let out = forge_image(
+        &fx,
+        &cache,
+        &["--no-build", "--base", &bad, "--output", &output],
+    );
     assert_refused(
         &out,
-        &["is refused", "its config has the digest", "not `sha256:` and 64 lowercase hex"],
+        &[
+            "is refused",
+            "its config has the digest",
+            "not `sha256:` and 64 lowercase hex",
+        ],
         &out_dir,
     );
     assert!(!evil_dir.exists(), "the digest's path was created");
@@ -162,10 +175,17 @@ fn a_hostile_registry_is_refused_cleanly() {
     let (_, other_diff) = layer("etc/motd", b'y', 1000);
     let bad = serve_image(&reg, "diff-id", &[(blob, other_diff.clone())], None);
     let cache = scratch.path().join("cache-diff");
-    let out = forge_image(&fx, &cache, &["--no-build", "--base", &bad, "--output", &output]);
+    let out = forge_image(
+        &fx,
+        &cache,
+        &["--no-build", "--base", &bad, "--output", &output],
+    );
     assert_refused(
         &out,
-        &["does not match its diff_id", &format!("the config says {other_diff}")],
+        &[
+            "does not match its diff_id",
+            &format!("the config says {other_diff}"),
+        ],
         &out_dir,
     );
 
@@ -178,7 +198,11 @@ fn a_hostile_registry_is_refused_cleanly() {
         "[package.metadata.forge.image.limits]\nmax-layer-size = \"16 MiB\"\n\n[package.metadata.deb]",
     );
     let cache = scratch.path().join("cache-bomb");
-    let out = forge_image(&fx, &cache, &["--no-build", "--base", &bad, "--output", &output]);
+    let out = forge_image(
+        &fx,
+        &cache,
+        &["--no-build", "--base", &bad, "--output", &output],
+    );
     assert_refused(
         &out,
         &[
@@ -217,17 +241,19 @@ fn redirects_keep_the_token_within_its_origin() {
     );
     let at_registry = reg.requests();
     assert!(
-        at_registry
-            .iter()
-            .any(|r| r.path.contains("/blobs/") && r.status == 307
-                && r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))),
+        at_registry.iter().any(|r| r.path.contains("/blobs/")
+            && r.status == 307
+            && r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))),
         "{at_registry:#?}"
     );
     let at_storage = storage.requests();
     assert_eq!(at_storage.len(), 2, "config and layer: {at_storage:#?}");
     for r in &at_storage {
         assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(r.authorization, None, "the token reached another origin: {r:?}");
+        assert_eq!(
+            r.authorization, None,
+            "the token reached another origin: {r:?}"
+        );
     }
     assert!(!stderr(&out).contains(TOKEN), "{}", stderr(&out));
 
@@ -247,5 +273,9 @@ fn redirects_keep_the_token_within_its_origin() {
             && err.contains("refusing plain http to `blob-storage.invalid:8080`"),
         "{err}"
     );
-    assert_eq!(storage.requests().len(), 2, "nothing more reached the storage server");
+    assert_eq!(
+        storage.requests().len(),
+        2,
+        "nothing more reached the storage server"
+    );
 }

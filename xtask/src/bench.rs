@@ -297,10 +297,12 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         })?;
     }
     let forge_deb = build_release_bin("cargo-forge-deb")?;
-    let forge_image = if names
-        .iter()
-        .any(|n| matches!(*n, "image-push" | "docker-push" | "docker-emulated" | "memory"))
-    {
+    let forge_image = if names.iter().any(|n| {
+        matches!(
+            *n,
+            "image-push" | "docker-push" | "docker-emulated" | "memory"
+        )
+    }) {
         Some(build_release_bin("cargo-forge-image")?)
     } else {
         None

@@ -125,13 +125,20 @@ impl Host for OciHost {
         // and recorded: a resumed run does not decide again against its own tags.
         if !state.is_done("tags-decided") {
             let version = semver::Version::parse(&release.version)?;
-            let refs: Vec<String> = all.iter().map(|t| format!("{}:{t}", self.repository)).collect();
+            let refs: Vec<String> = all
+                .iter()
+                .map(|t| format!("{}:{t}", self.repository))
+                .collect();
             let ref_tracks: BTreeMap<String, Track> = tracks
                 .iter()
                 .map(|(t, track)| (format!("{}:{t}", self.repository), *track))
                 .collect();
             let moving = cargo_forge_image::push::tags_that_move(
-                &self.http, &refs, &ref_tracks, &version, shell,
+                &self.http,
+                &refs,
+                &ref_tracks,
+                &version,
+                shell,
             )?;
             for t in &all {
                 if !moving.contains(&format!("{}:{t}", self.repository)) {

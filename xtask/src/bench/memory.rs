@@ -99,7 +99,9 @@ fn mib(bytes: u64) -> String {
 
 pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult> {
     if !Path::new(TIME).is_file() {
-        bail!("GNU time ({TIME}) is not installed: run `cargo xtask setup` (Debian package `time`)");
+        bail!(
+            "GNU time ({TIME}) is not installed: run `cargo xtask setup` (Debian package `time`)"
+        );
     }
     let work = bench_dir.join("memory");
     app::remove(&work)?;
@@ -108,10 +110,19 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
     let mut registry = Registry::start(&work.join("registry"))?;
     let krate = work.join("app");
     write_crate(&krate)?;
-    status("Building", format!("{NAME} once (every measured command runs with --no-build)"));
+    status(
+        "Building",
+        format!("{NAME} once (every measured command runs with --no-build)"),
+    );
     let mut build = Command::new("cargo");
     build
-        .args(["build", "--release", "--target", HOST_TARGET, "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            HOST_TARGET,
+            "--manifest-path",
+        ])
         .arg(krate.join("Cargo.toml"));
     super::neutral_env(&mut build, &krate);
     cmd::output(&mut build)?;
@@ -139,7 +150,13 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
             }
             continue;
         }
-        status("Payload", format!("{label} of /dev/urandom in {}", krate.join("payload.bin").display()));
+        status(
+            "Payload",
+            format!(
+                "{label} of /dev/urandom in {}",
+                krate.join("payload.bin").display()
+            ),
+        );
         write_payload(&krate.join("payload.bin"), size)?;
         let s3 = Seaweed::start(&work.join("s3"))?;
         registry.restart()?;
@@ -148,7 +165,12 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
         for (i, m) in measured.into_iter().enumerate() {
             status(
                 "Measured",
-                format!("{label}: {} peak {} in {:.1} s", STEPS[i], mib(m.bytes), m.secs),
+                format!(
+                    "{label}: {} peak {} in {:.1} s",
+                    STEPS[i],
+                    mib(m.bytes),
+                    m.secs
+                ),
             );
             peaks[i].push(Some(m));
         }
@@ -233,8 +255,14 @@ fn measure_size(
     // forge-image to an OCI layout.
     let layout = work.join("layout");
     let mut c = Command::new(bins.image);
-    c.args(["forge-image", "--no-build", "--target", HOST_TARGET, "--output"])
-        .arg(format!("oci:{}", layout.display()));
+    c.args([
+        "forge-image",
+        "--no-build",
+        "--target",
+        HOST_TARGET,
+        "--output",
+    ])
+    .arg(format!("oci:{}", layout.display()));
     let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("image-{tag}")))?;
     if !layout.join("index.json").is_file() {
         bail!("forge-image wrote no OCI layout to {}", layout.display());
@@ -245,8 +273,15 @@ fn measure_size(
 
     // forge-image build and push.
     let mut c = Command::new(bins.image);
-    c.args(["forge-image", "--no-build", "--target", HOST_TARGET, "--push", "--tag"])
-        .arg(format!("{}/bench/memory:{tag}", registry.host()));
+    c.args([
+        "forge-image",
+        "--no-build",
+        "--target",
+        HOST_TARGET,
+        "--push",
+        "--tag",
+    ])
+    .arg(format!("{}/bench/memory:{tag}", registry.host()));
     let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("push-{tag}")))?;
     out.push(peak);
     app::remove(&blobs)?;
@@ -255,11 +290,18 @@ fn measure_size(
     // forge-release, once per host: a fresh repository and origin each time.
     let origin = work.join("origin.git");
     let hosts = [
-        ("dir", "tar.gz", "{ kind = \"dir\", path = \"dist\" }".to_string()),
+        (
+            "dir",
+            "tar.gz",
+            "{ kind = \"dir\", path = \"dist\" }".to_string(),
+        ),
         (
             "registry",
             "tar.gz",
-            format!("{{ kind = \"oci\", repository = \"{}/bench/release\" }}", registry.host()),
+            format!(
+                "{{ kind = \"oci\", repository = \"{}/bench/release\" }}",
+                registry.host()
+            ),
         ),
         (
             "s3",
@@ -279,9 +321,17 @@ fn measure_size(
             .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
             .stdin(Stdio::null());
         git_identity(&mut c);
-        let (peak, _) = measured(&mut c, krate, &blobs, &logs.join(format!("release-{name}-{tag}")))?;
+        let (peak, _) = measured(
+            &mut c,
+            krate,
+            &blobs,
+            &logs.join(format!("release-{name}-{tag}")),
+        )?;
         if name == "dir" && !krate.join("dist").is_dir() {
-            bail!("forge-release published nothing to {}", krate.join("dist").display());
+            bail!(
+                "forge-release published nothing to {}",
+                krate.join("dist").display()
+            );
         }
         out.push(peak);
         for d in ["dist", "target/forge", ".git"] {
@@ -348,11 +398,7 @@ fn measured(c: &mut Command, krate: &Path, blobs: &Path, log: &Path) -> Result<(
 
 /// Free bytes on the file system of `dir` (`df`).
 fn free_disk(dir: &Path) -> Result<u64> {
-    let out = cmd::output(
-        Command::new("df")
-            .args(["--output=avail", "-B1"])
-            .arg(dir),
-    )?;
+    let out = cmd::output(Command::new("df").args(["--output=avail", "-B1"]).arg(dir))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .nth(1)
@@ -469,7 +515,10 @@ fn fresh_repo(krate: &Path, origin: &Path, format: &str, host: &str) -> Result<(
     git(krate, &["init", "-q"])?;
     git(krate, &["add", "-A"])?;
     git(krate, &["commit", "-q", "-m", "memory bench app"])?;
-    git(krate, &["remote", "add", "origin", &origin.display().to_string()])?;
+    git(
+        krate,
+        &["remote", "add", "origin", &origin.display().to_string()],
+    )?;
     git(krate, &["push", "-q", "origin", "main"])?;
     Ok(())
 }
@@ -506,7 +555,10 @@ fn print_side_by_side(sizes: &[u64], peaks: &[Vec<Option<Peak>>]) {
         }
         println!("{line}");
         if n == 0 {
-            println!("{}", "-".repeat(width.iter().sum::<usize>() + 2 * (cols - 1)));
+            println!(
+                "{}",
+                "-".repeat(width.iter().sum::<usize>() + 2 * (cols - 1))
+            );
         }
     }
     println!();

@@ -107,7 +107,8 @@ impl Seaweed {
         std::fs::write(dir.join("s3.json"), identities.to_string())
             .context("could not write s3.json")?;
         let p = free_ports(8)?;
-        let log = std::fs::File::create(dir.join("weed.log")).context("could not create weed.log")?;
+        let log =
+            std::fs::File::create(dir.join("weed.log")).context("could not create weed.log")?;
         let mut cmd = Command::new(&bin);
         cmd.arg("server")
             .arg(format!("-dir={}", dir.join("data").display()))
@@ -122,7 +123,10 @@ impl Seaweed {
             .arg("-filer")
             .arg(format!("-filer.port={}", p[4]))
             .arg(format!("-filer.port.grpc={}", p[5]))
-            .arg(format!("-filer.localSocket={}", dir.join("filer.sock").display()))
+            .arg(format!(
+                "-filer.localSocket={}",
+                dir.join("filer.sock").display()
+            ))
             .arg("-s3")
             .arg(format!("-s3.port={}", p[6]))
             .arg(format!("-s3.port.grpc={}", p[7]))
@@ -156,11 +160,19 @@ impl Seaweed {
         let mut bucket = false;
         while Instant::now() < deadline {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                bail!("SeaweedFS exited ({status}); see {}", self.dir.join("weed.log").display());
+                bail!(
+                    "SeaweedFS exited ({status}); see {}",
+                    self.dir.join("weed.log").display()
+                );
             }
             if !bucket {
                 bucket = matches!(
-                    request(self.filer, "POST", &format!("/buckets/{BUCKET}/?op=mkdir"), b""),
+                    request(
+                        self.filer,
+                        "POST",
+                        &format!("/buckets/{BUCKET}/?op=mkdir"),
+                        b""
+                    ),
                     Some(200 | 201 | 409)
                 );
             } else if request(self.s3, "PUT", &format!("/{BUCKET}/.ready"), b"ready") == Some(200)
