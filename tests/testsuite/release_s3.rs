@@ -1,7 +1,8 @@
 //! The `s3` release host against a real S3 (SeaweedFS on loopback, with signed requests): layout
 //! and bytes, the manifest and `latest.json` written last, re-runs that send nothing, pre-releases,
 //! multipart uploads, an outage in the middle of publishing and the resume from the state, wrong
-//! credentials, a missing bucket, conflicting objects and the rollback.
+//! credentials, a missing bucket, conflicting objects and the rollback; and two releases racing
+//! into one APT repository on S3 (the `apt` host), both ending up listed.
 //!
 //! The host is driven in-process through the `Host` trait, the way `ops::publish` drives it:
 //! `preflight`, `prepare`, `publish`, with a `save` callback — which is also where a test stops
@@ -633,4 +634,130 @@ fn rollback_removes_only_what_this_release_wrote_and_only_while_unpublished() {
     }
     host.rollback(&rel, &mut lagging, &shell).unwrap();
     assert_eq!(s3.list("rb"), before);
+}
+
+/// Two releases of different packages (the two binaries of a workspace), started at the same
+/// moment as two processes, into one APT repository on S3. A rendezvous after staging
+/// (`FORGE_TEST_APT_BARRIER`) makes both stage the same (empty) suite, so the race is real: one
+/// loses a conditional write (412), says so, stages again and merges. Both finish; the Release
+/// on S3 names indexes that are there and list both packages, each in the pool; and apt, reading
+/// the bucket over plain HTTP, verifies the signed repository and downloads both.
+#[test]
+fn concurrent_releases_into_one_apt_repository_on_s3_are_both_listed() {
+    use forge_tests::{assert_success, isolated_apt, require_tools, stderr, stdout};
+    use std::process::{Command, Stdio};
+    if !require_tools(&["git", "gpg", "apt-get", "dpkg-shlibdeps"]) || !require_weed() {
+        return;
+    }
+    let store = SeaweedS3::start_public_read();
+    let repo = crate::release::ReleaseRepo::of_workspace(
+        "release-workspace",
+        &format!(
+            "tag-format = \"{{{{name}}}}-v{{{{version}}}}\"\nartifacts = [\"deb\"]\nhosts = [{{ kind = \"apt\", url = \"s3://{BUCKET}/apt\", endpoint = \"{}\", sign-key = \"release@example.com\" }}]",
+            store.endpoint()
+        ),
+    );
+    let barrier = tempfile::tempdir().unwrap();
+    let packages = ["forge-ws-alpha", "forge-ws-beta"];
+    let children: Vec<_> = packages
+        .iter()
+        .map(|pkg| {
+            Command::new(forge_tests::bin("cargo-forge-release"))
+                .arg("forge-release")
+                .args(["1.0.0", "-p", pkg, "--yes", "--toolchain", "/usr"])
+                .current_dir(repo.path())
+                .env("NO_COLOR", "1")
+                .env("GNUPGHOME", repo.gnupg.path())
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+                .env("FORGE_TEST_APT_BARRIER", barrier.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn cargo-forge-release")
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait for cargo-forge-release"))
+        .collect();
+    for (pkg, out) in packages.iter().zip(&outs) {
+        assert_success(out, &format!("release {pkg} to apt on s3, concurrently"));
+    }
+    // Both met at the rendezvous, so both staged the same suite: at least one lost a write and
+    // merged again.
+    assert_eq!(
+        std::fs::read_dir(barrier.path()).unwrap().count(),
+        2,
+        "both releases reached the rendezvous"
+    );
+    let retried = outs
+        .iter()
+        .filter(|o| stderr(o).contains("was updated by another release meanwhile"))
+        .count();
+    assert!(
+        retried >= 1,
+        "no release lost the race:\n{}\n{}",
+        stderr(&outs[0]),
+        stderr(&outs[1])
+    );
+
+    // What a reader sees: InRelease names indexes that are there (by hash), which list both
+    // packages, each in the pool.
+    let inrelease = String::from_utf8(store.get("apt/dists/stable/InRelease").expect("InRelease"))
+        .unwrap();
+    let mut listed = Vec::new();
+    for line in inrelease.lines().filter(|l| l.starts_with(' ')) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [digest, _, path] = parts[..] else {
+            continue;
+        };
+        if digest.len() != 64 || !path.ends_with("binary-amd64/Packages") {
+            continue;
+        }
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        let key = format!("apt/dists/stable/{dir}/by-hash/SHA256/{digest}");
+        let text = String::from_utf8(store.get(&key).unwrap_or_else(|| panic!("{key} missing")))
+            .unwrap();
+        for l in text.lines() {
+            if let Some(f) = l.strip_prefix("Filename: ") {
+                assert!(store.get(&format!("apt/{f}")).is_some(), "{f} not in the pool");
+            }
+            if let Some(p) = l.strip_prefix("Package: ") {
+                listed.push(p.to_string());
+            }
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, packages, "both packages are listed: {inrelease}");
+
+    // apt over HTTP straight from the S3 endpoint, checking the signature.
+    let key = repo.export_public_key();
+    let aptdir = tempfile::tempdir().unwrap();
+    let opts = isolated_apt(
+        aptdir.path(),
+        &format!(
+            "deb [arch=amd64 signed-by={}] {}/{BUCKET}/apt stable main",
+            key.display(),
+            store.endpoint()
+        ),
+        &["amd64"],
+    );
+    let out = forge_tests::run(Command::new("apt-get").args(&opts).arg("update"));
+    assert_success(&out, "apt-get update");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains("W:") && !all.contains("E:"), "{all}");
+    for pkg in packages {
+        let out = forge_tests::run(
+            Command::new("apt-get")
+                .args(&opts)
+                .arg("download")
+                .arg(format!("{pkg}:amd64=1.0.0-1"))
+                .current_dir(aptdir.path()),
+        );
+        assert_success(&out, &format!("apt-get download {pkg}"));
+        assert!(aptdir.path().join(format!("{pkg}_1.0.0-1_amd64.deb")).is_file());
+    }
 }

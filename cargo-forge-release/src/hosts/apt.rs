@@ -7,22 +7,36 @@
 //! the same order a directory update writes:
 //!
 //! 1. *Stage.* The suite's current indexes and Release files (`dists/<suite>/…`, except
-//!    `by-hash/`) are downloaded, so the update merges with them: earlier versions stay listed,
-//!    as an APT repository accumulates versions. The pool is listed, not downloaded: every pool
-//!    object becomes an empty placeholder (forge-deb's update only asks whether a listed file is
-//!    still in the pool), except a pool object with the name of one of our packages, which must
-//!    be the same bytes (checked by its recorded SHA-256, else read back) and is then staged as
-//!    our file. Then `cargo_forge_deb::repo::update` runs on the staging directory.
+//!    `by-hash/`) are downloaded, each with its ETag, so the update merges with them: earlier
+//!    versions stay listed, as an APT repository accumulates versions. The pool is listed, not
+//!    downloaded: every pool object becomes an empty placeholder (forge-deb's update only asks
+//!    whether a listed file is still in the pool), except a pool object with the name of one of
+//!    our packages, which must be the same bytes (checked by its recorded SHA-256, else read
+//!    back) and is then staged as our file. Then `cargo_forge_deb::repo::update` runs on the
+//!    staging directory.
 //! 2. *Pool files* are uploaded create-if-absent (`prepare`: readers cannot see them before an
-//!    index names them).
+//!    index names them); an existing object with the same bytes is fine, other bytes an error.
 //! 3. *Indexes*: first the `by-hash/SHA256/<digest>` copies (content-addressed, never replaced),
 //!    then `Packages{,.gz,.xz}`, each only when it changed.
-//! 4. *`Release`, `Release.gpg`, then `InRelease`* last. A client holding the previous
-//!    `InRelease` fetches indexes by hash (`Acquire-By-Hash: yes`), which are all still there.
-//! 5. `by-hash` objects named by neither the new nor the previous Release are deleted.
+//! 4. *`Release`, `Release.gpg`, then `InRelease`* last: the commit point. A client holding the
+//!    previous `InRelease` fetches indexes by hash (`Acquire-By-Hash: yes`), which are all still
+//!    there.
+//! 5. `by-hash` objects named by neither the new nor the previous Release are deleted (see
+//!    below for what else is kept).
 //!
-//! Concurrent updates of one repository are not supported (as for a directory): serialise the
-//! release jobs that publish to it.
+//! **Concurrent releases** into one repository are supported. Every index and Release file is
+//! written with a conditional write: `If-Match` on the ETag staging read, `If-None-Match: *`
+//! when it did not exist. A release that loses a race (412) stops writing, waits a jittered
+//! moment, and starts again at step 1 — downloading the indexes the other release wrote, so its
+//! packages stay listed — up to [`MAX_ATTEMPTS`] times, saying so on the shell. Each index is
+//! only ever replaced by a merge of what it held, so no package is dropped, and the Release a
+//! reader sees names the indexes of the release that wrote it, which were written before it.
+//! Pool files and by-hash copies need no condition (create-if-absent, content-addressed). The
+//! by-hash clean-up never deletes what the Release and InRelease on S3 name when it runs (read
+//! again), nor any object written after our Release (by the server's clock): a concurrent
+//! release may be uploading copies its Release will name. A resumed run (`--resume`) stages
+//! again from what the bucket holds, like a retry. (A directory repository is serialised by a
+//! lock on the directory instead.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -31,6 +45,10 @@ use anyhow::{anyhow, Context, Result};
 
 use forge_core::exit::usage;
 use forge_core::Shell;
+
+use forge_core::exit::{ErrorKind, ResultExt};
+use forge_core::http::RetryPolicy;
+use object_store::UpdateVersion;
 
 use super::s3::S3Host;
 use super::{Host, HostState, Save};
@@ -75,12 +93,36 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String)> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
+/// How many times a release re-reads and merges after another release updated the suite first.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// Test hook: with `FORGE_TEST_APT_BARRIER=DIR`, the first staging of an S3 repository is
+/// followed by a rendezvous — the process drops a file named after its pid in `DIR` and waits
+/// (up to two minutes) until two are there — so that two releases started together both stage
+/// the same suite and one of them must lose the conditional write. Unset (always, outside the
+/// test suite) this does nothing.
+fn test_barrier() {
+    let Some(dir) = std::env::var_os("FORGE_TEST_APT_BARRIER") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let _ = std::fs::write(dir.join(std::process::id().to_string()), b"");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < until {
+        if std::fs::read_dir(&dir).map_or(0, |d| d.count()) >= 2 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The repository staged for an S3 upload.
 struct S3Stage {
     dir: tempfile::TempDir,
     report: cargo_forge_deb::repo::RepoReport,
-    /// SHA-256 of every `dists/` file as downloaded (relative path → digest).
-    downloaded: BTreeMap<String, String>,
+    /// Every `dists/` file as downloaded (relative path → SHA-256 and the version a conditional
+    /// write names).
+    downloaded: BTreeMap<String, (String, UpdateVersion)>,
     /// The digests the previous Release named (kept in `by-hash` for one more generation).
     previous: BTreeSet<String>,
 }
@@ -188,13 +230,16 @@ impl AptHost {
             if rel.split('/').any(|s| s == "by-hash") {
                 continue;
             }
-            let Some(bytes) = s3.read(key)? else {
+            let Some((bytes, version)) = s3.read_versioned(key)? else {
                 continue;
             };
             if rel == format!("{suite_dir}/Release") {
                 previous = release_digests(&String::from_utf8_lossy(&bytes));
             }
-            downloaded.insert(rel.to_string(), forge_core::digest::sha256_hex(&bytes));
+            downloaded.insert(
+                rel.to_string(),
+                (forge_core::digest::sha256_hex(&bytes), version),
+            );
             forge_core::fsx::write_atomic(&local_path(root, rel)?, &bytes)?;
         }
         // Our packages by pool file name.
@@ -270,7 +315,10 @@ impl AptHost {
         Ok(())
     }
 
-    /// Steps 3–5: indexes, Release files last, old by-hash objects pruned.
+    /// Steps 3–4: by-hash copies, indexes, Release files last, each index and Release file
+    /// written only if it is still what staging read. `Lost(key)` when another release wrote
+    /// `key` first: nothing this attempt wrote is named by a Release yet, and the caller stages
+    /// again.
     fn upload_indexes(
         &self,
         s3: &S3Host,
@@ -278,7 +326,7 @@ impl AptHost {
         state: &mut HostState,
         save: &mut Save<'_>,
         shell: &Shell,
-    ) -> Result<()> {
+    ) -> Result<Written> {
         let root = stage.dir.path();
         let suite_dir = format!("dists/{}", self.suite);
         let mut files = Vec::new();
@@ -302,11 +350,16 @@ impl AptHost {
         for (i, group) in [middle, present].into_iter().enumerate() {
             for f in group {
                 let bytes = forge_core::fsx::read(&local_path(root, f)?)?;
-                if stage.downloaded.get(f.as_str()) == Some(&forge_core::digest::sha256_hex(&bytes))
+                let read = stage.downloaded.get(f.as_str());
+                if read.map(|(digest, _)| digest) == Some(&forge_core::digest::sha256_hex(&bytes))
                 {
                     continue;
                 }
-                s3.put_replace(&s3.key(f)?, bytes, content_type(f))?;
+                let key = s3.key(f)?;
+                let expected = read.map(|(_, version)| version.clone());
+                if !s3.put_if(&key, bytes, content_type(f), expected)? {
+                    return Ok(Written::Lost(key));
+                }
                 sent += 1;
             }
             if i == 0 && !state.is_done(STEP_INDEXES) {
@@ -325,10 +378,28 @@ impl AptHost {
                 }
             }
         }
-        // Two generations of by-hash: what the new Release names and what the previous one did.
+        Ok(Written::Done { sent })
+    }
+
+    /// Step 5: `by-hash` objects that no Release needs any more are deleted. Kept: what our
+    /// Release names, what the one it replaced named, what the Release and InRelease on S3 name
+    /// now (read again: another release may have committed since), and every object written
+    /// since our Release (by the server's clock): a release that is uploading its by-hash copies
+    /// right now has not committed a Release naming them yet.
+    fn prune_by_hash(&self, s3: &S3Host, stage: &S3Stage) -> Result<usize> {
+        let root = stage.dir.path();
+        let suite_dir = format!("dists/{}", self.suite);
         let mut keep = stage.previous.clone();
-        let release = forge_core::fsx::read_to_string(&root.join(&last[0]))?;
-        keep.extend(release_digests(&release));
+        let ours = forge_core::fsx::read_to_string(&root.join(format!("{suite_dir}/Release")))?;
+        keep.extend(release_digests(&ours));
+        for n in ["Release", "InRelease"] {
+            if let Some(now) = s3.read(&s3.key(&format!("{suite_dir}/{n}"))?)? {
+                keep.extend(release_digests(&String::from_utf8_lossy(&now)));
+            }
+        }
+        let Some(committed) = s3.head(&s3.key(&format!("{suite_dir}/Release"))?)? else {
+            return Ok(0);
+        };
         let mut pruned = 0;
         for meta in s3.list_all(&suite_dir)? {
             let key = meta.location.as_ref();
@@ -337,28 +408,99 @@ impl AptHost {
             };
             let mut parts = rel.rsplit('/');
             let (name, parent) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            if parent == "SHA256" && rel.contains("/by-hash/") && !keep.contains(name) {
+            if parent == "SHA256"
+                && rel.contains("/by-hash/")
+                && !keep.contains(name)
+                && meta.last_modified < committed.last_modified
+            {
                 s3.delete(key)?;
                 pruned += 1;
             }
         }
-        shell.status(
-            "Published",
-            format!(
-                "APT repository {} {}/{} ({} files written{})",
-                s3.place(),
-                self.suite,
-                self.component,
-                sent,
-                if pruned > 0 {
-                    format!(", {pruned} old by-hash files removed")
-                } else {
-                    String::new()
-                }
-            ),
-        );
-        Ok(())
+        Ok(pruned)
     }
+
+    /// Steps 1–5 on S3, again from step 1 (bounded, with jittered waits) whenever another
+    /// release updated the suite between our staging and our Release.
+    fn publish_s3(
+        &self,
+        s3: &S3Host,
+        release: &Staged,
+        state: &mut HostState,
+        save: &mut Save<'_>,
+        shell: &Shell,
+    ) -> Result<()> {
+        let waits = RetryPolicy {
+            attempts: MAX_ATTEMPTS,
+            base: std::time::Duration::from_millis(300),
+            cap: std::time::Duration::from_secs(5),
+        };
+        let mut lost = String::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            // Staged from what the bucket holds now, so a resumed or retried run merges with
+            // the current indexes: the other release's packages stay listed.
+            let stage = self.stage_s3(s3, release, shell)?;
+            if attempt == 1 {
+                test_barrier();
+            }
+            self.upload_pool(s3, &stage, state, save, shell)?;
+            match self.upload_indexes(s3, &stage, state, save, shell)? {
+                Written::Done { sent } => {
+                    let pruned = self.prune_by_hash(s3, &stage)?;
+                    shell.status(
+                        "Published",
+                        format!(
+                            "APT repository {} {}/{} ({} files written{})",
+                            s3.place(),
+                            self.suite,
+                            self.component,
+                            sent,
+                            if pruned > 0 {
+                                format!(", {pruned} old by-hash files removed")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    );
+                    return Ok(());
+                }
+                Written::Lost(key) if attempt < MAX_ATTEMPTS => {
+                    let wait = waits.backoff(attempt);
+                    shell.status(
+                        "Retrying",
+                        format!(
+                            "`{}` was updated by another release meanwhile: merging with it \
+                             again in {:.1}s (attempt {} of {MAX_ATTEMPTS})",
+                            s3.url(&key),
+                            wait.as_secs_f64(),
+                            attempt + 1
+                        ),
+                    );
+                    std::thread::sleep(wait);
+                }
+                Written::Lost(key) => lost = key,
+            }
+        }
+        Err(anyhow!(
+            "failed to update the APT repository {}: `{}` kept changing while this release \
+             wrote it ({MAX_ATTEMPTS} attempts)",
+            s3.place(),
+            s3.url(&lost)
+        ))
+        .kind(ErrorKind::Network)
+        .hint(
+            "other releases keep updating the suite; run the same command again (it resumes and \
+             merges)",
+        )
+    }
+}
+
+/// How writing the indexes and Release files ended.
+enum Written {
+    /// All written; `sent` objects.
+    Done { sent: usize },
+    /// Another release wrote this object first.
+    Lost(String),
 }
 
 impl Host for AptHost {
@@ -437,13 +579,7 @@ impl Host for AptHost {
                         shell,
                     )?;
                 }
-                AptTarget::S3(s3) => {
-                    // Staged again from what the bucket holds now, so a resumed run merges
-                    // with the current indexes.
-                    let stage = self.stage_s3(s3, release, shell)?;
-                    self.upload_pool(s3, &stage, state, save, shell)?;
-                    self.upload_indexes(s3, &stage, state, save, shell)?;
-                }
+                AptTarget::S3(s3) => self.publish_s3(s3, release, state, save, shell)?,
             }
             state.done.insert(STEP_REPO.into());
         }

@@ -1035,21 +1035,63 @@ impl S3Host {
         Ok(self.upload(asset, key, false, shell)? == Uploaded::Created)
     }
 
-    /// Writes (or replaces) a small object: an index that moves, read with `no-cache`.
-    pub fn put_replace(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+    /// The bytes of `key` and the version to name in a conditional write of it
+    /// ([`S3Host::put_if`]); `None` when absent.
+    pub fn read_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, UpdateVersion)>> {
+        Ok(self.get_bytes(key)?.map(|(b, meta)| {
+            (
+                b,
+                UpdateVersion {
+                    e_tag: meta.e_tag,
+                    version: meta.version,
+                },
+            )
+        }))
+    }
+
+    /// The metadata of `key` (size, time of the last write), `None` when absent.
+    pub fn head(&self, key: &str) -> Result<Option<object_store::ObjectMeta>> {
+        let path = Key::parse(key).expect("validated");
+        match self.rt.block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.fail(e, &format!("look up `{}`", self.url(key)))),
+        }
+    }
+
+    /// Writes a small object that moves (an index, read with `no-cache`) only if it is still as
+    /// it was read: `If-Match` on `expected` (the version [`S3Host::read_versioned`] gave), or
+    /// `If-None-Match: *` when it was absent (`None`). `Ok(false)` when someone else wrote it
+    /// in between (412 or 409): the caller re-reads and merges.
+    pub fn put_if(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        expected: Option<UpdateVersion>,
+    ) -> Result<bool> {
         let path = Key::parse(key).expect("validated");
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::ContentType, content_type.to_string().into());
         attributes.insert(Attribute::CacheControl, "no-cache".into());
         let opts = PutOptions {
-            mode: PutMode::Overwrite,
+            mode: match expected {
+                None => PutMode::Create,
+                Some(v) => PutMode::Update(v),
+            },
             attributes,
             ..Default::default()
         };
-        self.rt
+        match self
+            .rt
             .block_on(self.store.put_opts(&path, PutPayload::from(bytes), opts))
-            .map_err(|e| self.fail(e, &format!("write `{}`", self.url(key))))?;
-        Ok(())
+        {
+            Ok(_) => Ok(true),
+            Err(
+                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+            ) => Ok(false),
+            Err(e) => Err(self.fail(e, &format!("write `{}`", self.url(key)))),
+        }
     }
 
     /// Deletes `key` (absent is fine).
