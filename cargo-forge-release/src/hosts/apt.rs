@@ -42,13 +42,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-
-use forge_core::exit::usage;
-use forge_core::Shell;
-
-use forge_core::exit::{ErrorKind, ResultExt};
-use forge_core::http::RetryPolicy;
 use object_store::UpdateVersion;
+
+use forge_core::exit::{usage, ErrorKind, ResultExt};
+use forge_core::http::RetryPolicy;
+use forge_core::Shell;
 
 use super::s3::S3Host;
 use super::{Host, HostState, Save};
