@@ -28,7 +28,7 @@
 //! written with a conditional write: `If-Match` on the ETag staging read, `If-None-Match: *`
 //! when it did not exist. A release that loses a race (412) stops writing, waits a jittered
 //! moment, and starts again at step 1 — downloading the indexes the other release wrote, so its
-//! packages stay listed — up to [`MAX_ATTEMPTS`] times, saying so on the shell. Each index is
+//! packages stay listed — up to 6 times (`MAX_ATTEMPTS`), saying so on the shell. Each index is
 //! only ever replaced by a merge of what it held, so no package is dropped, and the Release a
 //! reader sees names the indexes of the release that wrote it, which were written before it.
 //! Pool files and by-hash copies need no condition (create-if-absent, content-addressed). The
@@ -49,6 +49,7 @@ use forge_core::http::RetryPolicy;
 use forge_core::Shell;
 
 use super::s3::S3Host;
+use super::s3store::S3Store;
 use super::{Host, HostState, Save};
 use crate::stage::{Asset, AssetKind, Staged};
 
@@ -211,7 +212,7 @@ impl AptHost {
     }
 
     /// Step 1 of the module docs: the repository as it will be, in a staging directory.
-    fn stage_s3(&self, s3: &S3Host, release: &Staged, shell: &Shell) -> Result<S3Stage> {
+    fn stage_s3(&self, s3: &S3Store, release: &Staged, shell: &Shell) -> Result<S3Stage> {
         let dir = tempfile::Builder::new()
             .prefix("forge-apt-")
             .tempdir()
@@ -285,7 +286,7 @@ impl AptHost {
     /// Step 2: pool files, create-if-absent.
     fn upload_pool(
         &self,
-        s3: &S3Host,
+        s3: &S3Store,
         stage: &S3Stage,
         state: &mut HostState,
         save: &mut Save<'_>,
@@ -319,7 +320,7 @@ impl AptHost {
     /// again.
     fn upload_indexes(
         &self,
-        s3: &S3Host,
+        s3: &S3Store,
         stage: &S3Stage,
         state: &mut HostState,
         save: &mut Save<'_>,
@@ -349,13 +350,13 @@ impl AptHost {
             for f in group {
                 let bytes = forge_core::fsx::read(&local_path(root, f)?)?;
                 let read = stage.downloaded.get(f.as_str());
-                if read.map(|(digest, _)| digest) == Some(&forge_core::digest::sha256_hex(&bytes))
-                {
+                if read.map(|(digest, _)| digest) == Some(&forge_core::digest::sha256_hex(&bytes)) {
                     continue;
                 }
                 let key = s3.key(f)?;
                 let expected = read.map(|(_, version)| version.clone());
-                if !s3.put_if(&key, bytes, content_type(f), expected)? {
+                let what = format!("write `{}`", s3.url(&key));
+                if !s3.put_if(&key, bytes, content_type(f), expected, &what)? {
                     return Ok(Written::Lost(key));
                 }
                 sent += 1;
@@ -384,7 +385,7 @@ impl AptHost {
     /// now (read again: another release may have committed since), and every object written
     /// since our Release (by the server's clock): a release that is uploading its by-hash copies
     /// right now has not committed a Release naming them yet.
-    fn prune_by_hash(&self, s3: &S3Host, stage: &S3Stage) -> Result<usize> {
+    fn prune_by_hash(&self, s3: &S3Store, stage: &S3Stage) -> Result<usize> {
         let root = stage.dir.path();
         let suite_dir = format!("dists/{}", self.suite);
         let mut keep = stage.previous.clone();
@@ -422,7 +423,7 @@ impl AptHost {
     /// release updated the suite between our staging and our Release.
     fn publish_s3(
         &self,
-        s3: &S3Host,
+        s3: &S3Store,
         release: &Staged,
         state: &mut HostState,
         save: &mut Save<'_>,
@@ -537,7 +538,8 @@ impl Host for AptHost {
         if let Some(k) = &self.sign_key {
             crate::artifacts::check_gpg_key(k, shell)?;
         }
-        if let AptTarget::S3(s3) = &self.target {
+        if let AptTarget::S3(host) = &self.target {
+            let s3 = host.store();
             // Reachable, credentials accepted, bucket there.
             s3.list_all(&format!("dists/{}", self.suite))?;
         }
@@ -551,9 +553,10 @@ impl Host for AptHost {
         save: &mut Save<'_>,
         shell: &Shell,
     ) -> Result<()> {
-        let AptTarget::S3(s3) = &self.target else {
+        let AptTarget::S3(host) = &self.target else {
             return Ok(());
         };
+        let s3 = host.store();
         if state.is_done(STEP_REPO) {
             return Ok(());
         }
@@ -577,7 +580,9 @@ impl Host for AptHost {
                         shell,
                     )?;
                 }
-                AptTarget::S3(s3) => self.publish_s3(s3, release, state, save, shell)?,
+                AptTarget::S3(host) => {
+                    self.publish_s3(host.store(), release, state, save, shell)?
+                }
             }
             state.done.insert(STEP_REPO.into());
         }
@@ -593,9 +598,10 @@ impl Host for AptHost {
         // A directory is updated atomically in `publish` (Release last); old pool files stay, as
         // apt mirrors expect. On S3, pool objects this release created before any index named
         // them are removed.
-        let AptTarget::S3(s3) = &self.target else {
+        let AptTarget::S3(host) = &self.target else {
             return Ok(());
         };
+        let s3 = host.store();
         if state.is_done(STEP_REPO) || state.published {
             return Ok(());
         }

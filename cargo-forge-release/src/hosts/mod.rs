@@ -18,6 +18,8 @@ pub mod github;
 pub mod oci;
 pub mod remote;
 pub mod s3;
+pub mod s3config;
+pub mod s3store;
 
 pub use remote::make_remote;
 
