@@ -636,6 +636,44 @@ fn rollback_removes_only_what_this_release_wrote_and_only_while_unpublished() {
     assert_eq!(s3.list("rb"), before);
 }
 
+/// The conditional writes the APT host (and `latest.json`) rely on, against SeaweedFS:
+/// `If-None-Match: *` on an object that exists and `If-Match` on a stale ETag both lose (`false`,
+/// nothing written), `If-Match` on the current ETag wins.
+#[test]
+fn conditional_writes_lose_on_a_stale_etag() {
+    if !require_weed() {
+        return;
+    }
+    let s3 = SeaweedS3::start();
+    let host = host(&s3.endpoint(), "cas");
+    let store = host.store();
+    let key = store.key("dists/stable/Release").unwrap();
+    let put = |bytes: &str, expected| {
+        store
+            .put_if(
+                &key,
+                bytes.as_bytes().to_vec(),
+                "text/plain",
+                expected,
+                "write",
+            )
+            .unwrap()
+    };
+    assert!(put("first", None), "created");
+    assert!(
+        !put("second", None),
+        "If-None-Match: * on an existing object"
+    );
+    let (bytes, stale) = store.read_versioned(&key).unwrap().unwrap();
+    assert_eq!(bytes, b"first");
+    assert!(
+        put("third", Some(stale.clone())),
+        "If-Match on the current ETag"
+    );
+    assert!(!put("fourth", Some(stale)), "If-Match on a stale ETag");
+    assert_eq!(store.read(&key).unwrap().unwrap(), b"third");
+}
+
 /// Two releases of different packages (the two binaries of a workspace), started at the same
 /// moment as two processes, into one APT repository on S3. A rendezvous after staging
 /// (`FORGE_TEST_APT_BARRIER`) makes both stage the same (empty) suite, so the race is real: one
@@ -706,8 +744,8 @@ fn concurrent_releases_into_one_apt_repository_on_s3_are_both_listed() {
 
     // What a reader sees: InRelease names indexes that are there (by hash), which list both
     // packages, each in the pool.
-    let inrelease = String::from_utf8(store.get("apt/dists/stable/InRelease").expect("InRelease"))
-        .unwrap();
+    let inrelease =
+        String::from_utf8(store.get("apt/dists/stable/InRelease").expect("InRelease")).unwrap();
     let mut listed = Vec::new();
     for line in inrelease.lines().filter(|l| l.starts_with(' ')) {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -719,11 +757,14 @@ fn concurrent_releases_into_one_apt_repository_on_s3_are_both_listed() {
         }
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
         let key = format!("apt/dists/stable/{dir}/by-hash/SHA256/{digest}");
-        let text = String::from_utf8(store.get(&key).unwrap_or_else(|| panic!("{key} missing")))
-            .unwrap();
+        let text =
+            String::from_utf8(store.get(&key).unwrap_or_else(|| panic!("{key} missing"))).unwrap();
         for l in text.lines() {
             if let Some(f) = l.strip_prefix("Filename: ") {
-                assert!(store.get(&format!("apt/{f}")).is_some(), "{f} not in the pool");
+                assert!(
+                    store.get(&format!("apt/{f}")).is_some(),
+                    "{f} not in the pool"
+                );
             }
             if let Some(p) = l.strip_prefix("Package: ") {
                 listed.push(p.to_string());
@@ -758,6 +799,9 @@ fn concurrent_releases_into_one_apt_repository_on_s3_are_both_listed() {
                 .current_dir(aptdir.path()),
         );
         assert_success(&out, &format!("apt-get download {pkg}"));
-        assert!(aptdir.path().join(format!("{pkg}_1.0.0-1_amd64.deb")).is_file());
+        assert!(aptdir
+            .path()
+            .join(format!("{pkg}_1.0.0-1_amd64.deb"))
+            .is_file());
     }
 }
