@@ -28,25 +28,40 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_file_has_module_docs_and_no_debug_leftovers() {
+/// The Rust sources under `dirs` (of the workspace root): (path from the root, text).
+fn sources(dirs: &[&str]) -> Vec<(String, String)> {
     let root = workspace_root();
     let mut files = Vec::new();
-    for d in [
+    for d in dirs {
+        rust_files(&root.join(d), &mut files);
+    }
+    assert!(
+        files.len() > 20,
+        "only {} files under {dirs:?}",
+        files.len()
+    );
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let rel = f.strip_prefix(&root).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+#[test]
+fn every_file_has_module_docs_and_no_debug_leftovers() {
+    let mut problems = Vec::new();
+    for (rel, text) in &sources(&[
         "forge-core",
         "cargo-forge-deb",
         "cargo-forge-image",
         "cargo-forge-release",
         "xtask",
         "tests",
-    ] {
-        rust_files(&root.join(d), &mut files);
-    }
-    assert!(files.len() > 20);
-    let mut problems = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let rel = f.strip_prefix(&root).unwrap().display().to_string();
+    ]) {
+        let (rel, text) = (rel.as_str(), text.as_str());
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         if !first.starts_with("//!") {
             problems.push(format!("{rel}: missing `//!` module docs at the top"));
@@ -405,16 +420,9 @@ fn code_rule_violations(rel: &str, text: &str) -> Vec<String> {
 #[test]
 fn subprocesses_http_and_archives_only_through_their_modules() {
     let root = workspace_root();
-    let mut files = Vec::new();
-    for d in PRODUCT_CRATES {
-        rust_files(&root.join(d), &mut files);
-    }
-    assert!(files.len() > 20);
     let mut problems = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let rel = f.strip_prefix(&root).unwrap().display().to_string();
-        problems.extend(code_rule_violations(&rel, &text));
+    for (rel, text) in &sources(PRODUCT_CRATES) {
+        problems.extend(code_rule_violations(rel, text));
     }
     // The HTTP client's crate is a dependency of forge-core only.
     for d in PRODUCT_CRATES.iter().chain(&["xtask", "tests"]) {
@@ -551,6 +559,8 @@ fn missing_files_named(rel: &str, text: &str, files: &[String]) -> Vec<String> {
             || word.starts_with("target/")
             || USER_FILES.contains(&word)
             || word.contains("//")
+            // An extension named on its own ("`.md` files").
+            || word.rsplit('/').next().is_some_and(|name| name.starts_with('.'))
         {
             continue;
         }
@@ -582,13 +592,12 @@ fn module_docs_and_the_book_name_only_files_that_exist() {
     let root = workspace_root();
     let files = repository_files(&root);
     let mut problems = Vec::new();
-    let mut sources = Vec::new();
-    for d in PRODUCT_CRATES.iter().chain(&["xtask", "tests"]) {
-        rust_files(&root.join(d), &mut sources);
-    }
-    for f in &sources {
-        let text = std::fs::read_to_string(f).unwrap();
-        let rel = f.strip_prefix(&root).unwrap().display().to_string();
+    let dirs: Vec<&str> = PRODUCT_CRATES
+        .iter()
+        .chain(&["xtask", "tests"])
+        .copied()
+        .collect();
+    for (rel, text) in &sources(&dirs) {
         let docs: String = text
             .lines()
             .filter(|l| l.trim_start().starts_with("//!"))
@@ -660,6 +669,7 @@ fn missing_file_rule_catches_a_planted_citation() {
             "//! writes `target/xtask/corpus/results.md` from `CHANGELOG.md`",
         ),
         ("docs/src/deb.md", "https://example.com/a/b.md is a link"),
+        ("ARCHITECTURE.md", "name only `.md` and `.rs` files"),
     ] {
         assert_eq!(
             missing_files_named(rel, text, &files),
