@@ -15,7 +15,7 @@
 //! Both passes over the package stream (the payload to sign is spooled to a temporary file, the
 //! rewrite copies member by member), so memory use does not grow with the package size.
 //!
-//! gpg is driven through its command line ([`Gpg`]), the one interface every gpg installation,
+//! gpg is driven through its command line ([`Gpg`], forge-core's), the one interface every gpg installation,
 //! agent setup and smartcard supports: `--batch` always, `--homedir` when given (otherwise
 //! `GNUPGHOME` or `~/.gnupg`, as gpg itself decides), `--local-user` for the key. Before signing,
 //! the secret key is looked up so that a missing key is reported as such (with how to create or
@@ -23,169 +23,18 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use forge_core::exit::{ErrorKind, ResultExt};
 use forge_core::fsx::AtomicFile;
-use forge_core::process::Cmd;
 use forge_core::Shell;
 
 /// The ar member holding a debsigs "origin" signature.
 pub const ORIGIN_MEMBER: &str = "_gpgorigin";
 
-const GPG_INSTALL_HINT: &str = "install gpg with `apt-get install gnupg`";
-
-/// The gpg command line, with an optional home directory.
-#[derive(Clone, Debug, Default)]
-pub struct Gpg {
-    /// `--homedir`; `None` lets gpg use `GNUPGHOME` or `~/.gnupg`.
-    pub homedir: Option<PathBuf>,
-}
-
-impl Gpg {
-    pub fn new(homedir: Option<&Path>) -> Gpg {
-        Gpg {
-            homedir: homedir.map(Path::to_path_buf),
-        }
-    }
-
-    /// `gpg --batch [--homedir DIR]`.
-    pub fn cmd(&self) -> Cmd {
-        let mut cmd = Cmd::new("gpg")
-            .arg("--batch")
-            .install_hint(GPG_INSTALL_HINT);
-        if let Some(home) = &self.homedir {
-            cmd = cmd.arg("--homedir").arg(home);
-        }
-        cmd
-    }
-
-    fn keyring_name(&self) -> String {
-        match &self.homedir {
-            Some(h) => format!("`{}`", h.display()),
-            None => match std::env::var_os("GNUPGHOME") {
-                Some(h) => format!("`{}` (GNUPGHOME)", Path::new(&h).display()),
-                None => "`~/.gnupg`".to_string(),
-            },
-        }
-    }
-
-    /// Checks that a secret key usable for signing exists: `key`, or any when `None` (gpg's
-    /// default key). Fails with a usage error naming the key and how to get one.
-    pub fn check_secret_key(&self, key: Option<&str>, shell: &Shell) -> Result<()> {
-        let mut cmd = self.cmd().args(["--with-colons", "--list-secret-keys"]);
-        if let Some(k) = key {
-            cmd = cmd.arg(k);
-        }
-        let out = cmd.output_unchecked(shell)?;
-        let listing = String::from_utf8_lossy(&out.stdout);
-        let found = out.status.success() && listing.lines().any(|l| l.starts_with("sec:"));
-        if found {
-            return Ok(());
-        }
-        let what = match key {
-            Some(k) => format!(
-                "no secret gpg key `{k}` in the keyring {}",
-                self.keyring_name()
-            ),
-            None => format!(
-                "no secret gpg key to sign with: the keyring {} has none",
-                self.keyring_name()
-            ),
-        };
-        Err(forge_core::exit::usage(what)).hint(
-            "import the key with `gpg --import PRIVATE-KEY-FILE`, or create one with \
-             `gpg --quick-gen-key 'Name <email>' ed25519 sign never`, then pass its id or fingerprint",
-        )
-    }
-
-    fn sign_with(
-        &self,
-        mode: &[&str],
-        input: &Path,
-        key: Option<&str>,
-        shell: &Shell,
-    ) -> Result<Vec<u8>> {
-        let dir =
-            tempfile::tempdir().context("failed to create a temporary directory for gpg output")?;
-        let out = dir.path().join("signature");
-        let mut cmd = self.cmd().arg("--yes");
-        if let Some(k) = key {
-            cmd = cmd.arg("--local-user").arg(k);
-        }
-        let cmd = cmd.args(mode).arg("--output").arg(&out).arg(input);
-        cmd.output(shell).with_context(|| match key {
-            Some(k) => format!("failed to sign `{}` with gpg key `{k}`", input.display()),
-            None => format!(
-                "failed to sign `{}` with the default gpg key",
-                input.display()
-            ),
-        })?;
-        forge_core::fsx::read(&out)
-    }
-
-    /// An ASCII-armored detached signature of `input`.
-    pub fn detach_sign(&self, input: &Path, key: Option<&str>, shell: &Shell) -> Result<Vec<u8>> {
-        self.sign_with(&["--armor", "--detach-sign"], input, key, shell)
-    }
-
-    /// A clear-signed copy of `input` (what APT reads as `InRelease`).
-    pub fn clearsign(&self, input: &Path, key: Option<&str>, shell: &Shell) -> Result<Vec<u8>> {
-        self.sign_with(&["--clearsign"], input, key, shell)
-    }
-
-    /// Verifies a detached signature of `data`; returns the fingerprint of the signing key.
-    /// A bad or unverifiable signature is a [`ErrorKind::Check`] failure with gpg's words.
-    pub fn verify_detached(&self, signature: &Path, data: &Path, shell: &Shell) -> Result<String> {
-        let cmd = self
-            .cmd()
-            .args(["--status-fd", "1", "--verify"])
-            .arg(signature)
-            .arg(data);
-        let out = cmd.output_unchecked(shell)?;
-        let status = String::from_utf8_lossy(&out.stdout);
-        let valid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_string);
-        match valid {
-            Some(fpr) if out.status.success() => Ok(fpr),
-            _ => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = stderr.trim_end().lines().rev().take(10).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                Err(anyhow::anyhow!(
-                    "gpg could not verify the signature `{}` of `{}`\n{}",
-                    signature.display(),
-                    data.display(),
-                    tail.join("\n")
-                ))
-                .kind(ErrorKind::Check)
-            }
-        }
-    }
-
-    /// The public key `key` (binary OpenPGP), e.g. for an APT `signed-by` keyring.
-    pub fn export_public(&self, key: &str, shell: &Shell) -> Result<Vec<u8>> {
-        let out = self
-            .cmd()
-            .args(["--export", key])
-            .output(shell)
-            .with_context(|| format!("failed to export the public gpg key `{key}`"))?;
-        if out.stdout.is_empty() {
-            return Err(anyhow::anyhow!(
-                "gpg has no public key `{key}` in the keyring {}",
-                self.keyring_name()
-            ))
-            .hint(
-                "check the key id with `gpg --list-keys`, or import the key with `gpg --import`",
-            );
-        }
-        Ok(out.stdout)
-    }
-}
+/// The gpg command line: forge-core's one gpg wrapper, shared with the release's signatures.
+pub use forge_core::gpg::Gpg;
 
 /// Signs `deb` in place with `key` (gpg's default key when `None`), using gpg's default home.
 pub fn sign_deb(deb: &Path, key: Option<&str>, shell: &Shell) -> Result<()> {
@@ -351,7 +200,7 @@ fn write_payload(deb: &Path, names: &[String], dest: &Path) -> Result<()> {
 fn rewrite_with_signature(deb: &Path, signature: &[u8], mtime: u64) -> Result<()> {
     let mut out = AtomicFile::create(deb)?;
     {
-        let mut builder = ar::Builder::new(BufWriter::new(&mut out));
+        let mut builder = forge_core::archive::ArWriter::new(BufWriter::new(&mut out));
         let mut archive = crate::writer::open_deb(deb)?;
         while let Some(entry) = archive.next_entry() {
             let mut entry = entry.map_err(|e| crate::writer::not_a_deb(deb, e))?;
@@ -359,22 +208,12 @@ fn rewrite_with_signature(deb: &Path, signature: &[u8], mtime: u64) -> Result<()
                 continue;
             }
             let header = entry.header().clone();
-            let name = String::from_utf8_lossy(header.identifier()).into_owned();
-            builder
-                .append(&header, &mut entry)
-                .with_context(|| format!("failed to copy member `{name}`"))?;
+            builder.append_copy(&header, &mut entry)?;
         }
-        let mut header = ar::Header::new(ORIGIN_MEMBER.as_bytes().to_vec(), signature.len() as u64);
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mode(0o100644);
         builder
-            .append(&header, signature)
+            .append(ORIGIN_MEMBER, mtime, signature.len() as u64, signature)
             .context("failed to write the signature member")?;
-        let mut inner = builder
-            .into_inner()
-            .context("failed to finish the archive")?;
+        let mut inner = builder.into_inner()?;
         inner.flush().context("failed to write the archive")?;
     }
     // Keep the package's permissions (AtomicFile commits 0644, which is what packages have).
@@ -393,6 +232,7 @@ fn read_member(deb: &Path, name: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use forge_core::process::Cmd;
 
     /// A throwaway gpg home with one unprotected ed25519 signing key; returns (home, fingerprint).
     pub(crate) fn throwaway_key(shell: &Shell) -> (tempfile::TempDir, String) {
@@ -441,7 +281,9 @@ pub(crate) mod test_support {
 #[allow(clippy::print_stderr)]
 mod tests {
     use super::*;
+    use forge_core::process::Cmd;
     use std::io::Read;
+    use std::path::PathBuf;
 
     use super::test_support::{stop_agent, throwaway_key};
 
@@ -597,19 +439,6 @@ mod tests {
             "a failed signing must not touch the package"
         );
         stop_agent(home.path(), &shell);
-    }
-
-    #[test]
-    fn missing_gpg_is_a_missing_tool() {
-        let shell = Shell::plain();
-        let mut gpg = Gpg::default().cmd();
-        gpg.program = PathBuf::from("gpg-definitely-missing");
-        let e = gpg.arg("--version").output(&shell).unwrap_err();
-        assert_eq!(forge_core::exit::code_of(&e), 6);
-        assert_eq!(
-            forge_core::exit::hints(&e),
-            vec![GPG_INSTALL_HINT.to_string()]
-        );
     }
 
     #[test]

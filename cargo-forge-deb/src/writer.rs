@@ -187,13 +187,6 @@ impl<W: Write> Write for Counting<W> {
 /// The largest member an ar header can describe (its size field has 10 decimal digits).
 const AR_MAX_MEMBER: u64 = 9_999_999_999;
 
-/// One ar member header, byte for byte as the ar crate writes it (common variant, short name).
-fn ar_header(name: &str, mtime: u64, size: u64) -> Vec<u8> {
-    let mut h = format!("{name:<16}").into_bytes();
-    h.extend(format!("{mtime:<12}{:<6}{:<6}{:<8o}{size:<10}`\n", 0, 0, 0o100644).into_bytes());
-    h
-}
-
 /// Everything that goes into one `.deb`.
 pub struct DebContents {
     pub control: String,
@@ -238,26 +231,24 @@ pub fn write_deb(
 
     let mut file = AtomicFile::create(path)?;
     {
-        let mut ar = ar::Builder::new(&mut file);
+        let mut ar = forge_core::archive::ArWriter::new(&mut file);
         for (name, bytes) in [
             ("debian-binary".to_string(), b"2.0\n".as_slice()),
             (format!("control.tar{ext}"), control_c.as_slice()),
         ] {
-            let mut h = ar::Header::new(name.clone().into_bytes(), bytes.len() as u64);
-            h.set_mtime(contents.mtime);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mode(0o100644);
-            ar.append(&h, bytes).with_context(|| {
-                format!("failed to write member `{name}` of `{}`", path.display())
-            })?;
+            ar.append(&name, contents.mtime, bytes.len() as u64, bytes)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
         }
     }
     // data.tar: header with size 0 for now, then the compressed tar streamed after it.
     let data_name = format!("data.tar{ext}");
     let header_at = file.stream_position().with_context(failed)?;
-    file.write_all(&ar_header(&data_name, contents.mtime, 0))
-        .with_context(failed)?;
+    file.write_all(&forge_core::archive::ar_header_bytes(
+        &data_name,
+        contents.mtime,
+        0,
+    ))
+    .with_context(failed)?;
     let size = {
         let counted = Counting {
             inner: std::io::BufWriter::with_capacity(1 << 16, &mut file),
@@ -283,8 +274,12 @@ pub fn write_deb(
     let end = file.stream_position().with_context(failed)?;
     file.seek(std::io::SeekFrom::Start(header_at))
         .with_context(failed)?;
-    file.write_all(&ar_header(&data_name, contents.mtime, size))
-        .with_context(failed)?;
+    file.write_all(&forge_core::archive::ar_header_bytes(
+        &data_name,
+        contents.mtime,
+        size,
+    ))
+    .with_context(failed)?;
     file.seek(std::io::SeekFrom::Start(end))
         .with_context(failed)?;
     file.flush().with_context(failed)?;
@@ -488,22 +483,6 @@ mod tests {
                 assert_eq!(decompress(&name, &b).unwrap(), data);
             }
         }
-    }
-
-    #[test]
-    fn our_ar_header_is_the_ar_crates() {
-        let mut b = ar::Builder::new(Vec::new());
-        let mut h = ar::Header::new(b"data.tar.xz".to_vec(), 3);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mode(0o100644);
-        b.append(&h, &b"abc"[..]).unwrap();
-        let bytes = b.into_inner().unwrap();
-        assert_eq!(
-            &bytes[8..68],
-            ar_header("data.tar.xz", 1_700_000_000, 3).as_slice()
-        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub struct ImageConfig {
     pub binaries: Option<Vec<String>>,
     /// The manifest format: `"oci"` or `"docker"`. Default `"oci"` (`"docker"` with a
     /// `healthcheck`); `--format` overrides it.
-    pub format: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub format: Option<crate::oci::Format>,
     /// The signal that stops the container, e.g. `"SIGTERM"`. Default: none (the runtime's).
     pub stop_signal: Option<String>,
     /// Bounds on what a registry may make us read when pulling the base image (a registry is
@@ -476,6 +477,37 @@ impl Healthcheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The image table's `format` and `--format` are one enum, spelled `oci`/`docker` in both and
+    /// in JSON; an unknown value is an error naming the key and listing the values.
+    #[test]
+    fn format_is_one_closed_set() {
+        use crate::oci::Format;
+        use clap::ValueEnum;
+        let parse = |v: serde_json::Value| {
+            forge_core::config::parse_table::<ImageConfig>(
+                &v,
+                std::path::Path::new("Cargo.toml"),
+                "package.metadata.forge.image",
+            )
+        };
+        let e = parse(serde_json::json!({"format": "appc"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`package.metadata.forge.image.format`")
+                && e.contains("`appc`")
+                && e.contains("`oci`")
+                && e.contains("`docker`"),
+            "{e}"
+        );
+        for f in Format::value_variants() {
+            let name = f.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(serde_json::to_value(f).unwrap(), serde_json::json!(name));
+            let c = parse(serde_json::json!({ "format": name })).unwrap();
+            assert_eq!(c.format, Some(*f));
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -14,7 +14,8 @@ use oci_spec::image::{
 };
 use serde::{Deserialize, Serialize};
 
-/// `--format`.
+/// The manifest format: `--format` and the image table's `format`, one closed set spelled
+/// `oci`/`docker` in both and in JSON output; an unknown value is an error listing these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {

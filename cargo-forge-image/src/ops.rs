@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use forge_core::build::{self, Artifact, BuildPlan, BuildRequest};
-use forge_core::config::parse_table;
+
 use forge_core::exit::{usage, ErrorKind, ResultExt};
 use forge_core::project::Project;
 use forge_core::target::{self, TargetInfo};
@@ -209,10 +209,7 @@ pub fn plan_request(
             .map_err(|e| usage(format!("invalid image version `{v}`: {e}")))?,
         None => pkg.version.clone(),
     };
-    let cfg: ImageConfig = match &settings.image {
-        Some(v) => parse_table(v, manifest, "package.metadata.forge.image")?,
-        None => ImageConfig::default(),
-    };
+    let cfg: ImageConfig = settings.parse_table("image")?.unwrap_or_default();
     cfg.validate(manifest)?;
 
     // Platforms: --platform, else --target, else config, else the host.
@@ -257,17 +254,16 @@ pub fn plan_request(
         Some(h) => Some(h.to_docker(manifest)?),
         None => None,
     };
-    let format = match (args.format, cfg.format.as_deref()) {
+    let format = match (args.format, cfg.format) {
         (Some(f), _) => f,
-        (None, Some("oci")) | (None, None) => {
+        (None, Some(Format::Oci)) | (None, None) => {
             if healthcheck.is_some() {
                 Format::Docker
             } else {
                 Format::Oci
             }
         }
-        (None, Some("docker")) => Format::Docker,
-        (None, Some(other)) => return Err(usage(format!("invalid `package.metadata.forge.image.format` `{other}` in `{}`: use \"oci\" or \"docker\"", manifest.display()))),
+        (None, Some(Format::Docker)) => Format::Docker,
     };
     if healthcheck.is_some() && format == Format::Oci {
         shell.warn(

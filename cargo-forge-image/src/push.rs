@@ -398,10 +398,7 @@ pub fn merge_and_tag(
 pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> {
     let retries = match args.retries {
         Some(r) => r,
-        None => std::env::var("FORGE_RETRIES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(forge_core::config::DEFAULT_RETRIES),
+        None => forge_core::config::env_retries()?.unwrap_or(forge_core::config::DEFAULT_RETRIES),
     };
     let http = client(retries, &args.insecure_registries);
     let mut files = Vec::new();

@@ -1,4 +1,4 @@
-//! Image references and the registry client (OCI distribution API, design.md §6).
+//! Image references and the registry client (the OCI distribution API).
 //!
 //! [`Reference`] parses what users write (`[registry/]repo[:tag][@sha256:…]`) the way docker does:
 //! Docker Hub by default with `library/` for official images, a first component with a `.` or a
@@ -8,7 +8,7 @@
 //! call has the suite's one retry policy. There is one client per registry, because what is
 //! learnt — the auth challenge, the credential, the tokens — belongs to a registry; its methods
 //! take the repository name (`acme/app`) and, last, the [`Shell`], like every I/O call of the
-//! suite. The protocol is the one in reference.md ("push by digest, then merge"):
+//! suite. The protocol is the OCI distribution API (push by digest, then merge):
 //!
 //! - **Auth** is discovered once per registry with `GET /v2/`: no challenge, `Basic` (credentials
 //!   sent with every request) or `Bearer realm=…,service=…` (a token per scope

@@ -1,49 +1,43 @@
 //! Staging the release's files: archives per target, `SHA256SUMS`, signatures.
 //!
-//! Archives are reproducible (forge-core's tar writer; zip entries with a fixed time), named
+//! Archives are reproducible (forge-core's tar and zip writers), named
 //! `<package>-<version>-<target>.<ext>` and holding `<package>-<version>-<target>/` with the
 //! binaries, README and LICENSE files and configured extras. Every archive streams: files →
 //! tar → compressor → file, and zip entries are written by the zip crate's streaming writer
-//! (sizes and CRCs in data descriptors after each entry, nothing seeked back to), so the memory a
+//! (through `forge_core::archive::write_zip`), so the memory a
 //! release takes does not depend on the size of what it ships. Signatures are detached: gpg
 //! (`.asc`, via the user's gpg and agent — keys never pass through us) and minisign
 //! (`.minisig`, pure Rust).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use forge_core::archive::{Entry, TarOptions};
-use forge_core::exit::{usage, ErrorKind, ResultExt};
-use forge_core::process::Cmd;
+use forge_core::exit::{ErrorKind, ResultExt};
 use forge_core::Shell;
 
 use crate::stage::{Asset, AssetKind};
 
-/// Archive formats, spelled as `archive-format` spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Archive formats (`archive-format`), one closed set for the config (serde) and a command line
+/// (clap), spelled as the config spells them, in JSON output too (`"tar.gz"`). An unknown value
+/// is an error that lists these. `tgz` and `txz` are accepted aliases.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum ArchiveFormat {
-    #[serde(rename = "tar.gz")]
+    #[serde(rename = "tar.gz", alias = "tgz")]
+    #[value(name = "tar.gz", alias = "tgz")]
     TarGz,
-    #[serde(rename = "tar.xz")]
+    #[serde(rename = "tar.xz", alias = "txz")]
+    #[value(name = "tar.xz", alias = "txz")]
     TarXz,
     #[serde(rename = "zip")]
+    #[value(name = "zip")]
     Zip,
 }
 
 impl ArchiveFormat {
-    pub fn parse(s: &str) -> Result<ArchiveFormat> {
-        match s {
-            "tar.gz" | "tgz" => Ok(ArchiveFormat::TarGz),
-            "tar.xz" | "txz" => Ok(ArchiveFormat::TarXz),
-            "zip" => Ok(ArchiveFormat::Zip),
-            other => Err(usage(format!(
-                "invalid `archive-format` `{other}`: use \"tar.gz\", \"tar.xz\" or \"zip\""
-            ))),
-        }
-    }
-
     pub fn extension(self) -> &'static str {
         match self {
             ArchiveFormat::TarGz => "tar.gz",
@@ -93,53 +87,11 @@ pub fn write_archive(
             }
         }
         ArchiveFormat::Zip => {
-            let buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
-            let mut zip = zip::ZipWriter::new_stream(buffered);
-            let t = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            let dt = zip::DateTime::from_date_and_time(
-                t.year().clamp(1980, 2107) as u16,
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-            )
-            .unwrap_or_default();
-            let mut sorted: Vec<&ArchiveFile> = files.iter().collect();
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            for (name, src, mode) in sorted {
-                let mut file = std::fs::File::open(src)
-                    .with_context(|| format!("failed to open `{}`", src.display()))?;
-                let len = file
-                    .metadata()
-                    .with_context(|| format!("failed to read metadata of `{}`", src.display()))?
-                    .len();
-                let opts = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Deflated)
-                    .last_modified_time(dt)
-                    .unix_permissions(*mode)
-                    // Zip64 only where the 4 GiB fields cannot hold the entry.
-                    .large_file(len >= u32::MAX as u64);
-                zip.start_file(format!("{root_name}/{name}"), opts)
-                    .context("failed to write a zip entry")?;
-                let copied =
-                    std::io::copy(&mut (&mut file).take(len), &mut zip).with_context(|| {
-                        format!("failed to add `{}` to `{}`", src.display(), path.display())
-                    })?;
-                if copied != len {
-                    anyhow::bail!(
-                        "`{}` changed while it was being archived (read {copied} of {len} bytes)",
-                        src.display()
-                    );
-                }
-            }
-            zip.finish()
-                .context("failed to finish a zip archive")?
-                .into_inner()
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            let files: Vec<forge_core::archive::ZipFile> = files
+                .iter()
+                .map(|(name, src, mode)| (format!("{root_name}/{name}"), src.clone(), *mode))
+                .collect();
+            forge_core::archive::write_zip(&mut out, &files, mtime, &path)?;
         }
     }
     out.commit()?;
@@ -180,40 +132,20 @@ pub fn write_checksums(dir: &Path, assets: &[Asset]) -> Result<Asset> {
     Asset::of_file(&path, AssetKind::Checksums, None)
 }
 
-/// Checks, before anything is built, that gpg can sign with `key` (exit 2 otherwise).
+/// Checks, before anything is built, that gpg can sign with `key` (exit 2 otherwise), with
+/// forge-core's gpg wrapper (a secret key listed, not just gpg's exit status).
 pub fn check_gpg_key(key: &str, shell: &Shell) -> Result<()> {
-    let out = Cmd::new("gpg")
-        .args(["--batch", "--list-secret-keys", key])
-        .install_hint("install gnupg: `apt-get install gnupg`")
-        .output_unchecked(shell)?;
-    if !out.status.success() {
-        return Err(usage(format!(
-            "gpg has no secret key `{key}` (from `sign.gpg` in [workspace.metadata.forge.release])"
-        )))
-        .hint("list your keys with `gpg --list-secret-keys`, or import the key (`gpg --import`)");
-    }
-    Ok(())
+    forge_core::gpg::Gpg::default().check_secret_key(Some(key), shell)
 }
 
 /// A detached ASCII-armoured gpg signature `<file>.asc`.
 pub fn gpg_sign(file: &Path, key: &str, shell: &Shell) -> Result<Asset> {
     let sig = PathBuf::from(format!("{}.asc", file.display()));
     let _ = std::fs::remove_file(&sig);
-    Cmd::new("gpg")
-        .args([
-            "--batch",
-            "--yes",
-            "--armor",
-            "--detach-sign",
-            "--local-user",
-            key,
-            "--output",
-        ])
-        .arg(&sig)
-        .arg(file)
-        .run(shell)
-        .with_context(|| format!("failed to sign `{}` with gpg key `{key}`", file.display()))
+    let bytes = forge_core::gpg::Gpg::default()
+        .detach_sign(file, Some(key), shell)
         .kind(ErrorKind::Check)?;
+    forge_core::fsx::write_atomic(&sig, &bytes)?;
     Asset::of_file(&sig, AssetKind::Signature, None)
 }
 
@@ -249,6 +181,7 @@ pub fn minisign_sign(file: &Path, key_path: &Path) -> Result<Asset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn archives_are_reproducible() {

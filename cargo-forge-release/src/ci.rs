@@ -326,14 +326,7 @@ pub fn command(c: &crate::cli::CiArgs, shell: &Shell) -> Result<()> {
     let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
     let pkg = project.single_package("the release workflow is generated for one package")?;
     let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
-    let cfg: crate::config::ReleaseConfig = match &settings.release {
-        Some(v) => forge_core::config::parse_table(
-            v,
-            pkg.manifest_path.as_std_path(),
-            "workspace.metadata.forge.release",
-        )?,
-        None => crate::config::ReleaseConfig::default(),
-    };
+    let cfg: crate::config::ReleaseConfig = settings.parse_table("release")?.unwrap_or_default();
     let hosts = cfg.hosts.clone().unwrap_or_default();
     let inputs = inputs_from(
         pkg.name.as_ref(),
@@ -391,10 +384,10 @@ pub fn inputs_from(
         } else {
             targets.to_vec()
         },
-        artifacts: cfg
-            .artifacts
-            .clone()
-            .unwrap_or_else(|| vec!["archive".into()]),
+        artifacts: match &cfg.artifacts {
+            Some(a) => a.iter().map(|a| a.as_str().to_owned()).collect(),
+            None => vec!["archive".into()],
+        },
         image_repository: hosts.iter().find_map(|h| match h {
             HostSpec::Oci { repository } => Some(repository.clone()),
             _ => None,

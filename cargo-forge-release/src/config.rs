@@ -19,9 +19,11 @@ pub struct ReleaseConfig {
     pub targets: Option<Vec<String>>,
     /// What to make: `"archive"` (the binaries with README and LICENSE files), `"deb"` (through
     /// `cargo forge-deb`), `"image"` (through `cargo forge-image`). Default `["archive"]`.
-    pub artifacts: Option<Vec<String>>,
+    #[schemars(with = "Option<Vec<String>>")]
+    pub artifacts: Option<Vec<Artifact>>,
     /// Archive format: `"tar.gz"`, `"tar.xz"` or `"zip"`. Default `"tar.gz"`.
-    pub archive_format: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub archive_format: Option<crate::artifacts::ArchiveFormat>,
     /// The git tag, from `{{version}}` and `{{name}}` (the package's name). With `{{name}}`
     /// each package of a workspace has tags (and `latest` pointers, `<name>-latest`) of its
     /// own; without it, packages released together share one tag and one release. `/` is
@@ -48,6 +50,47 @@ pub struct ReleaseConfig {
     /// resolved non-dev dependencies for that target (name, version, `pkg:cargo` PURL,
     /// license, crates.io checksum), checksummed and signed with the rest. Default `false`.
     pub sbom: Option<bool>,
+}
+
+/// What a release makes (`artifacts`): one closed set for the config and a command line, spelled
+/// as the config spells it (`archive`, `deb`, `image`) there, in clap and in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Artifact {
+    Archive,
+    Deb,
+    Image,
+}
+
+impl Artifact {
+    /// The config's spelling (the plan keeps artifacts as these words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Artifact::Archive => "archive",
+            Artifact::Deb => "deb",
+            Artifact::Image => "image",
+        }
+    }
+}
+
+impl PartialEq<&str> for Artifact {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// By hand only for the message: "unknown artifact `msi`" with the values, the words the rest
+/// of the release's problems use (serde's derive would say "unknown variant").
+impl<'de> Deserialize<'de> for Artifact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Artifact, D::Error> {
+        use clap::ValueEnum;
+        let s = String::deserialize(d)?;
+        Artifact::from_str(&s, false).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown artifact `{s}`: use \"archive\", \"deb\" or \"image\""
+            ))
+        })
+    }
 }
 
 /// `sign = { … }`.
@@ -145,6 +188,78 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
     use std::collections::BTreeSet;
+
+    #[test]
+    fn artifacts_are_one_closed_set() {
+        use clap::ValueEnum;
+        let parse = |v: Value| {
+            forge_core::config::parse_table::<ReleaseConfig>(
+                &v,
+                std::path::Path::new("Cargo.toml"),
+                "package.metadata.forge.release",
+            )
+        };
+        let e = parse(json!({"artifacts": ["archive", "msi"]}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`package.metadata.forge.release.artifacts[1]`")
+                && e.contains("unknown artifact `msi`")
+                && e.contains("\"archive\", \"deb\" or \"image\""),
+            "{e}"
+        );
+        let c = parse(json!({"artifacts": ["deb", "image", "archive"]})).unwrap();
+        assert_eq!(
+            c.artifacts.unwrap(),
+            [Artifact::Deb, Artifact::Image, Artifact::Archive]
+        );
+        for a in Artifact::value_variants() {
+            assert_eq!(serde_json::to_value(a).unwrap(), json!(a.as_str()));
+            assert_eq!(a.to_possible_value().unwrap().get_name(), a.as_str());
+        }
+    }
+
+    /// `archive-format` is one enum for the config and the command line, spelled the same in
+    /// both and in JSON; an unknown value is an error naming the key and listing the values.
+    #[test]
+    fn archive_format_is_one_closed_set() {
+        use crate::artifacts::ArchiveFormat;
+        use clap::ValueEnum;
+        let parse = |v: Value| {
+            forge_core::config::parse_table::<ReleaseConfig>(
+                &v,
+                std::path::Path::new("Cargo.toml"),
+                "package.metadata.forge.release",
+            )
+        };
+        let e = parse(json!({"archive-format": "rar"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`package.metadata.forge.release.archive-format`")
+                && e.contains("`rar`")
+                && ["`tar.gz`", "`tar.xz`", "`zip`"]
+                    .iter()
+                    .all(|v| e.contains(v)),
+            "{e}"
+        );
+        for (text, format) in [
+            ("tar.gz", ArchiveFormat::TarGz),
+            ("tgz", ArchiveFormat::TarGz),
+            ("tar.xz", ArchiveFormat::TarXz),
+            ("txz", ArchiveFormat::TarXz),
+            ("zip", ArchiveFormat::Zip),
+        ] {
+            let c = parse(json!({ "archive-format": text })).unwrap();
+            assert_eq!(c.archive_format, Some(format));
+            assert_eq!(ArchiveFormat::from_str(text, false).unwrap(), format);
+        }
+        for f in ArchiveFormat::value_variants() {
+            let json = serde_json::to_value(f).unwrap();
+            assert_eq!(json.as_str(), Some(f.extension()));
+            assert_eq!(f.to_possible_value().unwrap().get_name(), f.extension());
+        }
+    }
 
     /// The names serde lists after "expected one of" (or "expected") in an error message.
     fn expected_names(message: &str) -> BTreeSet<String> {

@@ -53,14 +53,7 @@ impl Exec {
     pub fn new(plan: &ReleasePlan, retries: Option<u32>, insecure: &[String]) -> Result<Exec> {
         let retries = match retries {
             Some(r) => r,
-            None => match std::env::var("FORGE_RETRIES") {
-                Ok(v) => v.parse::<u32>().map_err(|_| {
-                    usage(format!(
-                        "invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"
-                    ))
-                })?,
-                Err(_) => plan.retries,
-            },
+            None => forge_core::config::env_retries()?.unwrap_or(plan.retries),
         };
         Ok(Exec {
             http: HttpClient::new(RetryPolicy::new(retries), insecure.to_vec()),

@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use forge_core::cli::{BackendChoice, CommonArgs};
-use forge_core::config::{parse_table, ForgeLayer};
+use forge_core::config::ForgeLayer;
 use forge_core::exit::{usage, ResultExt};
 use forge_core::project::Project;
 use forge_core::toolchain::Toolchain;
@@ -405,10 +405,7 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
         let settings = forge_core::config::resolve_layer(&project, pkg, &cli_layer)?;
         retries = settings.retries;
         let manifest = pkg.manifest_path.as_std_path();
-        let cfg: ReleaseConfig = match &settings.release {
-            Some(v) => parse_table(v, manifest, "package.metadata.forge.release")?,
-            None => ReleaseConfig::default(),
-        };
+        let cfg: ReleaseConfig = settings.parse_table("release")?.unwrap_or_default();
         let name = pkg.name.to_string();
         if pkg.version != version && !req.bump {
             problems.push(format!(
@@ -427,17 +424,10 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                 continue;
             }
         };
-        let artifacts: Vec<String> = cfg
-            .artifacts
-            .clone()
-            .unwrap_or_else(|| vec!["archive".into()]);
-        for a in &artifacts {
-            if !["archive", "deb", "image"].contains(&a.as_str()) {
-                problems.push(format!(
-                    "unknown artifact `{a}` in `artifacts` of `{name}`: use \"archive\", \"deb\" or \"image\""
-                ));
-            }
-        }
+        let artifacts: Vec<String> = match &cfg.artifacts {
+            Some(a) => a.iter().map(|a| a.as_str().to_owned()).collect(),
+            None => vec!["archive".into()],
+        };
         if artifacts.iter().any(|a| a == "archive")
             && forge_core::project::binaries(pkg).next().is_none()
         {
@@ -445,14 +435,7 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
                 "`{name}` has no binary to put in an archive: leave it out of the release (`--exclude {name}`), or leave \"archive\" out of its `artifacts`"
             ));
         }
-        let archive_format =
-            match ArchiveFormat::parse(cfg.archive_format.as_deref().unwrap_or("tar.gz")) {
-                Ok(f) => f,
-                Err(e) => {
-                    problems.push(e.to_string());
-                    ArchiveFormat::TarGz
-                }
-            };
+        let archive_format = cfg.archive_format.unwrap_or(ArchiveFormat::TarGz);
         // `--target` over the release's `targets` over `[*.metadata.forge] targets`, else the
         // host.
         let triples: Vec<String> = if !common.targets.is_empty() {

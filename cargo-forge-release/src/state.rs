@@ -62,9 +62,9 @@ fn crash_point() {
         return;
     };
     if SAVES.fetch_add(1, Ordering::SeqCst) + 1 == n {
-        let _ = std::process::Command::new("kill")
+        let _ = forge_core::process::Cmd::new("kill")
             .args(["-KILL", &std::process::id().to_string()])
-            .status();
+            .output_unchecked(&forge_core::shell::Shell::plain());
         // SIGKILL cannot be caught; if `kill` was missing, die as uncleanly as we can.
         std::process::abort();
     }

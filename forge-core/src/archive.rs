@@ -1,9 +1,14 @@
-//! Reproducible tar archives, and path-safety checks for archives we read.
+//! Reproducible archives — tar, and the zip and ar writers — and path-safety checks for archives
+//! we read.
 //!
 //! Every tar the suite writes (a .deb's `data.tar` and `control.tar`, image layers, release
 //! archives) goes through [`write_tar`]: entries sorted by path, parent directories added, every
 //! mtime set to one timestamp (`SOURCE_DATE_EPOCH`), owner root:root unless an entry says
 //! otherwise, modes as given, only relative normalised paths. Same inputs, same bytes.
+//!
+//! Release archives for Windows users are zips ([`write_zip`]) and packages are ar archives
+//! ([`ArWriter`], [`ar_header_bytes`]), written here too, so that one module holds every rule of
+//! reproducible output (one time, root-owned, sorted).
 //!
 //! The `tar` crate does the format (GNU headers, long names); what it does not do — normalising
 //! and sorting, implied directories, rejecting `..` — is here.
@@ -478,6 +483,114 @@ fn header(
     h
 }
 
+/// One file of a zip archive: (path inside the archive, the file it is read from, Unix mode).
+pub type ZipFile = (String, PathBuf, u32);
+
+/// Writes a reproducible zip of `files` to `out` (release archives for Windows users): entries
+/// sorted by path, each with the time `mtime` (zip's DOS time, clamped to 1980..2107), the given
+/// Unix mode, deflated. Streams: each file is read while it is written, by the zip crate's
+/// streaming writer (sizes and CRCs in data descriptors after each entry, nothing seeked back
+/// to), and must keep the length it had when its entry began. `dest` names the archive in
+/// errors. Returns `out`.
+pub fn write_zip<W: Write>(out: W, files: &[ZipFile], mtime: u64, dest: &Path) -> Result<W> {
+    let buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut zip = zip::ZipWriter::new_stream(buffered);
+    let t = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let dt = zip::DateTime::from_date_and_time(
+        t.year().clamp(1980, 2107) as u16,
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
+    .unwrap_or_default();
+    let mut sorted: Vec<&ZipFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, src, mode) in sorted {
+        let mut file = std::fs::File::open(src)
+            .with_context(|| format!("failed to open `{}`", src.display()))?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("failed to read metadata of `{}`", src.display()))?
+            .len();
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(dt)
+            .unix_permissions(*mode)
+            // Zip64 only where the 4 GiB fields cannot hold the entry.
+            .large_file(len >= u32::MAX as u64);
+        zip.start_file(name.as_str(), opts)
+            .context("failed to write a zip entry")?;
+        let copied = std::io::copy(&mut (&mut file).take(len), &mut zip).with_context(|| {
+            format!("failed to add `{}` to `{}`", src.display(), dest.display())
+        })?;
+        if copied != len {
+            bail!(
+                "`{}` changed while it was being archived (read {copied} of {len} bytes)",
+                src.display()
+            );
+        }
+    }
+    zip.finish()
+        .context("failed to finish a zip archive")?
+        .into_inner()
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("failed to write `{}`", dest.display()))
+}
+
+/// The ar writer of `.deb` packages (`debian-binary`, `control.tar.*`, `data.tar.*`, a signature
+/// member): new members get reproducible headers — owner 0:0, mode `0100644`, the one `mtime`.
+/// The `ar` crate does the format; what is ours is that every header is made here.
+pub struct ArWriter<W: Write> {
+    builder: ar::Builder<W>,
+}
+
+impl<W: Write> ArWriter<W> {
+    pub fn new(out: W) -> ArWriter<W> {
+        ArWriter {
+            builder: ar::Builder::new(out),
+        }
+    }
+
+    /// Appends a member of `size` bytes read from `data`, with a reproducible header.
+    pub fn append(&mut self, name: &str, mtime: u64, size: u64, data: impl Read) -> Result<()> {
+        let mut h = ar::Header::new(name.as_bytes().to_vec(), size);
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(0o100644);
+        self.builder
+            .append(&h, data)
+            .with_context(|| format!("failed to write member `{name}`"))
+    }
+
+    /// Appends a member copied from another archive, its header kept as it was.
+    pub fn append_copy(&mut self, header: &ar::Header, data: impl Read) -> Result<()> {
+        let name = String::from_utf8_lossy(header.identifier()).into_owned();
+        self.builder
+            .append(header, data)
+            .with_context(|| format!("failed to copy member `{name}`"))
+    }
+
+    pub fn into_inner(self) -> Result<W> {
+        self.builder
+            .into_inner()
+            .context("failed to finish the archive")
+    }
+}
+
+/// The header bytes of an ar member, for a member written by hand after it (a `.deb`'s
+/// `data.tar.*`, streamed with its size patched into this header afterwards), with the same
+/// reproducible fields as [`ArWriter::append`].
+pub fn ar_header_bytes(name: &str, mtime: u64, size: u64) -> Vec<u8> {
+    let mut h = format!("{name:<16}").into_bytes();
+    h.extend(format!("{mtime:<12}{:<6}{:<6}{:<8o}{size:<10}`\n", 0, 0, 0o100644).into_bytes());
+    h
+}
+
 /// What to do about a bad `SOURCE_DATE_EPOCH`.
 pub const SOURCE_DATE_EPOCH_HINT: &str =
     "set it to a Unix time such as `$(git log -1 --format=%ct)`, or unset it to use the last commit's time";
@@ -496,11 +609,12 @@ pub fn source_date_epoch(dir: &Path, fallback: &Path) -> Result<u64> {
             )
         });
     }
-    let git = std::process::Command::new("git")
+    // A plain shell: `output_unchecked` prints nothing at normal verbosity, and this function
+    // runs without one (stderr is captured, not shown, as before; git missing is not an error).
+    let git = crate::process::Cmd::new("git")
         .args(["log", "-1", "--format=%ct"])
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .output();
+        .cwd(dir)
+        .output_unchecked(&crate::shell::Shell::plain());
     if let Ok(out) = git {
         if out.status.success() {
             if let Ok(t) = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>() {
@@ -519,6 +633,38 @@ pub fn source_date_epoch(dir: &Path, fallback: &Path) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn our_ar_header_is_the_ar_crates() {
+        let mut w = ArWriter::new(Vec::new());
+        w.append("data.tar.xz", 1_700_000_000, 3, &b"abc"[..])
+            .unwrap();
+        let bytes = w.into_inner().unwrap();
+        assert_eq!(
+            &bytes[8..68],
+            ar_header_bytes("data.tar.xz", 1_700_000_000, 3).as_slice()
+        );
+    }
+
+    #[test]
+    fn zips_are_reproducible_and_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"alpha").unwrap();
+        std::fs::write(&b, b"beta").unwrap();
+        let files = vec![
+            ("root/b".to_string(), b.clone(), 0o755),
+            ("root/a".to_string(), a.clone(), 0o644),
+        ];
+        let one = write_zip(Vec::new(), &files, 1_700_000_000, Path::new("x.zip")).unwrap();
+        let mut reversed = files.clone();
+        reversed.reverse();
+        let two = write_zip(Vec::new(), &reversed, 1_700_000_000, Path::new("x.zip")).unwrap();
+        assert_eq!(one, two);
+        let first = one.windows(6).position(|w| w == b"root/a").unwrap();
+        let second = one.windows(6).position(|w| w == b"root/b").unwrap();
+        assert!(first < second);
+    }
+
     use super::*;
 
     #[test]

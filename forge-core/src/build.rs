@@ -5,7 +5,7 @@
 //! from cargo's JSON messages (`compiler-artifact` lines), never by guessing paths. With
 //! `--no-build`, [`existing_artifacts`] finds already-built binaries where cargo puts them.
 //!
-//! Backends (design.md §4):
+//! Backends (`--backend`, or `backend` in `[workspace.metadata.forge]`):
 //! - `cargo`: the toolchain's cargo. For a foreign target it configures the cross gcc
 //!   (`CARGO_TARGET_<T>_LINKER`, `CC_<t>`, `CXX_<t>`, `AR_<t>`) and pkg-config for the target's
 //!   multiarch libraries, unless the user already set them.

@@ -1,4 +1,4 @@
-//! The flags all three commands share (design.md §3), and the common `main`.
+//! The flags all three commands share (`cargo forge-deb --help` lists them), and the common `main`.
 //!
 //! Package selection, manifest and features come from `clap-cargo`, so they behave exactly like
 //! cargo's own; the rest (targets, profile, backend, toolchain, output format, verbosity, colour)

@@ -4,9 +4,15 @@
 //! with the path of a bad key recorded (`serde_path_to_error`), so an error says which file and which
 //! key is wrong. The layers are merged in order and resolved once into [`Settings`], which has no
 //! `Option`s left for what the build needs. Command-specific tables (`image`, `release`) are kept as
-//! raw values here and parsed by the crate that owns them, with [`parse_table`].
+//! raw values here and parsed by the crate that owns them, with [`Settings::parse_table`], which
+//! names in an error the table a key really came from (the package's or the workspace's: the two
+//! are merged key by key), or [`parse_table`] for a table read from one place.
+//!
+//! An unknown key close to a known one (`depens`) gets "did you mean `depends`?" instead of the
+//! list of every key serde knows (33 for `[package.metadata.deb]`).
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::de::DeserializeOwned;
@@ -122,13 +128,30 @@ pub struct Settings {
     pub targets: Vec<String>,
     pub profile: String,
     pub retries: u32,
+    /// Where each key of the merged sub-tables came from (for errors).
+    #[serde(skip)]
+    pub origins: TableOrigins,
     pub deb: Option<serde_json::Value>,
     pub image: Option<serde_json::Value>,
     pub vm: Option<serde_json::Value>,
     pub release: Option<serde_json::Value>,
 }
 
-/// Default number of attempts of every HTTP request (design.md §6).
+/// `FORGE_RETRIES`, the one reader of it: `None` when unset, an error (exit 2) when it is not a
+/// whole number of attempts. Every command and phase that makes HTTP requests asks here, so the
+/// variable has one meaning everywhere.
+pub fn env_retries() -> Result<Option<u32>> {
+    match std::env::var("FORGE_RETRIES") {
+        Ok(v) => Ok(Some(v.parse::<u32>().map_err(|_| {
+            usage(format!(
+                "invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"
+            ))
+        })?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Default number of attempts of every HTTP request (`--retries`, `FORGE_RETRIES`).
 pub const DEFAULT_RETRIES: u32 = 6;
 
 /// Parses a metadata table, naming the file, the table and the key on error.
@@ -138,18 +161,124 @@ pub fn parse_table<T: DeserializeOwned>(
     table: &str,
 ) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let key = if path == "." || path.is_empty() {
-            table.to_string()
-        } else {
-            format!("{table}.{path}")
-        };
-        usage(format!(
-            "invalid `{key}` in `{}`: {}",
-            manifest.display(),
-            e.inner()
-        ))
+        table_error(
+            &e.path().to_string(),
+            &e.inner().to_string(),
+            manifest,
+            table,
+        )
     })
+}
+
+/// The error of a bad key: "invalid `TABLE.PATH` in `MANIFEST`: WHAT", with [`did_you_mean`].
+fn table_error(path: &str, what: &str, manifest: &Path, table: &str) -> anyhow::Error {
+    let key = if path == "." || path.is_empty() {
+        table.to_string()
+    } else {
+        format!("{table}.{path}")
+    };
+    usage(format!(
+        "invalid `{key}` in `{}`: {}",
+        manifest.display(),
+        did_you_mean(what)
+    ))
+}
+
+/// serde's "unknown field `depens`, expected one of `a`, `b`, …" (or "unknown variant") becomes
+/// "unknown field `depens`: did you mean `depends`?" when one expected name is close (edit
+/// distance at most a third of the name, at least 1, as cargo's suggestions); otherwise, and for
+/// every other message, the message as it was.
+pub fn did_you_mean(message: &str) -> String {
+    let Some((head, expected)) = message.split_once(", expected ") else {
+        return message.to_string();
+    };
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| head.strip_prefix(p))
+        .and_then(|rest| rest.strip_suffix('`'));
+    let Some(unknown) = unknown else {
+        return message.to_string();
+    };
+    let names = expected.split('`').skip(1).step_by(2);
+    let limit = (unknown.chars().count() / 3).max(1);
+    let best = names
+        .map(|n| (strsim::levenshtein(unknown, n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, name)) => format!("{head}: did you mean `{name}`?"),
+        None => message.to_string(),
+    }
+}
+
+/// Where the keys of the merged sub-tables (`deb`, `image`, `vm`, `release`) came from: the
+/// package's table wins key by key over the workspace's, so a bad key is reported under the
+/// table (and in the manifest) the user wrote it in.
+#[derive(Clone, Debug, Default)]
+pub struct TableOrigins {
+    workspace_manifest: PathBuf,
+    package_manifest: PathBuf,
+    /// Top-level keys each sub-table of the package's table sets.
+    package_keys: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl TableOrigins {
+    fn new(ws_manifest: &Path, pkg: &ForgeLayer, pkg_manifest: &Path) -> Self {
+        let keys = |v: &Option<serde_json::Value>| -> BTreeSet<String> {
+            match v {
+                Some(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+                _ => BTreeSet::new(),
+            }
+        };
+        let mut package_keys = BTreeMap::new();
+        for (name, v) in [
+            ("deb", &pkg.deb),
+            ("image", &pkg.image),
+            ("vm", &pkg.vm),
+            ("release", &pkg.release),
+        ] {
+            package_keys.insert(name.to_string(), keys(v));
+        }
+        TableOrigins {
+            workspace_manifest: ws_manifest.to_path_buf(),
+            package_manifest: pkg_manifest.to_path_buf(),
+            package_keys,
+        }
+    }
+
+    /// The table and manifest a key of sub-table `sub` came from, by its error path
+    /// (`hosts[0].kind`: the key is `hosts`). A key the package's table sets, or a path that
+    /// names no key (the whole table), is the package's; any other came from the workspace.
+    fn origin(&self, sub: &str, path: &str, what: &str) -> (String, &Path) {
+        let mut key = path
+            .split(['.', '['])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        // An unknown key is named by the message, not the path (which stops at its table).
+        if key.is_empty() {
+            if let Some(name) = what
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                key = name.to_string();
+            }
+        }
+        let from_package = key.is_empty()
+            || self.package_keys.get(sub).is_some_and(|k| k.contains(&key))
+            || self.workspace_manifest.as_os_str().is_empty();
+        if from_package {
+            (
+                format!("package.metadata.forge.{sub}"),
+                &self.package_manifest,
+            )
+        } else {
+            (
+                format!("workspace.metadata.forge.{sub}"),
+                &self.workspace_manifest,
+            )
+        }
+    }
 }
 
 /// Reads the `forge` layer of a metadata value (`null` or no `forge` key gives an empty layer).
@@ -205,15 +334,13 @@ pub fn resolve_layer(
         package.manifest_path.as_std_path(),
         "package.metadata.forge",
     )?;
+    let origins = TableOrigins::new(
+        &project.workspace_manifest(),
+        &pkg,
+        package.manifest_path.as_std_path(),
+    );
     let merged = ws.merge(pkg).merge(cli.clone());
-    let retries = match std::env::var("FORGE_RETRIES") {
-        Ok(v) => Some(v.parse::<u32>().map_err(|_| {
-            usage(format!(
-                "invalid FORGE_RETRIES `{v}`: expected a whole number of attempts"
-            ))
-        })?),
-        Err(_) => None,
-    };
+    let retries = env_retries()?;
     Ok(Settings {
         backend: merged.backend.unwrap_or(BackendChoice::Auto),
         toolchain: merged.toolchain,
@@ -221,11 +348,38 @@ pub fn resolve_layer(
         targets: merged.targets.unwrap_or_default(),
         profile: merged.profile.unwrap_or_else(|| "release".to_string()),
         retries: retries.or(merged.retries).unwrap_or(DEFAULT_RETRIES),
+        origins,
         deb: merged.deb,
         image: merged.image,
         vm: merged.vm,
         release: merged.release,
     })
+}
+
+impl Settings {
+    /// Parses the merged sub-table `sub` (`"deb"`, `"image"`, `"vm"`, `"release"`) as `T`;
+    /// `None` when neither the workspace nor the package has it. A bad key is reported under the
+    /// table, and in the manifest, it came from (see [`TableOrigins`]).
+    pub fn parse_table<T: DeserializeOwned>(&self, sub: &str) -> Result<Option<T>> {
+        let value = match sub {
+            "deb" => &self.deb,
+            "image" => &self.image,
+            "vm" => &self.vm,
+            "release" => &self.release,
+            other => anyhow::bail!("no table `{other}` in `[*.metadata.forge]`"),
+        };
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        serde_path_to_error::deserialize(value)
+            .map(Some)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let what = e.inner().to_string();
+                let (table, manifest) = self.origins.origin(sub, &path, &what);
+                table_error(&path, &what, manifest, &table)
+            })
+    }
 }
 
 /// Workspace-level settings, for commands that run before a package is chosen (toolchain).
@@ -265,6 +419,133 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("package.metadata.forge.targets[1]"), "{err}");
+    }
+
+    /// The messages of unknown keys and values: a close name is suggested, a far one keeps
+    /// serde's list, other messages are kept.
+    #[test]
+    fn did_you_mean_table() {
+        for (message, want) in [
+            (
+                "unknown field `depens`, expected one of `name`, `depends`, `section`",
+                "unknown field `depens`: did you mean `depends`?",
+            ),
+            (
+                "unknown field `bakend`, expected one of `backend`, `toolchain`",
+                "unknown field `bakend`: did you mean `backend`?",
+            ),
+            (
+                "unknown variant `tar.zg`, expected one of `tar.gz`, `tar.xz`, `zip`",
+                "unknown variant `tar.zg`: did you mean `tar.gz`?",
+            ),
+            (
+                "unknown variant `dockr`, expected `oci` or `docker`",
+                "unknown variant `dockr`: did you mean `docker`?",
+            ),
+            (
+                "unknown field `colour`, expected one of `name`, `section`",
+                "unknown field `colour`, expected one of `name`, `section`",
+            ),
+            (
+                "invalid type: integer `3`, expected a string",
+                "invalid type: integer `3`, expected a string",
+            ),
+            (
+                "unknown field `x`, there are no fields",
+                "unknown field `x`, there are no fields",
+            ),
+        ] {
+            assert_eq!(did_you_mean(message), want, "{message}");
+        }
+    }
+
+    /// A merged sub-table's bad key is reported under the table, and in the manifest, it came
+    /// from; a typo gets a suggestion.
+    #[test]
+    fn merged_table_errors_name_the_table_the_key_came_from() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        #[allow(dead_code)]
+        struct Release {
+            tag_format: Option<String>,
+            remote: Option<String>,
+            sbom: Option<bool>,
+        }
+        let ws = ForgeLayer {
+            release: Some(json!({"remote": 3, "tag-format": "v{{version}}"})),
+            ..Default::default()
+        };
+        let settings = |ws: &ForgeLayer, pkg: &ForgeLayer| Settings {
+            backend: BackendChoice::Auto,
+            toolchain: None,
+            glibc: None,
+            targets: Vec::new(),
+            profile: "release".into(),
+            retries: DEFAULT_RETRIES,
+            origins: TableOrigins::new(
+                Path::new("/w/Cargo.toml"),
+                pkg,
+                Path::new("/w/app/Cargo.toml"),
+            ),
+            deb: None,
+            image: None,
+            vm: None,
+            release: ws.clone().merge(pkg.clone()).release,
+        };
+        let layer = |v: serde_json::Value| ForgeLayer {
+            release: Some(v),
+            ..Default::default()
+        };
+        let table = [
+            // The package's typo: its table, its manifest, a suggestion.
+            (
+                ws.clone(),
+                layer(json!({"remote": "origin", "sbon": true})),
+                "package.metadata.forge.release",
+                "/w/app/Cargo.toml",
+                "unknown field `sbon`: did you mean `sbom`?",
+            ),
+            // The workspace's typo, with a package table that is fine.
+            (
+                layer(json!({"tag-formt": "v{{version}}"})),
+                layer(json!({"sbom": true})),
+                "workspace.metadata.forge.release",
+                "/w/Cargo.toml",
+                "unknown field `tag-formt`: did you mean `tag-format`?",
+            ),
+            // The workspace's bad value, with a package table that is fine.
+            (
+                ws.clone(),
+                layer(json!({"sbom": true})),
+                "workspace.metadata.forge.release.remote",
+                "/w/Cargo.toml",
+                "invalid type: integer `3`, expected a string",
+            ),
+            // The package overrides the workspace's key: the package's value is the bad one.
+            (
+                ws.clone(),
+                layer(json!({"remote": false})),
+                "package.metadata.forge.release.remote",
+                "/w/app/Cargo.toml",
+                "invalid type: boolean `false`, expected a string",
+            ),
+        ];
+        for (ws, pkg, key, manifest, what) in table {
+            let e = settings(&ws, &pkg)
+                .parse_table::<Release>("release")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("invalid `{key}")),
+                "{e}\nwanted the key under `{key}`"
+            );
+            assert!(e.contains(&format!(" in `{manifest}`: ")), "{e}");
+            assert!(e.ends_with(what), "{e}");
+        }
+        assert!(settings(&ForgeLayer::default(), &ForgeLayer::default())
+            .parse_table::<Release>("release")
+            .unwrap()
+            .is_none());
     }
 
     #[test]

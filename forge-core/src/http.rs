@@ -1,4 +1,4 @@
-//! The one HTTP client of the suite, with the one retry policy (design.md §6).
+//! The one HTTP client of the suite, with the one retry policy (`--retries`, `FORGE_RETRIES`).
 //!
 //! Every HTTP call cargo-forge makes (registries, S3, GitHub, Gitea) goes through [`HttpClient`],
 //! so retries, TLS and the "plain HTTP only for loopback" rule are decided in one place:

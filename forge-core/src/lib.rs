@@ -16,6 +16,7 @@ pub mod digest;
 pub mod exit;
 pub mod fsx;
 pub mod gha;
+pub mod gpg;
 pub mod help;
 pub mod http;
 pub mod init;

@@ -2,7 +2,7 @@
 //! tests: an HTTP/1.1 server on 127.0.0.1 with an ephemeral port, one thread per connection.
 //!
 //! It implements what the `github` and `gitea` hosts use, with the behaviour that makes
-//! publishing hard (reference.md, "Release hosts"), because that is what the tests must catch:
+//! publishing hard (as GitHub and Gitea document their release APIs), because that is what the tests must catch:
 //!
 //! - **GitHub**: token check (`Authorization: Bearer TOKEN`, else 401 `Bad credentials`),
 //!   `GET /repos/O/R` with `permissions`, releases listed (drafts included, newest first,

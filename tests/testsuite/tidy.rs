@@ -1,7 +1,11 @@
 //! Keeps the codebase honest (rust-analyzer's `tidy`): module docs everywhere, no debug macros, no
 //! todo macros outside tests, no `println!` in libraries (output goes through `Shell`), the docs
 //! mention every subcommand, the generated configuration reference is current, the book's links
-//! resolve, and the book builds without warnings.
+//! resolve, and the book builds without warnings. It also checks the invariants ARCHITECTURE.md
+//! states about the code: subprocesses only through `forge_core::process`, HTTP only through
+//! `forge_core::http`, archives only through `forge_core::archive`, and module docs and the book
+//! naming only files that exist. Each of these rules is a function of (path, text), so a unit test
+//! below plants a violation and shows the rule catches it.
 
 use forge_tests::docs::{
     check_links, config_reference, documented_commands, documented_toml, CONFIG_REFERENCE_PATH,
@@ -24,25 +28,40 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_file_has_module_docs_and_no_debug_leftovers() {
+/// The Rust sources under `dirs` (of the workspace root): (path from the root, text).
+fn sources(dirs: &[&str]) -> Vec<(String, String)> {
     let root = workspace_root();
     let mut files = Vec::new();
-    for d in [
+    for d in dirs {
+        rust_files(&root.join(d), &mut files);
+    }
+    assert!(
+        files.len() > 20,
+        "only {} files under {dirs:?}",
+        files.len()
+    );
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let rel = f.strip_prefix(&root).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+#[test]
+fn every_file_has_module_docs_and_no_debug_leftovers() {
+    let mut problems = Vec::new();
+    for (rel, text) in &sources(&[
         "forge-core",
         "cargo-forge-deb",
         "cargo-forge-image",
         "cargo-forge-release",
         "xtask",
         "tests",
-    ] {
-        rust_files(&root.join(d), &mut files);
-    }
-    assert!(files.len() > 20);
-    let mut problems = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let rel = f.strip_prefix(&root).unwrap().display().to_string();
+    ]) {
+        let (rel, text) = (rel.as_str(), text.as_str());
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         if !first.starts_with("//!") {
             problems.push(format!("{rel}: missing `//!` module docs at the top"));
@@ -314,4 +333,348 @@ fn documented_config_tables_parse() {
         "config in the docs that cargo-forge rejects:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The product crates, whose non-test code the architecture rules govern. `xtask` (std only: it
+/// installs the tools the rest of the suite runs) and `tests` (which drive the real binaries and
+/// tools as a user would) are exempt, as is test code (`#[cfg(test)]`, `tests.rs` modules).
+const PRODUCT_CRATES: &[&str] = &[
+    "forge-core",
+    "cargo-forge-deb",
+    "cargo-forge-image",
+    "cargo-forge-release",
+];
+
+/// A rule of ARCHITECTURE.md's invariants: none of `needles` in non-test product code outside
+/// the one module that owns the thing.
+struct CodeRule {
+    needles: &'static [&'static str],
+    owner: &'static str,
+    fix: &'static str,
+}
+
+const CODE_RULES: &[CodeRule] = &[
+    CodeRule {
+        needles: &[
+            "std::process::Command",
+            "process::Command::new",
+            "Command::new(",
+        ],
+        owner: "forge-core/src/process.rs",
+        fix: "run subprocesses with `forge_core::process::Cmd`",
+    },
+    CodeRule {
+        needles: &["ureq::", "use ureq"],
+        owner: "forge-core/src/http.rs",
+        fix: "make HTTP requests with `forge_core::http::HttpClient`",
+    },
+    CodeRule {
+        needles: &[
+            "tar::Builder",
+            "zip::ZipWriter",
+            "ar::Builder",
+            "ar::Header::new",
+        ],
+        owner: "forge-core/src/archive.rs",
+        fix: "write archives with `forge_core::archive` (`write_tar`, `write_zip`, `ArWriter`)",
+    },
+];
+
+/// The non-test part of a source file: what comes before its first `#[cfg(test)]`, nothing for a
+/// `tests.rs` module or a file under a `tests/` directory of a crate.
+fn non_test_code<'a>(rel: &str, text: &'a str) -> &'a str {
+    if rel.ends_with("/tests.rs") || rel.contains("/tests/") {
+        return "";
+    }
+    text.split("#[cfg(test)]").next().unwrap_or("")
+}
+
+/// The violations of [`CODE_RULES`] in one product source file (`rel`: its path from the root).
+fn code_rule_violations(rel: &str, text: &str) -> Vec<String> {
+    let code = non_test_code(rel, text);
+    let mut problems = Vec::new();
+    for rule in CODE_RULES {
+        if rel == rule.owner {
+            continue;
+        }
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            // clap's `Command` is not a subprocess.
+            let line = line.replace("clap::Command::new(", "");
+            if let Some(needle) = rule.needles.iter().find(|needle| line.contains(**needle)) {
+                problems.push(format!(
+                    "{rel}:{}: `{needle}` outside `{}`: {}",
+                    n + 1,
+                    rule.owner,
+                    rule.fix
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn subprocesses_http_and_archives_only_through_their_modules() {
+    let root = workspace_root();
+    let mut problems = Vec::new();
+    for (rel, text) in &sources(PRODUCT_CRATES) {
+        problems.extend(code_rule_violations(rel, text));
+    }
+    // The HTTP client's crate is a dependency of forge-core only.
+    for d in PRODUCT_CRATES.iter().chain(&["xtask", "tests"]) {
+        let manifest = std::fs::read_to_string(root.join(d).join("Cargo.toml")).unwrap();
+        if *d != "forge-core" && manifest.lines().any(|l| l.trim_start().starts_with("ureq")) {
+            problems.push(format!(
+                "{d}/Cargo.toml: depends on ureq: use `forge_core::http::HttpClient`"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn code_rules_catch_planted_violations() {
+    let planted = [
+        (
+            "cargo-forge-deb/src/lint.rs",
+            "//! x\nfn f() { let _ = std::process::Command::new(\"lintian\").status(); }\n",
+            "forge_core::process::Cmd",
+        ),
+        (
+            "forge-core/src/archive.rs",
+            "//! x\nuse std::process::Command;\n",
+            "forge_core::process::Cmd",
+        ),
+        (
+            "cargo-forge-image/src/registry.rs",
+            "//! x\nfn f() { let _ = ureq::get(\"http://x\").call(); }\n",
+            "HttpClient",
+        ),
+        (
+            "cargo-forge-release/src/artifacts.rs",
+            "//! x\nfn f(w: W) { let z = zip::ZipWriter::new_stream(w); }\n",
+            "forge_core::archive",
+        ),
+        (
+            "cargo-forge-deb/src/writer.rs",
+            "//! x\nfn f(w: W) { let z = ar::Builder::new(w); }\n",
+            "forge_core::archive",
+        ),
+        (
+            "cargo-forge-image/src/layer.rs",
+            "//! x\nfn f(w: W) { let z = tar::Builder::new(w); }\n",
+            "forge_core::archive",
+        ),
+    ];
+    for (rel, text, fix) in planted {
+        let problems = code_rule_violations(rel, text);
+        assert_eq!(problems.len(), 1, "{rel}: {problems:?}");
+        assert!(problems[0].contains(fix), "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("{rel}:2: ")),
+            "{problems:?}"
+        );
+    }
+    // The owners, test code, comments and clap's `Command` are not violations.
+    let allowed = [
+        (
+            "forge-core/src/process.rs",
+            "fn f() { std::process::Command::new(\"x\"); }",
+        ),
+        (
+            "forge-core/src/http.rs",
+            "fn f() { ureq::get(\"http://x\"); }",
+        ),
+        (
+            "forge-core/src/archive.rs",
+            "fn f(w: W) { zip::ZipWriter::new_stream(w); }",
+        ),
+        (
+            "forge-core/src/help.rs",
+            "fn f() { clap::Command::new(\"cargo\"); }",
+        ),
+        (
+            "cargo-forge-deb/src/writer.rs",
+            "// not std::process::Command::new\n#[cfg(test)]\nmod t { fn f() { std::process::Command::new(\"x\"); } }",
+        ),
+        (
+            "cargo-forge-deb/src/repo/tests.rs",
+            "fn f() { std::process::Command::new(\"x\"); }",
+        ),
+    ];
+    for (rel, text) in allowed {
+        assert_eq!(
+            code_rule_violations(rel, text),
+            Vec::<String>::new(),
+            "{rel}"
+        );
+    }
+}
+
+/// Files named in prose that are the user's, not ours (a crate's changelog, its build script),
+/// and so need not exist in this repository.
+const USER_FILES: &[&str] = &["CHANGELOG.md", "build.rs"];
+
+/// Every path of the repository, relative to its root, with `/` separators (`target`, hidden
+/// directories and the example crates' build output excluded).
+fn repository_files(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(
+                    p.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The `.md` and `.rs` files `text` names (in a module doc, in the book) that are not in the
+/// repository. `rel` is the citing file's path from the root; a name resolves from the root,
+/// from the citing file's directory, or as the tail of a repository path (`hosts/s3.rs`,
+/// `main.rs`). Generated files (`target/…`) and [`USER_FILES`] are not checked.
+fn missing_files_named(rel: &str, text: &str, files: &[String]) -> Vec<String> {
+    let dir = Path::new(rel).parent().unwrap_or(Path::new(""));
+    let mut missing = Vec::new();
+    for word in text.split(|c: char| !(c.is_alphanumeric() || "._/-".contains(c))) {
+        let word = word.trim_end_matches('.');
+        if !(word.ends_with(".md") || word.ends_with(".rs"))
+            || word.starts_with("target/")
+            || USER_FILES.contains(&word)
+            || word.contains("//")
+            // An extension named on its own ("`.md` files").
+            || word.rsplit('/').next().is_some_and(|name| name.starts_with('.'))
+        {
+            continue;
+        }
+        // `../deb.md` from `docs/src/recipes/x.md`: normalise against the citing directory.
+        let mut joined = Vec::<String>::new();
+        for part in dir.join(word).to_string_lossy().split('/') {
+            match part {
+                ".." => {
+                    joined.pop();
+                }
+                "." | "" => {}
+                p => joined.push(p.to_owned()),
+            }
+        }
+        let relative = joined.join("/");
+        let tail = format!("/{}", word.trim_start_matches("./"));
+        let found = files
+            .iter()
+            .any(|f| f == word || *f == relative || f.ends_with(&tail));
+        if !found && !missing.contains(&word.to_owned()) {
+            missing.push(word.to_owned());
+        }
+    }
+    missing
+}
+
+#[test]
+fn module_docs_and_the_book_name_only_files_that_exist() {
+    let root = workspace_root();
+    let files = repository_files(&root);
+    let mut problems = Vec::new();
+    let dirs: Vec<&str> = PRODUCT_CRATES
+        .iter()
+        .chain(&["xtask", "tests"])
+        .copied()
+        .collect();
+    for (rel, text) in &sources(&dirs) {
+        let docs: String = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for m in missing_files_named(&rel, &docs, &files) {
+            problems.push(format!(
+                "{rel}: its module doc names `{m}`, which is not in the repository"
+            ));
+        }
+    }
+    let book: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            (f.starts_with("docs/src/") && f.ends_with(".md"))
+                || *f == "README.md"
+                || *f == "ARCHITECTURE.md"
+        })
+        .collect();
+    assert!(book.len() > 10, "only {} pages", book.len());
+    for rel in book {
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        for m in missing_files_named(rel, &text, &files) {
+            problems.push(format!(
+                "{rel}: names `{m}`, which is not in the repository"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn missing_file_rule_catches_a_planted_citation() {
+    let files: Vec<String> = [
+        "README.md",
+        "docs/src/deb.md",
+        "docs/src/recipes/cross.md",
+        "cargo-forge-release/src/hosts/s3.rs",
+        "xtask/src/main.rs",
+    ]
+    .map(String::from)
+    .to_vec();
+    // A planted citation of a document that is not in the repository.
+    assert_eq!(
+        missing_files_named(
+            "forge-core/src/http.rs",
+            "//! The retry policy (design.md §6).",
+            &files
+        ),
+        vec!["design.md".to_owned()]
+    );
+    assert_eq!(
+        missing_files_named("docs/src/deb.md", "see [x](recipes/gone.md).", &files),
+        vec!["recipes/gone.md".to_owned()]
+    );
+    // Names that resolve: from the root, from the citing directory, as a path's tail; generated
+    // and user files are not checked.
+    for (rel, text) in [
+        (
+            "docs/src/recipes/cross.md",
+            "[deb](../deb.md) and [this](cross.md)",
+        ),
+        (
+            "forge-core/src/lib.rs",
+            "//! `README.md`, `docs/src/deb.md`, `hosts/s3.rs`, `main.rs`.",
+        ),
+        (
+            "xtask/src/corpus.rs",
+            "//! writes `target/xtask/corpus/results.md` from `CHANGELOG.md`",
+        ),
+        ("docs/src/deb.md", "https://example.com/a/b.md is a link"),
+        ("ARCHITECTURE.md", "name only `.md` and `.rs` files"),
+    ] {
+        assert_eq!(
+            missing_files_named(rel, text, &files),
+            Vec::<String>::new(),
+            "{rel}: {text}"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: installs, idempotently, everything the end-to-end tests and the demo need
-//! (design.md §8), in four groups:
+//! (the prerequisites listed in `README.md`), in four groups:
 //!
 //! * `debian`: Debian 12 packages (cross gcc, libstd and libc of every foreign architecture Debian
 //!   ships a std for: arm64, armhf, i386, ppc64el; qemu, lintian, registry, ...), after

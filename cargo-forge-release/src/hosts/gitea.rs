@@ -1,7 +1,7 @@
 //! The `gitea` host: releases on Gitea and Forgejo (Codeberg) over `/api/v1`.
 //!
 //! Same shape as the `github` host — draft, assets, verify, `PATCH draft=false` — with what
-//! Gitea does differently (reference.md, "Release hosts"):
+//! Gitea does differently (its `/api/v1` documentation of releases and attachments):
 //!
 //! - **Uploads** are `POST /repos/O/R/releases/ID/assets?name=NAME` with a `multipart/form-data`
 //!   body whose field `attachment` holds the file: every Gitea and Forgejo version accepts that

@@ -1,7 +1,7 @@
 //! The `github` host: GitHub Releases (github.com and GitHub Enterprise Server) over the REST API.
 //!
 //! The order follows the rule of [`super`] — nothing half-done is visible — and what GitHub's API
-//! allows (reference.md, "Release hosts"):
+//! allows (its REST API's documentation of releases and assets):
 //!
 //! 1. **Draft.** The release is created as a draft (`POST /repos/O/R/releases`, `draft: true`);
 //!    nobody but collaborators sees it and the tag is not created yet. A draft of a previous run
