@@ -1,3 +1,7 @@
+//! Unit tests of the workflow generator: the text's properties (determinism, one build per
+//! architecture, secrets only where used, pinned actions, no expression in a shell) checked on
+//! generated workflows.
+
 use super::warnings::is_loopback;
 use super::*;
 
