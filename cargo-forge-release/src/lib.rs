@@ -399,7 +399,11 @@ struct Part {
 
 fn read_parts(dir: &Path, plan: &ReleasePlan) -> Result<Vec<Part>> {
     let mut files = Vec::new();
-    find_named(dir, "staged.json", &mut files)?;
+    find_files(
+        dir,
+        &|p| p.file_name().is_some_and(|n| n == "staged.json"),
+        &mut files,
+    )?;
     let mut parts = Vec::new();
     for f in files {
         let staged: stage::Staged = serde_json::from_slice(&forge_core::fsx::read(&f)?)
@@ -429,7 +433,8 @@ fn read_parts(dir: &Path, plan: &ReleasePlan) -> Result<Vec<Part>> {
     Ok(parts)
 }
 
-fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+/// The files below `dir` (recursively) that `want` picks, sorted.
+fn find_files(dir: &Path, want: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
     for e in
         std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
     {
@@ -437,8 +442,8 @@ fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
             .with_context(|| format!("failed to read `{}`", dir.display()))?
             .path();
         if p.is_dir() {
-            find_named(&p, name, out)?;
-        } else if p.file_name().is_some_and(|n| n == name) {
+            find_files(&p, want, out)?;
+        } else if want(&p) {
             out.push(p);
         }
     }
@@ -644,7 +649,11 @@ pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
     let (_project, plan, _) = load_plan(&p.plan, shell)?;
     let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
     let mut files = Vec::new();
-    find_named_ext(&p.digests, "json", &mut files)?;
+    find_files(
+        &p.digests,
+        &|p| p.extension().is_some_and(|x| x == "json"),
+        &mut files,
+    )?;
     let mut digests: Vec<cargo_forge_image::push::DigestFile> = Vec::new();
     for f in &files {
         let d: cargo_forge_image::push::DigestFile =
@@ -721,22 +730,5 @@ pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
     if merged == 0 {
         shell.note("the plan has no image for an `oci` host: nothing to merge");
     }
-    Ok(())
-}
-
-fn find_named_ext(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in
-        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
-    {
-        let p = e
-            .with_context(|| format!("failed to read `{}`", dir.display()))?
-            .path();
-        if p.is_dir() {
-            find_named_ext(&p, ext, out)?;
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-    out.sort();
     Ok(())
 }

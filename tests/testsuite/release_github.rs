@@ -553,7 +553,7 @@ fn github_bad_token_is_a_clear_error_without_the_token() {
         _ => None,
     })
     .unwrap();
-    assert_eq!(host.api_url, url);
+    assert_eq!(host.forge.api_url, url);
     let err = host
         .preflight(&fx.staged, &HostState::default(), &shell())
         .unwrap_err();

@@ -13,6 +13,7 @@
 pub mod apt;
 pub mod dir;
 mod draft;
+pub mod forge;
 pub mod gitea;
 pub mod github;
 pub mod oci;
