@@ -96,13 +96,14 @@ pub fn fresh_copy(app: &App, dest: &Path) -> Result<()> {
     super::copy_dir(&app.dir, dest, true)
 }
 
-/// Removes `dir` if it exists.
-pub fn remove(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("could not remove {}", dir.display()))?;
+/// Removes `path` (a directory and all it holds, or a file) if it exists.
+pub fn remove(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => return Ok(()),
     }
-    Ok(())
+    .with_context(|| format!("could not remove {}", path.display()))
 }
 
 /// The cargo command cargo-forge's build engine runs for `targets` in `krate` (program,
