@@ -255,7 +255,10 @@ fn every_host_refusing_stops_with_one_clear_error() {
             }
             let _ = std::fs::remove_dir_all(repo.path().join("target/forge/release"));
             let env: Vec<(&str, &str)> = case.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let started = std::time::Instant::now();
+            let refused_before: usize = [&p_gh, &p_gt, &p_s3, &p_reg]
+                .iter()
+                .map(|p| p.seen().len())
+                .sum();
             let out = repo.release(
                 &["v0.1.0", "--toolchain", "/usr", "--yes", "--allow-dirty"],
                 &env,
@@ -276,10 +279,17 @@ fn every_host_refusing_stops_with_one_clear_error() {
             for secret in ["gh-token-sentinel", "gitea-token-sentinel", s3::SECRET_KEY] {
                 assert!(!err.contains(secret), "{what}: leaks a secret:\n{err}");
             }
+            // A refusal is final: it is not retried (a retried 401 would be one refused
+            // request per attempt, six by default, for each request the host makes).
+            let refused = [&p_gh, &p_gt, &p_s3, &p_reg]
+                .iter()
+                .map(|p| p.seen().len())
+                .sum::<usize>()
+                - refused_before;
+            report.push(format!("    ({refused} refused requests)"));
             assert!(
-                started.elapsed() < std::time::Duration::from_secs(120),
-                "{what}: took {:?}",
-                started.elapsed()
+                (1..=MAX_REFUSED).contains(&refused),
+                "{what}: {refused} requests refused (a refusal must stop the release, unretried)"
             );
             // Nothing is visible: no tag pushed, nothing behind the proxies.
             assert!(repo.remote_tags().is_empty(), "{what}: tag pushed");
@@ -297,6 +307,10 @@ fn every_host_refusing_stops_with_one_clear_error() {
     eprintln!("{}", report.join("\n"));
     drop(git(repo.path(), &["status", "--short"]));
 }
+
+/// The most refused requests one release may make against a host that refuses everything: the
+/// preflight's and the first upload's, never a retry loop.
+const MAX_REFUSED: usize = 3;
 
 const GPG_PASS: &str = "sentinel-gpg-passphrase-6e1b";
 
