@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::config_error::parse_table;
 use forge_core::build::{self, BuildRequest};
-use forge_core::config::parse_table;
 use forge_core::exit::usage;
 use forge_core::project::{profile_dir, Project};
 use forge_core::target::{self, TargetInfo};

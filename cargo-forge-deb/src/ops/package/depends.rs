@@ -39,9 +39,7 @@ pub(super) fn depends(
     {
         let mut deps = crate::deps::shlibdeps(&binaries, target_info, cross, shell)?;
         if plan.glibc.is_some() && target_info.libc == "gnu" {
-            let readelf =
-                forge_core::build::binutil(Some(target_info), &plan.toolchain.host, "readelf");
-            if let Some(needed) = crate::deps::glibc_needed(&binaries, &readelf, shell)? {
+            if let Some(needed) = crate::deps::glibc_needed(&binaries)? {
                 deps = crate::deps::apply_glibc_floor(deps, &needed);
             }
         }
@@ -69,13 +67,8 @@ pub(super) fn depends(
     Ok(depends)
 }
 
-/// Whether an ELF file has no dynamic section (static, e.g. musl).
+/// Whether an ELF file is statically linked (e.g. musl): no interpreter, no shared library
+/// needed. A file that cannot be read as ELF counts as static (it links to nothing).
 fn is_static(p: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(p) else {
-        return false;
-    };
-    // PT_INTERP marks a dynamically linked executable; cheap check for the interpreter path.
-    !bytes
-        .windows(8)
-        .any(|w| w == b"/lib/ld-" || w == b"ld-linux")
+    std::fs::File::open(p).is_ok() && crate::elf::read(p).map_or(true, |f| f.is_static())
 }

@@ -31,7 +31,6 @@ pub(super) fn strip(
     let mut debug_assets = Vec::new();
     let strip = build::binutil(job.target.as_ref(), &plan.toolchain.host, "strip");
     let objcopy = build::binutil(job.target.as_ref(), &plan.toolchain.host, "objcopy");
-    let readelf = build::binutil(job.target.as_ref(), &plan.toolchain.host, "readelf");
     let binutils_hint = format!(
         "install binutils for the target: `apt-get install binutils-{}`",
         target_info.gcc_prefix.trim_end_matches('-')
@@ -63,7 +62,7 @@ pub(super) fn strip(
                 &a.dest,
                 scratch,
                 i,
-                (&objcopy, &readelf),
+                &objcopy,
                 meta.compress_debug_symbols
                     .unwrap_or(false)
                     .then_some(plan.debug_compression.as_str()),
@@ -85,19 +84,13 @@ fn split_debug_info(
     dest: &str,
     scratch: &Path,
     i: usize,
-    (objcopy, readelf): (&Path, &Path),
+    objcopy: &Path,
     compress: Option<&str>,
     shell: &Shell,
 ) -> Result<Asset> {
-    let notes = forge_core::process::Cmd::new(readelf)
-        .arg("-n")
-        .arg(original)
-        .read(shell)
-        .with_context(|| format!("failed to read the build-id of `{}`", original.display()))?;
-    let build_id = notes
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Build ID: "))
-        .map(str::to_string);
+    let build_id = crate::elf::read(original)
+        .with_context(|| format!("failed to read the build-id of `{}`", original.display()))?
+        .build_id;
     let debug_dest = match &build_id {
         Some(id) if id.len() > 2 => {
             format!("usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..])
