@@ -37,11 +37,9 @@ impl ElfFacts {
 pub fn read(path: &Path) -> Result<ElfFacts> {
     let file = File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
     let cache = ReadCache::new(file);
-    let kind =
-        FileKind::parse(&cache).with_context(|| format!("failed to read `{}`", path.display()))?;
-    let facts = match kind {
-        FileKind::Elf32 => facts::<elf::FileHeader32<Endianness>, _>(&cache),
-        FileKind::Elf64 => facts::<elf::FileHeader64<Endianness>, _>(&cache),
+    let facts = match FileKind::parse(&cache) {
+        Ok(FileKind::Elf32) => facts::<elf::FileHeader32<Endianness>, _>(&cache),
+        Ok(FileKind::Elf64) => facts::<elf::FileHeader64<Endianness>, _>(&cache),
         _ => bail!("`{}` is not an ELF file", path.display()),
     };
     facts.with_context(|| format!("`{}` is not a valid ELF file", path.display()))
