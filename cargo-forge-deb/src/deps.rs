@@ -94,18 +94,15 @@ fn dotted(v: &str) -> Option<Vec<u32>> {
 }
 
 /// The highest `GLIBC_x.y` symbol version the binaries need (their `.gnu.version_r`, read with
-/// `readelf -V`), or `None` when they need none.
-pub fn glibc_needed(binaries: &[&Path], readelf: &Path, shell: &Shell) -> Result<Option<String>> {
+/// [`crate::elf`]), or `None` when they need none.
+pub fn glibc_needed(binaries: &[&Path]) -> Result<Option<String>> {
     let mut best: Option<(Vec<u32>, String)> = None;
     for b in binaries {
-        let text = Cmd::new(readelf)
-            .args(["-V", "--wide"])
-            .arg(b)
-            .install_hint("install binutils (`apt-get install binutils`)")
-            .read(shell)
+        let facts = crate::elf::read(b)
             .with_context(|| format!("failed to read the symbol versions of `{}`", b.display()))?;
-        for name in text
-            .split_whitespace()
+        for name in facts
+            .versions
+            .iter()
             .filter_map(|w| w.strip_prefix("GLIBC_"))
         {
             if let Some(v) = dotted(name) {
@@ -235,16 +232,9 @@ mod tests {
 
     #[test]
     fn glibc_needed_of_a_host_binary() {
-        if which::which("readelf").is_err() {
-            return;
-        }
-        let v = glibc_needed(
-            &[Path::new("/bin/ls")],
-            Path::new("readelf"),
-            &Shell::plain(),
-        )
-        .unwrap()
-        .expect("ls needs glibc symbol versions");
+        let v = glibc_needed(&[Path::new("/bin/ls")])
+            .unwrap()
+            .expect("ls needs glibc symbol versions");
         assert!(dotted(&v).unwrap() >= vec![2, 2, 5], "{v}");
     }
 

@@ -22,7 +22,7 @@ pub fn run(args: &InitArgs, shell: &Shell) -> Result<()> {
         shell,
         |_, pkg| Ok(starter(pkg)),
         |value, manifest| {
-            forge_core::config::parse_table::<DebMetadata>(value, manifest, "package.metadata.deb")
+            crate::config_error::parse_table::<DebMetadata>(value, manifest, "package.metadata.deb")
                 .map(drop)
         },
     )
@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn load(s: &Starter) -> DebMetadata {
-        forge_core::config::parse_table(
+        crate::config_error::parse_table(
             &s.value().unwrap(),
             std::path::Path::new("Cargo.toml"),
             "package.metadata.deb",
@@ -215,7 +215,7 @@ mod tests {
         let examples = forge_core::init::commented_examples(&s.text);
         assert!(examples.len() >= 6, "{examples:?}");
         for (line, value) in examples {
-            forge_core::config::parse_table::<DebMetadata>(
+            crate::config_error::parse_table::<DebMetadata>(
                 &value,
                 std::path::Path::new("Cargo.toml"),
                 "package.metadata.deb",

@@ -6,20 +6,22 @@
 //! owners, a choice of compression, `$auto` depends that fail loudly, and reproducible output.
 //!
 //! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
-//! [`manifest`] (the metadata tables), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
-//! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`), [`control`], [`writer`]
+//! [`manifest`] (the metadata tables, with [`config_error`] for their errors), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
+//! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`, with [`elf`]), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
 //! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), and [`init`] for
 //! `cargo forge-deb init`.
 
 pub mod assets;
 pub mod cli;
+pub mod config_error;
 pub mod control;
 pub mod copyright;
 pub mod deb822;
 pub mod debfile;
 pub mod deps;
 pub mod docs;
+pub mod elf;
 pub mod init;
 pub mod lint;
 pub mod manifest;

@@ -119,7 +119,7 @@ pub struct DebMetadata {
 }
 
 /// `license-file = "PATH"` or `["PATH", "LINES-TO-SKIP"]`.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum LicenseFile {
     /// A path.
@@ -129,7 +129,7 @@ pub enum LicenseFile {
 }
 
 /// A relation field: a string, or an array joined with `, `.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DependencyList {
     String(String),
@@ -141,6 +141,79 @@ impl DependencyList {
         match self {
             DependencyList::String(s) => s.clone(),
             DependencyList::List(v) => v.join(", "),
+        }
+    }
+}
+
+/// The untagged forms above, told apart by shape so that a wrong value is reported in words
+/// (serde's `untagged` says "data did not match any variant of untagged enum …") and an error
+/// inside a form (an unknown key in a `systemd-units` table) is reported as it is.
+fn one_of<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    value: serde_json::Value,
+    expected: &str,
+) -> Result<T, E> {
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json's own position suffix means nothing inside a Cargo.toml.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        E::custom(msg.replace("invalid type: ", "found ").replacen(
+            ", expected a string",
+            &format!(", expected {expected}"),
+            1,
+        ))
+    })
+}
+
+/// What was found, in words, for "expected …, found …".
+fn found(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "nothing".into(),
+        serde_json::Value::Bool(b) => format!("boolean `{b}`"),
+        serde_json::Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        serde_json::Value::Number(n) => format!("integer `{n}`"),
+        serde_json::Value::String(s) => format!("string {s:?}"),
+        serde_json::Value::Array(_) => "a list".into(),
+        serde_json::Value::Object(_) => "a table".into(),
+    }
+}
+
+/// The error for a value of none of the shapes `expected` names.
+fn wrong_shape<T, E: serde::de::Error>(value: &serde_json::Value, expected: &str) -> Result<T, E> {
+    Err(E::custom(format!(
+        "found {}, expected {expected}",
+        found(value)
+    )))
+}
+
+impl<'de> Deserialize<'de> for LicenseFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str = "a path, or `[path, lines to skip]`";
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(LicenseFile::Path(s)),
+            v @ serde_json::Value::Array(_) => one_of(v, EXPECTED).map(LicenseFile::WithSkip),
+            v => wrong_shape(&v, EXPECTED),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DependencyList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str = "a string like `libc6 (>= 2.31)` or a list of them";
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(DependencyList::String(s)),
+            v @ serde_json::Value::Array(_) => one_of(v, EXPECTED).map(DependencyList::List),
+            v => wrong_shape(&v, EXPECTED),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemdUnits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str = "a table or a list of tables";
+        match serde_json::Value::deserialize(d)? {
+            v @ serde_json::Value::Object(_) => one_of(v, EXPECTED).map(SystemdUnits::One),
+            v @ serde_json::Value::Array(_) => one_of(v, EXPECTED).map(SystemdUnits::Many),
+            v => wrong_shape(&v, EXPECTED),
         }
     }
 }
@@ -329,7 +402,7 @@ pub enum MergeBy {
 }
 
 /// `systemd-units`: one table or an array of tables.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SystemdUnits {
     One(SystemdUnitsConfig),

@@ -17,6 +17,7 @@ const CASES: &[(&str, &str, &[&str])] = &[
             "unknown field `priorty`",
             "package.metadata.deb",
             "Cargo.toml",
+            "hint: did you mean `priority`?",
         ],
     ),
     (
@@ -52,7 +53,29 @@ const CASES: &[(&str, &str, &[&str])] = &[
     (
         "systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }",
         "systemd-units = { unit-nam = \"x\" }",
-        &["systemd-units", "Cargo.toml"],
+        &[
+            "systemd-units",
+            "Cargo.toml",
+            "unknown field `unit-nam`",
+            "did you mean `unit-name`?",
+        ],
+    ),
+    // Expected types in words, never a Rust type name (the test below checks for leaks).
+    (
+        "conf-files = [",
+        "depends = 3\nconf-files = [",
+        &[
+            "package.metadata.deb.depends",
+            "found integer `3`, expected a string like `libc6 (>= 2.31)` or a list of them",
+        ],
+    ),
+    (
+        "systemd-units = { unit-name = \"forge-fixture-cli\", enable = false }",
+        "systemd-units = 5",
+        &[
+            "package.metadata.deb.systemd-units",
+            "expected a table or a list of tables",
+        ],
     ),
     (
         "[package.metadata.deb]",
@@ -79,6 +102,14 @@ fn bad_metadata_gives_one_clear_error() {
             out.status.code()
         );
         assert!(!err.contains("panicked"), "panic on `{to}`:\n{err}");
+        for leak in [
+            "untagged enum",
+            "DependencyList",
+            "SystemdUnits",
+            "expected struct",
+        ] {
+            assert!(!err.contains(leak), "case `{to}` leaks `{leak}`:\n{err}");
+        }
         assert_eq!(
             err.matches("error:").count(),
             1,

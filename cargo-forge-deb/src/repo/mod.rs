@@ -55,8 +55,15 @@
 //!
 //! This module does no command-line parsing: `cargo forge-deb repo` and `forge-release`'s apt host
 //! both call [`update`].
+//!
+//! Files: this one holds [`update`], its phases in order (validate, pool, merge and retention,
+//! indexes, Release, prune); [`component`] the component read and merged, [`pool`] the inputs
+//! and the pool, [`index`] the `Packages` files, [`release`] `Release` and by-hash, [`xz`] the
+//! spliced xz streams.
 
+mod component;
 mod index;
+mod pool;
 mod release;
 mod xz;
 
@@ -78,6 +85,9 @@ pub use crate::version::compare_versions;
 use crate::deb822::{raw_stanzas, RawStanza};
 use crate::debfile::{hash_file, sha256_file};
 use crate::sign::Gpg;
+
+use component::*;
+use pool::*;
 
 /// What to update and how.
 #[derive(Clone, Debug, Serialize)]
@@ -207,381 +217,6 @@ pub(crate) fn sorted_subdirs(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The index order of stanzas: package, version (as dpkg orders them), architecture. The
-/// version text breaks ties between equal versions spelled differently (`1.01`, `1.1`), so the
-/// order is total and matches equality of the three strings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Key {
-    package: String,
-    version: String,
-    arch: String,
-}
-
-impl Key {
-    fn of(s: &RawStanza) -> Key {
-        Key {
-            package: s.package.clone(),
-            version: s.version.clone(),
-            arch: s.architecture.clone(),
-        }
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Key) -> Ordering {
-        self.package
-            .cmp(&other.package)
-            .then_with(|| compare_versions(&self.version, &other.version))
-            .then_with(|| self.version.cmp(&other.version))
-            .then_with(|| self.arch.cmp(&other.arch))
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// The component as the update found it, then as it will be.
-struct Component {
-    stanzas: BTreeMap<Key, RawStanza>,
-    /// Architectures with an index directory.
-    arches: BTreeSet<String>,
-    /// The previous index text of each architecture (the compression cache's key).
-    previous: BTreeMap<String, String>,
-    /// Architectures whose index must be written.
-    dirty: BTreeSet<String>,
-    /// Whether every architecture must be written (an `all` stanza changed).
-    all_dirty: bool,
-}
-
-impl Component {
-    fn read(dir: &Path, comp_dir: &Path, shell: &Shell) -> Result<Component> {
-        let mut c = Component {
-            stanzas: BTreeMap::new(),
-            arches: BTreeSet::new(),
-            previous: BTreeMap::new(),
-            dirty: BTreeSet::new(),
-            all_dirty: false,
-        };
-        for sub in sorted_subdirs(comp_dir)? {
-            let Some(arch) = sub.strip_prefix("binary-") else {
-                continue;
-            };
-            let arch_dir = comp_dir.join(&sub);
-            c.arches.insert(arch.to_string());
-            if !index::complete(&arch_dir) {
-                c.dirty.insert(arch.to_string());
-            }
-            let Some(text) = index::read_text(&arch_dir)? else {
-                continue;
-            };
-            let what = format!("`{}`", arch_dir.join("Packages").display());
-            for s in raw_stanzas(&text, &what)? {
-                let key = Key::of(&s);
-                if let Some(known) = c.stanzas.get(&key) {
-                    if known.text != s.text {
-                        // An `all` package listed differently in two indexes: write them all.
-                        c.all_dirty = true;
-                    }
-                    continue;
-                }
-                if s.filename.is_empty() {
-                    shell.warn(format!(
-                        "dropping a stanza without `Filename` from `{}`",
-                        arch_dir.display()
-                    ));
-                    c.mark(arch);
-                    continue;
-                }
-                if !dir.join(&s.filename).is_file() {
-                    shell.warn(format!(
-                        "dropping {} {} from the index: its file `{}` is missing from the pool",
-                        s.package, s.version, s.filename
-                    ));
-                    c.mark(&s.architecture);
-                    continue;
-                }
-                c.stanzas.insert(key, s);
-            }
-            c.previous.insert(arch.to_string(), text);
-        }
-        Ok(c)
-    }
-
-    /// Marks the index of `arch` (every index for `all`) as changed.
-    fn mark(&mut self, arch: &str) {
-        if arch == "all" {
-            self.all_dirty = true;
-        } else {
-            self.dirty.insert(arch.to_string());
-        }
-    }
-
-    /// Adds or replaces a stanza; marks its index when that changes the text.
-    fn put(&mut self, s: RawStanza) {
-        let key = Key::of(&s);
-        if self.stanzas.get(&key).map(|k| &k.text) != Some(&s.text) {
-            self.mark(&s.architecture);
-            self.stanzas.insert(key, s);
-        }
-    }
-
-    /// Stanzas by `Filename` basename (the input cache's key).
-    fn by_basename(&self) -> HashMap<&str, &Key> {
-        self.stanzas
-            .iter()
-            .map(|(k, s)| (s.filename.rsplit('/').next().unwrap_or(&s.filename), k))
-            .collect()
-    }
-
-    /// Stanzas by `Filename`.
-    fn by_filename(&self) -> HashMap<&str, &RawStanza> {
-        self.stanzas
-            .values()
-            .map(|s| (s.filename.as_str(), s))
-            .collect()
-    }
-
-    /// Applies retention: the `keep` highest versions of each package and architecture stay.
-    fn retain(&mut self, keep: usize) -> Vec<RawStanza> {
-        let mut versions: HashMap<(&str, &str), Vec<&Key>> = HashMap::new();
-        for k in self.stanzas.keys() {
-            versions
-                .entry((k.package.as_str(), k.arch.as_str()))
-                .or_default()
-                .push(k);
-        }
-        let mut drop: Vec<Key> = Vec::new();
-        for list in versions.values() {
-            if list.len() > keep {
-                // Keys are in index order: lowest versions first.
-                drop.extend(list[..list.len() - keep].iter().map(|k| (*k).clone()));
-            }
-        }
-        drop.sort();
-        let mut removed = Vec::new();
-        for k in drop {
-            if let Some(s) = self.stanzas.remove(&k) {
-                self.mark(&s.architecture);
-                removed.push(s);
-            }
-        }
-        removed
-    }
-
-    /// The architectures to index, and which of them to write.
-    fn plan_indexes(&mut self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let mut arches = self.arches.clone();
-        for k in self.stanzas.keys() {
-            if k.arch != "all" && !arches.contains(&k.arch) {
-                arches.insert(k.arch.clone());
-                self.dirty.insert(k.arch.clone());
-            }
-        }
-        if arches.is_empty() {
-            arches.insert("all".to_string());
-            self.dirty.insert("all".to_string());
-        }
-        let dirty = if self.all_dirty {
-            arches.clone()
-        } else {
-            arches.intersection(&self.dirty).cloned().collect()
-        };
-        (arches, dirty)
-    }
-}
-
-/// A package given to the update, checked and placed.
-struct Input {
-    /// The file given.
-    path: PathBuf,
-    stanza: RawStanza,
-    /// Whether the pool already holds it.
-    already_present: bool,
-}
-
-/// Reads and checks the inputs (phase 1: nothing is written).
-fn read_inputs(
-    opts: &RepoOptions,
-    debs: &[PathBuf],
-    component: &Component,
-    shell: &Shell,
-) -> Result<Vec<Input>> {
-    let dir = &opts.dir;
-    let by_basename = component.by_basename();
-    let by_filename = component.by_filename();
-    let mut inputs: Vec<Input> = Vec::new();
-    let mut by_dest: BTreeMap<String, usize> = BTreeMap::new();
-    let bar = (debs.len() > 50).then(|| shell.progress_bar(debs.len() as u64, "Reading", false));
-    for deb in debs {
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-        // The cache: a stanza with this file name and size, and the same SHA-256.
-        let cached = (|| {
-            let name = deb.file_name()?.to_str()?;
-            let key = by_basename.get(name)?;
-            let stanza = component.stanzas.get(key)?;
-            let size = std::fs::metadata(deb).ok()?.len();
-            (stanza.size == Some(size)).then_some(stanza)
-        })();
-        if let Some(stanza) = cached {
-            if sha256_file(deb)? == stanza.sha256 {
-                if by_dest.contains_key(&stanza.filename) {
-                    continue;
-                }
-                by_dest.insert(stanza.filename.clone(), inputs.len());
-                inputs.push(Input {
-                    path: deb.clone(),
-                    stanza: stanza.clone(),
-                    already_present: true,
-                });
-                continue;
-            }
-        }
-
-        let info = read_deb(deb)?;
-        let filename = format!(
-            "{}/{}",
-            pool_dir(&opts.component, info.source()),
-            info.canonical_file_name()
-        );
-        if let Some(&i) = by_dest.get(&filename) {
-            let other = &inputs[i];
-            if other.stanza.sha256 != info.sha256 {
-                return Err(usage(format!(
-                    "`{}` and `{}` are different files for the same package {} {} ({})",
-                    other.path.display(),
-                    deb.display(),
-                    info.package(),
-                    info.version(),
-                    info.architecture()
-                )))
-                .hint("add only one of them; a rebuilt package needs a new version (e.g. `--deb-revision 2`)");
-            }
-            continue;
-        }
-        let dest = dir.join(&filename);
-        let existing = match by_filename.get(filename.as_str()) {
-            Some(s) if dest.is_file() => Some(s.sha256.clone()),
-            _ if dest.exists() => Some(hash_file(&dest)?.2),
-            _ => None,
-        };
-        if let Some(existing) = &existing {
-            if *existing != info.sha256 {
-                return Err(usage(format!(
-                    "`{}` is already in the repository as `{}` with different content; a published \
-                     version must not change",
-                    deb.display(),
-                    dest.display()
-                )))
-                .hint(
-                    "give the package a new version (e.g. a new Debian revision) and publish that",
-                );
-            }
-        }
-        let mut control = info.control.clone();
-        control.set("Filename", filename.clone());
-        control.set("Size", info.size.to_string());
-        control.set("MD5sum", info.md5.clone());
-        control.set("SHA256", info.sha256.clone());
-        by_dest.insert(filename, inputs.len());
-        inputs.push(Input {
-            path: deb.clone(),
-            stanza: RawStanza::from_paragraph(&control),
-            already_present: existing.is_some(),
-        });
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(inputs)
-}
-
-/// Up to this many new pool files are each flushed to disk as they are written; more are
-/// flushed together by one `syncfs` (one flush per file costs milliseconds each).
-const SYNC_EACH_UP_TO: usize = 8;
-
-/// Copies the new packages into the pool (phase 2), durably before any index names them.
-fn copy_to_pool(dir: &Path, inputs: &[Input]) -> Result<()> {
-    let new: Vec<&Input> = inputs.iter().filter(|i| !i.already_present).collect();
-    let sync_each = new.len() <= SYNC_EACH_UP_TO;
-    for input in &new {
-        let dest = dir.join(&input.stanza.filename);
-        if sync_each {
-            let mut src = File::open(&input.path)
-                .with_context(|| format!("failed to open `{}`", input.path.display()))?;
-            let mut out = fsx::AtomicFile::create(&dest)?;
-            std::io::copy(&mut src, &mut out).with_context(|| {
-                format!(
-                    "failed to copy `{}` to `{}`",
-                    input.path.display(),
-                    dest.display()
-                )
-            })?;
-            out.commit()?;
-        } else {
-            // A temporary name, renamed: never a partial file under the pool name.
-            let parent = dest.parent().expect("pool files have a directory");
-            fsx::create_dir_all(parent)?;
-            let tmp = tempfile::Builder::new()
-                .prefix(".forge-")
-                .tempfile_in(parent)
-                .with_context(|| {
-                    format!(
-                        "failed to create a temporary file in `{}`",
-                        parent.display()
-                    )
-                })?
-                .into_temp_path();
-            std::fs::copy(&input.path, &tmp).with_context(|| {
-                format!(
-                    "failed to copy `{}` to `{}`",
-                    input.path.display(),
-                    dest.display()
-                )
-            })?;
-            tmp.persist(&dest)
-                .map_err(|e| e.error)
-                .with_context(|| format!("failed to move a file to `{}`", dest.display()))?;
-        }
-    }
-    if !sync_each {
-        let root =
-            File::open(dir).with_context(|| format!("failed to open `{}`", dir.display()))?;
-        rustix::fs::syncfs(&root)
-            .with_context(|| format!("failed to flush `{}` to disk", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Filenames the indexes of the other suites of `component` name (for pool pruning).
-fn named_by_other_suites(dir: &Path, suite: &str, component: &str) -> Result<BTreeSet<String>> {
-    let mut named = BTreeSet::new();
-    let dists = dir.join("dists");
-    for other in sorted_subdirs(&dists)? {
-        if other == suite {
-            continue;
-        }
-        let comp_dir = dists.join(&other).join(component);
-        for sub in sorted_subdirs(&comp_dir)? {
-            if !sub.starts_with("binary-") {
-                continue;
-            }
-            if let Some(text) = index::read_text(&comp_dir.join(&sub))? {
-                named.extend(
-                    text.lines()
-                        .filter_map(|l| crate::deb822::field(l, "Filename"))
-                        .map(str::to_string),
-                );
-            }
-        }
-    }
-    Ok(named)
-}
-
 /// Creates or updates the repository in `opts.dir` with `debs`, holding its lock. See the
 /// module documentation.
 pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<RepoReport> {
@@ -652,47 +287,7 @@ fn update_locked(
 
     // 2. Pool files.
     copy_to_pool(dir, &inputs)?;
-    let mut added = Vec::new();
-    let verbose_each = inputs.len() > 20;
-    for input in &inputs {
-        let s = &input.stanza;
-        let (verb, word) = if input.already_present {
-            ("Unchanged", "in")
-        } else {
-            ("Adding", "to")
-        };
-        let line = format!(
-            "{} {} ({}) {word} {}/{}",
-            s.package, s.version, s.architecture, opts.suite, opts.component
-        );
-        if verbose_each {
-            shell.verbose_status(verb, line);
-        } else {
-            shell.status(verb, line);
-        }
-        added.push(AddedPackage {
-            package: s.package.clone(),
-            version: s.version.clone(),
-            architecture: s.architecture.clone(),
-            filename: s.filename.clone(),
-            size: s.size.unwrap_or_default(),
-            sha256: s.sha256.clone(),
-            already_present: input.already_present,
-        });
-    }
-    if verbose_each {
-        let new = added.iter().filter(|a| !a.already_present).count();
-        shell.status(
-            "Added",
-            format!(
-                "{new} package{} to {}/{} ({} already there)",
-                if new == 1 { "" } else { "s" },
-                opts.suite,
-                opts.component,
-                added.len() - new
-            ),
-        );
-    }
+    let added = report_added(opts, &inputs, shell);
 
     // 3. Merge, then retention.
     for input in inputs {
@@ -705,25 +300,7 @@ fn update_locked(
     let (arches, dirty) = component.plan_indexes();
 
     // 4. Index files of the architectures that changed, each also stored by hash.
-    let mut written = Vec::new();
-    for arch in &dirty {
-        let arch_dir = comp_dir.join(format!("binary-{arch}"));
-        let stanzas: Vec<&RawStanza> = component
-            .stanzas
-            .values()
-            .filter(|s| s.architecture == *arch || s.architecture == "all")
-            .collect();
-        let reuse = match component.previous.get(arch) {
-            Some(text) => index::Reuse::load(&arch_dir, text.as_bytes()),
-            None => index::Reuse::default(),
-        };
-        let (gz, xz) = reuse.counts();
-        shell.log(
-            forge_core::shell::Verbosity::Verbose,
-            format!("binary-{arch}: {gz} gzip and {xz} xz chunks of the previous index reusable"),
-        );
-        written.extend(index::write(&dists, &arch_dir, &stanzas, &reuse)?);
-    }
+    let written = write_indexes(&dists, &comp_dir, &component, &dirty, shell)?;
 
     // 5. Release (and signatures), last.
     let previous = release::Previous::read(&dists)?;
@@ -774,66 +351,82 @@ fn update_locked(
     }))
 }
 
-/// Deletes the pool files of stanzas retention removed, unless an index still names them.
-fn prune_pool(
-    opts: &RepoOptions,
-    removed: Vec<RawStanza>,
-    component: &Component,
-    shell: &Shell,
-) -> Result<Vec<RemovedPackage>> {
-    if removed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut named = named_by_other_suites(&opts.dir, &opts.suite, &opts.component)?;
-    named.extend(component.stanzas.values().map(|s| s.filename.clone()));
-    let mut out = Vec::new();
-    for s in removed {
-        let keep = named.contains(&s.filename);
-        let path = opts.dir.join(&s.filename);
-        let deleted = !keep
-            && match std::fs::remove_file(&path) {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-                Err(e) => {
-                    shell.warn(format!("failed to delete `{}`: {e}", path.display()));
-                    false
-                }
-            };
-        if deleted {
-            // Empty source and prefix directories go too (non-empty ones stay: the call fails).
-            let mut parent = path.parent();
-            for _ in 0..2 {
-                match parent {
-                    Some(p) if std::fs::remove_dir(p).is_ok() => parent = p.parent(),
-                    _ => break,
-                }
-            }
-        }
-        shell.status(
-            "Removed",
-            format!(
-                "{} {} ({}) from {}/{}{}",
-                s.package,
-                s.version,
-                s.architecture,
-                opts.suite,
-                opts.component,
-                if keep {
-                    " (still in another suite's index)"
-                } else {
-                    ""
-                }
-            ),
+/// The packages added (or found already present), each reported as it goes (one summary line
+/// instead when there are many).
+fn report_added(opts: &RepoOptions, inputs: &[Input], shell: &Shell) -> Vec<AddedPackage> {
+    let mut added = Vec::new();
+    let verbose_each = inputs.len() > 20;
+    for input in inputs {
+        let s = &input.stanza;
+        let (verb, word) = if input.already_present {
+            ("Unchanged", "in")
+        } else {
+            ("Adding", "to")
+        };
+        let line = format!(
+            "{} {} ({}) {word} {}/{}",
+            s.package, s.version, s.architecture, opts.suite, opts.component
         );
-        out.push(RemovedPackage {
-            package: s.package,
-            version: s.version,
-            architecture: s.architecture,
-            filename: s.filename,
-            deleted,
+        if verbose_each {
+            shell.verbose_status(verb, line);
+        } else {
+            shell.status(verb, line);
+        }
+        added.push(AddedPackage {
+            package: s.package.clone(),
+            version: s.version.clone(),
+            architecture: s.architecture.clone(),
+            filename: s.filename.clone(),
+            size: s.size.unwrap_or_default(),
+            sha256: s.sha256.clone(),
+            already_present: input.already_present,
         });
     }
-    Ok(out)
+    if verbose_each {
+        let new = added.iter().filter(|a| !a.already_present).count();
+        shell.status(
+            "Added",
+            format!(
+                "{new} package{} to {}/{} ({} already there)",
+                if new == 1 { "" } else { "s" },
+                opts.suite,
+                opts.component,
+                added.len() - new
+            ),
+        );
+    }
+    added
+}
+
+/// Writes the index files of the `dirty` architectures (reusing the previous index's compressed
+/// chunks where they are unchanged).
+fn write_indexes(
+    dists: &Path,
+    comp_dir: &Path,
+    component: &Component,
+    dirty: &BTreeSet<String>,
+    shell: &Shell,
+) -> Result<Vec<index::Written>> {
+    let mut written = Vec::new();
+    for arch in dirty {
+        let arch_dir = comp_dir.join(format!("binary-{arch}"));
+        let stanzas: Vec<&RawStanza> = component
+            .stanzas
+            .values()
+            .filter(|s| s.architecture == *arch || s.architecture == "all")
+            .collect();
+        let reuse = match component.previous.get(arch) {
+            Some(text) => index::Reuse::load(&arch_dir, text.as_bytes()),
+            None => index::Reuse::default(),
+        };
+        let (gz, xz) = reuse.counts();
+        shell.log(
+            forge_core::shell::Verbosity::Verbose,
+            format!("binary-{arch}: {gz} gzip and {xz} xz chunks of the previous index reusable"),
+        );
+        written.extend(index::write(dists, &arch_dir, &stanzas, &reuse)?);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
