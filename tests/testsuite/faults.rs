@@ -3,7 +3,6 @@
 //! nothing tagged, at 100 %.
 
 use std::process::Command;
-use std::time::Instant;
 
 use forge_tests::faults::FaultProxy;
 use forge_tests::registry::Registry;
@@ -115,11 +114,8 @@ fn image_push_fails_cleanly_at_100_percent_faults() {
     ]);
     let fx = Fixture::copy("cli-tool");
     let through_proxy = format!("{}/faults/cli:0.1.0", proxy.host());
-    let started = Instant::now();
     let out = push(&fx, &through_proxy, &["--retries", "3"]);
-    let elapsed = started.elapsed();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
     let err = stderr(&out);
     assert!(
         err.contains(proxy.host()),
