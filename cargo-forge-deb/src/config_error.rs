@@ -4,16 +4,17 @@
 //! type (`struct DebMetadata`, `u32`); an unknown key gets "did you mean" (edit distance, with
 //! `strsim`) instead of the list of the 33 keys serde gives.
 //!
-//! Shaped as a rewrite of serde's messages because they come from derived code (serde's
-//! `expecting` covers only part of them) and serde's wording is stable. Written here until
-//! forge-core's config reader has the same helper for the shared tables; then this one becomes
-//! a call to it.
+//! The words and the "did you mean" rule are forge-core's ([`forge_core::config::in_words`],
+//! [`forge_core::config::closest`]), shared with every other table; what is forge-deb's own is
+//! the shape of the message: an unknown key gets a `hint:` line, with the table's keys listed
+//! when no key is close.
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 
+use forge_core::config::{closest, in_words};
 use forge_core::exit::{usage, with_hint};
 
 /// Deserializes `value`, the table `table` of `manifest`, with errors in words.
@@ -41,7 +42,7 @@ pub fn parse_table<T: DeserializeOwned>(
                 "unknown field `{unknown}` in `[{key}]` of `{}`",
                 manifest.display()
             ));
-            return match did_you_mean(&unknown, &expected) {
+            return match closest(&unknown, &expected) {
                 Some(s) => with_hint(msg, format!("did you mean `{s}`?")),
                 None if expected.is_empty() => msg,
                 None => with_hint(
@@ -82,42 +83,6 @@ fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
         .map(str::to_string)
         .collect();
     Some((unknown.to_string(), expected))
-}
-
-/// The allowed key closest to `unknown`, if close enough to be a typo (cargo's rule: an edit
-/// distance of at most a third of the key's length).
-pub fn did_you_mean<'a>(unknown: &str, candidates: &'a [String]) -> Option<&'a str> {
-    let limit = (unknown.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(unknown, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
-}
-
-/// serde's type words as a user knows them.
-fn in_words(msg: &str) -> String {
-    let mut out = msg.to_string();
-    // `expected struct DebMetadata` and the like: a Rust type name.
-    if let Some(i) = out.find("expected struct ") {
-        out.truncate(i);
-        out.push_str("expected a table");
-    }
-    for (serde, words) in [
-        ("invalid type: map,", "invalid type: a table,"),
-        ("invalid type: sequence,", "invalid type: a list,"),
-        ("expected a sequence", "expected a list"),
-        ("expected a map", "expected a table"),
-    ] {
-        out = out.replace(serde, words);
-    }
-    for int in ["u8", "u16", "u32", "u64", "usize", "i32", "i64"] {
-        if let Some(head) = out.strip_suffix(&format!("expected {int}")) {
-            out = format!("{head}expected a whole number");
-        }
-    }
-    out.replace("invalid type: ", "found ")
 }
 
 #[cfg(test)]
@@ -246,8 +211,8 @@ mod tests {
         let keys: Vec<String> = ["depends", "section", "priority"]
             .map(String::from)
             .to_vec();
-        assert_eq!(did_you_mean("depens", &keys), Some("depends"));
-        assert_eq!(did_you_mean("sectoin", &keys), Some("section"));
-        assert_eq!(did_you_mean("zzz", &keys), None);
+        assert_eq!(closest("depens", &keys), Some("depends"));
+        assert_eq!(closest("sectoin", &keys), Some("section"));
+        assert_eq!(closest("zzz", &keys), None);
     }
 }

@@ -180,14 +180,13 @@ fn table_error(path: &str, what: &str, manifest: &Path, table: &str) -> anyhow::
     usage(format!(
         "invalid `{key}` in `{}`: {}",
         manifest.display(),
-        did_you_mean(what)
+        in_words(&did_you_mean(what))
     ))
 }
 
 /// serde's "unknown field `depens`, expected one of `a`, `b`, …" (or "unknown variant") becomes
-/// "unknown field `depens`: did you mean `depends`?" when one expected name is close (edit
-/// distance at most a third of the name, at least 1, as cargo's suggestions); otherwise, and for
-/// every other message, the message as it was.
+/// "unknown field `depens`: did you mean `depends`?" when one expected name is close (see
+/// [`closest`]); otherwise, and for every other message, the message as it was.
 pub fn did_you_mean(message: &str) -> String {
     let Some((head, expected)) = message.split_once(", expected ") else {
         return message.to_string();
@@ -199,16 +198,54 @@ pub fn did_you_mean(message: &str) -> String {
     let Some(unknown) = unknown else {
         return message.to_string();
     };
-    let names = expected.split('`').skip(1).step_by(2);
-    let limit = (unknown.chars().count() / 3).max(1);
-    let best = names
-        .map(|n| (strsim::levenshtein(unknown, n), n))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((_, name)) => format!("{head}: did you mean `{name}`?"),
+    let names: Vec<String> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    match closest(unknown, &names) {
+        Some(name) => format!("{head}: did you mean `{name}`?"),
         None => message.to_string(),
     }
+}
+
+/// The candidate closest to `unknown`, if close enough to be a typo (cargo's rule: an edit
+/// distance of at most a third of the name's length, at least 1).
+pub fn closest<'a>(unknown: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let limit = (unknown.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(unknown, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// serde's type words as a user knows them: "a table", "a list", "a whole number", never a Rust
+/// type name (`struct DebMetadata`, `u32`). Rewritten here because the messages come from
+/// derived code (serde's `expecting` covers only part of them) and serde's wording is stable.
+pub fn in_words(msg: &str) -> String {
+    let mut out = msg.to_string();
+    // `expected struct DebMetadata` and the like: a Rust type name.
+    if let Some(i) = out.find("expected struct ") {
+        out.truncate(i);
+        out.push_str("expected a table");
+    }
+    for (serde, words) in [
+        ("invalid type: map,", "invalid type: a table,"),
+        ("invalid type: sequence,", "invalid type: a list,"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a table"),
+    ] {
+        out = out.replace(serde, words);
+    }
+    for int in ["u8", "u16", "u32", "u64", "usize", "i32", "i64"] {
+        if let Some(head) = out.strip_suffix(&format!("expected {int}")) {
+            out = format!("{head}expected a whole number");
+        }
+    }
+    out.replace("invalid type: ", "found ")
 }
 
 /// Where the keys of the merged sub-tables (`deb`, `image`, `vm`, `release`) came from: the
@@ -519,7 +556,7 @@ mod tests {
                 layer(json!({"sbom": true})),
                 "workspace.metadata.forge.release.remote",
                 "/w/Cargo.toml",
-                "invalid type: integer `3`, expected a string",
+                "found integer `3`, expected a string",
             ),
             // The package overrides the workspace's key: the package's value is the bad one.
             (
@@ -527,7 +564,7 @@ mod tests {
                 layer(json!({"remote": false})),
                 "package.metadata.forge.release.remote",
                 "/w/app/Cargo.toml",
-                "invalid type: boolean `false`, expected a string",
+                "found boolean `false`, expected a string",
             ),
         ];
         for (ws, pkg, key, manifest, what) in table {
