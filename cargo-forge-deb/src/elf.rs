@@ -1,6 +1,7 @@
-//! ELF facts of packaged binaries — the symbol versions they need, their build-id, whether they
-//! are dynamically linked — read with the `object` crate rather than by parsing `readelf` text
-//! (whose layout varies between binutils versions and which may be missing for a target).
+//! ELF facts of packaged binaries — the symbol versions they need, their build-id, their
+//! interpreter and the shared libraries they need (forge-image's runtime layer uses these too) —
+//! read with the `object` crate rather than by parsing `readelf` text (whose layout varies
+//! between binutils versions and which may be missing for a target).
 //!
 //! Files are read through `object`'s `ReadCache`, which reads only the headers and sections it
 //! is asked for, so memory does not grow with the size of the binary.
@@ -24,6 +25,8 @@ pub struct ElfFacts {
     pub interpreter: Option<String>,
     /// Whether the dynamic section has `DT_NEEDED` entries.
     pub has_needed: bool,
+    /// The `DT_NEEDED` shared libraries, in order, e.g. `libc.so.6`.
+    pub needed: Vec<String>,
 }
 
 impl ElfFacts {
@@ -45,7 +48,7 @@ pub fn read(path: &Path) -> Result<ElfFacts> {
     facts.with_context(|| format!("`{}` is not a valid ELF file", path.display()))
 }
 
-fn facts<'data, Elf, R>(data: R) -> object::read::Result<ElfFacts>
+fn facts<'data, Elf, R>(data: R) -> Result<ElfFacts>
 where
     Elf: FileHeader<Endian = Endianness>,
     R: ReadRef<'data>,
@@ -76,20 +79,29 @@ where
             interpreter = Some(String::from_utf8_lossy(i).into_owned());
         }
     }
-    let has_needed = match sections.dynamic(endian, data)? {
-        Some((entries, _)) => {
-            use object::read::elf::Dyn;
-            entries
-                .iter()
-                .any(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+    let mut needed = Vec::new();
+    if let Some((entries, link)) = sections.dynamic(endian, data)? {
+        use object::read::elf::Dyn;
+        let strings = sections.strings(endian, data, link)?;
+        for d in entries {
+            if d.tag32(endian) == Some(elf::DT_NEEDED) {
+                let offset: u64 = d.d_val(endian).into();
+                let name = u32::try_from(offset)
+                    .ok()
+                    .and_then(|o| strings.get(o).ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("a needed library's name is outside the string table")
+                    })?;
+                needed.push(String::from_utf8_lossy(name).into_owned());
+            }
         }
-        None => false,
-    };
+    }
     Ok(ElfFacts {
         versions,
         build_id: file.build_id()?.map(hex::encode),
         interpreter,
-        has_needed,
+        has_needed: !needed.is_empty(),
+        needed,
     })
 }
 
@@ -111,6 +123,7 @@ mod tests {
             f.versions.iter().any(|v| v.starts_with("GLIBC_2.")),
             "{f:?}"
         );
+        assert!(f.needed.iter().any(|l| l == "libc.so.6"), "{f:?}");
         let Ok(readelf) = which::which("readelf") else {
             return;
         };

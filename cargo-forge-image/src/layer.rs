@@ -33,9 +33,8 @@ use anyhow::{bail, Context, Result};
 
 use forge_core::archive::{BoundedReader, Entry, LimitExceeded, TarOptions};
 use forge_core::digest::{HashingReader, HashingWriter};
-use forge_core::process::Cmd;
 use forge_core::target::TargetInfo;
-use forge_core::{ResultExt, Shell};
+use forge_core::ResultExt;
 
 use crate::oci::{BlobRef, Format};
 
@@ -407,38 +406,15 @@ pub struct DynamicInfo {
     pub needed: Vec<String>,
 }
 
-/// Reads `PT_INTERP` and `DT_NEEDED` with the target's `readelf`.
-pub fn dynamic_info(
-    path: &Path,
-    target: &TargetInfo,
-    host: &str,
-    shell: &Shell,
-) -> Result<DynamicInfo> {
-    let readelf = forge_core::build::binutil(Some(target), host, "readelf");
-    let out = Cmd::new(&readelf)
-        .args(["--program-headers", "--dynamic", "--wide"])
-        .arg(path)
-        .install_hint(
-            "install binutils (`apt-get install binutils`, or binutils-<arch> for foreign targets)",
-        )
-        .read(shell)
+/// Reads `PT_INTERP` and `DT_NEEDED` of `path` (with the `object` crate, through forge-deb's
+/// ELF reader: no target `readelf` is needed).
+pub fn dynamic_info(path: &Path) -> Result<DynamicInfo> {
+    let facts = cargo_forge_deb::elf::read(path)
         .with_context(|| format!("failed to read the ELF headers of `{}`", path.display()))?;
-    let mut info = DynamicInfo::default();
-    for line in out.lines() {
-        if let Some(rest) = line.split("[Requesting program interpreter: ").nth(1) {
-            info.interpreter = rest.split(']').next().map(str::to_string);
-        }
-        if line.contains("(NEEDED)") {
-            if let Some(lib) = line
-                .split("Shared library: [")
-                .nth(1)
-                .and_then(|r| r.split(']').next())
-            {
-                info.needed.push(lib.to_string());
-            }
-        }
-    }
-    Ok(info)
+    Ok(DynamicInfo {
+        interpreter: facts.interpreter,
+        needed: facts.needed,
+    })
 }
 
 fn lib_dirs(target: &TargetInfo) -> Vec<PathBuf> {
@@ -459,18 +435,13 @@ fn find_lib(name: &str, target: &TargetInfo) -> Option<PathBuf> {
 }
 
 /// The runtime libraries of `binaries` as layer entries (empty for static binaries).
-pub fn runtime_libs(
-    binaries: &[PathBuf],
-    target: &TargetInfo,
-    host: &str,
-    shell: &Shell,
-) -> Result<Vec<Entry>> {
+pub fn runtime_libs(binaries: &[PathBuf], target: &TargetInfo) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut seen = BTreeSet::new();
     let mut queue: Vec<PathBuf> = binaries.to_vec();
     let mut interpreters = BTreeSet::new();
     while let Some(file) = queue.pop() {
-        let info = dynamic_info(&file, target, host, shell)?;
+        let info = dynamic_info(&file)?;
         if let Some(i) = info.interpreter {
             interpreters.insert(i);
         }
@@ -666,18 +637,8 @@ mod tests {
 
     #[test]
     fn host_binary_runtime_libs() {
-        if which::which("readelf").is_err() {
-            return;
-        }
-        let shell = Shell::plain();
         let t = forge_core::target::lookup(forge_core::target::host_triple()).unwrap();
-        let libs = runtime_libs(
-            &[PathBuf::from("/bin/ls")],
-            &t,
-            forge_core::target::host_triple(),
-            &shell,
-        )
-        .unwrap();
+        let libs = runtime_libs(&[PathBuf::from("/bin/ls")], &t).unwrap();
         let paths: Vec<&str> = libs.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.iter().any(|p| p.ends_with("/libc.so.6")), "{paths:?}");
         assert!(paths.iter().any(|p| p.contains("ld-linux")), "{paths:?}");

@@ -869,12 +869,7 @@ pub fn execute_with(
                 })
                 .map(|a| a.path.clone())
                 .collect();
-            entries.extend(crate::layer::runtime_libs(
-                &bins,
-                &p.target,
-                &plan.toolchain.host,
-                shell,
-            )?);
+            entries.extend(crate::layer::runtime_libs(&bins, &p.target)?);
             layers.push(crate::layer::build(
                 entries,
                 plan.source_date_epoch,
