@@ -4,7 +4,7 @@
 //! type (`struct DebMetadata`, `u32`); an unknown key gets "did you mean" (edit distance, with
 //! `strsim`) instead of the list of the 33 keys serde gives.
 //!
-//! The words and the "did you mean" rule are forge-core's ([`forge_core::config::in_words`],
+//! The words and the "did you mean" rule are forge-core's ([`forge_core::config::table_error`],
 //! [`forge_core::config::closest`]), shared with every other table; what is forge-deb's own is
 //! the shape of the message: an unknown key gets a `hint:` line, with the table's keys listed
 //! when no key is close.
@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 
-use forge_core::config::{closest, in_words};
+use forge_core::config::closest;
 use forge_core::exit::{usage, with_hint};
 
 /// Deserializes `value`, the table `table` of `manifest`, with errors in words.
@@ -58,16 +58,7 @@ pub fn parse_table<T: DeserializeOwned>(
                 ),
             };
         }
-        let key = if path == "." || path.is_empty() {
-            table.to_string()
-        } else {
-            format!("{table}.{path}")
-        };
-        usage(format!(
-            "invalid `{key}` in `{}`: {}",
-            manifest.display(),
-            in_words(&inner)
-        ))
+        forge_core::config::table_error(&path, &inner, manifest, table)
     })
 }
 

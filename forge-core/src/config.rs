@@ -170,8 +170,9 @@ pub fn parse_table<T: DeserializeOwned>(
     })
 }
 
-/// The error of a bad key: "invalid `TABLE.PATH` in `MANIFEST`: WHAT", with [`did_you_mean`].
-fn table_error(path: &str, what: &str, manifest: &Path, table: &str) -> anyhow::Error {
+/// The error of a bad key: "invalid `TABLE.PATH` in `MANIFEST`: WHAT", with [`did_you_mean`]
+/// and [`in_words`].
+pub fn table_error(path: &str, what: &str, manifest: &Path, table: &str) -> anyhow::Error {
     let key = if path == "." || path.is_empty() {
         table.to_string()
     } else {
