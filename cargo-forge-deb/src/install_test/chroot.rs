@@ -56,7 +56,10 @@ impl<'a> CleanRoot<'a> {
     }
 }
 
-pub(super) fn chroot(root: &Path) -> Cmd {
+/// A command run inside the Debian root at `root` (`chroot ROOT …`), in the environment a
+/// package's maintainer scripts expect: the root's `PATH`, no debconf questions, the C locale,
+/// `HOME=/root`, and no host `APT_CONFIG`/`LANGUAGE` leaking in. forge-image's VM root uses it too.
+pub fn chroot(root: &Path) -> Cmd {
     Cmd::new("chroot")
         .arg(root)
         .env("PATH", PATH_IN_ROOT)

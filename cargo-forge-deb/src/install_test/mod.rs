@@ -75,7 +75,7 @@ use programs::*;
 use units::*;
 
 pub use binfmt::{find_binfmt, is_foreign, provide_interpreter, Binfmt};
-pub use chroot::CleanRoot;
+pub use chroot::{chroot, CleanRoot};
 pub use debootstrap::mirror;
 
 /// The Debian release the clean roots run.

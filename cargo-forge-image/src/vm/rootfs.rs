@@ -31,8 +31,6 @@ use forge_core::Shell;
 
 use super::config::{BootMode, VmUser};
 
-const PATH_IN_ROOT: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// What the root tree is configured with.
 #[derive(Clone, Debug)]
 pub struct RootSpec {
@@ -65,18 +63,7 @@ pub struct Prepared {
 }
 
 fn chroot(root: &Path, sde: u64) -> Cmd {
-    Cmd::new("chroot")
-        .arg(root)
-        .env("PATH", PATH_IN_ROOT)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
-        .env("LC_ALL", "C")
-        .env("LANG", "C")
-        .env("HOME", "/root")
-        .env("TMPDIR", "/tmp")
-        .env("SOURCE_DATE_EPOCH", sde.to_string())
-        .env_remove("APT_CONFIG")
-        .env_remove("LANGUAGE")
+    cargo_forge_deb::install_test::chroot(root).env("SOURCE_DATE_EPOCH", sde.to_string())
 }
 
 fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
