@@ -107,44 +107,86 @@ pub fn convert(
 }
 
 /// Replaces the random `CID=` of a VMDK descriptor with one derived from `seed`.
+///
+/// qemu-img writes the CID with `%x`, so it has 1 to 8 hex digits (one disk in sixteen has
+/// fewer than 8). The descriptor is NUL-padded text in a region the sparse extent header names
+/// (`descriptorOffset`, `descriptorSize`, in sectors), so it is rewritten as a whole: the CID
+/// always has 8 digits and the rest of the text is kept byte for byte.
 fn fix_vmdk_cid(path: &Path, seed: &str) -> Result<()> {
     let mut f = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .with_context(|| format!("failed to open `{}`", path.display()))?;
-    // The descriptor is within the first 64 KiB (sparse extent: at sector 1; stream-optimised
-    // too).
-    let mut head = vec![0u8; 64 * 1024];
-    let n = read_up_to(&mut f, &mut head)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-    head.truncate(n);
-    let needle = b"\nCID=";
-    let Some(pos) = head.windows(needle.len()).position(|w| w == needle) else {
-        bail!("`{}` has no VMDK descriptor", path.display());
-    };
-    let start = pos + needle.len();
-    if head.len() < start + 8 || !head[start..start + 8].iter().all(u8::is_ascii_hexdigit) {
-        bail!("`{}` has an unexpected VMDK descriptor", path.display());
-    }
+    let mut header = [0u8; 512];
+    f.read_exact(&mut header)
+        .with_context(|| format!("failed to read the VMDK header of `{}`", path.display()))?;
+    let (offset, size) = descriptor_region(&header).with_context(|| {
+        format!(
+            "`{}` is not a sparse VMDK extent qemu-img wrote",
+            path.display()
+        )
+    })?;
+    let mut region = vec![0u8; size];
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut region))
+        .with_context(|| format!("failed to read the VMDK descriptor of `{}`", path.display()))?;
     let d = Sha256::digest(format!("{seed}:vmdk-cid"));
     let cid = format!("{:08x}", u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
-    f.seek(SeekFrom::Start(start as u64))?;
-    f.write_all(cid.as_bytes())
+    let region = with_cid(&region, &cid)
+        .with_context(|| format!("`{}` has an unexpected VMDK descriptor", path.display()))?;
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.write_all(&region))
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     Ok(())
 }
 
-fn read_up_to(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let k = f.read(&mut buf[n..])?;
-        if k == 0 {
-            break;
-        }
-        n += k;
+/// The descriptor's byte offset and length from a sparse extent header (`KDMV`, little-endian:
+/// descriptorOffset at byte 28, descriptorSize at byte 36, both in 512-byte sectors).
+fn descriptor_region(header: &[u8; 512]) -> Result<(u64, usize)> {
+    if &header[0..4] != b"KDMV" {
+        bail!("the file does not start with a sparse extent header");
     }
-    Ok(n)
+    let sectors = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    let (offset, size) = (sectors(28), sectors(36));
+    // qemu-img reserves 20 sectors; anything beyond 1 MiB is not a descriptor it wrote.
+    if offset == 0 || size == 0 || size > 2048 {
+        bail!("the header names no embedded descriptor (offset {offset}, {size} sectors)");
+    }
+    Ok((offset * 512, (size * 512) as usize))
+}
+
+/// The descriptor region with its `CID=` line set to `cid`, NUL-padded to the same length.
+fn with_cid(region: &[u8], cid: &str) -> Result<Vec<u8>> {
+    let len = region.iter().position(|&b| b == 0).unwrap_or(region.len());
+    let text = std::str::from_utf8(&region[..len]).context("the descriptor is not text")?;
+    let mut found = false;
+    let mut out = String::with_capacity(len + 8);
+    for line in text.split_inclusive('\n') {
+        let value = line.strip_prefix("CID=").map(str::trim_end);
+        match value {
+            Some(v)
+                if !found
+                    && (1..=8).contains(&v.len())
+                    && v.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                found = true;
+                out.push_str("CID=");
+                out.push_str(cid);
+                out.push_str(&line[4 + v.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    if !found {
+        bail!("it has no `CID=` line of 1 to 8 hex digits");
+    }
+    if out.len() > region.len() {
+        bail!("the descriptor does not fit its region with an 8-digit CID");
+    }
+    let mut new = out.into_bytes();
+    new.resize(region.len(), 0);
+    Ok(new)
 }
 
 /// What the OVF descriptor says about the machine.
@@ -361,6 +403,64 @@ pub fn ovf_descriptor(spec: &OvfSpec, disk_name: &str, disk_file_size: u64) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sparse VMDK whose descriptor has a CID of `cid_digits`, as qemu-img writes it.
+    fn sparse_vmdk(cid: &str) -> Vec<u8> {
+        let mut file = vec![0u8; 512 * 21];
+        file[0..4].copy_from_slice(b"KDMV");
+        file[28..36].copy_from_slice(&1u64.to_le_bytes());
+        file[36..44].copy_from_slice(&20u64.to_le_bytes());
+        let desc = format!(
+            "# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID=ffffffff\ncreateType=\"monolithicSparse\"\n\nRW 4194304 SPARSE \"app.vmdk\"\n"
+        );
+        file[512..512 + desc.len()].copy_from_slice(desc.as_bytes());
+        file
+    }
+
+    #[test]
+    fn cid_is_replaced_whatever_its_width() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outputs = Vec::new();
+        // qemu-img prints the random CID with %x: 8 digits, or fewer (1 in 16 disks).
+        for (i, cid) in ["7a3f01c2", "b12c9", "0"].iter().enumerate() {
+            let path = dir.path().join(format!("{i}.vmdk"));
+            fs::write(&path, sparse_vmdk(cid)).unwrap();
+            fix_vmdk_cid(&path, "seed").unwrap();
+            let bytes = fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), 512 * 21, "the file keeps its size");
+            assert_eq!(
+                &bytes[..512],
+                &sparse_vmdk(cid)[..512],
+                "the header is untouched"
+            );
+            let text = String::from_utf8_lossy(&bytes[512..])
+                .trim_end_matches('\0')
+                .to_string();
+            let cid_line = text.lines().find(|l| l.starts_with("CID=")).unwrap();
+            assert_eq!(cid_line.len(), 12, "{cid_line}");
+            assert!(text.contains("parentCID=ffffffff\ncreateType="), "{text}");
+            assert!(text.ends_with("RW 4194304 SPARSE \"app.vmdk\"\n"), "{text}");
+            outputs.push(bytes);
+        }
+        // Whatever qemu-img drew, the result is the same file.
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[1], outputs[2]);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_sparse_vmdk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.vmdk");
+        fs::write(&path, vec![0u8; 4096]).unwrap();
+        let err = format!("{:#}", fix_vmdk_cid(&path, "seed").unwrap_err());
+        assert!(err.contains("not a sparse VMDK extent"), "{err}");
+        let mut bad = sparse_vmdk("12");
+        let pos = bad.windows(5).position(|w| w == b"\nCID=").unwrap();
+        bad[pos + 5] = b'z';
+        fs::write(&path, &bad).unwrap();
+        let err = format!("{:#}", fix_vmdk_cid(&path, "seed").unwrap_err());
+        assert!(err.contains("unexpected VMDK descriptor"), "{err}");
+    }
 
     fn spec() -> OvfSpec {
         OvfSpec {
