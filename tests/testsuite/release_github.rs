@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cargo_forge_release::hosts::gitea::GiteaHost;
 use cargo_forge_release::hosts::github::GithubHost;
-use cargo_forge_release::hosts::{Host, HostState};
+use cargo_forge_release::hosts::{Host, HostState, Progress};
 use cargo_forge_release::stage::{Asset, AssetKind, Staged};
 use forge_core::exit::{code_of, hints};
 use forge_core::http::{Auth, HttpClient, Request, RetryPolicy};
@@ -119,7 +119,7 @@ impl Fixture {
             std::fs::write(&file, serde_json::to_vec_pretty(s)?)?;
             Ok(())
         };
-        host.publish(&self.staged, state, &mut save, &shell())
+        host.publish(&self.staged, &mut Progress::new(state, &mut save), &shell())
     }
 
     fn prepare(&self, host: &dyn Host, state: &mut HostState) -> anyhow::Result<()> {
@@ -128,7 +128,7 @@ impl Fixture {
             std::fs::write(&file, serde_json::to_vec_pretty(s)?)?;
             Ok(())
         };
-        host.prepare(&self.staged, state, &mut save, &shell())
+        host.prepare(&self.staged, &mut Progress::new(state, &mut save), &shell())
     }
 
     /// Checks that `rel` holds exactly the staged files, byte for byte.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use cargo_forge_release::hosts::s3::{S3Config, S3Credentials, S3Host, MULTIPART_THRESHOLD};
-use cargo_forge_release::hosts::{Host, HostState};
+use cargo_forge_release::hosts::{Host, HostState, Progress};
 use cargo_forge_release::stage::{Asset, AssetKind, Staged};
 use forge_core::http::{HttpClient, RetryPolicy};
 use forge_core::secret::Secret;
@@ -128,8 +128,8 @@ fn run(
         Ok(())
     };
     host.preflight(release, state, &shell)?;
-    host.prepare(release, state, &mut save, &shell)?;
-    host.publish(release, state, &mut save, &shell)
+    host.prepare(release, &mut Progress::new(state, &mut save), &shell)?;
+    host.publish(release, &mut Progress::new(state, &mut save), &shell)
 }
 
 fn publish(host: &S3Host, release: &Staged) -> HostState {
@@ -511,7 +511,11 @@ fn wrong_credentials_are_a_clear_error_without_the_secret() {
     let mut state = HostState::default();
     let shell = shell();
     let err = host
-        .prepare(&rel, &mut state, &mut |_: &HostState| Ok(()), &shell)
+        .prepare(
+            &rel,
+            &mut Progress::new(&mut state, &mut |_: &HostState| Ok(())),
+            &shell,
+        )
         .unwrap_err();
     assert!(!format!("{err:#} {err:?}").contains(secret));
     assert!(state.done.is_empty());
@@ -603,8 +607,12 @@ fn rollback_removes_only_what_this_release_wrote_and_only_while_unpublished() {
 
     let mut state = HostState::default();
     host.preflight(&rel, &state, &shell).unwrap();
-    host.prepare(&rel, &mut state, &mut |_: &HostState| Ok(()), &shell)
-        .unwrap();
+    host.prepare(
+        &rel,
+        &mut Progress::new(&mut state, &mut |_: &HostState| Ok(())),
+        &shell,
+    )
+    .unwrap();
     assert_eq!(s3.list("rb/v1.0.0").len(), rel.assets.len());
     host.rollback(&rel, &mut state, &shell).unwrap();
     assert_eq!(s3.list("rb"), vec![(kept_key.clone(), kept.size)]);

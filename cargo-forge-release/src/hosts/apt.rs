@@ -50,7 +50,7 @@ use forge_core::Shell;
 
 use super::s3::S3Host;
 use super::s3store::S3Store;
-use super::{Host, HostState, Save};
+use super::{Host, HostState, Progress};
 use crate::stage::{Asset, AssetKind, Staged};
 
 /// Where the repository is.
@@ -288,8 +288,7 @@ impl AptHost {
         &self,
         s3: &S3Store,
         stage: &S3Stage,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<()> {
         let mut created = 0;
@@ -299,10 +298,11 @@ impl AptHost {
             let key = s3.key(&p.filename)?;
             if s3.put_new(&asset, &key, shell)? {
                 created += 1;
-                state
+                progress
+                    .state
                     .data
                     .insert(format!("{CREATED}{key}"), p.sha256.clone());
-                save(state)?;
+                progress.save()?;
             }
         }
         if created > 0 {
@@ -322,8 +322,7 @@ impl AptHost {
         &self,
         s3: &S3Store,
         stage: &S3Stage,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<Written> {
         let root = stage.dir.path();
@@ -361,11 +360,10 @@ impl AptHost {
                 }
                 sent += 1;
             }
-            if i == 0 && !state.is_done(STEP_INDEXES) {
+            if i == 0 && !progress.is_done(STEP_INDEXES) {
                 // Recorded for the log only: a resumed run stages again from what the bucket
                 // holds and sends what differs.
-                state.done.insert(STEP_INDEXES.into());
-                save(state)?;
+                progress.done(STEP_INDEXES)?;
             }
         }
         // A signed repository published unsigned by an older tool: no stale signatures.
@@ -425,8 +423,7 @@ impl AptHost {
         &self,
         s3: &S3Store,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<()> {
         let waits = RetryPolicy {
@@ -442,8 +439,8 @@ impl AptHost {
             if attempt == 1 {
                 test_barrier();
             }
-            self.upload_pool(s3, &stage, state, save, shell)?;
-            match self.upload_indexes(s3, &stage, state, save, shell)? {
+            self.upload_pool(s3, &stage, progress, shell)?;
+            match self.upload_indexes(s3, &stage, progress, shell)? {
                 Written::Done { sent } => {
                     let pruned = self.prune_by_hash(s3, &stage)?;
                     shell.status(
@@ -546,32 +543,20 @@ impl Host for AptHost {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
         let AptTarget::S3(host) = &self.target else {
             return Ok(());
         };
         let s3 = host.store();
-        if state.is_done(STEP_REPO) {
+        if progress.is_done(STEP_REPO) {
             return Ok(());
         }
         let stage = self.stage_s3(s3, release, shell)?;
-        self.upload_pool(s3, &stage, state, save, shell)
+        self.upload_pool(s3, &stage, progress, shell)
     }
 
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        if !state.is_done(STEP_REPO) {
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        if !progress.is_done(STEP_REPO) {
             match &self.target {
                 AptTarget::Dir(dir) => {
                     cargo_forge_deb::repo::update(
@@ -580,14 +565,12 @@ impl Host for AptHost {
                         shell,
                     )?;
                 }
-                AptTarget::S3(host) => {
-                    self.publish_s3(host.store(), release, state, save, shell)?
-                }
+                AptTarget::S3(host) => self.publish_s3(host.store(), release, progress, shell)?,
             }
-            state.done.insert(STEP_REPO.into());
+            progress.state.done.insert(STEP_REPO.into());
         }
-        state.published = true;
-        save(state)
+        progress.state.published = true;
+        progress.save()
     }
 
     fn release_url(&self, _release: &Staged, state: &HostState) -> Option<String> {

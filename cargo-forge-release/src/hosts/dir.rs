@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use forge_core::Shell;
 
-use super::{Host, HostState, Save};
+use super::{Host, HostState, Progress};
 use crate::stage::Staged;
 
 /// A directory host.
@@ -103,18 +103,12 @@ impl Host for DirHost {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        _shell: &Shell,
-    ) -> Result<()> {
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, _shell: &Shell) -> Result<()> {
         let partial = self.partial(release);
         // "staged" is recorded only once every file is copied: the partial directory is whole.
-        if state.is_done("files")
+        if progress.is_done("files")
             || self.final_dir(release).is_dir()
-            || (state.is_done("staged") && partial.is_dir())
+            || (progress.is_done("staged") && partial.is_dir())
         {
             return Ok(());
         }
@@ -133,19 +127,12 @@ impl Host for DirHost {
                 )
             })?;
         }
-        state.done.insert("staged".into());
-        save(state)
+        progress.done("staged")
     }
 
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
         let final_dir = self.final_dir(release);
-        if !state.is_done("files") {
+        if !progress.is_done("files") {
             if final_dir.is_dir() {
                 shell.status(
                     "Unchanged",
@@ -153,7 +140,7 @@ impl Host for DirHost {
                 );
             } else {
                 if !self.partial(release).is_dir() {
-                    self.prepare(release, state, save, shell)?;
+                    self.prepare(release, progress, shell)?;
                 }
                 std::fs::rename(self.partial(release), &final_dir).with_context(|| {
                     format!("failed to move `{}` into place", final_dir.display())
@@ -163,10 +150,9 @@ impl Host for DirHost {
                     format!("{} ({} files)", final_dir.display(), release.assets.len()),
                 );
             }
-            state.done.insert("files".into());
-            save(state)?;
+            progress.done("files")?;
         }
-        if !release.prerelease && !state.is_done("latest") {
+        if !release.prerelease && !progress.is_done("latest") {
             let latest = self.path.join(&release.latest);
             let held = self.held_tags();
             if release.is_latest_among(held.iter().map(String::as_str)) {
@@ -184,10 +170,10 @@ impl Host for DirHost {
                     release.version
                 ));
             }
-            state.done.insert("latest".into());
+            progress.state.done.insert("latest".into());
         }
-        state.published = true;
-        save(state)
+        progress.state.published = true;
+        progress.save()
     }
 
     fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {

@@ -47,7 +47,7 @@ use super::forge::{
     api_codes, differences, human_size, parse, status_detail, Forge, ForgeHost, Release,
     RemoteAsset,
 };
-use super::{Host, HostState, Save};
+use super::{Host, HostState, Progress};
 use crate::stage::{Asset, Staged};
 
 /// State data key: the id of our draft release.
@@ -205,8 +205,7 @@ impl<F: Forge> ForgeHost<F> {
         &self,
         rel: &Release,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<()> {
         let remote = self.list_assets(rel.id, shell)?;
@@ -224,17 +223,21 @@ impl<F: Forge> ForgeHost<F> {
         for a in &release.assets {
             let step = format!("upload:{}", a.name);
             let key = asset_key(&a.name);
-            let recorded = state.data.get(&key).and_then(|id| id.parse::<u64>().ok());
+            let recorded = progress
+                .state
+                .data
+                .get(&key)
+                .and_then(|id| id.parse::<u64>().ok());
             let same: Vec<&RemoteAsset> = remote.iter().filter(|r| r.name == a.name).collect();
             match not_ours(&same, a, recorded) {
                 None => {
                     shell
                         .verbose_status("Skipping", format!("`{}` (already on the draft)", a.name));
                     let id = same[0].id.to_string();
-                    let changed = state.done.insert(step)
-                        | (state.data.insert(key, id.clone()).as_ref() != Some(&id));
+                    let changed = progress.state.done.insert(step)
+                        | (progress.state.data.insert(key, id.clone()).as_ref() != Some(&id));
                     if changed {
-                        save(state)?;
+                        progress.save()?;
                     }
                     continue;
                 }
@@ -250,9 +253,8 @@ impl<F: Forge> ForgeHost<F> {
                 Some(_) => {}
             }
             let id = self.upload(rel, a, release, shell)?;
-            state.data.insert(key, id.to_string());
-            state.done.insert(step);
-            save(state)?;
+            progress.state.data.insert(key, id.to_string());
+            progress.done(step)?;
         }
         Ok(())
     }
@@ -425,11 +427,10 @@ impl<F: Forge> ForgeHost<F> {
     fn find_or_create(
         &self,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<Release> {
-        if let Some(id) = state.data.get(RELEASE_ID).cloned() {
+        if let Some(id) = progress.state.data.get(RELEASE_ID).cloned() {
             match self.release_by_id(&id, shell)? {
                 Some(r) if r.tag_name == release.tag => return Ok(r),
                 _ => {
@@ -437,8 +438,8 @@ impl<F: Forge> ForgeHost<F> {
                         "the draft release {id} recorded in the state file is no longer on {}; starting a new draft",
                         self.place()
                     ));
-                    forget_draft(state);
-                    save(state)?;
+                    forget_draft(progress.state);
+                    progress.save()?;
                 }
             }
         }
@@ -456,9 +457,11 @@ impl<F: Forge> ForgeHost<F> {
             }
             None => self.create_draft(release, shell)?,
         };
-        state.data.insert(RELEASE_ID.into(), draft.id.to_string());
-        state.done.insert(STEP_DRAFT.into());
-        save(state)?;
+        progress
+            .state
+            .data
+            .insert(RELEASE_ID.into(), draft.id.to_string());
+        progress.done(STEP_DRAFT)?;
         Ok(draft)
     }
 
@@ -467,11 +470,10 @@ impl<F: Forge> ForgeHost<F> {
     fn prepare_draft(
         &self,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<Option<Release>> {
-        let rel = self.find_or_create(release, state, save, shell)?;
+        let rel = self.find_or_create(release, progress, shell)?;
         if !rel.draft {
             self.check_published(&rel, release, shell)?;
             shell.status(
@@ -482,16 +484,15 @@ impl<F: Forge> ForgeHost<F> {
                     self.place()
                 ),
             );
-            state.published = true;
-            state.done.insert(STEP_PUBLISHED.into());
-            save(state)?;
+            progress.state.published = true;
+            progress.done(STEP_PUBLISHED)?;
             return Ok(None);
         }
-        self.upload_all(&rel, release, state, save, shell)?;
+        self.upload_all(&rel, release, progress, shell)?;
         let problems = differences(&self.list_assets(rel.id, shell)?, &release.assets);
         if !problems.is_empty() {
-            state.done.remove(STEP_VERIFIED);
-            save(state)?;
+            progress.state.done.remove(STEP_VERIFIED);
+            progress.save()?;
             return Err(anyhow!(
                 "the draft release {} on {} does not hold the staged assets: {}",
                 release.tag,
@@ -510,8 +511,7 @@ impl<F: Forge> ForgeHost<F> {
                 self.place()
             ),
         );
-        state.done.insert(STEP_VERIFIED.into());
-        save(state)?;
+        progress.done(STEP_VERIFIED)?;
         Ok(Some(rel))
     }
 }
@@ -556,30 +556,18 @@ impl<F: Forge> Host for ForgeHost<F> {
     }
 
     /// A verified draft holding every asset (skipped once published).
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        if state.published {
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        if progress.state.published {
             return Ok(());
         }
-        self.prepare_draft(release, state, save, shell).map(drop)
+        self.prepare_draft(release, progress, shell).map(drop)
     }
 
     /// The draft (reused when the state says it is verified and it still holds our assets,
     /// else prepared again, skipping what is done) is undrafted, then recorded as published
     /// with its page's URL.
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        if state.published {
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        if progress.state.published {
             shell.verbose_status(
                 "Skipping",
                 format!(
@@ -593,8 +581,8 @@ impl<F: Forge> Host for ForgeHost<F> {
         // After `prepare` in the same run, the draft's own asset list is enough to go on;
         // otherwise (or when it disagrees) the whole preparation runs, skipping what is done.
         let mut ready = None;
-        if state.is_done(STEP_VERIFIED) {
-            if let Some(id) = state.data.get(RELEASE_ID).cloned() {
+        if progress.is_done(STEP_VERIFIED) {
+            if let Some(id) = progress.state.data.get(RELEASE_ID).cloned() {
                 ready = self.release_by_id(&id, shell)?.filter(|r| {
                     r.draft
                         && r.tag_name == release.tag
@@ -604,20 +592,21 @@ impl<F: Forge> Host for ForgeHost<F> {
         }
         let draft = match ready {
             Some(rel) => rel,
-            None => match self.prepare_draft(release, state, save, shell)? {
+            None => match self.prepare_draft(release, progress, shell)? {
                 Some(rel) => rel,
                 None => return Ok(()),
             },
         };
         let published = self.undraft(&draft, release, shell)?;
-        state.published = true;
-        state.done.insert(STEP_PUBLISHED.into());
+        progress.state.published = true;
+        progress.state.done.insert(STEP_PUBLISHED.into());
         if !published.html_url.is_empty() {
-            state
+            progress
+                .state
                 .data
                 .insert(super::HTML_URL.into(), published.html_url.clone());
         }
-        save(state)?;
+        progress.save()?;
         let kind = if published.prerelease {
             "pre-release"
         } else {

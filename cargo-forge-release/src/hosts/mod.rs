@@ -99,6 +99,36 @@ impl HostState {
 /// Saves the state after a step (the state file is rewritten atomically).
 pub type Save<'a> = dyn FnMut(&HostState) -> Result<()> + 'a;
 
+/// A host's progress through `prepare` and `publish`: its state and the callback that persists
+/// it. A finished step is recorded with [`Progress::done`], which saves at once, so that a rerun
+/// resumes after the last finished step; hosts never hold a state they have not saved.
+pub struct Progress<'a> {
+    /// The host's state: read it, or change `data` or `published` and then [`Progress::save`].
+    pub state: &'a mut HostState,
+    save: &'a mut Save<'a>,
+}
+
+impl<'a> Progress<'a> {
+    pub fn new(state: &'a mut HostState, save: &'a mut Save<'a>) -> Self {
+        Progress { state, save }
+    }
+
+    pub fn is_done(&self, step: &str) -> bool {
+        self.state.is_done(step)
+    }
+
+    /// Records `step` as finished and saves the state.
+    pub fn done(&mut self, step: impl Into<String>) -> Result<()> {
+        self.state.done.insert(step.into());
+        self.save()
+    }
+
+    /// Saves the state as it is.
+    pub fn save(&mut self) -> Result<()> {
+        (self.save)(self.state)
+    }
+}
+
 /// A release host.
 pub trait Host {
     /// `github:owner/name`, `dir:/path` — the key of its state.
@@ -110,24 +140,12 @@ pub trait Host {
     /// Uploads what readers cannot see yet (a draft and its assets, objects, untagged
     /// manifests), so that every host holds the release before any host shows it. `publish`
     /// runs after it and skips what it recorded. Default: nothing to prepare.
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        let _ = (release, state, save, shell);
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        let _ = (release, progress, shell);
         Ok(())
     }
     /// Publishes, resuming from `state`; calls `save` after every step.
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()>;
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()>;
     /// Undoes what is safe to undo after a failed `publish`.
     fn rollback(&self, release: &Staged, state: &mut HostState, shell: &Shell) -> Result<()>;
     /// Where readers find the published release (a web page, a directory, an image reference),

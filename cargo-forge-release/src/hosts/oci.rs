@@ -15,7 +15,7 @@ use cargo_forge_image::tags::Track;
 use forge_core::http::HttpClient;
 use forge_core::Shell;
 
-use super::{Host, HostState, Save};
+use super::{Host, HostState, Progress};
 use crate::stage::Staged;
 
 /// A registry repository host.
@@ -92,38 +92,26 @@ impl Host for OciHost {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        if state.is_done("untagged") {
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        if progress.is_done("untagged") {
             return Ok(());
         }
         let image = self.layout(release)?;
         cargo_forge_image::push::push_layout_untagged(&self.http, &image, &self.repository, shell)?;
-        state
+        progress
+            .state
             .data
             .insert("digest".into(), image.top.1.digest.clone());
-        state.done.insert("untagged".into());
-        save(state)
+        progress.done("untagged")
     }
 
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        self.prepare(release, state, save, shell)?;
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        self.prepare(release, progress, shell)?;
         let image = self.layout(release)?;
         let (all, tracks) = self.tags(release)?;
         // Which moving tags move is decided once, from what the registry holds before we tag,
         // and recorded: a resumed run does not decide again against its own tags.
-        if !state.is_done("tags-decided") {
+        if !progress.is_done("tags-decided") {
             let version = semver::Version::parse(&release.version)?;
             let refs: Vec<String> = all
                 .iter()
@@ -142,15 +130,16 @@ impl Host for OciHost {
             )?;
             for t in &all {
                 if !moving.contains(&format!("{}:{t}", self.repository)) {
-                    state.done.insert(format!("held:{t}"));
+                    progress.state.done.insert(format!("held:{t}"));
                 }
             }
-            state.done.insert("tags-decided".into());
-            save(state)?;
+            progress.done("tags-decided")?;
         }
         let tags: Vec<String> = all
             .into_iter()
-            .filter(|t| !state.is_done(&format!("tag:{t}")) && !state.is_done(&format!("held:{t}")))
+            .filter(|t| {
+                !progress.is_done(&format!("tag:{t}")) && !progress.is_done(&format!("held:{t}"))
+            })
             .collect();
         for t in &tags {
             cargo_forge_image::push::tag_pushed(
@@ -160,21 +149,20 @@ impl Host for OciHost {
                 std::slice::from_ref(t),
                 shell,
             )?;
-            state.done.insert(format!("tag:{t}"));
-            save(state)?;
+            progress.done(format!("tag:{t}"))?;
         }
         let written: Vec<String> = self
             .tags(release)?
             .0
             .into_iter()
-            .filter(|t| state.is_done(&format!("tag:{t}")))
+            .filter(|t| progress.is_done(&format!("tag:{t}")))
             .collect();
         shell.status(
             "Published",
             format!("{} ({})", self.repository, written.join(", ")),
         );
-        state.published = true;
-        save(state)
+        progress.state.published = true;
+        progress.save()
     }
 
     fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {

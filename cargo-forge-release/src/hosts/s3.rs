@@ -46,7 +46,7 @@ pub use super::s3config::{
 };
 use super::s3store::Uploaded;
 pub use super::s3store::{S3Store, MULTIPART_THRESHOLD, PART_SIZE};
-use super::{Host, HostSpec, HostState, Save};
+use super::{Host, HostSpec, HostState, Progress};
 use crate::stage::{Asset, AssetKind, Staged};
 
 /// The release manifest, next to the assets.
@@ -235,14 +235,13 @@ impl S3Host {
     fn upload_all(
         &self,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
         shell: &Shell,
     ) -> Result<()> {
         let todo: Vec<&Asset> = release
             .assets
             .iter()
-            .filter(|a| !state.is_done(&format!("upload:{}", a.name)))
+            .filter(|a| !progress.is_done(&format!("upload:{}", a.name)))
             .collect();
         if todo.is_empty() {
             return Ok(());
@@ -266,7 +265,10 @@ impl S3Host {
             match self.store.upload(a, &key, listed, shell)? {
                 Uploaded::Created => {
                     created += 1;
-                    state.data.insert(format!("{CREATED}{}", a.name), key);
+                    progress
+                        .state
+                        .data
+                        .insert(format!("{CREATED}{}", a.name), key);
                 }
                 Uploaded::Existing => {
                     existing += 1;
@@ -276,8 +278,7 @@ impl S3Host {
                     );
                 }
             }
-            state.done.insert(format!("upload:{}", a.name));
-            save(state)?;
+            progress.done(format!("upload:{}", a.name))?;
         }
         let mut msg = format!("{created} files to {}", self.place());
         if existing > 0 {
@@ -292,8 +293,7 @@ impl S3Host {
     fn verify_uploaded(
         &self,
         release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
+        progress: &mut Progress<'_>,
     ) -> Result<Vec<object_store::ObjectMeta>> {
         let objects = self.list_release(release)?;
         let mut problems = Vec::new();
@@ -310,13 +310,13 @@ impl S3Host {
             };
             if let Some(p) = problem {
                 problems.push(p);
-                state.done.remove(&format!("upload:{}", a.name));
+                progress.state.done.remove(&format!("upload:{}", a.name));
             }
         }
         if problems.is_empty() {
             return Ok(objects);
         }
-        save(state)?;
+        progress.save()?;
         Err(anyhow!(
             "{} does not hold release {} completely: {}; {MANIFEST_NAME} was not written",
             self.place(),
@@ -458,27 +458,15 @@ impl Host for S3Host {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        self.upload_all(release, state, save, shell)
+    fn prepare(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        self.upload_all(release, progress, shell)
     }
 
-    fn publish(
-        &self,
-        release: &Staged,
-        state: &mut HostState,
-        save: &mut Save<'_>,
-        shell: &Shell,
-    ) -> Result<()> {
-        self.upload_all(release, state, save, shell)?;
+    fn publish(&self, release: &Staged, progress: &mut Progress<'_>, shell: &Shell) -> Result<()> {
+        self.upload_all(release, progress, shell)?;
         let dir = self.key(&release.tag)?;
-        if !state.is_done(STEP_MANIFEST) {
-            let objects = self.verify_uploaded(release, state, save)?;
+        if !progress.is_done(STEP_MANIFEST) {
+            let objects = self.verify_uploaded(release, progress)?;
             let key = self.manifest_key(release)?;
             let what = format!("write `{}`", self.url(&key));
             let manifest = Manifest::of(release).to_bytes();
@@ -510,21 +498,19 @@ impl Host for S3Host {
                     format!("{}/ (already published)", self.url(&dir)),
                 ),
             }
-            state.done.insert(STEP_MANIFEST.into());
-            save(state)?;
+            progress.done(STEP_MANIFEST)?;
         }
-        if !release.prerelease && !state.is_done(STEP_LATEST) {
+        if !release.prerelease && !progress.is_done(STEP_LATEST) {
             self.point_latest(release, shell)?;
             let latest = self.latest_key(release)?;
             shell.status(
                 "Pointed",
                 format!("{} at {}", self.url(&latest), release.tag),
             );
-            state.done.insert(STEP_LATEST.into());
-            save(state)?;
+            progress.done(STEP_LATEST)?;
         }
-        state.published = true;
-        save(state)
+        progress.state.published = true;
+        progress.save()
     }
 
     fn release_url(&self, release: &Staged, state: &HostState) -> Option<String> {

@@ -26,7 +26,7 @@ use forge_core::http::{HttpClient, RetryPolicy};
 use forge_core::Shell;
 
 use crate::artifacts;
-use crate::hosts::{Host, HostSpec, HostState};
+use crate::hosts::{Host, HostSpec, HostState, Progress};
 use crate::plan::{ReleasePlan, UnitPlan};
 use crate::state::State;
 

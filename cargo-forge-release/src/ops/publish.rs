@@ -218,7 +218,7 @@ pub fn publish(
             st.hosts.insert(id.clone(), s.clone());
             st.save(&state_path)
         };
-        let r = h.prepare(staged, &mut hs, &mut save, shell);
+        let r = h.prepare(staged, &mut Progress::new(&mut hs, &mut save), shell);
         state = State::load(&state_path)?.unwrap_or(state);
         if let Err(e) = r {
             failed = Some(e.context(format!("failed to upload to {id}")));
@@ -278,7 +278,7 @@ pub fn publish(
             st.hosts.insert(id.clone(), s.clone());
             st.save(&state_path)
         };
-        h.publish(staged, &mut hs, &mut save, shell)
+        h.publish(staged, &mut Progress::new(&mut hs, &mut save), shell)
             .with_context(|| format!("failed to publish to {id}"))
             .kind(ErrorKind::Network)
             .hint("run the same command again to resume: finished steps are not repeated")?;
