@@ -4,7 +4,6 @@
 //! Only the `control.tar*` member is decompressed; `data.tar` is never read. The file is hashed
 //! in one read for MD5 and SHA-256 (the two sums a `Packages` stanza carries).
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -205,28 +204,12 @@ pub fn read_deb(deb: &Path) -> Result<DebInfo> {
     })
 }
 
-/// Feeds the bytes of a file to `each`, in one read.
-fn read_file(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
-    let mut file =
-        File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        if n == 0 {
-            return Ok(());
-        }
-        each(&buf[..n]);
-    }
-}
-
 /// Size, MD5 and SHA-256 of a file, in one read.
 pub fn hash_file(path: &Path) -> Result<(u64, String, String)> {
     let mut md5 = Md5::new();
     let mut sha = Sha256::new();
     let mut size = 0u64;
-    read_file(path, |b| {
+    forge_core::digest::read_chunks(path, |b| {
         md5.update(b);
         sha.update(b);
         size += b.len() as u64;
@@ -236,11 +219,4 @@ pub fn hash_file(path: &Path) -> Result<(u64, String, String)> {
         hex::encode(md5.finalize()),
         hex::encode(sha.finalize()),
     ))
-}
-
-/// SHA-256 of a file (what an index entry is checked against).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut sha = Sha256::new();
-    read_file(path, |b| sha.update(b))?;
-    Ok(hex::encode(sha.finalize()))
 }

@@ -295,9 +295,9 @@ pub(crate) fn not_a_deb(deb: &Path, why: impl std::fmt::Display) -> anyhow::Erro
     ))
 }
 
-/// Opens a `.deb` as an ar archive, after checking its magic (so that any other file gives
-/// "not a Debian package", not an ar parsing error). The one way this crate opens packages.
-pub(crate) fn open_deb(deb: &Path) -> Result<ar::Archive<std::io::BufReader<std::fs::File>>> {
+/// Opens `deb` for reading at its start, after checking the ar magic (so that any other file
+/// gives "not a Debian package", not an ar parsing error).
+fn open_ar(deb: &Path) -> Result<std::io::BufReader<std::fs::File>> {
     use std::io::{Read, Seek};
     let file =
         std::fs::File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
@@ -309,6 +309,13 @@ pub(crate) fn open_deb(deb: &Path) -> Result<ar::Archive<std::io::BufReader<std:
     reader
         .seek(std::io::SeekFrom::Start(0))
         .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    Ok(reader)
+}
+
+/// Opens a `.deb` as an ar archive, after checking its magic (so that any other file gives
+/// "not a Debian package", not an ar parsing error). The one way this crate opens packages.
+pub(crate) fn open_deb(deb: &Path) -> Result<ar::Archive<std::io::BufReader<std::fs::File>>> {
+    let reader = open_ar(deb)?;
     Ok(ar::Archive::new(reader))
 }
 
@@ -347,17 +354,7 @@ impl<R: std::io::Seek> std::io::Seek for Tracked<R> {
 /// Finds the first member whose name starts with `prefix` (`data.tar`), without reading any
 /// member's data.
 pub fn find_member(deb: &Path, prefix: &str) -> Result<Option<Member>> {
-    use std::io::{Read, Seek};
-    let file =
-        std::fs::File::open(deb).with_context(|| format!("failed to open `{}`", deb.display()))?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut magic = [0u8; 8];
-    if reader.read_exact(&mut magic).is_err() || &magic != b"!<arch>\n" {
-        return Err(not_a_deb(deb, "it is not an ar archive"));
-    }
-    reader
-        .seek(std::io::SeekFrom::Start(0))
-        .with_context(|| format!("failed to read `{}`", deb.display()))?;
+    let reader = open_ar(deb)?;
     let pos = std::rc::Rc::new(std::cell::Cell::new(0));
     let mut ar = ar::Archive::new(Tracked {
         inner: reader,

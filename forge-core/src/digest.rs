@@ -16,20 +16,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Lowercase hex SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    read_chunks(path, |b| hasher.update(b))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Feeds the bytes of a file to `each`, 64 KiB at a time: one read of the file for any number of
+/// digests (a .deb's MD5 and SHA-256 for an APT index), with memory that does not grow with it.
+pub fn read_chunks(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file
             .read(&mut buf)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
+        each(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Whether `digest` is `sha256:` and 64 lowercase hex digits: the only form that may become part

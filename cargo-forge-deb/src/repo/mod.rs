@@ -83,8 +83,9 @@ pub use crate::debfile::{read_control, read_deb, DebInfo};
 pub use crate::version::compare_versions;
 
 use crate::deb822::{raw_stanzas, RawStanza};
-use crate::debfile::{hash_file, sha256_file};
+use crate::debfile::hash_file;
 use crate::sign::Gpg;
+use forge_core::digest::sha256_file;
 
 use component::*;
 use pool::*;

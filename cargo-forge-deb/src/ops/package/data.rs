@@ -152,19 +152,7 @@ fn apply_owner(entry: &mut Entry, forge: &ForgeDebConfig, manifest: &Path) -> Re
 
 pub(super) fn md5_file(p: &Path) -> Result<String> {
     use md5::Digest;
-    use std::io::Read;
-    let mut f =
-        std::fs::File::open(p).with_context(|| format!("failed to open `{}`", p.display()))?;
     let mut h = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("failed to read `{}`", p.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    forge_core::digest::read_chunks(p, |b| h.update(b))?;
     Ok(hex::encode(h.finalize()))
 }
