@@ -28,10 +28,8 @@ const EXAMPLES: &str = "Examples:
   cargo forge-release 1.3.0 --bump --yes
   # The plan as JSON: checked and decided, nothing built or published
   cargo forge-release v1.2.3 --dry-run --message-format json
-  # Build, stage and sign everything, publish nothing
-  cargo forge-release v1.2.3 --stage-only
-  # Every member of the workspace at 2.0.0 in one plan (a tag each with {{name}} in tag-format)
-  cargo forge-release 2.0.0 --workspace --yes";
+  # Every member of the workspace at 2.0.0 in one plan, built, staged and signed, not published
+  cargo forge-release 2.0.0 --workspace --stage-only";
 
 const INIT_EXAMPLES: &str = "Examples:
   # Add a commented [package.metadata.forge.release] to ./Cargo.toml
