@@ -68,6 +68,8 @@ fn help_subcommands(help: &str) -> Vec<String> {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        // A wrapped description continues on a deeper-indented line.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .map(str::to_owned)
@@ -173,6 +175,6 @@ fn help_flags_reads_options_and_aliases() {
         assert!(flags.contains(f), "{f}: {flags:?}");
     }
     assert!(!flags.contains("--retries"));
-    let help = "Usage: x\n\nCommands:\n  init  Write\n  repo  Make\n  help  Print\n\nOptions:\n";
+    let help = "Usage: x\n\nCommands:\n  init  Write\n  repo  Make the\n        registry\n  help  Print\n\nOptions:\n";
     assert_eq!(help_subcommands(help), ["init", "repo"]);
 }
