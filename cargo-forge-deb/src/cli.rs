@@ -29,7 +29,7 @@ const EXAMPLES: &str = "Examples:
   # arm64 and amd64 packages from one machine, checked by lintian
   cargo forge-deb --target aarch64-unknown-linux-gnu --target x86_64-unknown-linux-gnu --lint
   # One member of a workspace, signed with a gpg key
-  cargo forge-deb -p my-server --sign --key 0xA1B2C3D4
+  cargo forge-deb -p my-server --sign-key 0xA1B2C3D4
   # What would be built, as JSON, without building
   cargo forge-deb --dry-run --message-format json";
 
@@ -107,7 +107,12 @@ pub struct DebArgs {
     pub common: CommonArgs,
 
     /// Write the .deb to this file or directory (default: target/debian/)
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        visible_alias = "output",
+        value_name = "PATH"
+    )]
     pub output: Option<PathBuf>,
     /// Build the variant `[package.metadata.deb.variants.NAME]`
     #[arg(long, value_name = "NAME")]
@@ -226,13 +231,15 @@ pub struct DebArgs {
     /// Install each package in a clean Debian root, run its binaries with --version, purge it
     #[arg(long)]
     pub install_test: bool,
-    /// Sign each package with gpg (a debsigs-style `_gpgorigin` member, verifiable with gpg)
+    /// Sign each package with gpg's default key (a debsigs-style `_gpgorigin` member,
+    /// verifiable with gpg); `--sign-key` names the key
     #[arg(long)]
     pub sign: bool,
-    /// The gpg key to sign with (default: gpg's default key); needs --sign
-    #[arg(long, value_name = "KEYID", requires = "sign")]
-    pub key: Option<String>,
-    /// Print what would be built and where (no build, no files written)
+    /// Sign each package with this gpg key (implies --sign). `--key` is the spelling of
+    /// earlier releases, still accepted (hidden)
+    #[arg(long, value_name = "KEYID", alias = "key")]
+    pub sign_key: Option<String>,
+    /// Plan only: print what would be built and where (no build, no files written)
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -300,11 +307,18 @@ impl DebArgs {
         Ok(())
     }
 
-    /// The `[package.metadata.deb]` debug-symbol keys, overridden by the flags given.
+    /// The `[package.metadata.deb]` keys the flags override: `maintainer`, `section` and the
+    /// debug-symbol keys.
     pub fn apply_overrides(
         &self,
         mut meta: crate::manifest::DebMetadata,
     ) -> crate::manifest::DebMetadata {
+        if let Some(m) = &self.maintainer {
+            meta.maintainer = Some(m.clone());
+        }
+        if let Some(s) = &self.section {
+            meta.section = Some(s.clone());
+        }
         if self.dbgsym {
             meta.dbgsym = Some(true);
         }
@@ -513,12 +527,14 @@ mod tests {
             (
                 "maintainer",
                 Some("A <a@b.c>"),
-                Same(|a| a.maintainer.as_deref() == Some("A <a@b.c>")),
+                Same(|a| {
+                    a.apply_overrides(Default::default()).maintainer.as_deref() == Some("A <a@b.c>")
+                }),
             ),
             (
                 "section",
                 Some("net"),
-                Same(|a| a.section.as_deref() == Some("net")),
+                Same(|a| a.apply_overrides(Default::default()).section.as_deref() == Some("net")),
             ),
             ("no-build", None, Same(|a| a.common.no_build)),
             (
@@ -658,5 +674,73 @@ mod tests {
     fn help_examples_parse() {
         let n = forge_core::help::check_examples(super::Cargo::command());
         assert!(n >= 9, "{n} examples");
+    }
+
+    /// The shared vocabulary: `--sign-key ID` (the old `--sign --key ID` and a bare `--key ID`
+    /// still accepted), `--sign` for gpg's default key, `-o`/`--out`/`--output` one flag.
+    #[test]
+    fn sign_key_and_out_spellings() {
+        use crate::ops::DebRequest;
+        let project_free =
+            |a: &super::DebArgs| (a.sign || a.sign_key.is_some(), a.sign_key.clone());
+        for argv in [
+            &["--sign-key", "0xA1"][..],
+            &["--sign", "--key", "0xA1"],
+            &["--key", "0xA1"],
+            &["--sign", "--sign-key", "0xA1"],
+        ] {
+            let a = parse(argv).unwrap();
+            assert_eq!(project_free(&a), (true, Some("0xA1".into())), "{argv:?}");
+        }
+        let a = parse(&["--sign"]).unwrap();
+        assert_eq!(project_free(&a), (true, None));
+        assert_eq!(project_free(&parse(&[]).unwrap()), (false, None));
+        for argv in [&["-o", "d/"][..], &["--out", "d/"], &["--output", "d/"]] {
+            let a = parse(argv).unwrap();
+            assert_eq!(
+                a.output.as_deref(),
+                Some(std::path::Path::new("d/")),
+                "{argv:?}"
+            );
+        }
+        // `--key` is hidden: the help shows `--sign-key` only.
+        let mut cmd = super::Cargo::command();
+        let help = cmd
+            .find_subcommand_mut("forge-deb")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("--sign-key <KEYID>") && !help.contains("aliases: --key"),
+            "{help}"
+        );
+        // The request carries what the flags mean.
+        let r = DebRequest {
+            sign: true,
+            sign_key: Some("0xA1".into()),
+            ..Default::default()
+        };
+        assert!(r.sign && r.sign_key.is_some());
+    }
+
+    /// `--maintainer` and `--section` override the `[package.metadata.deb]` keys.
+    #[test]
+    fn maintainer_and_section_override_the_manifest() {
+        let a = parse(&["--maintainer", "A <a@b.c>", "--section", "net"]).unwrap();
+        let meta = crate::manifest::DebMetadata {
+            maintainer: Some("B <b@c.d>".into()),
+            section: Some("utils".into()),
+            ..Default::default()
+        };
+        let meta = a.apply_overrides(meta);
+        assert_eq!(meta.maintainer.as_deref(), Some("A <a@b.c>"));
+        assert_eq!(meta.section.as_deref(), Some("net"));
+        let meta = parse(&[])
+            .unwrap()
+            .apply_overrides(crate::manifest::DebMetadata {
+                section: Some("utils".into()),
+                ..Default::default()
+            });
+        assert_eq!(meta.section.as_deref(), Some("utils"));
     }
 }

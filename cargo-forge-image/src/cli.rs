@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use forge_core::cli::CommonArgs;
+use forge_core::cli::{CommonArgs, NetworkArgs};
 
 use crate::oci::Format;
 
@@ -130,7 +130,12 @@ pub struct ImageArgs {
     /// Also write the image to `oci:DIR` or `docker-archive:FILE`; or make a bootable VM disk
     /// image `qcow2:FILE`, `raw:FILE`, `vmdk:FILE` or `ova:FILE` (repeatable; `{arch}` in FILE
     /// for several platforms)
-    #[arg(long = "output", short = 'o', value_name = "DEST")]
+    #[arg(
+        long = "out",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "DEST"
+    )]
     pub outputs: Vec<String>,
     /// Boot each VM image under qemu (software emulation) and wait for the package's service
     #[arg(long)]
@@ -144,13 +149,10 @@ pub struct ImageArgs {
     /// Make the image from the package's .deb files (as `cargo forge-deb` builds it)
     #[arg(long)]
     pub from_deb: bool,
-    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// Print the platforms and tags that would be built (nothing built, pulled or pushed)
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Plan only: print the platforms and tags that would be built (nothing built, pulled or
+    /// pushed)
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -164,12 +166,8 @@ pub struct MergeArgs {
     /// Digest files written by `--push-by-digest`
     #[arg(required = true, value_name = "DIGEST_FILE")]
     pub digest_files: Vec<PathBuf>,
-    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     #[command(flatten)]
     pub output: forge_core::cli::OutputArgs,
 }
@@ -188,5 +186,35 @@ mod tests {
     fn help_examples_parse() {
         let n = forge_core::help::check_examples(super::Cargo::command());
         assert!(n >= 9, "{n} examples");
+    }
+
+    fn parse(args: &[&str]) -> super::ImageCli {
+        use clap::Parser;
+        let argv = ["cargo", "forge-image"].iter().chain(args);
+        match super::Cargo::try_parse_from(argv) {
+            Ok(super::Cargo::ForgeImage(c)) => c,
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    /// The network flags are forge-core's, on the build and on `merge`; `-o`, `--out` and
+    /// `--output` are one flag.
+    #[test]
+    fn shared_network_and_out_flags() {
+        let want = forge_core::cli::NetworkArgs {
+            retries: Some(3),
+            insecure_registries: vec!["reg.lan:5000".into()],
+        };
+        let net = ["--retries", "3", "--insecure-registry", "reg.lan:5000"];
+        assert_eq!(parse(&net).args.network, want);
+        let mut merge = vec!["merge", "--tag", "r/a:1", "a.digest"];
+        merge.extend(net);
+        match parse(&merge).command {
+            Some(super::ImageCommand::Merge(m)) => assert_eq!(m.network, want),
+            other => panic!("{other:?}"),
+        }
+        for flag in ["-o", "--out", "--output"] {
+            assert_eq!(parse(&[flag, "oci:x"]).args.outputs, ["oci:x"], "{flag}");
+        }
     }
 }

@@ -161,8 +161,8 @@ impl ImageRequest {
             format: args.format,
             base: args.base.clone(),
             from_deb: args.from_deb,
-            insecure_registries: args.insecure_registries.clone(),
-            retries: args.retries,
+            insecure_registries: args.network.insecure_registries.clone(),
+            retries: args.network.retries,
             dry_run: args.dry_run,
             boot_test: args.boot_test,
         }
@@ -528,7 +528,7 @@ pub fn plan_request(
         };
         Some(build::plan(&req, &toolchain, shell)?)
     };
-    let retries = args.retries.unwrap_or(settings.retries);
+    let retries = forge_core::cli::resolve_retries(args.retries, Some(settings.retries))?;
     // A `from-deb` image is made of the packages forge-deb makes of the same binaries: their
     // plan is made now, so its configuration errors show before anything is built.
     let deb = if from_deb || vm.is_some() {

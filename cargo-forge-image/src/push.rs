@@ -396,11 +396,10 @@ pub fn merge_and_tag(
 
 /// `cargo forge-image merge`.
 pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> {
-    let retries = match args.retries {
-        Some(r) => r,
-        None => forge_core::config::env_retries()?.unwrap_or(forge_core::config::DEFAULT_RETRIES),
-    };
-    let http = client(retries, &args.insecure_registries);
+    let http = client(
+        args.network.attempts(None)?,
+        &args.network.insecure_registries,
+    );
     let mut files = Vec::new();
     for path in &args.digest_files {
         let bytes = forge_core::fsx::read(path)?;

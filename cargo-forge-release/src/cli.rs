@@ -26,10 +26,10 @@ const EXAMPLES: &str = "Examples:
   cargo forge-release v1.2.3
   # Set the version to 1.3.0 first (Cargo.toml, Cargo.lock, one commit), publish without asking
   cargo forge-release 1.3.0 --bump --yes
-  # Build and stage everything, publish nothing, print the plan as JSON
+  # The plan as JSON: checked and decided, nothing built or published
   cargo forge-release v1.2.3 --dry-run --message-format json
-  # Every member of the workspace at 2.0.0 in one plan (a tag each with {{name}} in tag-format)
-  cargo forge-release 2.0.0 --workspace --yes";
+  # Every member of the workspace at 2.0.0 in one plan, built, staged and signed, not published
+  cargo forge-release 2.0.0 --workspace --stage-only";
 
 const INIT_EXAMPLES: &str = "Examples:
   # Add a commented [package.metadata.forge.release] to ./Cargo.toml
@@ -179,9 +179,12 @@ pub struct ReleaseArgs {
     /// Set the package version to VERSION first (Cargo.toml, dependents, Cargo.lock; one commit)
     #[arg(long)]
     pub bump: bool,
-    /// Build and stage everything, publish nothing
-    #[arg(long)]
+    /// Plan only: check everything and print the plan; build, write and publish nothing
+    #[arg(long, conflicts_with = "stage_only")]
     pub dry_run: bool,
+    /// Build and stage everything (archives, packages, checksums, signatures), publish nothing
+    #[arg(long)]
+    pub stage_only: bool,
     /// Publish without asking (required without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -189,7 +192,7 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub no_tag: bool,
     /// Remove the unpublished uploads of a failed run (drafts, partial uploads) and its state
-    #[arg(long, conflicts_with_all = ["dry_run", "bump"])]
+    #[arg(long, conflicts_with_all = ["dry_run", "stage_only", "bump"])]
     pub abort: bool,
     /// Release even with uncommitted changes in the working tree
     #[arg(long)]
@@ -200,22 +203,18 @@ pub struct ReleaseArgs {
     /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
     #[arg(long, value_name = "FILE")]
     pub notes: Option<PathBuf>,
+    /// Sign the release's files (and a signed tag) with this gpg key, instead of the
+    /// configuration's `sign.gpg`
+    #[arg(long, value_name = "KEYID")]
+    pub sign_key: Option<String>,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
-/// The network flags every phase takes.
-#[derive(Clone, Debug, Default, Args)]
-pub struct NetworkArgs {
-    /// Attempts per HTTP request (default 6; env FORGE_RETRIES)
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-}
+/// The network flags every phase takes (forge-core's, shared by every command).
+pub use forge_core::cli::NetworkArgs;
 
 /// `plan`.
 #[derive(Debug, Args)]
@@ -224,11 +223,15 @@ pub struct PlanArgs {
     #[arg(id = "release_version", value_name = "VERSION")]
     pub release_version: String,
     /// Where to write plan.json (default: target/forge/release)
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, visible_alias = "output", value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Release notes (Markdown file; default: this version's section of CHANGELOG.md)
     #[arg(long, value_name = "FILE")]
     pub notes: Option<PathBuf>,
+    /// Sign the release's files (and a signed tag) with this gpg key, instead of the
+    /// configuration's `sign.gpg`
+    #[arg(long, value_name = "KEYID")]
+    pub sign_key: Option<String>,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
@@ -255,7 +258,7 @@ pub struct BuildArgs {
     #[arg(long = "target", value_name = "TRIPLE", value_delimiter = ',')]
     pub targets: Vec<String>,
     /// Where to stage: DIR/<package>/<target>/
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, visible_alias = "output", value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -342,5 +345,76 @@ mod tests {
     fn help_examples_parse() {
         let n = forge_core::help::check_examples(super::Cargo::command());
         assert!(n >= 16, "{n} examples");
+    }
+
+    fn parse(args: &[&str]) -> Result<super::ReleaseCli, clap::Error> {
+        use clap::Parser;
+        let argv = ["cargo", "forge-release"].iter().chain(args);
+        super::Cargo::try_parse_from(argv).map(|super::Cargo::ForgeRelease(c)| c)
+    }
+
+    /// `--dry-run` (plan only) and `--stage-only` (build and stage) are two flags that exclude
+    /// each other; `--sign-key` on the one-shot and `plan`; `-o`/`--out`/`--output` one flag of
+    /// `plan` and `build`; the network flags on every phase that talks to a server.
+    #[test]
+    fn shared_vocabulary() {
+        let c = parse(&["v1.2.3", "--dry-run", "--sign-key", "0xA1"]).unwrap();
+        assert!(c.args.dry_run && !c.args.stage_only);
+        assert_eq!(c.args.sign_key.as_deref(), Some("0xA1"));
+        assert!(parse(&["v1.2.3", "--stage-only"]).unwrap().args.stage_only);
+        let e = parse(&["v1.2.3", "--dry-run", "--stage-only"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        for flag in ["-o", "--out", "--output"] {
+            match parse(&["plan", "v1.2.3", flag, "d", "--sign-key", "k"])
+                .unwrap()
+                .command
+            {
+                Some(super::ReleaseCommand::Plan(p)) => {
+                    assert_eq!(p.out.as_deref(), Some(std::path::Path::new("d")));
+                    assert_eq!(p.sign_key.as_deref(), Some("k"));
+                }
+                other => panic!("{other:?}"),
+            }
+            match parse(&["build", "--plan", "p.json", flag, "d"])
+                .unwrap()
+                .command
+            {
+                Some(super::ReleaseCommand::Build(b)) => {
+                    assert_eq!(b.out, std::path::Path::new("d"))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let net = ["--retries", "2", "--insecure-registry", "h:5000"];
+        for phase in [
+            &["v1.2.3"][..],
+            &["plan", "v1.2.3"],
+            &["build", "--plan", "p", "--out", "d"],
+            &[
+                "push-image",
+                "--plan",
+                "p",
+                "--artifacts",
+                "a",
+                "--digests",
+                "d",
+            ],
+            &["publish", "--plan", "p", "--artifacts", "a"],
+            &["merge", "--plan", "p", "--digests", "d"],
+        ] {
+            let argv: Vec<&str> = phase.iter().chain(&net).copied().collect();
+            let c = parse(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let n = match c.command {
+                None => c.args.network,
+                Some(super::ReleaseCommand::Plan(p)) => p.network,
+                Some(super::ReleaseCommand::Build(p)) => p.network,
+                Some(super::ReleaseCommand::PushImage(p)) => p.network,
+                Some(super::ReleaseCommand::Publish(p)) => p.network,
+                Some(super::ReleaseCommand::Merge(p)) => p.network,
+                Some(other) => panic!("{other:?}"),
+            };
+            assert_eq!(n.retries, Some(2), "{argv:?}");
+            assert_eq!(n.insecure_registries, ["h:5000"], "{argv:?}");
+        }
     }
 }

@@ -100,6 +100,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         publishing: !args.abort,
         tag_may_exist: false,
         insecure_registries: &args.network.insecure_registries,
+        sign_key: args.sign_key.as_deref(),
     };
     let (project, mut plan, mut toolchains) = plan::make(&req, shell)?;
     let exec = ops::Exec::new(
@@ -114,14 +115,25 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         }
         return Ok(());
     }
+    // `--dry-run`, as in every command: the plan, printed; nothing read that is secret,
+    // nothing built or written.
+    if args.dry_run {
+        if shell.is_json() {
+            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+        } else {
+            ops::show(&plan, shell);
+            shell.status("Planned", "nothing built or published (--dry-run)");
+        }
+        return Ok(());
+    }
     let units: Vec<&UnitPlan> = plan.releases.iter().collect();
-    // Every secret the run needs, before its first side effect (a dry run publishes nothing,
-    // so it needs no host credentials; it signs, so it needs the keys).
-    ops::check_secrets(&plan, &units, &exec, !args.dry_run, true, shell)?;
-    if !args.dry_run {
+    // Every secret the run needs, before its first side effect (a staging run publishes
+    // nothing, so it needs no host credentials; it signs, so it needs the keys).
+    ops::check_secrets(&plan, &units, &exec, !args.stage_only, true, shell)?;
+    if !args.stage_only {
         if shell.is_json() && !args.yes {
             return Err(forge_core::exit::usage(
-                "`--message-format json` cannot ask for confirmation: pass `--yes`, or `--dry-run`",
+                "`--message-format json` cannot ask for confirmation: pass `--yes`, or `--dry-run` for the plan",
             ));
         }
         if !shell.is_json() {
@@ -130,13 +142,13 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         ops::confirm(args.yes, shell)?;
     }
     write_plan(&plan_file(&project.target_dir), &plan)?;
-    // A dry run stages what the bump would give (the bumped version in every file), then puts
-    // the manifests back.
+    // A staging run stages what the bump would give (the bumped version in every file), then
+    // puts the manifests back.
     let mut originals = None;
     if plan.bump {
-        if args.dry_run {
+        if args.stage_only {
             shell.note(format!(
-                "--dry-run: the version is set to {} while staging, then put back (nothing is committed)",
+                "--stage-only: the version is set to {} while staging, then put back (nothing is committed)",
                 plan.version
             ));
             originals = Some(ops::apply_bump(&project, &plan, shell)?);
@@ -186,7 +198,7 @@ fn stage_and_publish(
         let dir = plan::release_dir(&project.target_dir, unit);
         // A run in progress publishes the files it staged, byte for byte (signatures carry a
         // time: signing again would give different files than those already uploaded).
-        let staged = match (args.dry_run, ops::resumable_staged(&dir, plan)?) {
+        let staged = match (args.stage_only, ops::resumable_staged(&dir, plan)?) {
             (false, Some(staged)) => {
                 shell.status(
                     "Resuming",
@@ -203,7 +215,7 @@ fn stage_and_publish(
         };
         staged_units.push((unit, staged));
     }
-    if args.dry_run {
+    if args.stage_only {
         if shell.is_json() {
             let staged: Vec<&stage::Staged> = staged_units.iter().map(|(_, s)| s).collect();
             shell.json(&serde_json::json!({ "reason": "plan", "plan": plan, "staged": staged }))?;
@@ -213,7 +225,7 @@ fn stage_and_publish(
                 shell.status(
                     "Staged",
                     format!(
-                        "{} files in {} (nothing published: --dry-run)",
+                        "{} files in {} (nothing published: --stage-only)",
                         s.assets.len(),
                         s.dir.display()
                     ),
@@ -278,6 +290,7 @@ pub fn plan_phase(p: &cli::PlanArgs, shell: &Shell) -> Result<()> {
         publishing: false,
         tag_may_exist: false,
         insecure_registries: &p.network.insecure_registries,
+        sign_key: p.sign_key.as_deref(),
     };
     let (project, plan, _) = plan::make(&req, shell)?;
     let path = match &p.out {

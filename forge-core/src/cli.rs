@@ -2,7 +2,8 @@
 //!
 //! Package selection, manifest and features come from `clap-cargo`, so they behave exactly like
 //! cargo's own; the rest (targets, profile, backend, toolchain, output format, verbosity, colour)
-//! is defined once here and flattened into each command's arguments. These are the *low-level*
+//! is defined once here and flattened into each command's arguments, as are the network flags
+//! ([`NetworkArgs`]) of every command and phase that talks to a server. These are the *low-level*
 //! parsed flags: validation only. [`crate::config`] resolves them against Cargo.toml metadata.
 
 use std::path::PathBuf;
@@ -83,6 +84,38 @@ pub struct CommonArgs {
     pub output: OutputArgs,
 }
 
+/// The network flags of every command and phase that talks to a server (`cargo forge-image`
+/// and `merge`, every phase of `cargo forge-release`): declared once here so that they are
+/// spelled, documented and read the same way everywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
+pub struct NetworkArgs {
+    /// Attempts per HTTP request (default 6; env FORGE_RETRIES, config `retries`)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Allow plain HTTP to this registry host (repeatable; loopback is always allowed)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+}
+
+impl NetworkArgs {
+    /// The attempts per HTTP request: see [`resolve_retries`].
+    pub fn attempts(&self, configured: Option<u32>) -> anyhow::Result<u32> {
+        resolve_retries(self.retries, configured)
+    }
+}
+
+/// The one rule for the attempts per HTTP request, the same in every command and phase:
+/// `--retries`, else `FORGE_RETRIES`, else what the configuration (or a plan made from it)
+/// says, else [`crate::config::DEFAULT_RETRIES`].
+pub fn resolve_retries(flag: Option<u32>, configured: Option<u32>) -> anyhow::Result<u32> {
+    Ok(match flag {
+        Some(n) => n,
+        None => crate::config::env_retries()?
+            .or(configured)
+            .unwrap_or(crate::config::DEFAULT_RETRIES),
+    })
+}
+
 /// Verbosity, colour and message format.
 #[derive(Clone, Debug, Default, Args)]
 pub struct OutputArgs {
@@ -155,4 +188,45 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// clap styling shared by the binaries (cargo's colours).
 pub fn styles() -> clap::builder::Styles {
     clap_cargo::style::CLAP_STYLING
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        network: NetworkArgs,
+    }
+
+    #[test]
+    fn network_args_parse_and_resolve_retries() {
+        let c = Cli::try_parse_from([
+            "x",
+            "--retries",
+            "3",
+            "--insecure-registry",
+            "a:5000",
+            "--insecure-registry",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(c.network.retries, Some(3));
+        assert_eq!(c.network.insecure_registries, ["a:5000", "b"]);
+        // The flag wins over everything.
+        assert_eq!(c.network.attempts(Some(9)).unwrap(), 3);
+        assert_eq!(resolve_retries(Some(1), None).unwrap(), 1);
+        // Without it: FORGE_RETRIES (when this process has it), else the configured number,
+        // else the default.
+        if std::env::var_os("FORGE_RETRIES").is_none() {
+            assert_eq!(resolve_retries(None, Some(9)).unwrap(), 9);
+            assert_eq!(
+                resolve_retries(None, None).unwrap(),
+                crate::config::DEFAULT_RETRIES
+            );
+        }
+        assert!(Cli::try_parse_from(["x", "--retries", "many"]).is_err());
+    }
 }

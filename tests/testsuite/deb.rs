@@ -418,7 +418,9 @@ fn dry_run_and_json() {
     );
 }
 
-/// `--sign`: a `_gpgorigin` member that gpg verifies.
+/// `--sign-key ID` (`--sign` for gpg's default key; the old `--sign --key ID` in
+/// `release_faults`): a `_gpgorigin` member that gpg verifies. `--maintainer` and `--section`
+/// override their control fields, as in cargo-deb.
 #[test]
 fn signed_packages_verify() {
     if !require_tools(&["gpg", "dpkg-shlibdeps"]) {
@@ -427,11 +429,22 @@ fn signed_packages_verify() {
     let home = gpg_home("Forge Test <forge@example.com>");
     let fx = Fixture::copy("cli-tool");
     let mut cmd = Command::new(bin("cargo-forge-deb"));
-    cmd.args(["forge-deb", "--sign", "--key", "forge@example.com"])
-        .current_dir(fx.path())
-        .env("GNUPGHOME", home.path());
-    assert_success(&run(&mut cmd), "forge-deb --sign");
+    cmd.args([
+        "forge-deb",
+        "--sign-key",
+        "forge@example.com",
+        "--maintainer",
+        "Jane Doe <jane@example.com>",
+        "--section",
+        "net",
+    ])
+    .current_dir(fx.path())
+    .env("GNUPGHOME", home.path());
+    assert_success(&run(&mut cmd), "forge-deb --sign-key");
     let deb = &fx.debs()[0];
+    let control = deb_control(deb).unwrap();
+    assert_eq!(control["Maintainer"], "Jane Doe <jane@example.com>");
+    assert_eq!(control["Section"], "net");
     let members = ar_members(deb).unwrap();
     let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
     assert_eq!(names.last(), Some(&"_gpgorigin"), "{names:?}");

@@ -340,10 +340,11 @@ fn prerelease_never_moves_latest() {
     );
 }
 
-/// `--dry-run` builds and publishes nothing; without a terminal and without `--yes`, nothing is
-/// built or published; `--dry-run --message-format json` prints the plan.
+/// `--dry-run` prints the plan and builds, writes and publishes nothing (as in every command);
+/// `--stage-only` builds and stages but publishes nothing; without a terminal and without
+/// `--yes`, nothing is built or published.
 #[test]
-fn dry_run_and_confirmation() {
+fn dry_run_stage_only_and_confirmation() {
     if !tools() {
         return;
     }
@@ -353,12 +354,25 @@ fn dry_run_and_confirmation() {
     let v: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
     assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
+    assert!(v.get("staged").is_none(), "a dry run staged: {v}");
+    assert!(
+        !repo.path().join("target/forge").exists(),
+        "a dry run wrote files"
+    );
+    let out = repo.release(&["v0.1.0", "--stage-only", "--message-format", "json"], &[]);
+    assert_success(&out, "stage only");
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
+    assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
     assert!(v["staged"][0]["assets"]
         .as_array()
         .unwrap()
         .iter()
         .any(|a| a["name"] == "SHA256SUMS"));
-    assert!(!repo.path().join("dist").exists(), "a dry run published");
+    assert!(
+        !repo.path().join("dist").exists(),
+        "a staging run published"
+    );
     assert!(!repo.remote_tags().contains("v0.1.0"));
     std::fs::remove_dir_all(repo.path().join("target/forge")).unwrap();
     let out = repo.release(&["v0.1.0"], &[]);

@@ -569,11 +569,11 @@ fn a_backport_never_moves_latest_backwards() {
     assert_eq!(tag_digest(&reg, "bp/cli", "1"), d130);
 }
 
-/// `--bump --dry-run` stages the bumped version (file names, the binary's own version, the
+/// `--bump --stage-only` stages the bumped version (file names, the binary's own version, the
 /// package's) and leaves Cargo.toml as it was; a `--bump` release whose publish failed after
 /// the bump commit resumes when the same command runs again, with one bump commit.
 #[test]
-fn bump_dry_run_stages_the_new_version_and_a_failed_bump_resumes() {
+fn bump_stage_only_stages_the_new_version_and_a_failed_bump_resumes() {
     if !require_tools(&["git", "gpg", "/usr/bin/cargo", "dpkg-shlibdeps"]) {
         return;
     }
@@ -586,10 +586,10 @@ fn bump_dry_run_stages_the_new_version_and_a_failed_bump_resumes() {
     let manifest_before = std::fs::read(repo.path().join("Cargo.toml")).unwrap();
     let lock_before = std::fs::read(repo.path().join("Cargo.lock")).unwrap();
     let out = repo.release(
-        &["0.4.0", "--bump", "--dry-run", "--toolchain", "/usr"],
+        &["0.4.0", "--bump", "--stage-only", "--toolchain", "/usr"],
         &env,
     );
-    assert_success(&out, "--bump --dry-run");
+    assert_success(&out, "--bump --stage-only");
     let staging = repo
         .path()
         .join("target/forge/release/forge-fixture-cli/0.4.0/staging");

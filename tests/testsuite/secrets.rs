@@ -96,7 +96,7 @@ fn release_plans_and_state_leak_nothing() {
     envs.push(("GITHUB_API_URL", gh.url()));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for args in [
-        &["v0.1.0", "--dry-run", "--message-format", "json", "-vv"][..],
+        &["v0.1.0", "--stage-only", "--message-format", "json", "-vv"][..],
         &["plan", "v0.1.0", "-vv"][..],
         &["v0.1.0", "--yes", "-vv"][..],
     ] {

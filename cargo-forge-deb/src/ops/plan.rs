@@ -82,8 +82,13 @@ pub struct DebRequest {
     pub runner: Option<String>,
     pub lint: bool,
     pub install_test: bool,
+    /// Sign with gpg: `sign_key`, else gpg's default key.
     pub sign: bool,
-    pub key: Option<String>,
+    /// `--sign-key` (implies `sign`).
+    pub sign_key: Option<String>,
+    /// `--maintainer` and `--section`: the `[package.metadata.deb]` keys they override.
+    pub maintainer: Option<String>,
+    pub section: Option<String>,
     /// `--dbgsym`/`--no-dbgsym`, `--separate-debug-symbols`/`--no-…`,
     /// `--compress-debug-symbols[=FORMAT]`/`--no-…`: the `[package.metadata.deb]` keys they
     /// override (`None`: the manifest decides).
@@ -120,8 +125,10 @@ impl DebRequest {
             runner: args.runner.clone(),
             lint: args.lint,
             install_test: args.install_test,
-            sign: args.sign,
-            key: args.key.clone(),
+            sign: args.sign || args.sign_key.is_some(),
+            sign_key: args.sign_key.clone(),
+            maintainer: overrides.maintainer,
+            section: overrides.section,
             dbgsym: overrides.dbgsym,
             separate_debug_symbols: overrides.separate_debug_symbols,
             compress_debug_symbols: overrides.compress_debug_symbols,
@@ -129,8 +136,15 @@ impl DebRequest {
         }
     }
 
-    /// The `[package.metadata.deb]` debug-symbol keys, overridden by the request's.
+    /// The `[package.metadata.deb]` keys the request overrides: `maintainer`, `section` and the
+    /// debug-symbol keys.
     fn apply_overrides(&self, mut meta: DebMetadata) -> DebMetadata {
+        if let Some(m) = &self.maintainer {
+            meta.maintainer = Some(m.clone());
+        }
+        if let Some(s) = &self.section {
+            meta.section = Some(s.clone());
+        }
         if let Some(v) = self.dbgsym {
             meta.dbgsym = Some(v);
         }
@@ -266,8 +280,8 @@ pub fn plan_request(
         strip: !args.no_strip,
         lint: args.lint,
         install_test: args.install_test,
-        sign: args.sign,
-        sign_key: args.key.clone(),
+        sign: args.sign || args.sign_key.is_some(),
+        sign_key: args.sign_key.clone(),
         multiarch: args.multiarch.clone().filter(|m| m != "none"),
         smoke_test: args.runner.is_some(),
         glibc: settings.glibc.clone(),

@@ -1,5 +1,5 @@
 //! `--bump`: the new version written into the manifests (formatting and comments kept) and
-//! Cargo.lock, committed once; the originals kept so a `--dry-run` can write them back.
+//! Cargo.lock, committed once; the originals kept so a `--stage-only` run can write them back.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use super::*;
 use crate::plan::ReleasePlan;
 
 /// The files `--bump` changes, with their content before: written back by [`restore`] after a
-/// `--dry-run`.
+/// `--stage-only`.
 pub type Originals = Vec<(PathBuf, Vec<u8>)>;
 
 /// Sets the version of every package of the plan with toml_edit (formatting and comments
@@ -148,7 +148,7 @@ pub fn apply_bump(project: &Project, plan: &ReleasePlan, shell: &Shell) -> Resul
     Ok(originals)
 }
 
-/// Writes back the files [`apply_bump`] changed (a `--dry-run`'s bump).
+/// Writes back the files [`apply_bump`] changed (a `--stage-only` run's bump).
 pub fn restore(originals: &Originals) {
     for (path, bytes) in originals {
         let _ = forge_core::fsx::write_atomic(path, bytes);

@@ -56,10 +56,7 @@ pub struct Exec {
 
 impl Exec {
     pub fn new(plan: &ReleasePlan, retries: Option<u32>, insecure: &[String]) -> Result<Exec> {
-        let retries = match retries {
-            Some(r) => r,
-            None => forge_core::config::env_retries()?.unwrap_or(plan.retries),
-        };
+        let retries = forge_core::cli::resolve_retries(retries, Some(plan.retries))?;
         Ok(Exec {
             http: HttpClient::new(RetryPolicy::new(retries), insecure.to_vec()),
         })
@@ -329,7 +326,7 @@ pub fn confirm(yes: bool, shell: &Shell) -> Result<()> {
             "refusing to publish without confirmation: there is no terminal to ask on",
         ))
         .hint(
-            "pass `--yes` to publish non-interactively, or `--dry-run` to build without publishing",
+            "pass `--yes` to publish non-interactively, or `--stage-only` to build without publishing",
         );
     }
     shell.log(

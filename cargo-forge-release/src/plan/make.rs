@@ -35,6 +35,8 @@ pub struct Request<'a> {
     pub tag_may_exist: bool,
     /// `--insecure-registry`: plain-HTTP hosts besides loopback (the hosts' URLs are checked).
     pub insecure_registries: &'a [String],
+    /// `--sign-key`: the gpg key of every release, instead of the configuration's `sign.gpg`.
+    pub sign_key: Option<&'a str>,
 }
 
 /// Resolved toolchains by name (`None`: the default one), each resolved once.
@@ -495,7 +497,13 @@ fn group_releases(
             } else {
                 "latest".into()
             },
-            sign: d.cfg.sign.clone().unwrap_or_default(),
+            sign: {
+                let mut sign = d.cfg.sign.clone().unwrap_or_default();
+                if let Some(key) = req.sign_key {
+                    sign.gpg = Some(key.to_string());
+                }
+                sign
+            },
             branches: d
                 .cfg
                 .branches
