@@ -24,7 +24,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::app::{self, App};
-use super::{idle, round, secs, BenchResult, Options, Row, Series};
+use super::common::{idle, round, secs, BenchResult, Row, Series};
+use super::Options;
 use crate::cmd::{self, note, status, warn};
 
 /// Target: the cross build at least this many times faster.
@@ -51,8 +52,9 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     std::fs::create_dir_all(&work)
         .with_context(|| format!("could not create {}", work.display()))?;
     let root = ensure_root(bench_dir)?;
-    let root_rustc = super::first_line(Command::new("chroot").arg(&root).args(["rustc", "-V"]));
-    let host_rustc = super::first_line(Command::new("/usr/bin/rustc").arg("-V"));
+    let root_rustc =
+        super::common::first_line(Command::new("chroot").arg(&root).args(["rustc", "-V"]));
+    let host_rustc = super::common::first_line(Command::new("/usr/bin/rustc").arg("-V"));
     if root_rustc != host_rustc {
         warn(format!(
             "the emulated root's compiler ({}) is not the host's ({}): the builds differ in more than emulation",
@@ -65,7 +67,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     let krate = work.join("forge-bench-app");
     app::fresh_copy(app, &krate)?;
     let ours_cmd = || {
-        let mut c = super::forge_deb_cmd(forge_deb, &krate);
+        let mut c = super::common::forge_deb_cmd(forge_deb, &krate);
         c.args([
             "--toolchain",
             app::TOOLCHAIN,
@@ -112,7 +114,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     for round_no in 0..=opts.runs {
         app::remove(&krate.join("target"))?;
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         app::check_elf(
             &krate
                 .join("target")
@@ -130,7 +132,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
             "Measured",
             format!(
                 "cross-vs-emulated {what}: cross {}",
-                super::describe_sample(&o)
+                super::common::describe_sample(&o)
             ),
         );
         ours.record(round_no, &o, waited);
@@ -150,7 +152,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
                         "Measured",
                         format!(
                             "cross-vs-emulated run {round_no}: emulated {}",
-                            super::describe_sample(&s)
+                            super::common::describe_sample(&s)
                         ),
                     );
                     peer_times.push(s.secs);
@@ -190,7 +192,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     }
 
     let ours_median = ours.median();
-    let peer_median = super::median(&peer_times);
+    let peer_median = super::common::median(&peer_times);
     let ratio = ours_median / peer_median;
     let speedup = peer_median / ours_median;
     let bound = if timed_out { "<= " } else { "" };
@@ -254,7 +256,7 @@ use serde_json::Value;
 
 /// The result of a run under a watchdog.
 pub(super) enum Limited {
-    Done(super::Sample),
+    Done(super::common::Sample),
     TimedOut {
         secs: f64,
         cpu_s: f64,
@@ -273,7 +275,10 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
         .stdout(file.try_clone()?)
         .stderr(file)
         .process_group(0);
-    let (cpu0, busy0) = (super::children_cpu_s(), super::machine_busy_s());
+    let (cpu0, busy0) = (
+        super::common::children_cpu_s(),
+        super::common::machine_busy_s(),
+    );
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -282,16 +287,16 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
     loop {
         if let Some(status) = child.try_wait()? {
             let secs = start.elapsed().as_secs_f64();
-            let cpu_s = super::children_cpu_s() - cpu0;
-            let foreign_cpu_s = (super::machine_busy_s() - busy0 - cpu_s).max(0.0);
+            let cpu_s = super::common::children_cpu_s() - cpu0;
+            let foreign_cpu_s = (super::common::machine_busy_s() - busy0 - cpu_s).max(0.0);
             let text = std::fs::read(log).unwrap_or_default();
             if !status.success() {
                 bail!(
                     "command `{shown}` failed ({status}):\n{}",
-                    super::tail(String::from_utf8_lossy(&text).trim_end(), 40)
+                    super::common::tail(String::from_utf8_lossy(&text).trim_end(), 40)
                 );
             }
-            return Ok(Limited::Done(super::Sample {
+            return Ok(Limited::Done(super::common::Sample {
                 secs,
                 cpu_s,
                 foreign_cpu_s,
@@ -308,8 +313,8 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
                 .args(["-KILL", "--", &format!("-{pgid}")])
                 .status();
             let _ = child.wait();
-            let cpu_s = super::children_cpu_s() - cpu0;
-            let foreign_cpu_s = (super::machine_busy_s() - busy0 - cpu_s).max(0.0);
+            let cpu_s = super::common::children_cpu_s() - cpu0;
+            let foreign_cpu_s = (super::common::machine_busy_s() - busy0 - cpu_s).max(0.0);
             return Ok(Limited::TimedOut {
                 secs,
                 cpu_s,
@@ -447,7 +452,7 @@ fn ensure_root(bench_dir: &Path) -> Result<PathBuf> {
         apt(&["clean"])?;
     }
     std::fs::create_dir_all(tmp.join("build")).context("could not create /build in the root")?;
-    let rustc = super::first_line(Command::new("chroot").arg(&tmp).args(["rustc", "-V"]));
+    let rustc = super::common::first_line(Command::new("chroot").arg(&tmp).args(["rustc", "-V"]));
     std::fs::write(
         tmp.join(STAMP),
         format!(

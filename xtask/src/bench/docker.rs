@@ -31,13 +31,14 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::app::{self, App};
+use super::common::{idle, round, secs, BenchResult, Row, Series};
 use super::cross::{timed_limit, Limited};
 use super::image::{
     blob_uploads_logged, check_pushed, forget_layers, make_base, timed_steps, upload_json,
     uploaded, Buildah,
 };
 use super::registry::{CountingProxy, Registry};
-use super::{idle, round, secs, BenchResult, Options, Row, Series};
+use super::Options;
 use crate::cmd::{self, note, status, warn};
 
 const PUSH_RATIO: f64 = 0.5;
@@ -147,7 +148,7 @@ impl Dockerd {
     }
 
     fn version(&self) -> Option<String> {
-        super::first_line(
+        super::common::first_line(
             self.cmd()
                 .args(["version", "--format", "{{.Server.Version}}"]),
         )
@@ -292,7 +293,7 @@ pub fn run_push(
             c.args(["--target", t]);
         }
         c.args(["--tag", &image_ref, "--push"]);
-        super::neutral_env(&mut c, &krate);
+        super::common::neutral_env(&mut c, &krate);
         c.env("FORGE_BLOB_CACHE", &blob_cache);
         c
     };
@@ -371,7 +372,7 @@ pub fn run_push(
         stage.seed()?;
         let before = stage.registry.requests().len();
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         let o_up = stage.proxy.take();
         let o_log = blob_uploads_logged(&stage.registry, before);
         if round_no == 0 {
@@ -393,9 +394,9 @@ pub fn run_push(
             format!(
                 "docker-push {}: ours {} ({}), docker {} ({})",
                 what(round_no, opts.runs),
-                super::describe_sample(&o),
+                super::common::describe_sample(&o),
                 uploaded(&o_up),
-                super::describe_sample(&p),
+                super::common::describe_sample(&p),
                 uploaded(&p_up),
             ),
         );
@@ -418,7 +419,8 @@ pub fn run_push(
     let ratio = mo / mp;
     let met = ratio <= PUSH_RATIO;
     let target = format!("time <= {PUSH_RATIO}x");
-    let median_u64 = |v: &[u64]| super::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
+    let median_u64 =
+        |v: &[u64]| super::common::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
     let contention = ours.background_cores().max(peer.background_cores());
     Ok(BenchResult {
         rows: vec![
@@ -432,8 +434,8 @@ pub fn run_push(
             },
             Row {
                 label: "  blob bytes uploaded".into(),
-                ours: super::megabytes(median_u64(&ours_bytes) as u64),
-                peer: super::megabytes(median_u64(&peer_bytes) as u64),
+                ours: super::common::megabytes(median_u64(&ours_bytes) as u64),
+                peer: super::common::megabytes(median_u64(&peer_bytes) as u64),
                 ratio: format!("{:.3}x", median_u64(&ours_bytes) / median_u64(&peer_bytes)),
                 target: String::new(),
                 met: None,
@@ -459,9 +461,12 @@ pub fn run_push(
 /// The arm64 image with Debian's rustc-web and cargo-web (the host's version), imported into
 /// `docker` from a cached mmdebstrap tarball; returns its name.
 fn rust_arm64_image(docker: &Dockerd, bench_dir: &Path) -> Result<String> {
-    let version =
-        super::first_line(Command::new("dpkg-query").args(["-W", "-f=${Version}", "rustc-web"]))
-            .context("rustc-web is not installed: run `cargo xtask setup --only debian`")?;
+    let version = super::common::first_line(Command::new("dpkg-query").args([
+        "-W",
+        "-f=${Version}",
+        "rustc-web",
+    ]))
+    .context("rustc-web is not installed: run `cargo xtask setup --only debian`")?;
     let tag: String = version
         .chars()
         .map(|c| {
@@ -588,7 +593,7 @@ pub fn run_emulated(
                 &ours_ref,
                 "--push",
             ]);
-        super::neutral_env(&mut c, &krate);
+        super::common::neutral_env(&mut c, &krate);
         c.env("FORGE_BLOB_CACHE", &blob_cache);
         c
     };
@@ -652,14 +657,14 @@ pub fn run_emulated(
         forget_layers(&blob_cache)?;
         stage.seed()?;
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         check_arch(&ours_ref, "arm64")?;
         status(
             "Measured",
             format!(
                 "docker-emulated {}: ours {}",
                 what(round_no, opts.runs),
-                super::describe_sample(&o)
+                super::common::describe_sample(&o)
             ),
         );
         ours.record(round_no, &o, waited);
@@ -671,15 +676,15 @@ pub fn run_emulated(
             let log = stage.work.join(format!("docker-build-{round_no}.log"));
             let entry = match timed_limit(&mut peer_build(), opts.emulated_timeout, &log)? {
                 Limited::Done(b) => {
-                    let p = super::timed(&mut peer_push())?;
+                    let p = super::common::timed(&mut peer_push())?;
                     check_arch(&peer_ref, "arm64")?;
                     let total = b.secs + p.secs;
                     status(
                         "Measured",
                         format!(
                             "docker-emulated run {round_no}: docker build {} + push {}",
-                            super::describe_sample(&b),
-                            super::describe_sample(&p)
+                            super::common::describe_sample(&b),
+                            super::common::describe_sample(&p)
                         ),
                     );
                     peer_times.push(total);
@@ -724,7 +729,7 @@ pub fn run_emulated(
     let docker_version = docker.version();
 
     let ours_median = ours.median();
-    let peer_median = super::median(&peer_times);
+    let peer_median = super::common::median(&peer_times);
     let ratio = ours_median / peer_median;
     let speedup = peer_median / ours_median;
     let met = ratio <= 1.0 / SPEEDUP;

@@ -21,8 +21,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::app::{self, App};
+use super::common::{idle, round, secs, BenchResult, Row, Sample, Series};
 use super::registry::{is_blob_upload, CountingProxy, Registry, Uploaded};
-use super::{idle, round, secs, BenchResult, Options, Row, Sample, Series};
+use super::Options;
 use crate::cmd::{self, status, warn};
 
 const PUSH_RATIO: f64 = 0.5;
@@ -168,7 +169,7 @@ pub fn run(
             c.args(["--target", t]);
         }
         c.args(["--tag", &image_ref, "--push"]);
-        super::neutral_env(&mut c, &krate);
+        super::common::neutral_env(&mut c, &krate);
         c.env("FORGE_BLOB_CACHE", &blob_cache);
         c
     };
@@ -270,7 +271,7 @@ pub fn run(
         seed(&mut registry)?;
         let before = registry.requests().len();
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         let o_up = proxy.take();
         let o_log = blob_uploads_logged(&registry, before);
         if round_no == 0 {
@@ -279,7 +280,7 @@ pub fn run(
         // The re-push, unchanged.
         let before = registry.requests().len();
         let waited_re = idle(opts, round_no);
-        let r = super::timed(&mut ours_cmd())?;
+        let r = super::common::timed(&mut ours_cmd())?;
         let r_up = proxy.take();
         let r_log = blob_uploads_logged(&registry, before);
 
@@ -296,7 +297,7 @@ pub fn run(
         }
         let before = registry.requests().len();
         let waited_pre = idle(opts, round_no);
-        let pr = super::timed(&mut peer_push())?;
+        let pr = super::common::timed(&mut peer_push())?;
         let pr_up = proxy.take();
         let pr_log = blob_uploads_logged(&registry, before);
 
@@ -309,13 +310,13 @@ pub fn run(
             "Measured",
             format!(
                 "image-push {what}: ours {} ({}), buildah {} ({}); re-push: ours {} ({}), buildah {} ({})",
-                super::describe_sample(&o),
+                super::common::describe_sample(&o),
                 uploaded(&o_up),
-                super::describe_sample(&p),
+                super::common::describe_sample(&p),
                 uploaded(&p_up),
-                super::describe_sample(&r),
+                super::common::describe_sample(&r),
                 uploaded(&r_up),
-                super::describe_sample(&pr),
+                super::common::describe_sample(&pr),
                 uploaded(&pr_up),
             ),
         );
@@ -350,7 +351,8 @@ pub fn run(
     let max_re_bytes = ours_re_bytes.iter().copied().max().unwrap_or(0);
     let repush_met = mr <= REPUSH_SECS && max_re_bytes == 0 && repush_exact;
     let repush_target = format!("<= {REPUSH_SECS} s and 0 bytes uploaded");
-    let median_u64 = |v: &[u64]| super::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
+    let median_u64 =
+        |v: &[u64]| super::common::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
     if !repush_exact {
         warn("the counting proxy could not frame some re-push request: its byte count is a lower bound");
     }
@@ -370,8 +372,8 @@ pub fn run(
             },
             Row {
                 label: "  blob bytes uploaded".into(),
-                ours: super::megabytes(median_u64(&ours_bytes) as u64),
-                peer: super::megabytes(median_u64(&peer_bytes) as u64),
+                ours: super::common::megabytes(median_u64(&ours_bytes) as u64),
+                peer: super::common::megabytes(median_u64(&peer_bytes) as u64),
                 ratio: format!("{:.3}x", median_u64(&ours_bytes) / median_u64(&peer_bytes)),
                 target: String::new(),
                 met: None,
@@ -503,7 +505,7 @@ pub(super) fn forget_layers(blob_cache: &Path) -> Result<()> {
 pub(super) fn timed_steps(steps: &mut [Command]) -> Result<Sample> {
     let mut total: Option<Sample> = None;
     for step in steps {
-        let s = super::timed(step)?;
+        let s = super::common::timed(step)?;
         total = Some(match total {
             None => s,
             Some(mut t) => {
@@ -533,7 +535,7 @@ pub(super) fn blob_uploads_logged(registry: &Registry, before: usize) -> usize {
 pub(super) fn uploaded(u: &Uploaded) -> String {
     format!(
         "{} in {} blob uploads",
-        super::megabytes(u.blob_bytes),
+        super::common::megabytes(u.blob_bytes),
         u.blob_requests
     )
 }
