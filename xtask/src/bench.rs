@@ -23,7 +23,7 @@
 //! * `apt-repo-scale`: see [`apt_repo`]: 500 and 5,000 packages indexed, then one added, by
 //!   `cargo forge-deb repo`, reprepro and aptly.
 //! * `cross-vs-emulated`, `image-push`, `release`, `docker-push`, `docker-emulated`: see the
-//!   modules [`cross`], [`image`], [`release`] and [`docker`]; they build
+//!   modules [`cross`], [`image`], [`release`], [`docker`] and [`docker_emulated`]; they build
 //!   `tests/fixtures/bench-app` (real crates.io dependencies, vendored once per run by
 //!   [`app::prepare`]) with Debian's toolchain.
 //! * `memory`: see [`memory`].
@@ -36,6 +36,7 @@ mod common;
 mod cross;
 mod deb;
 mod docker;
+mod docker_emulated;
 mod image;
 mod memory;
 mod noop;
@@ -445,7 +446,7 @@ fn run_one(
             bench_dir,
             opts,
         )?,
-        "docker-emulated" => docker::run_emulated(
+        "docker-emulated" => docker_emulated::run(
             forge_image.expect("built for docker-emulated"),
             bench_app(),
             bench_dir,

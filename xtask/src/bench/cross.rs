@@ -39,15 +39,7 @@ const BINFMT: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 const AARCH64: u16 = 183;
 
 pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Result<BenchResult> {
-    if !app::is_root() {
-        bail!("`cross-vs-emulated` needs root (debootstrap, chroot, mount)");
-    }
-    let binfmt = std::fs::read_to_string(BINFMT).unwrap_or_default();
-    if !binfmt.starts_with("enabled") {
-        bail!(
-            "qemu-aarch64 is not registered in binfmt_misc ({BINFMT}); run `cargo xtask setup --only debian`"
-        );
-    }
+    check_prerequisites()?;
     let work = bench_dir.join("cross");
     std::fs::create_dir_all(&work)
         .with_context(|| format!("could not create {}", work.display()))?;
@@ -79,23 +71,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     };
     let ours_shown = cmd::display(&ours_cmd());
     let inside = root.join(INSIDE);
-    let peer_cmd = || {
-        let mut c = Command::new("chroot");
-        c.arg(&root)
-            .args(["/usr/bin/env", "-i", "-C"])
-            .arg(format!("/{INSIDE}"))
-            .args([
-                "PATH=/usr/local/bin:/usr/bin:/bin",
-                "HOME=/root",
-                "CARGO_HOME=/build/cargo-home",
-                "CARGO_TERM_COLOR=never",
-                "cargo",
-                "build",
-                "--release",
-                "--offline",
-            ]);
-        c
-    };
+    let peer_cmd = || peer_cmd(&root);
     let peer_shown = cmd::display(&peer_cmd());
     status("Running", format!("cross-vs-emulated: {ours_shown}"));
     status(
@@ -137,56 +113,9 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
         );
         ours.record(round_no, &o, waited);
         if round_no >= 1 && round_no <= opts.emulated_runs {
-            // A clean copy of the same sources inside the root.
-            app::fresh_copy(app, &inside)?;
-            app::remove(&root.join("build/cargo-home"))?;
-            let waited = idle(opts, round_no);
-            let log = work.join(format!("emulated-{round_no}.log"));
-            let _proc = ProcMount::mount(&root)?;
-            let r = timed_limit(&mut peer_cmd(), opts.emulated_timeout, &log)?;
-            drop(_proc);
-            let entry = match r {
-                Limited::Done(s) => {
-                    app::check_elf(&inside.join("target/release").join(app::NAME), AARCH64)?;
-                    status(
-                        "Measured",
-                        format!(
-                            "cross-vs-emulated run {round_no}: emulated {}",
-                            super::common::describe_sample(&s)
-                        ),
-                    );
-                    peer_times.push(s.secs);
-                    json!({
-                        "secs": round(s.secs, 2),
-                        "cpu_s": round(s.cpu_s, 1),
-                        "other_processes_cpu_s": round(s.foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": false,
-                        "log": log,
-                    })
-                }
-                Limited::TimedOut {
-                    secs,
-                    cpu_s,
-                    foreign_cpu_s,
-                } => {
-                    timed_out = true;
-                    warn(format!(
-                        "the emulated build did not finish within {} s and was stopped: its time is recorded as >= {} s",
-                        opts.emulated_timeout.as_secs(),
-                        secs.floor()
-                    ));
-                    peer_times.push(secs);
-                    json!({
-                        "secs": round(secs, 2),
-                        "cpu_s": round(cpu_s, 1),
-                        "other_processes_cpu_s": round(foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": true,
-                        "log": log,
-                    })
-                }
-            };
+            let (entry, secs, stopped) = emulated_run(app, &root, &inside, &work, round_no, opts)?;
+            timed_out |= stopped;
+            peer_times.push(secs);
             peer_runs.push(entry);
         }
     }
@@ -249,6 +178,101 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
         }),
         contention,
         levels: Vec::new(),
+    })
+}
+
+/// Refuses to start without root (debootstrap, chroot, mount) or qemu-aarch64 in binfmt_misc.
+fn check_prerequisites() -> Result<()> {
+    if !app::is_root() {
+        bail!("`cross-vs-emulated` needs root (debootstrap, chroot, mount)");
+    }
+    let binfmt = std::fs::read_to_string(BINFMT).unwrap_or_default();
+    if !binfmt.starts_with("enabled") {
+        bail!(
+            "qemu-aarch64 is not registered in binfmt_misc ({BINFMT}); run `cargo xtask setup --only debian`"
+        );
+    }
+    Ok(())
+}
+
+/// The peer: `cargo build --release --offline` of the app inside the arm64 root, in a clean
+/// environment.
+fn peer_cmd(root: &Path) -> Command {
+    let mut c = Command::new("chroot");
+    c.arg(root)
+        .args(["/usr/bin/env", "-i", "-C"])
+        .arg(format!("/{INSIDE}"))
+        .args([
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "HOME=/root",
+            "CARGO_HOME=/build/cargo-home",
+            "CARGO_TERM_COLOR=never",
+            "cargo",
+            "build",
+            "--release",
+            "--offline",
+        ]);
+    c
+}
+
+/// One emulated build of a clean copy of the app inside the root, under the watchdog: its JSON
+/// entry, its seconds (at least, when stopped) and whether it was stopped.
+fn emulated_run(
+    app: &App,
+    root: &Path,
+    inside: &Path,
+    work: &Path,
+    round_no: usize,
+    opts: &Options,
+) -> Result<(Value, f64, bool)> {
+    // A clean copy of the same sources inside the root.
+    app::fresh_copy(app, inside)?;
+    app::remove(&root.join("build/cargo-home"))?;
+    let waited = idle(opts, round_no);
+    let log = work.join(format!("emulated-{round_no}.log"));
+    let _proc = ProcMount::mount(root)?;
+    let r = timed_limit(&mut peer_cmd(root), opts.emulated_timeout, &log)?;
+    drop(_proc);
+    Ok(match r {
+        Limited::Done(s) => {
+            app::check_elf(&inside.join("target/release").join(app::NAME), AARCH64)?;
+            status(
+                "Measured",
+                format!(
+                    "cross-vs-emulated run {round_no}: emulated {}",
+                    super::common::describe_sample(&s)
+                ),
+            );
+            let entry = json!({
+                "secs": round(s.secs, 2),
+                "cpu_s": round(s.cpu_s, 1),
+                "other_processes_cpu_s": round(s.foreign_cpu_s, 1),
+                "waited_for_idle_s": round(waited, 1),
+                "timed_out": false,
+                "log": log,
+            });
+            (entry, s.secs, false)
+        }
+        Limited::TimedOut {
+            secs,
+            cpu_s,
+            foreign_cpu_s,
+        } => {
+            warn(format!(
+                "the emulated build did not finish within {} s and was stopped: its time is recorded as >= {} s",
+                opts.emulated_timeout.as_secs(),
+                secs.floor()
+            ));
+            let entry = json!({
+                "secs": round(secs, 2),
+                "cpu_s": round(cpu_s, 1),
+                "other_processes_cpu_s": round(foreign_cpu_s, 1),
+                "waited_for_idle_s": round(waited, 1),
+                "timed_out": true,
+                "log": log,
+            });
+            (entry, secs, true)
+        }
     })
 }
 

@@ -72,6 +72,8 @@ pub(super) struct DebSide {
     files: Option<usize>,
 }
 
+/// `deb-package`: every case (defaults, equal compression, extra xz levels) measured, then
+/// summarised against the targets.
 pub(super) fn run(
     forge_deb: &Path,
     tools: &Tools,
@@ -81,7 +83,30 @@ pub(super) fn run(
     let krate = bench_dir.join("deb-payload");
     let payload = payload::make_payload(&krate, forge_deb)?;
     let out_root = krate.join("out");
+    let mut summary = Summary::default();
+    for case in &cases(opts) {
+        let (ours_compression, ours, peer) =
+            measure_case(case, forge_deb, tools, &krate, &out_root, opts)?;
+        summary.add(case, &ours_compression, &ours, peer.as_ref());
+    }
+    Ok(BenchResult {
+        rows: summary.rows,
+        json: json!({
+            "name": "deb-package",
+            "payload": payload,
+            "cases": summary.case_json,
+        }),
+        contention: summary.contention,
+        levels: if opts.xz_levels.is_empty() {
+            Vec::new()
+        } else {
+            summary.levels
+        },
+    })
+}
 
+/// The cases: defaults and xz preset 6 on both sides, then ours alone at `--xz-levels`.
+fn cases(opts: &Options) -> Vec<DebCase> {
     let mut cases = vec![
         DebCase {
             name: "defaults".into(),
@@ -106,120 +131,149 @@ pub(super) fn run(
             peer_args: None,
         });
     }
+    cases
+}
 
-    let mut rows = Vec::new();
-    let mut case_json = Vec::new();
-    let mut peer_default_size = None;
-    let mut peer_default_median = None;
-    let mut contention: f64 = 0.0;
-    let mut levels = Vec::new();
-    for case in &cases {
-        let ours_compression = planned_compression(
-            forge_deb,
-            &krate,
-            &case
-                .ours_args
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        )?;
-        let ours_out = out_root.join(format!("{}-ours", case.name));
-        let peer_out = out_root.join(format!("{}-peer", case.name));
-        let ours_cmd = || {
-            let mut c = forge_deb_cmd(forge_deb, &krate);
-            c.arg("--no-build")
-                .args(&case.ours_args)
-                .arg("-o")
-                .arg(&ours_out);
-            c
-        };
-        let peer_cmd = |args: &[String]| {
-            let mut c = Command::new(&tools.cargo_deb);
-            c.arg("--manifest-path")
-                .arg(krate.join("Cargo.toml"))
-                .arg("--no-build")
-                .args(args)
-                .arg("-o")
-                .arg(&peer_out);
-            neutral_env(&mut c, &krate);
-            c
-        };
-        let mut ours = DebSide {
-            command: cmd::display(&ours_cmd()),
-            ..DebSide::default()
-        };
-        let mut peer = case.peer_args.as_ref().map(|a| DebSide {
-            command: cmd::display(&peer_cmd(a)),
-            ..DebSide::default()
-        });
+/// One case: the planned compression of ours, then the warm-up and the alternating runs of
+/// ours and (when the case has one) the peer, and what is in their last packages.
+fn measure_case(
+    case: &DebCase,
+    forge_deb: &Path,
+    tools: &Tools,
+    krate: &Path,
+    out_root: &Path,
+    opts: &Options,
+) -> Result<(Value, DebSide, Option<DebSide>)> {
+    let ours_compression = planned_compression(
+        forge_deb,
+        krate,
+        &case
+            .ours_args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )?;
+    let ours_out = out_root.join(format!("{}-ours", case.name));
+    let peer_out = out_root.join(format!("{}-peer", case.name));
+    let ours_cmd = || {
+        let mut c = forge_deb_cmd(forge_deb, krate);
+        c.arg("--no-build")
+            .args(&case.ours_args)
+            .arg("-o")
+            .arg(&ours_out);
+        c
+    };
+    let peer_cmd = |args: &[String]| {
+        let mut c = Command::new(&tools.cargo_deb);
+        c.arg("--manifest-path")
+            .arg(krate.join("Cargo.toml"))
+            .arg("--no-build")
+            .args(args)
+            .arg("-o")
+            .arg(&peer_out);
+        neutral_env(&mut c, krate);
+        c
+    };
+    let mut ours = DebSide {
+        command: cmd::display(&ours_cmd()),
+        ..DebSide::default()
+    };
+    let mut peer = case.peer_args.as_ref().map(|a| DebSide {
+        command: cmd::display(&peer_cmd(a)),
+        ..DebSide::default()
+    });
 
+    status(
+        "Running",
+        format!("deb-package/{}: {}", case.name, ours.command),
+    );
+    if let Some(p) = &peer {
         status(
             "Running",
-            format!("deb-package/{}: {}", case.name, ours.command),
+            format!("deb-package/{}: {}", case.name, p.command),
         );
-        if let Some(p) = &peer {
-            status(
-                "Running",
-                format!("deb-package/{}: {}", case.name, p.command),
-            );
+    }
+    // Warm-up (page cache, dpkg-shlibdeps' caches), then the alternating runs.
+    for round in 0..=opts.runs {
+        let waited = idle(opts, round);
+        let (sample, size) = package_once(&mut ours_cmd(), &ours_out)?;
+        let mut line = format!("ours {}", describe_sample(&sample));
+        ours.runs.record(round, &sample, waited);
+        if round > 0 {
+            ours.sizes.push(size);
         }
-        // Warm-up (page cache, dpkg-shlibdeps' caches), then the alternating runs.
-        for round in 0..=opts.runs {
+        if let (Some(p), Some(args)) = (peer.as_mut(), &case.peer_args) {
             let waited = idle(opts, round);
-            let (sample, size) = package_once(&mut ours_cmd(), &ours_out)?;
-            let mut line = format!("ours {}", describe_sample(&sample));
-            ours.runs.record(round, &sample, waited);
+            let (sample, size) = package_once(&mut peer_cmd(args), &peer_out)?;
+            line.push_str(&format!(", cargo-deb {}", describe_sample(&sample)));
+            p.runs.record(round, &sample, waited);
             if round > 0 {
-                ours.sizes.push(size);
+                p.sizes.push(size);
             }
-            if let (Some(p), Some(args)) = (peer.as_mut(), &case.peer_args) {
-                let waited = idle(opts, round);
-                let (sample, size) = package_once(&mut peer_cmd(args), &peer_out)?;
-                line.push_str(&format!(", cargo-deb {}", describe_sample(&sample)));
-                p.runs.record(round, &sample, waited);
-                if round > 0 {
-                    p.sizes.push(size);
-                }
-            }
-            let what = if round == 0 {
-                "warm-up".to_owned()
-            } else {
-                format!("run {round}/{}", opts.runs)
-            };
-            status(
-                "Measured",
-                format!("deb-package/{} {what}: {line}", case.name),
-            );
         }
-        // The last packages are still there: what is in them.
-        describe_deb(&ours_out, &mut ours)?;
-        if let Some(p) = peer.as_mut() {
-            describe_deb(&peer_out, p)?;
-        }
+        let what = if round == 0 {
+            "warm-up".to_owned()
+        } else {
+            format!("run {round}/{}", opts.runs)
+        };
+        status(
+            "Measured",
+            format!("deb-package/{} {what}: {line}", case.name),
+        );
+    }
+    // The last packages are still there: what is in them.
+    describe_deb(&ours_out, &mut ours)?;
+    if let Some(p) = peer.as_mut() {
+        describe_deb(&peer_out, p)?;
+    }
+    Ok((ours_compression, ours, peer))
+}
 
-        contention = contention.max(ours.runs.background_cores());
-        if let Some(p) = &peer {
-            contention = contention.max(p.runs.background_cores());
+/// The rows, JSON and xz level table of the cases measured so far.
+#[derive(Default)]
+struct Summary {
+    rows: Vec<Row>,
+    case_json: Vec<Value>,
+    /// cargo-deb at its defaults (the `defaults` case), for the informational level rows.
+    peer_default_size: Option<u64>,
+    peer_default_median: Option<f64>,
+    contention: f64,
+    levels: Vec<[String; 6]>,
+}
+
+impl Summary {
+    /// Adds a measured case: against the targets when the peer ran, else against cargo-deb's
+    /// defaults (informational).
+    fn add(
+        &mut self,
+        case: &DebCase,
+        ours_compression: &Value,
+        ours: &DebSide,
+        peer: Option<&DebSide>,
+    ) {
+        self.contention = self.contention.max(ours.runs.background_cores());
+        if let Some(p) = peer {
+            self.contention = self.contention.max(p.runs.background_cores());
         }
         let ours_median = ours.runs.median();
         let ours_size = *ours.sizes.last().unwrap_or(&0);
         let mut entry = json!({
             "case": case.name,
-            "ours": side_json(&ours),
-            "ours_compression": describe_ours(&ours_compression),
+            "ours": side_json(ours),
+            "ours_compression": describe_ours(ours_compression),
             "ours_planned_compression": ours_compression,
         });
-        match &peer {
+        match peer {
             Some(p) => {
                 let peer_median = p.runs.median();
                 let peer_size = *p.sizes.last().unwrap_or(&0);
                 let time_ratio = ours_median / peer_median;
                 let size_ratio = ours_size as f64 / peer_size as f64;
                 let (target, met) = if case.name == "defaults" {
-                    peer_default_size = Some(peer_size);
-                    peer_default_median = Some(peer_median);
-                    levels.push(level_row(
-                        &ours_compression,
+                    self.peer_default_size = Some(peer_size);
+                    self.peer_default_median = Some(peer_median);
+                    self.levels.push(level_row(
+                        ours_compression,
                         " (default)",
                         &ours.runs,
                         ours_size,
@@ -239,7 +293,7 @@ pub(super) fn run(
                         time_ratio <= DEB_EQUAL_TIME_RATIO,
                     )
                 };
-                rows.push(Row {
+                self.rows.push(Row {
                     label: format!("deb-package ({})", case.name),
                     ours: secs(ours_median),
                     peer: secs(peer_median),
@@ -247,7 +301,7 @@ pub(super) fn run(
                     target: target.clone(),
                     met: Some(met),
                 });
-                rows.push(Row {
+                self.rows.push(Row {
                     label: "  package size".into(),
                     ours: megabytes(ours_size),
                     peer: megabytes(peer_size),
@@ -264,12 +318,12 @@ pub(super) fn run(
             }
             None => {
                 // Informational: against cargo-deb's defaults, when they were measured.
-                let (ratio, size_ratio) = match (peer_default_median, peer_default_size) {
+                let (ratio, size_ratio) = match (self.peer_default_median, self.peer_default_size) {
                     (Some(m), Some(s)) => (ours_median / m, ours_size as f64 / s as f64),
                     _ => (f64::NAN, f64::NAN),
                 };
-                levels.push(level_row(
-                    &ours_compression,
+                self.levels.push(level_row(
+                    ours_compression,
                     "",
                     &ours.runs,
                     ours_size,
@@ -280,23 +334,8 @@ pub(super) fn run(
                 entry["size_ratio_vs_peer_defaults"] = json!(round(size_ratio, 4));
             }
         }
-        case_json.push(entry);
+        self.case_json.push(entry);
     }
-
-    Ok(BenchResult {
-        rows,
-        json: json!({
-            "name": "deb-package",
-            "payload": payload,
-            "cases": case_json,
-        }),
-        contention,
-        levels: if opts.xz_levels.is_empty() {
-            Vec::new()
-        } else {
-            levels
-        },
-    })
 }
 
 pub(super) fn strings(args: &[&str]) -> Vec<String> {
