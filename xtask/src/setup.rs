@@ -17,14 +17,30 @@
 //!
 //! Presence is checked first and only what is missing is installed, so a second run prints one
 //! line. [`Tools`] tells the test run and the demo where the installed tools are.
+//!
+//! This file holds the package lists, the plan and the PyPI and npm groups; the `debian` group
+//! (apt, foreign architectures, binfmt_misc) is in [`debian`], the `cargo` group (cargo install,
+//! the `/usr` toolchain link) in [`crates`].
+
+mod crates;
+mod debian;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{self, find_in_path, note, status, warn};
+use crate::cmd::{self, find_in_path, note, status};
+pub use crates::ensure_mdbook;
+use crates::{
+    cargo_deb_version, cross_version, install_cargo_deb, install_cross, install_mdbook,
+    link_usr_toolchain, mdbook_missing, usr_toolchain_linked,
+};
+use debian::{
+    binfmt_enabled, binfmt_mounted, deb_installed, foreign_archs, install_debian, native_arch,
+    setup_binfmt,
+};
 
 /// Debian packages, `:<arch>` ones need that foreign architecture ([`FOREIGN_ARCHS`]).
 pub const DEBIAN_PACKAGES: &[&str] = &[
@@ -501,172 +517,6 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Debian
-
-fn native_arch() -> Result<String> {
-    let out = cmd::output(Command::new("dpkg").arg("--print-architecture"))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn foreign_archs() -> Result<Vec<String>> {
-    let out = cmd::output(Command::new("dpkg").arg("--print-foreign-architectures"))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect())
-}
-
-/// Whether `pkg` is installed. An unqualified name means the native (or `all`) package: plain
-/// `dpkg-query -W zlib1g-dev` would also match an installed `zlib1g-dev:arm64`.
-fn deb_installed(pkg: &str, native: &str) -> bool {
-    let Some(out) =
-        cmd::probe(Command::new("dpkg-query").args(["-W", "-f=${Architecture} ${Status}\n", pkg]))
-    else {
-        return false;
-    };
-    let qualified = pkg.contains(':');
-    String::from_utf8_lossy(&out.stdout).lines().any(|line| {
-        let Some((arch, state)) = line.split_once(' ') else {
-            return false;
-        };
-        state == "install ok installed" && (qualified || arch == native || arch == "all")
-    })
-}
-
-fn is_root() -> bool {
-    if let Ok(text) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = text.lines().find(|l| l.starts_with("Uid:")) {
-            // Uid: real effective saved fs
-            return line.split_whitespace().nth(2) == Some("0");
-        }
-    }
-    cmd::probe(Command::new("id").arg("-u"))
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// `program` run as root: directly when we are root, else through sudo; with a non-interactive
-/// debconf either way.
-fn privileged(program: &str) -> Result<Command> {
-    if is_root() {
-        let mut cmd = Command::new(program);
-        cmd.env("DEBIAN_FRONTEND", "noninteractive");
-        Ok(cmd)
-    } else if let Some(sudo) = find_in_path("sudo") {
-        let mut cmd = Command::new(sudo);
-        cmd.args(["env", "DEBIAN_FRONTEND=noninteractive", program]);
-        Ok(cmd)
-    } else {
-        bail!("`{program}` needs root: run `cargo xtask setup` as root, or install sudo")
-    }
-}
-
-fn install_debian(plan: &Plan) -> Result<()> {
-    for arch in &plan.add_arch {
-        status("Adding", format!("dpkg architecture {arch}"));
-        cmd::run(privileged("dpkg")?.args(["--add-architecture", arch]))?;
-    }
-    status(
-        "Installing",
-        format!("debian packages: {}", plan.debian.join(" ")),
-    );
-    // Another setup (a second checkout, a parallel CI job) may hold the dpkg lock: wait for it
-    // instead of failing at once.
-    const LOCK_WAIT: &str = "DPkg::Lock::Timeout=900";
-    cmd::run(privileged("apt-get")?.args(["-q", "-o", LOCK_WAIT, "update"]))?;
-    let mut install = privileged("apt-get")?;
-    install
-        .args([
-            "-q",
-            "-o",
-            LOCK_WAIT,
-            "install",
-            "-y",
-            "--no-install-recommends",
-        ])
-        .args(&plan.debian);
-    cmd::run(&mut install)?;
-
-    let native = native_arch()?;
-    let still: Vec<&str> = plan
-        .debian
-        .iter()
-        .map(String::as_str)
-        .filter(|p| !deb_installed(p, &native))
-        .collect();
-    if !still.is_empty() {
-        bail!(
-            "`{}` succeeded but these are still not installed: {}",
-            cmd::display(&install),
-            still.join(" ")
-        );
-    }
-    Ok(())
-}
-
-fn binfmt_mounted() -> bool {
-    Path::new(BINFMT_DIR).join("status").exists()
-}
-
-fn binfmt_enabled(entry: &str) -> bool {
-    std::fs::read_to_string(Path::new(BINFMT_DIR).join(entry))
-        .is_ok_and(|s| s.lines().next() == Some("enabled"))
-}
-
-/// Mounts binfmt_misc and enables the qemu-user entries of [`FOREIGN_ARCHS`] there, so their
-/// binaries run directly (and in debootstrap roots of those architectures). Failures
-/// are warnings: the tools also run foreign binaries through an explicit `qemu-aarch64`.
-/// Returns whether something changed.
-fn setup_binfmt(opts: &Options) -> bool {
-    if !opts.selected(Group::Debian) && !opts.demo_only() {
-        return false;
-    }
-    let mut changed = false;
-    if !binfmt_mounted() {
-        let attempt = privileged("mount").and_then(|mut mount| {
-            mount.args(["-t", "binfmt_misc", "binfmt_misc", BINFMT_DIR]);
-            cmd::output(&mut mount)
-        });
-        match attempt {
-            Ok(_) => {
-                status("Mounted", format!("binfmt_misc at {BINFMT_DIR}"));
-                changed = true;
-            }
-            Err(e) => {
-                warn(format!(
-                    "could not mount binfmt_misc ({e:#}); foreign binaries will only run through an \
-                     explicit qemu-user"
-                ));
-                return changed;
-            }
-        }
-    }
-    if find_in_path("update-binfmts").is_none() {
-        warn("update-binfmts not found (package binfmt-support); qemu-user is not registered in binfmt_misc");
-        return changed;
-    }
-    for entry in FOREIGN_ARCHS.iter().filter_map(|(_, e)| *e) {
-        if binfmt_enabled(entry) {
-            continue;
-        }
-        let attempt = privileged("update-binfmts").and_then(|mut enable| {
-            enable.args(["--enable", entry]);
-            cmd::output(&mut enable)
-        });
-        match attempt {
-            Ok(_) if binfmt_enabled(entry) => {
-                status("Enabled", format!("binfmt entry {entry}"));
-                changed = true;
-            }
-            Ok(_) => warn(format!(
-                "`update-binfmts --enable {entry}` ran but the binfmt entry is still not enabled"
-            )),
-            Err(e) => warn(format!("could not enable {entry} in binfmt_misc ({e:#})")),
-        }
-    }
-    changed
-}
-
-// ---------------------------------------------------------------------------------------------
 // PyPI
 
 fn pip() -> Command {
@@ -786,170 +636,6 @@ fn install_npm(tools: &Tools) -> Result<()> {
         );
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// crates.io
-
-/// The version `cargo-deb --version` reports (`cargo-deb 3.8.0` → `3.8.0`).
-fn cargo_deb_version(bin: &Path) -> Option<String> {
-    let out = cmd::probe(Command::new(bin).arg("--version"))?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-        .map(str::to_owned)
-}
-
-fn install_cargo_deb(tools: &Tools) -> Result<()> {
-    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
-    status(
-        "Installing",
-        format!(
-            "crates.io: cargo-deb {CARGO_DEB_REQ} (into {})",
-            root.display()
-        ),
-    );
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "install",
-                "cargo-deb",
-                "--version",
-                CARGO_DEB_REQ,
-                "--locked",
-                "--quiet",
-                "--root",
-            ])
-            .arg(root),
-    )?;
-    match cargo_deb_version(&tools.cargo_deb) {
-        Some(v) if v.starts_with(CARGO_DEB_SERIES) => Ok(()),
-        Some(v) => bail!("`cargo install cargo-deb` installed version {v}, want {CARGO_DEB_REQ}"),
-        None => bail!(
-            "`cargo install cargo-deb` succeeded but `{} --version` does not run",
-            tools.cargo_deb.display()
-        ),
-    }
-}
-
-/// Why mdbook must be (re)installed, or `None` when the right version is there.
-fn mdbook_missing(bin: &Path) -> Option<String> {
-    match mdbook_version(bin) {
-        Some(v) if v.starts_with(MDBOOK_SERIES) => None,
-        Some(v) => Some(format!("found {v}, want {MDBOOK_REQ}")),
-        None => Some("not installed".to_owned()),
-    }
-}
-
-/// The version `mdbook --version` reports (`mdbook v0.5.4` → `0.5.4`).
-fn mdbook_version(bin: &Path) -> Option<String> {
-    let out = cmd::probe(Command::new(bin).arg("--version"))?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .map(|w| w.trim_start_matches('v'))
-        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-        .map(str::to_owned)
-}
-
-/// Installs mdbook unless the right version is present (for `cargo xtask docs`, which needs only it).
-pub fn ensure_mdbook(tools: &Tools) -> Result<()> {
-    match mdbook_missing(&tools.mdbook) {
-        Some(_) => install_mdbook(tools),
-        None => Ok(()),
-    }
-}
-
-fn install_mdbook(tools: &Tools) -> Result<()> {
-    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
-    status(
-        "Installing",
-        format!("crates.io: mdbook {MDBOOK_REQ} (into {})", root.display()),
-    );
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "install",
-                "mdbook",
-                "--version",
-                MDBOOK_REQ,
-                "--locked",
-                "--quiet",
-                "--no-default-features",
-                "--features",
-                "search",
-                "--root",
-            ])
-            .arg(root),
-    )?;
-    match mdbook_missing(&tools.mdbook) {
-        None => Ok(()),
-        Some(why) => bail!("`cargo install mdbook` succeeded but mdbook is {why}"),
-    }
-}
-
-/// The version `cross --version` reports (`cross 0.2.5` → `0.2.5`). Run from `/`: in a cargo
-/// project, cross 0.2.5 goes on to check the toolchain, and with rustup ≥ 1.28 it misreads the
-/// `(active, default)` mark of `rustup toolchain list` and "installs" (updates) the default
-/// toolchain from the network.
-fn cross_version(bin: &Path) -> Option<String> {
-    let out = cmd::probe(Command::new(bin).arg("--version").current_dir("/"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("cross "))
-        .and_then(|v| v.split_whitespace().next())
-        .map(str::to_owned)
-}
-
-fn install_cross(tools: &Tools) -> Result<()> {
-    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
-    status(
-        "Installing",
-        format!("crates.io: cross {CROSS_REQ} (into {})", root.display()),
-    );
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "install",
-                "cross",
-                "--version",
-                CROSS_REQ,
-                "--locked",
-                "--quiet",
-                "--root",
-            ])
-            .arg(root),
-    )?;
-    match cross_version(&tools.cross) {
-        Some(v) if v == CROSS_VERSION => Ok(()),
-        Some(v) => bail!("`cargo install cross` installed version {v}, want {CROSS_REQ}"),
-        None => bail!(
-            "`cargo install cross` succeeded but `{} --version` does not run",
-            tools.cross.display()
-        ),
-    }
-}
-
-/// Whether rustup lists a toolchain called `usr` (Debian's, linked; no download).
-fn usr_toolchain_linked() -> bool {
-    cmd::probe(Command::new("rustup").args(["toolchain", "list"])).is_some_and(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(USR_TOOLCHAIN))
-    })
-}
-
-fn link_usr_toolchain() -> Result<()> {
-    status(
-        "Linking",
-        format!("Debian's /usr toolchain for rustup as `{USR_TOOLCHAIN}` (for cross)"),
-    );
-    cmd::run(Command::new("rustup").args(["toolchain", "link", USR_TOOLCHAIN, "/usr"]))
 }
 
 #[cfg(test)]

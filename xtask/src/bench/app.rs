@@ -41,7 +41,7 @@ pub fn prepare(bench_dir: &Path) -> Result<App> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("could not remove {}", dir.display()))?;
     }
-    super::copy_dir(&cmd::project_root().join(FIXTURE), &dir, true)?;
+    super::common::copy_dir(&cmd::project_root().join(FIXTURE), &dir, true)?;
     status(
         "Vendoring",
         format!("the dependencies of {FIXTURE} (cargo vendor --locked)"),
@@ -71,7 +71,7 @@ pub fn prepare(bench_dir: &Path) -> Result<App> {
     let crates = std::fs::read_dir(dir.join("vendor"))
         .map(|d| d.count())
         .unwrap_or(0);
-    let rustc = super::first_line(Command::new("/usr/bin/rustc").arg("-V"));
+    let rustc = super::common::first_line(Command::new("/usr/bin/rustc").arg("-V"));
     status(
         "Prepared",
         format!("{} with {crates} vendored crates", dir.display()),
@@ -93,7 +93,7 @@ pub fn fresh_copy(app: &App, dest: &Path) -> Result<()> {
         std::fs::remove_dir_all(dest)
             .with_context(|| format!("could not remove {}", dest.display()))?;
     }
-    super::copy_dir(&app.dir, dest, true)
+    super::common::copy_dir(&app.dir, dest, true)
 }
 
 /// Removes `path` (a directory and all it holds, or a file) if it exists.
@@ -110,7 +110,7 @@ pub fn remove(path: &Path) -> Result<()> {
 /// arguments, environment, from `cargo forge-deb --dry-run --message-format json` with Debian's
 /// toolchain), without `--message-format`: the same builds, run by plain cargo.
 pub fn engine_build_command(forge_deb: &Path, krate: &Path, targets: &[&str]) -> Result<Command> {
-    let mut c = super::forge_deb_cmd(forge_deb, krate);
+    let mut c = super::common::forge_deb_cmd(forge_deb, krate);
     c.args(["--toolchain", TOOLCHAIN, "--offline"]);
     for t in targets {
         c.args(["--target", t]);
@@ -149,7 +149,7 @@ pub fn engine_build_command(forge_deb: &Path, krate: &Path, targets: &[&str]) ->
             };
         }
     }
-    super::neutral_env(&mut build, krate);
+    super::common::neutral_env(&mut build, krate);
     Ok(build)
 }
 
@@ -171,5 +171,5 @@ pub fn check_elf(path: &Path, machine: u16) -> Result<()> {
 
 /// Whether this process runs as root (chroot, mount and debootstrap need it).
 pub fn is_root() -> bool {
-    super::first_line(Command::new("id").arg("-u")).as_deref() == Some("0")
+    super::common::first_line(Command::new("id").arg("-u")).as_deref() == Some("0")
 }

@@ -25,7 +25,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::{idle, round, secs, BenchResult, Options, Row, Sample, Series};
+use super::common::{idle, round, secs, BenchResult, Row, Sample, Series};
+use super::Options;
 use crate::cmd::{self, status};
 
 /// Repository sizes measured.
@@ -79,8 +80,8 @@ pub fn run(forge_deb: &Path, bench_dir: &Path, opts: &Options) -> Result<BenchRe
     }
     let scratch = work.join("runs");
     let versions = json!({
-        "reprepro": super::first_line(Command::new("reprepro").arg("--version")),
-        "aptly": super::first_line(Command::new("aptly").arg("version")),
+        "reprepro": super::common::first_line(Command::new("reprepro").arg("--version")),
+        "aptly": super::common::first_line(Command::new("aptly").arg("version")),
     });
 
     let mut rows = Vec::new();
@@ -110,7 +111,7 @@ pub fn run(forge_deb: &Path, bench_dir: &Path, opts: &Options) -> Result<BenchRe
                     format!(
                         "{n} packages, full index, {} run {round_no}/{full_runs}: {}",
                         tool.name(),
-                        super::describe_sample(&s)
+                        super::common::describe_sample(&s)
                     ),
                 );
                 full[i].record(round_no, &s, waited);
@@ -141,7 +142,7 @@ pub fn run(forge_deb: &Path, bench_dir: &Path, opts: &Options) -> Result<BenchRe
                         } else {
                             format!("run {round_no}/{}", opts.runs)
                         },
-                        super::describe_sample(&s)
+                        super::common::describe_sample(&s)
                     ),
                 );
                 add[i].record(round_no, &s, waited);
@@ -256,7 +257,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 fn timed_all(commands: Vec<Command>) -> Result<Sample> {
     let mut total: Option<Sample> = None;
     for mut c in commands {
-        let s = super::timed(&mut c)?;
+        let s = super::common::timed(&mut c)?;
         total = Some(match total {
             None => s,
             Some(mut t) => {

@@ -24,7 +24,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::app::{self, App};
-use super::{idle, round, secs, BenchResult, Options, Row, Series};
+use super::common::{idle, round, secs, BenchResult, Row, Series};
+use super::Options;
 use crate::cmd::{self, note, status, warn};
 
 /// Target: the cross build at least this many times faster.
@@ -38,21 +39,14 @@ const BINFMT: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 const AARCH64: u16 = 183;
 
 pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Result<BenchResult> {
-    if !app::is_root() {
-        bail!("`cross-vs-emulated` needs root (debootstrap, chroot, mount)");
-    }
-    let binfmt = std::fs::read_to_string(BINFMT).unwrap_or_default();
-    if !binfmt.starts_with("enabled") {
-        bail!(
-            "qemu-aarch64 is not registered in binfmt_misc ({BINFMT}); run `cargo xtask setup --only debian`"
-        );
-    }
+    check_prerequisites()?;
     let work = bench_dir.join("cross");
     std::fs::create_dir_all(&work)
         .with_context(|| format!("could not create {}", work.display()))?;
     let root = ensure_root(bench_dir)?;
-    let root_rustc = super::first_line(Command::new("chroot").arg(&root).args(["rustc", "-V"]));
-    let host_rustc = super::first_line(Command::new("/usr/bin/rustc").arg("-V"));
+    let root_rustc =
+        super::common::first_line(Command::new("chroot").arg(&root).args(["rustc", "-V"]));
+    let host_rustc = super::common::first_line(Command::new("/usr/bin/rustc").arg("-V"));
     if root_rustc != host_rustc {
         warn(format!(
             "the emulated root's compiler ({}) is not the host's ({}): the builds differ in more than emulation",
@@ -65,7 +59,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     let krate = work.join("forge-bench-app");
     app::fresh_copy(app, &krate)?;
     let ours_cmd = || {
-        let mut c = super::forge_deb_cmd(forge_deb, &krate);
+        let mut c = super::common::forge_deb_cmd(forge_deb, &krate);
         c.args([
             "--toolchain",
             app::TOOLCHAIN,
@@ -77,23 +71,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     };
     let ours_shown = cmd::display(&ours_cmd());
     let inside = root.join(INSIDE);
-    let peer_cmd = || {
-        let mut c = Command::new("chroot");
-        c.arg(&root)
-            .args(["/usr/bin/env", "-i", "-C"])
-            .arg(format!("/{INSIDE}"))
-            .args([
-                "PATH=/usr/local/bin:/usr/bin:/bin",
-                "HOME=/root",
-                "CARGO_HOME=/build/cargo-home",
-                "CARGO_TERM_COLOR=never",
-                "cargo",
-                "build",
-                "--release",
-                "--offline",
-            ]);
-        c
-    };
+    let peer_cmd = || peer_cmd(&root);
     let peer_shown = cmd::display(&peer_cmd());
     status("Running", format!("cross-vs-emulated: {ours_shown}"));
     status(
@@ -112,7 +90,7 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     for round_no in 0..=opts.runs {
         app::remove(&krate.join("target"))?;
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         app::check_elf(
             &krate
                 .join("target")
@@ -130,67 +108,20 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
             "Measured",
             format!(
                 "cross-vs-emulated {what}: cross {}",
-                super::describe_sample(&o)
+                super::common::describe_sample(&o)
             ),
         );
         ours.record(round_no, &o, waited);
         if round_no >= 1 && round_no <= opts.emulated_runs {
-            // A clean copy of the same sources inside the root.
-            app::fresh_copy(app, &inside)?;
-            app::remove(&root.join("build/cargo-home"))?;
-            let waited = idle(opts, round_no);
-            let log = work.join(format!("emulated-{round_no}.log"));
-            let _proc = ProcMount::mount(&root)?;
-            let r = timed_limit(&mut peer_cmd(), opts.emulated_timeout, &log)?;
-            drop(_proc);
-            let entry = match r {
-                Limited::Done(s) => {
-                    app::check_elf(&inside.join("target/release").join(app::NAME), AARCH64)?;
-                    status(
-                        "Measured",
-                        format!(
-                            "cross-vs-emulated run {round_no}: emulated {}",
-                            super::describe_sample(&s)
-                        ),
-                    );
-                    peer_times.push(s.secs);
-                    json!({
-                        "secs": round(s.secs, 2),
-                        "cpu_s": round(s.cpu_s, 1),
-                        "other_processes_cpu_s": round(s.foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": false,
-                        "log": log,
-                    })
-                }
-                Limited::TimedOut {
-                    secs,
-                    cpu_s,
-                    foreign_cpu_s,
-                } => {
-                    timed_out = true;
-                    warn(format!(
-                        "the emulated build did not finish within {} s and was stopped: its time is recorded as >= {} s",
-                        opts.emulated_timeout.as_secs(),
-                        secs.floor()
-                    ));
-                    peer_times.push(secs);
-                    json!({
-                        "secs": round(secs, 2),
-                        "cpu_s": round(cpu_s, 1),
-                        "other_processes_cpu_s": round(foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": true,
-                        "log": log,
-                    })
-                }
-            };
+            let (entry, secs, stopped) = emulated_run(app, &root, &inside, &work, round_no, opts)?;
+            timed_out |= stopped;
+            peer_times.push(secs);
             peer_runs.push(entry);
         }
     }
 
     let ours_median = ours.median();
-    let peer_median = super::median(&peer_times);
+    let peer_median = super::common::median(&peer_times);
     let ratio = ours_median / peer_median;
     let speedup = peer_median / ours_median;
     let bound = if timed_out { "<= " } else { "" };
@@ -250,11 +181,106 @@ pub fn run(forge_deb: &Path, app: &App, bench_dir: &Path, opts: &Options) -> Res
     })
 }
 
+/// Refuses to start without root (debootstrap, chroot, mount) or qemu-aarch64 in binfmt_misc.
+fn check_prerequisites() -> Result<()> {
+    if !app::is_root() {
+        bail!("`cross-vs-emulated` needs root (debootstrap, chroot, mount)");
+    }
+    let binfmt = std::fs::read_to_string(BINFMT).unwrap_or_default();
+    if !binfmt.starts_with("enabled") {
+        bail!(
+            "qemu-aarch64 is not registered in binfmt_misc ({BINFMT}); run `cargo xtask setup --only debian`"
+        );
+    }
+    Ok(())
+}
+
+/// The peer: `cargo build --release --offline` of the app inside the arm64 root, in a clean
+/// environment.
+fn peer_cmd(root: &Path) -> Command {
+    let mut c = Command::new("chroot");
+    c.arg(root)
+        .args(["/usr/bin/env", "-i", "-C"])
+        .arg(format!("/{INSIDE}"))
+        .args([
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "HOME=/root",
+            "CARGO_HOME=/build/cargo-home",
+            "CARGO_TERM_COLOR=never",
+            "cargo",
+            "build",
+            "--release",
+            "--offline",
+        ]);
+    c
+}
+
+/// One emulated build of a clean copy of the app inside the root, under the watchdog: its JSON
+/// entry, its seconds (at least, when stopped) and whether it was stopped.
+fn emulated_run(
+    app: &App,
+    root: &Path,
+    inside: &Path,
+    work: &Path,
+    round_no: usize,
+    opts: &Options,
+) -> Result<(Value, f64, bool)> {
+    // A clean copy of the same sources inside the root.
+    app::fresh_copy(app, inside)?;
+    app::remove(&root.join("build/cargo-home"))?;
+    let waited = idle(opts, round_no);
+    let log = work.join(format!("emulated-{round_no}.log"));
+    let _proc = ProcMount::mount(root)?;
+    let r = timed_limit(&mut peer_cmd(root), opts.emulated_timeout, &log)?;
+    drop(_proc);
+    Ok(match r {
+        Limited::Done(s) => {
+            app::check_elf(&inside.join("target/release").join(app::NAME), AARCH64)?;
+            status(
+                "Measured",
+                format!(
+                    "cross-vs-emulated run {round_no}: emulated {}",
+                    super::common::describe_sample(&s)
+                ),
+            );
+            let entry = json!({
+                "secs": round(s.secs, 2),
+                "cpu_s": round(s.cpu_s, 1),
+                "other_processes_cpu_s": round(s.foreign_cpu_s, 1),
+                "waited_for_idle_s": round(waited, 1),
+                "timed_out": false,
+                "log": log,
+            });
+            (entry, s.secs, false)
+        }
+        Limited::TimedOut {
+            secs,
+            cpu_s,
+            foreign_cpu_s,
+        } => {
+            warn(format!(
+                "the emulated build did not finish within {} s and was stopped: its time is recorded as >= {} s",
+                opts.emulated_timeout.as_secs(),
+                secs.floor()
+            ));
+            let entry = json!({
+                "secs": round(secs, 2),
+                "cpu_s": round(cpu_s, 1),
+                "other_processes_cpu_s": round(foreign_cpu_s, 1),
+                "waited_for_idle_s": round(waited, 1),
+                "timed_out": true,
+                "log": log,
+            });
+            (entry, secs, true)
+        }
+    })
+}
+
 use serde_json::Value;
 
 /// The result of a run under a watchdog.
 pub(super) enum Limited {
-    Done(super::Sample),
+    Done(super::common::Sample),
     TimedOut {
         secs: f64,
         cpu_s: f64,
@@ -273,7 +299,10 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
         .stdout(file.try_clone()?)
         .stderr(file)
         .process_group(0);
-    let (cpu0, busy0) = (super::children_cpu_s(), super::machine_busy_s());
+    let (cpu0, busy0) = (
+        super::common::children_cpu_s(),
+        super::common::machine_busy_s(),
+    );
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -282,16 +311,16 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
     loop {
         if let Some(status) = child.try_wait()? {
             let secs = start.elapsed().as_secs_f64();
-            let cpu_s = super::children_cpu_s() - cpu0;
-            let foreign_cpu_s = (super::machine_busy_s() - busy0 - cpu_s).max(0.0);
+            let cpu_s = super::common::children_cpu_s() - cpu0;
+            let foreign_cpu_s = (super::common::machine_busy_s() - busy0 - cpu_s).max(0.0);
             let text = std::fs::read(log).unwrap_or_default();
             if !status.success() {
                 bail!(
                     "command `{shown}` failed ({status}):\n{}",
-                    super::tail(String::from_utf8_lossy(&text).trim_end(), 40)
+                    super::common::tail(String::from_utf8_lossy(&text).trim_end(), 40)
                 );
             }
-            return Ok(Limited::Done(super::Sample {
+            return Ok(Limited::Done(super::common::Sample {
                 secs,
                 cpu_s,
                 foreign_cpu_s,
@@ -308,8 +337,8 @@ pub(super) fn timed_limit(cmd: &mut Command, limit: Duration, log: &Path) -> Res
                 .args(["-KILL", "--", &format!("-{pgid}")])
                 .status();
             let _ = child.wait();
-            let cpu_s = super::children_cpu_s() - cpu0;
-            let foreign_cpu_s = (super::machine_busy_s() - busy0 - cpu_s).max(0.0);
+            let cpu_s = super::common::children_cpu_s() - cpu0;
+            let foreign_cpu_s = (super::common::machine_busy_s() - busy0 - cpu_s).max(0.0);
             return Ok(Limited::TimedOut {
                 secs,
                 cpu_s,
@@ -447,7 +476,7 @@ fn ensure_root(bench_dir: &Path) -> Result<PathBuf> {
         apt(&["clean"])?;
     }
     std::fs::create_dir_all(tmp.join("build")).context("could not create /build in the root")?;
-    let rustc = super::first_line(Command::new("chroot").arg(&tmp).args(["rustc", "-V"]));
+    let rustc = super::common::first_line(Command::new("chroot").arg(&tmp).args(["rustc", "-V"]));
     std::fs::write(
         tmp.join(STAMP),
         format!(

@@ -6,7 +6,8 @@
 //!   --no-build --push`. Peer: `docker build --platform linux/ARCH` of a Dockerfile that COPYs the
 //!   binary onto the base, per platform, `docker push` of both, `docker manifest create` and
 //!   `docker manifest push` of the list.
-//! * `docker-emulated`: an arm64 image from source. Ours: `cargo forge-image --platform
+//! * `docker-emulated` (in `docker_emulated.rs`, sharing the daemon and the stage of this file):
+//!   an arm64 image from source. Ours: `cargo forge-image --platform
 //!   linux/arm64 --push` from a clean target directory (cross build with Debian's toolchain,
 //!   image, push). Peer: a multi-stage Dockerfile whose first stage runs `cargo build --release`
 //!   in an arm64 Debian image with rustc-web and cargo-web — every arm64 program run by qemu-user
@@ -31,23 +32,22 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::app::{self, App};
-use super::cross::{timed_limit, Limited};
+use super::common::{idle, round, secs, BenchResult, Row, Series};
 use super::image::{
     blob_uploads_logged, check_pushed, forget_layers, make_base, timed_steps, upload_json,
     uploaded, Buildah,
 };
 use super::registry::{CountingProxy, Registry};
-use super::{idle, round, secs, BenchResult, Options, Row, Series};
-use crate::cmd::{self, note, status, warn};
+use super::Options;
+use crate::cmd::{self, status};
 
 const PUSH_RATIO: f64 = 0.5;
-const SPEEDUP: f64 = 15.0;
 /// Debian's client, the one `docker.io` installs (a newer one elsewhere on PATH may lack the
 /// classic builder).
-const DOCKER: &str = "/usr/bin/docker";
+pub(super) const DOCKER: &str = "/usr/bin/docker";
 const DOCKERD: &str = "dockerd";
-const ARCHES: &[(&str, &str)] = &[("amd64", app::HOST_TARGET), ("arm64", app::ARM64_TARGET)];
-const RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "gcc", "libc6-dev"];
+pub(super) const ARCHES: &[(&str, &str)] =
+    &[("amd64", app::HOST_TARGET), ("arm64", app::ARM64_TARGET)];
 
 /// A dockerd of the benchmark's own; stopped on drop.
 pub struct Dockerd {
@@ -142,12 +142,12 @@ impl Dockerd {
         c
     }
 
-    fn quiet(&self, args: &[&str]) {
+    pub(super) fn quiet(&self, args: &[&str]) {
         let _ = cmd::probe(self.cmd().args(args));
     }
 
-    fn version(&self) -> Option<String> {
-        super::first_line(
+    pub(super) fn version(&self) -> Option<String> {
+        super::common::first_line(
             self.cmd()
                 .args(["version", "--format", "{{.Server.Version}}"]),
         )
@@ -174,15 +174,15 @@ impl Drop for Dockerd {
 
 /// What both docker benchmarks set up: the work dir, the daemon, buildah (for the base), the
 /// base as an OCI layout, the registry behind a counting proxy.
-struct Stage {
-    work: PathBuf,
-    base_oci: PathBuf,
-    registry: Registry,
-    proxy: CountingProxy,
+pub(super) struct Stage {
+    pub(super) work: PathBuf,
+    pub(super) base_oci: PathBuf,
+    pub(super) registry: Registry,
+    pub(super) proxy: CountingProxy,
 }
 
 impl Stage {
-    fn new(bench_dir: &Path, name: &str) -> Result<(Stage, Dockerd)> {
+    pub(super) fn new(bench_dir: &Path, name: &str) -> Result<(Stage, Dockerd)> {
         let work = bench_dir.join(name);
         app::remove(&work)?;
         std::fs::create_dir_all(&work)
@@ -206,12 +206,12 @@ impl Stage {
         ))
     }
 
-    fn base_ref(&self) -> String {
+    pub(super) fn base_ref(&self) -> String {
         format!("{}/bench/base:1", self.proxy.host())
     }
 
     /// Empties the registry and puts the base back (so every push uploads all but the base).
-    fn seed(&mut self) -> Result<()> {
+    pub(super) fn seed(&mut self) -> Result<()> {
         self.registry.restart()?;
         cmd::output(
             Command::new("skopeo")
@@ -224,7 +224,7 @@ impl Stage {
     }
 
     /// A copy of the app whose image table names the base.
-    fn app_copy(&self, app: &App, name: &str) -> Result<PathBuf> {
+    pub(super) fn app_copy(&self, app: &App, name: &str) -> Result<PathBuf> {
         let krate = self.work.join(name);
         app::fresh_copy(app, &krate)?;
         let manifest = krate.join("Cargo.toml");
@@ -241,7 +241,7 @@ impl Stage {
 }
 
 /// The architecture of the image `reference` pushed for `arch`, checked.
-fn check_arch(reference: &str, arch: &str) -> Result<()> {
+pub(super) fn check_arch(reference: &str, arch: &str) -> Result<()> {
     let out = cmd::output(
         Command::new("skopeo")
             .args(["inspect", "--tls-verify=false", "--override-arch", arch])
@@ -254,7 +254,7 @@ fn check_arch(reference: &str, arch: &str) -> Result<()> {
     Ok(())
 }
 
-fn what(round_no: usize, runs: usize) -> String {
+pub(super) fn what(round_no: usize, runs: usize) -> String {
     if round_no == 0 {
         "warm-up".to_owned()
     } else {
@@ -282,72 +282,12 @@ pub fn run_push(
     let host = stage.proxy.host();
     let image_ref = format!("{host}/bench/{}:{}", app::NAME, app::VERSION);
     let blob_cache = stage.work.join("forge-blob-cache");
-    let ours_cmd = || {
-        let mut c = Command::new(forge_image);
-        c.arg("forge-image")
-            .arg("--manifest-path")
-            .arg(krate.join("Cargo.toml"))
-            .args(["--toolchain", app::TOOLCHAIN, "--no-build"]);
-        for (_, t) in ARCHES {
-            c.args(["--target", t]);
-        }
-        c.args(["--tag", &image_ref, "--push"]);
-        super::neutral_env(&mut c, &krate);
-        c.env("FORGE_BLOB_CACHE", &blob_cache);
-        c
-    };
+    let ours_cmd = || super::image::push_cmd(forge_image, &krate, &image_ref, &blob_cache);
 
     // The seeds' way: a Dockerfile per platform over a context holding both binaries.
-    let context = stage.work.join("context");
-    for (arch, target) in ARCHES {
-        let dir = context.join("bin").join(arch);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-        let binary = krate
-            .join("target")
-            .join(target)
-            .join("release")
-            .join(app::NAME);
-        std::fs::copy(&binary, dir.join(app::NAME))
-            .with_context(|| format!("could not copy {}", binary.display()))?;
-    }
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM {}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
-            stage.base_ref(),
-            n = app::NAME
-        ),
-    )
-    .context("could not write the Dockerfile")?;
-    let arch_ref = |arch: &str| format!("{image_ref}-{arch}");
-    let peer_steps = || -> Vec<Command> {
-        let mut steps = Vec::new();
-        for (arch, _) in ARCHES {
-            let mut b = docker.cmd();
-            b.args(["build", "--quiet", "--no-cache", "--network", "none"])
-                .arg(format!("--platform=linux/{arch}"))
-                .arg(format!("--build-arg=ARCH={arch}"))
-                .args(["-t", &arch_ref(arch)])
-                .arg(&context);
-            steps.push(b);
-        }
-        for (arch, _) in ARCHES {
-            let mut p = docker.cmd();
-            p.args(["push", "--quiet", &arch_ref(arch)]);
-            steps.push(p);
-        }
-        let mut create = docker.cmd();
-        create.args(["manifest", "create", "--insecure", &image_ref]);
-        for (arch, _) in ARCHES {
-            create.arg(arch_ref(arch));
-        }
-        steps.push(create);
-        let mut push = docker.cmd();
-        push.args(["manifest", "push", "--insecure", "--purge", &image_ref]);
-        steps.push(push);
-        steps
-    };
+    let context = write_push_context(&stage.work, &krate, &stage.base_ref())?;
+    let arch_ref = |arch: &str| arch_ref(&image_ref, arch);
+    let peer_steps = || push_steps(&docker, &context, &image_ref);
     let peer_clean = |docker: &Dockerd| {
         for (arch, _) in ARCHES {
             docker.quiet(&["rmi", "--force", &arch_ref(arch)]);
@@ -371,7 +311,7 @@ pub fn run_push(
         stage.seed()?;
         let before = stage.registry.requests().len();
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         let o_up = stage.proxy.take();
         let o_log = blob_uploads_logged(&stage.registry, before);
         if round_no == 0 {
@@ -393,9 +333,9 @@ pub fn run_push(
             format!(
                 "docker-push {}: ours {} ({}), docker {} ({})",
                 what(round_no, opts.runs),
-                super::describe_sample(&o),
+                super::common::describe_sample(&o),
                 uploaded(&o_up),
-                super::describe_sample(&p),
+                super::common::describe_sample(&p),
                 uploaded(&p_up),
             ),
         );
@@ -418,7 +358,8 @@ pub fn run_push(
     let ratio = mo / mp;
     let met = ratio <= PUSH_RATIO;
     let target = format!("time <= {PUSH_RATIO}x");
-    let median_u64 = |v: &[u64]| super::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
+    let median_u64 =
+        |v: &[u64]| super::common::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
     let contention = ours.background_cores().max(peer.background_cores());
     Ok(BenchResult {
         rows: vec![
@@ -432,8 +373,8 @@ pub fn run_push(
             },
             Row {
                 label: "  blob bytes uploaded".into(),
-                ours: super::megabytes(median_u64(&ours_bytes) as u64),
-                peer: super::megabytes(median_u64(&peer_bytes) as u64),
+                ours: super::common::megabytes(median_u64(&ours_bytes) as u64),
+                peer: super::common::megabytes(median_u64(&peer_bytes) as u64),
                 ratio: format!("{:.3}x", median_u64(&ours_bytes) / median_u64(&peer_bytes)),
                 target: String::new(),
                 met: None,
@@ -456,316 +397,65 @@ pub fn run_push(
     })
 }
 
-/// The arm64 image with Debian's rustc-web and cargo-web (the host's version), imported into
-/// `docker` from a cached mmdebstrap tarball; returns its name.
-fn rust_arm64_image(docker: &Dockerd, bench_dir: &Path) -> Result<String> {
-    let version =
-        super::first_line(Command::new("dpkg-query").args(["-W", "-f=${Version}", "rustc-web"]))
-            .context("rustc-web is not installed: run `cargo xtask setup --only debian`")?;
-    let tag: String = version
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = format!("forge-bench/rust-arm64:{tag}");
-    if cmd::probe(docker.cmd().args(["image", "inspect", &name]))
-        .is_some_and(|o| o.status.success())
-    {
-        return Ok(name);
-    }
-    let dir = bench_dir.join("docker");
-    let tarball = dir.join(format!("rust-arm64-{tag}.tar"));
-    if !tarball.is_file() {
-        let mirror = std::env::var("FORGE_DEBIAN_MIRROR")
-            .ok()
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned());
-        let security = mirror.replace("/debian", "/debian-security");
-        let include: Vec<String> = RUST_PACKAGES
-            .iter()
-            .map(|p| {
-                if p.ends_with("-web") {
-                    format!("{p}={version}")
-                } else {
-                    p.to_string()
-                }
-            })
-            .collect();
-        let started = Instant::now();
-        status(
-            "Creating",
-            format!(
-                "an arm64 bookworm root with {} (mmdebstrap, maintainer scripts under qemu; minutes, once)",
-                include.join(" ")
-            ),
-        );
-        let partial = tarball.with_extension("tar.partial");
-        cmd::output(
-            Command::new("mmdebstrap")
-                .args([
-                    "--quiet",
-                    "--variant=minbase",
-                    "--architectures=arm64",
-                    "--format=tar",
-                ])
-                .arg(format!("--include={}", include.join(",")))
-                .args([
-                    "--dpkgopt=path-exclude=/usr/share/doc/*",
-                    "--dpkgopt=path-exclude=/usr/share/man/*",
-                    "--dpkgopt=path-exclude=/usr/share/locale/*",
-                ])
-                .arg("bookworm")
-                .arg(&partial)
-                .arg(format!("deb {mirror} bookworm main"))
-                .arg(format!("deb {mirror} bookworm-updates main"))
-                .arg(format!("deb {security} bookworm-security main"))
-                .env("LC_ALL", "C.UTF-8"),
-        )?;
-        std::fs::rename(&partial, &tarball)
-            .with_context(|| format!("could not move {}", partial.display()))?;
-        note(format!(
-            "the arm64 toolchain root took {:.0} s to make (not part of any measurement)",
-            started.elapsed().as_secs_f64()
-        ));
-    }
-    status("Importing", format!("{} as {name}", tarball.display()));
-    cmd::output(
-        docker
-            .cmd()
-            .args(["import", "--platform", "linux/arm64"])
-            .args([
-                "--change",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            ])
-            .arg(&tarball)
-            .arg(&name),
-    )?;
-    Ok(name)
+/// `IMAGE-ARCH`: the per-platform tag of the seeds' way.
+fn arch_ref(image_ref: &str, arch: &str) -> String {
+    format!("{image_ref}-{arch}")
 }
 
-/// `docker-emulated`.
-pub fn run_emulated(
-    forge_image: &Path,
-    app: &App,
-    bench_dir: &Path,
-    opts: &Options,
-) -> Result<BenchResult> {
-    let binfmt =
-        std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64").unwrap_or_default();
-    let fixed = binfmt
-        .lines()
-        .find_map(|l| l.strip_prefix("flags: "))
-        .is_some_and(|f| f.contains('F'));
-    if !binfmt.starts_with("enabled") || !fixed {
-        bail!("qemu-aarch64 is not registered in binfmt_misc with the F flag; run `cargo xtask setup --only debian`");
+/// The build context of `docker-push`, under `work`: both binaries and a Dockerfile over the
+/// base.
+fn write_push_context(work: &Path, krate: &Path, base_ref: &str) -> Result<PathBuf> {
+    let context = work.join("context");
+    for (arch, target) in ARCHES {
+        let dir = context.join("bin").join(arch);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+        let binary = krate
+            .join("target")
+            .join(target)
+            .join("release")
+            .join(app::NAME);
+        std::fs::copy(&binary, dir.join(app::NAME))
+            .with_context(|| format!("could not copy {}", binary.display()))?;
     }
-    let (mut stage, docker) = Stage::new(bench_dir, "docker-emulated")?;
-    let rust_image = rust_arm64_image(&docker, bench_dir)?;
-    let host = stage.proxy.host();
-    let ours_ref = format!("{host}/bench/{}:arm64", app::NAME);
-    let peer_ref = format!("{host}/bench/{}:arm64-docker", app::NAME);
-
-    // Ours: a clean target dir every run.
-    let krate = stage.app_copy(app, "forge-bench-app")?;
-    let blob_cache = stage.work.join("forge-blob-cache");
-    let ours_cmd = || {
-        let mut c = Command::new(forge_image);
-        c.arg("forge-image")
-            .arg("--manifest-path")
-            .arg(krate.join("Cargo.toml"))
-            .args([
-                "--toolchain",
-                app::TOOLCHAIN,
-                "--offline",
-                "--platform",
-                "linux/arm64",
-                "--tag",
-                &ours_ref,
-                "--push",
-            ]);
-        super::neutral_env(&mut c, &krate);
-        c.env("FORGE_BLOB_CACHE", &blob_cache);
-        c
-    };
-
-    // The peer: the vendored sources as the build context, a two-stage Dockerfile.
-    let context = stage.work.join("context");
-    app::fresh_copy(app, &context)?;
-    std::fs::write(context.join(".dockerignore"), "target\nDockerfile\n")
-        .context("could not write .dockerignore")?;
     std::fs::write(
         context.join("Dockerfile"),
         format!(
-            "FROM {rust_image} AS build\nWORKDIR /build/{n}\nCOPY . .\nRUN cargo build --release --offline\n\nFROM {}\nCOPY --from=build /build/{n}/target/release/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
-            stage.base_ref(),
+            "FROM {}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
+            base_ref,
             n = app::NAME
         ),
     )
     .context("could not write the Dockerfile")?;
-    let peer_build = || {
+    Ok(context)
+}
+
+/// The seeds' way: `docker build` and `docker push` per platform, then `docker manifest create`
+/// and `docker manifest push`.
+fn push_steps(docker: &Dockerd, context: &Path, image_ref: &str) -> Vec<Command> {
+    let mut steps = Vec::new();
+    for (arch, _) in ARCHES {
         let mut b = docker.cmd();
-        b.args([
-            "build",
-            "--no-cache",
-            "--network",
-            "none",
-            "--platform",
-            "linux/arm64",
-            "-t",
-            &peer_ref,
-        ])
-        .arg(&context);
-        b
-    };
-    let peer_push = || {
-        let mut p = docker.cmd();
-        p.args(["push", "--quiet", &peer_ref]);
-        p
-    };
-    let ours_shown = cmd::display(&ours_cmd());
-    let peer_shown = format!(
-        "{} && {}",
-        cmd::display(&peer_build()),
-        cmd::display(&peer_push())
-    );
-    status("Running", format!("docker-emulated: {ours_shown}"));
-    status(
-        "Running",
-        format!(
-            "docker-emulated: {peer_shown} ({} run(s), timeout {} s)",
-            opts.emulated_runs,
-            opts.emulated_timeout.as_secs()
-        ),
-    );
-
-    let mut ours = Series::default();
-    let mut peer_runs = Vec::new();
-    let mut peer_times = Vec::new();
-    let mut timed_out = false;
-    for round_no in 0..=opts.runs {
-        app::remove(&krate.join("target"))?;
-        forget_layers(&blob_cache)?;
-        stage.seed()?;
-        let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
-        check_arch(&ours_ref, "arm64")?;
-        status(
-            "Measured",
-            format!(
-                "docker-emulated {}: ours {}",
-                what(round_no, opts.runs),
-                super::describe_sample(&o)
-            ),
-        );
-        ours.record(round_no, &o, waited);
-        if round_no >= 1 && round_no <= opts.emulated_runs {
-            docker.quiet(&["rmi", "--force", &peer_ref]);
-            docker.quiet(&["image", "prune", "--force"]);
-            stage.seed()?;
-            let waited = idle(opts, round_no);
-            let log = stage.work.join(format!("docker-build-{round_no}.log"));
-            let entry = match timed_limit(&mut peer_build(), opts.emulated_timeout, &log)? {
-                Limited::Done(b) => {
-                    let p = super::timed(&mut peer_push())?;
-                    check_arch(&peer_ref, "arm64")?;
-                    let total = b.secs + p.secs;
-                    status(
-                        "Measured",
-                        format!(
-                            "docker-emulated run {round_no}: docker build {} + push {}",
-                            super::describe_sample(&b),
-                            super::describe_sample(&p)
-                        ),
-                    );
-                    peer_times.push(total);
-                    json!({
-                        "secs": round(total, 2),
-                        "build_s": round(b.secs, 2),
-                        "push_s": round(p.secs, 2),
-                        "cpu_s": round(b.cpu_s + p.cpu_s, 1),
-                        "other_processes_cpu_s": round(b.foreign_cpu_s + p.foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": false,
-                        "log": log,
-                    })
-                }
-                Limited::TimedOut {
-                    secs: s,
-                    cpu_s,
-                    foreign_cpu_s,
-                } => {
-                    timed_out = true;
-                    warn(format!(
-                        "the emulated docker build did not finish within {} s and was stopped: its time is recorded as >= {} s",
-                        opts.emulated_timeout.as_secs(),
-                        s.floor()
-                    ));
-                    peer_times.push(s);
-                    json!({
-                        "secs": round(s, 2),
-                        "cpu_s": round(cpu_s, 1),
-                        "other_processes_cpu_s": round(foreign_cpu_s, 1),
-                        "waited_for_idle_s": round(waited, 1),
-                        "timed_out": true,
-                        "log": log,
-                    })
-                }
-            };
-            peer_runs.push(entry);
-        }
+        b.args(["build", "--quiet", "--no-cache", "--network", "none"])
+            .arg(format!("--platform=linux/{arch}"))
+            .arg(format!("--build-arg=ARCH={arch}"))
+            .args(["-t", &arch_ref(image_ref, arch)])
+            .arg(context);
+        steps.push(b);
     }
-    docker.quiet(&["rmi", "--force", &peer_ref]);
-    docker.quiet(&["image", "prune", "--force"]);
-    let docker_version = docker.version();
-
-    let ours_median = ours.median();
-    let peer_median = super::median(&peer_times);
-    let ratio = ours_median / peer_median;
-    let speedup = peer_median / ours_median;
-    let met = ratio <= 1.0 / SPEEDUP;
-    let verdict = if met || !timed_out { Some(met) } else { None };
-    let target = format!(
-        "time <= {:.3}x (>= {SPEEDUP:.0}x faster; measured {}{speedup:.1}x)",
-        1.0 / SPEEDUP,
-        if timed_out { ">= " } else { "" }
-    );
-    Ok(BenchResult {
-        rows: vec![Row {
-            label: "docker-emulated".into(),
-            ours: secs(ours_median),
-            peer: if timed_out {
-                format!(">= {}", secs(peer_median))
-            } else {
-                secs(peer_median)
-            },
-            ratio: format!("{}{ratio:.3}x", if timed_out { "<= " } else { "" }),
-            target: target.clone(),
-            met: verdict,
-        }],
-        json: json!({
-            "name": "docker-emulated",
-            "app": app.json,
-            "docker": docker_version,
-            "rust_image": rust_image,
-            "ours": { "command": ours_shown, "times": ours.json() },
-            "peer": {
-                "command": peer_shown,
-                "runs": peer_runs,
-                "median_s": round(peer_median, 2),
-                "timeout_s": opts.emulated_timeout.as_secs(),
-                "timed_out": timed_out,
-            },
-            "time_ratio": round(ratio, 4),
-            "speedup": round(speedup, 2),
-            "target": target,
-            "met": verdict,
-        }),
-        contention: ours.background_cores(),
-        levels: Vec::new(),
-    })
+    for (arch, _) in ARCHES {
+        let mut p = docker.cmd();
+        p.args(["push", "--quiet", &arch_ref(image_ref, arch)]);
+        steps.push(p);
+    }
+    let mut create = docker.cmd();
+    create.args(["manifest", "create", "--insecure", image_ref]);
+    for (arch, _) in ARCHES {
+        create.arg(arch_ref(image_ref, arch));
+    }
+    steps.push(create);
+    let mut push = docker.cmd();
+    push.args(["manifest", "push", "--insecure", "--purge", image_ref]);
+    steps.push(push);
+    steps
 }

@@ -21,8 +21,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::app::{self, App};
+use super::common::{idle, round, secs, BenchResult, Row, Sample, Series};
 use super::registry::{is_blob_upload, CountingProxy, Registry, Uploaded};
-use super::{idle, round, secs, BenchResult, Options, Row, Sample, Series};
+use super::Options;
 use crate::cmd::{self, status, warn};
 
 const PUSH_RATIO: f64 = 0.5;
@@ -111,22 +112,7 @@ pub fn run(
     };
 
     // The binaries, built once (not measured).
-    let krate = work.join("forge-bench-app");
-    app::fresh_copy(app, &krate)?;
-    let mut build =
-        app::engine_build_command(forge_deb, &krate, &[app::HOST_TARGET, app::ARM64_TARGET])?;
-    status(
-        "Building",
-        format!("the image's binaries: {}", cmd::display(&build)),
-    );
-    cmd::output(&mut build)?;
-    let binary = |target: &str| {
-        krate
-            .join("target")
-            .join(target)
-            .join("release")
-            .join(app::NAME)
-    };
+    let krate = build_binaries(forge_deb, app, &work)?;
 
     // The base, as an OCI layout, built once by buildah (not measured).
     let base_oci = make_base(&buildah, &work)?;
@@ -149,104 +135,20 @@ pub fn run(
     };
 
     // Ours: the crate's image table names the base; the blob cache is ours to keep warm.
-    let manifest = krate.join("Cargo.toml");
-    let mut text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("could not read {}", manifest.display()))?;
-    text.push_str(&format!(
-        "\n[package.metadata.forge.image]\nbase = \"{base_ref}\"\n"
-    ));
-    std::fs::write(&manifest, text)
-        .with_context(|| format!("could not write {}", manifest.display()))?;
+    name_base(&krate, &base_ref)?;
     let blob_cache = work.join("forge-blob-cache");
-    let ours_cmd = || {
-        let mut c = Command::new(forge_image);
-        c.arg("forge-image")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .args(["--toolchain", app::TOOLCHAIN, "--no-build"]);
-        for (_, t) in ARCHES {
-            c.args(["--target", t]);
-        }
-        c.args(["--tag", &image_ref, "--push"]);
-        super::neutral_env(&mut c, &krate);
-        c.env("FORGE_BLOB_CACHE", &blob_cache);
-        c
-    };
+    let ours_cmd = || push_cmd(forge_image, &krate, &image_ref, &blob_cache);
 
     // The peer: a build context with both binaries and a Containerfile.
-    let context = work.join("context");
-    for (arch, target) in ARCHES {
-        let dir = context.join("bin").join(arch);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-        std::fs::copy(binary(target), dir.join(app::NAME))
-            .with_context(|| format!("could not copy the {arch} binary into {}", dir.display()))?;
-    }
-    std::fs::write(
-        context.join("Containerfile"),
-        format!(
-            "FROM {base_ref}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
-            n = app::NAME
-        ),
-    )
-    .context("could not write the Containerfile")?;
-    let list = "bench-app-list";
-    let bud = |arch: &str| {
-        let mut c = buildah.cmd();
-        c.args([
-            "bud",
-            "--isolation",
-            "chroot",
-            "--tls-verify=false",
-            "--quiet",
-        ])
-        .arg(format!("--platform=linux/{arch}"))
-        .arg(format!("--build-arg=ARCH={arch}"))
-        .args(["-t", &format!("bench-app:{arch}"), "-f"])
-        .arg(context.join("Containerfile"))
-        .arg(&context);
-        c
+    let context = write_context(&work, &base_ref, &krate)?;
+    let peer = BuildahPeer {
+        buildah: &buildah,
+        context: &context,
+        image_ref: &image_ref,
     };
-    let peer_push = || {
-        let mut push = buildah.cmd();
-        push.args([
-            "manifest",
-            "push",
-            "--all",
-            "--tls-verify=false",
-            "--quiet",
-            list,
-        ])
-        .arg(format!("docker://{image_ref}"));
-        push
-    };
-    let peer_steps = || -> Vec<Command> {
-        let mut steps: Vec<Command> = ARCHES.iter().map(|(a, _)| bud(a)).collect();
-        let mut create = buildah.cmd();
-        create.args(["manifest", "create", list]);
-        steps.push(create);
-        for (arch, _) in ARCHES {
-            let mut add = buildah.cmd();
-            add.args([
-                "manifest",
-                "add",
-                list,
-                &format!("localhost/bench-app:{arch}"),
-            ]);
-            steps.push(add);
-        }
-        steps.push(peer_push());
-        steps
-    };
-    let peer_clean = || {
-        buildah.quiet(&["manifest", "rm", list]);
-        buildah.quiet(&[
-            "rmi",
-            "localhost/bench-app:amd64",
-            "localhost/bench-app:arm64",
-        ]);
-        buildah.quiet(&["rm", "--all"]);
-    };
+    let peer_push = || peer.push();
+    let peer_steps = || peer.steps();
+    let peer_clean = || peer.clean();
     let ours_shown = cmd::display(&ours_cmd());
     let peer_shown: Vec<String> = peer_steps().iter().map(cmd::display).collect();
     status("Running", format!("image-push: {ours_shown}"));
@@ -255,14 +157,10 @@ pub fn run(
         format!("image-push: {}", peer_shown.join(" && ")),
     );
 
-    let mut ours = Series::default();
-    let mut peer = Series::default();
-    let mut ours_repush = Series::default();
-    let mut peer_repush = Series::default();
-    let mut uploads: Vec<Value> = Vec::new();
-    let (mut ours_bytes, mut peer_bytes, mut ours_re_bytes, mut peer_re_bytes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut repush_exact = true;
+    let mut m = Measured {
+        repush_exact: true,
+        ..Measured::default()
+    };
     for round_no in 0..=opts.runs {
         // Ours, into an empty registry (but the base), with new binaries as far as cargo-forge
         // knows: its layer cache is emptied (the base stays cached, as buildah keeps it pulled).
@@ -270,7 +168,7 @@ pub fn run(
         seed(&mut registry)?;
         let before = registry.requests().len();
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         let o_up = proxy.take();
         let o_log = blob_uploads_logged(&registry, before);
         if round_no == 0 {
@@ -279,7 +177,7 @@ pub fn run(
         // The re-push, unchanged.
         let before = registry.requests().len();
         let waited_re = idle(opts, round_no);
-        let r = super::timed(&mut ours_cmd())?;
+        let r = super::common::timed(&mut ours_cmd())?;
         let r_up = proxy.take();
         let r_log = blob_uploads_logged(&registry, before);
 
@@ -296,7 +194,7 @@ pub fn run(
         }
         let before = registry.requests().len();
         let waited_pre = idle(opts, round_no);
-        let pr = super::timed(&mut peer_push())?;
+        let pr = super::common::timed(&mut peer_push())?;
         let pr_up = proxy.take();
         let pr_log = blob_uploads_logged(&registry, before);
 
@@ -305,43 +203,80 @@ pub fn run(
         } else {
             format!("run {round_no}/{}", opts.runs)
         };
-        status(
-            "Measured",
-            format!(
-                "image-push {what}: ours {} ({}), buildah {} ({}); re-push: ours {} ({}), buildah {} ({})",
-                super::describe_sample(&o),
-                uploaded(&o_up),
-                super::describe_sample(&p),
-                uploaded(&p_up),
-                super::describe_sample(&r),
-                uploaded(&r_up),
-                super::describe_sample(&pr),
-                uploaded(&pr_up),
-            ),
+        report_round(
+            &what,
+            [(&o, &o_up), (&p, &p_up), (&r, &r_up), (&pr, &pr_up)],
         );
-        ours.record(round_no, &o, waited);
-        peer.record(round_no, &p, waited_p);
-        ours_repush.record(round_no, &r, waited_re);
-        peer_repush.record(round_no, &pr, waited_pre);
+        m.ours.record(round_no, &o, waited);
+        m.peer.record(round_no, &p, waited_p);
+        m.ours_repush.record(round_no, &r, waited_re);
+        m.peer_repush.record(round_no, &pr, waited_pre);
         if round_no > 0 {
-            ours_bytes.push(o_up.blob_bytes);
-            peer_bytes.push(p_up.blob_bytes);
-            ours_re_bytes.push(r_up.blob_bytes);
-            peer_re_bytes.push(pr_up.blob_bytes);
-            repush_exact &= r_up.exact;
+            m.ours_bytes.push(o_up.blob_bytes);
+            m.peer_bytes.push(p_up.blob_bytes);
+            m.ours_re_bytes.push(r_up.blob_bytes);
+            m.peer_re_bytes.push(pr_up.blob_bytes);
+            m.repush_exact &= r_up.exact;
         }
-        uploads.push(json!({
+        m.uploads.push(json!({
             "round": round_no,
             "ours": upload_json(&o_up, o_log),
-            "ours_repush": upload_json(&r_up, r_log),
+            "m.ours_repush": upload_json(&r_up, r_log),
             "peer": upload_json(&p_up, p_log),
-            "peer_repush": upload_json(&pr_up, pr_log),
+            "m.peer_repush": upload_json(&pr_up, pr_log),
         }));
     }
     peer_clean();
     drop(proxy);
     drop(registry);
 
+    Ok(result(
+        m,
+        app,
+        &base_oci,
+        ours_shown,
+        peer_shown,
+        cmd::display(&peer_push()),
+    ))
+}
+
+/// What the rounds of `image-push` measured.
+#[derive(Default)]
+struct Measured {
+    ours: Series,
+    peer: Series,
+    ours_repush: Series,
+    peer_repush: Series,
+    uploads: Vec<Value>,
+    ours_bytes: Vec<u64>,
+    peer_bytes: Vec<u64>,
+    ours_re_bytes: Vec<u64>,
+    peer_re_bytes: Vec<u64>,
+    /// Whether the counting proxy framed every re-push request (else its count is a lower bound).
+    repush_exact: bool,
+}
+
+/// The rows and JSON of `image-push` against its targets.
+fn result(
+    m: Measured,
+    app: &App,
+    base_oci: &Path,
+    ours_shown: String,
+    peer_shown: Vec<String>,
+    peer_push_shown: String,
+) -> BenchResult {
+    let Measured {
+        ours,
+        peer,
+        ours_repush,
+        peer_repush,
+        uploads,
+        ours_bytes,
+        peer_bytes,
+        ours_re_bytes,
+        peer_re_bytes,
+        repush_exact,
+    } = m;
     let (mo, mp) = (ours.median(), peer.median());
     let ratio = mo / mp;
     let push_met = ratio <= PUSH_RATIO;
@@ -350,7 +285,8 @@ pub fn run(
     let max_re_bytes = ours_re_bytes.iter().copied().max().unwrap_or(0);
     let repush_met = mr <= REPUSH_SECS && max_re_bytes == 0 && repush_exact;
     let repush_target = format!("<= {REPUSH_SECS} s and 0 bytes uploaded");
-    let median_u64 = |v: &[u64]| super::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
+    let median_u64 =
+        |v: &[u64]| super::common::median(&v.iter().map(|b| *b as f64).collect::<Vec<_>>());
     if !repush_exact {
         warn("the counting proxy could not frame some re-push request: its byte count is a lower bound");
     }
@@ -358,7 +294,7 @@ pub fn run(
         .iter()
         .map(|s| s.background_cores())
         .fold(0.0, f64::max);
-    Ok(BenchResult {
+    BenchResult {
         rows: vec![
             Row {
                 label: "image-push".into(),
@@ -370,8 +306,8 @@ pub fn run(
             },
             Row {
                 label: "  blob bytes uploaded".into(),
-                ours: super::megabytes(median_u64(&ours_bytes) as u64),
-                peer: super::megabytes(median_u64(&peer_bytes) as u64),
+                ours: super::common::megabytes(median_u64(&ours_bytes) as u64),
+                peer: super::common::megabytes(median_u64(&peer_bytes) as u64),
                 ratio: format!("{:.3}x", median_u64(&ours_bytes) / median_u64(&peer_bytes)),
                 target: String::new(),
                 met: None,
@@ -392,7 +328,7 @@ pub fn run(
             "ours": { "command": ours_shown, "times": ours.json(), "blob_bytes": ours_bytes },
             "peer": { "commands": peer_shown, "times": peer.json(), "blob_bytes": peer_bytes },
             "ours_repush": { "command": ours_shown, "times": ours_repush.json(), "blob_bytes": ours_re_bytes },
-            "peer_repush": { "command": cmd::display(&peer_push()), "times": peer_repush.json(), "blob_bytes": peer_re_bytes },
+            "peer_repush": { "command": peer_push_shown, "times": peer_repush.json(), "blob_bytes": peer_re_bytes },
             "uploads": uploads,
             "time_ratio": round(ratio, 4),
             "target": push_target,
@@ -402,7 +338,176 @@ pub fn run(
         }),
         contention,
         levels: Vec::new(),
-    })
+    }
+}
+
+/// `cargo forge-image --no-build` of both platforms, pushing `image_ref`, with its own blob
+/// cache (also the `docker-push` benchmark's).
+pub(super) fn push_cmd(
+    forge_image: &Path,
+    krate: &Path,
+    image_ref: &str,
+    blob_cache: &Path,
+) -> Command {
+    let mut c = Command::new(forge_image);
+    c.arg("forge-image")
+        .arg("--manifest-path")
+        .arg(krate.join("Cargo.toml"))
+        .args(["--toolchain", app::TOOLCHAIN, "--no-build"]);
+    for (_, t) in ARCHES {
+        c.args(["--target", t]);
+    }
+    c.args(["--tag", image_ref, "--push"]);
+    super::common::neutral_env(&mut c, krate);
+    c.env("FORGE_BLOB_CACHE", blob_cache);
+    c
+}
+
+/// A copy of the app under `work` with both platforms' binaries built by the build engine's
+/// cargo command.
+fn build_binaries(forge_deb: &Path, app: &App, work: &Path) -> Result<PathBuf> {
+    let krate = work.join("forge-bench-app");
+    app::fresh_copy(app, &krate)?;
+    let mut build =
+        app::engine_build_command(forge_deb, &krate, &[app::HOST_TARGET, app::ARM64_TARGET])?;
+    status(
+        "Building",
+        format!("the image's binaries: {}", cmd::display(&build)),
+    );
+    cmd::output(&mut build)?;
+    Ok(krate)
+}
+
+/// Names the base in the crate's image table (`[package.metadata.forge.image]`).
+fn name_base(krate: &Path, base_ref: &str) -> Result<()> {
+    let manifest = krate.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("could not read {}", manifest.display()))?;
+    text.push_str(&format!(
+        "\n[package.metadata.forge.image]\nbase = \"{base_ref}\"\n"
+    ));
+    std::fs::write(&manifest, text)
+        .with_context(|| format!("could not write {}", manifest.display()))?;
+    Ok(())
+}
+
+/// The status line of one round: ours, buildah, then the re-pushes, each with its uploads.
+fn report_round(what: &str, [o, p, r, pr]: [(&Sample, &Uploaded); 4]) {
+    status(
+        "Measured",
+        format!(
+            "image-push {what}: ours {} ({}), buildah {} ({}); re-push: ours {} ({}), buildah {} ({})",
+            super::common::describe_sample(o.0),
+            uploaded(o.1),
+            super::common::describe_sample(p.0),
+            uploaded(p.1),
+            super::common::describe_sample(r.0),
+            uploaded(r.1),
+            super::common::describe_sample(pr.0),
+            uploaded(pr.1),
+        ),
+    );
+}
+
+/// The peer's build context under `work`: both binaries and a Containerfile over the base.
+fn write_context(work: &Path, base_ref: &str, krate: &Path) -> Result<PathBuf> {
+    let context = work.join("context");
+    for (arch, target) in ARCHES {
+        let dir = context.join("bin").join(arch);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+        let binary = krate
+            .join("target")
+            .join(target)
+            .join("release")
+            .join(app::NAME);
+        std::fs::copy(binary, dir.join(app::NAME))
+            .with_context(|| format!("could not copy the {arch} binary into {}", dir.display()))?;
+    }
+    std::fs::write(
+        context.join("Containerfile"),
+        format!(
+            "FROM {base_ref}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
+            n = app::NAME
+        ),
+    )
+    .context("could not write the Containerfile")?;
+    Ok(context)
+}
+
+/// The peer's commands: `buildah bud` per platform, a manifest list, `buildah manifest push`.
+struct BuildahPeer<'a> {
+    buildah: &'a Buildah,
+    context: &'a Path,
+    image_ref: &'a str,
+}
+
+impl BuildahPeer<'_> {
+    const LIST: &'static str = "bench-app-list";
+
+    fn bud(&self, arch: &str) -> Command {
+        let (buildah, context) = (self.buildah, self.context);
+        let mut c = buildah.cmd();
+        c.args([
+            "bud",
+            "--isolation",
+            "chroot",
+            "--tls-verify=false",
+            "--quiet",
+        ])
+        .arg(format!("--platform=linux/{arch}"))
+        .arg(format!("--build-arg=ARCH={arch}"))
+        .args(["-t", &format!("bench-app:{arch}"), "-f"])
+        .arg(context.join("Containerfile"))
+        .arg(context);
+        c
+    }
+
+    fn push(&self) -> Command {
+        let (buildah, list, image_ref) = (self.buildah, Self::LIST, self.image_ref);
+        let mut push = buildah.cmd();
+        push.args([
+            "manifest",
+            "push",
+            "--all",
+            "--tls-verify=false",
+            "--quiet",
+            list,
+        ])
+        .arg(format!("docker://{image_ref}"));
+        push
+    }
+
+    fn steps(&self) -> Vec<Command> {
+        let (buildah, list) = (self.buildah, Self::LIST);
+        let mut steps: Vec<Command> = ARCHES.iter().map(|(a, _)| self.bud(a)).collect();
+        let mut create = buildah.cmd();
+        create.args(["manifest", "create", list]);
+        steps.push(create);
+        for (arch, _) in ARCHES {
+            let mut add = buildah.cmd();
+            add.args([
+                "manifest",
+                "add",
+                list,
+                &format!("localhost/bench-app:{arch}"),
+            ]);
+            steps.push(add);
+        }
+        steps.push(self.push());
+        steps
+    }
+
+    fn clean(&self) {
+        let (buildah, list) = (self.buildah, Self::LIST);
+        buildah.quiet(&["manifest", "rm", list]);
+        buildah.quiet(&[
+            "rmi",
+            "localhost/bench-app:amd64",
+            "localhost/bench-app:arm64",
+        ]);
+        buildah.quiet(&["rm", "--all"]);
+    }
 }
 
 /// Builds the base image once into `<work>/base-oci` (both platforms, an OCI index).
@@ -503,7 +608,7 @@ pub(super) fn forget_layers(blob_cache: &Path) -> Result<()> {
 pub(super) fn timed_steps(steps: &mut [Command]) -> Result<Sample> {
     let mut total: Option<Sample> = None;
     for step in steps {
-        let s = super::timed(step)?;
+        let s = super::common::timed(step)?;
         total = Some(match total {
             None => s,
             Some(mut t) => {
@@ -533,7 +638,7 @@ pub(super) fn blob_uploads_logged(registry: &Registry, before: usize) -> usize {
 pub(super) fn uploaded(u: &Uploaded) -> String {
     format!(
         "{} in {} blob uploads",
-        super::megabytes(u.blob_bytes),
+        super::common::megabytes(u.blob_bytes),
         u.blob_requests
     )
 }

@@ -30,9 +30,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::app::{self, HOST_TARGET};
+use super::common::{BenchResult, Row};
 use super::registry::Registry;
 use super::s3::{self, Seaweed};
-use super::{BenchResult, Options, Row};
+use super::Options;
 use crate::cmd::{self, note, status, warn};
 
 /// The sizes measured when `--sizes` is not given.
@@ -124,7 +125,7 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
             "--manifest-path",
         ])
         .arg(krate.join("Cargo.toml"));
-    super::neutral_env(&mut build, &krate);
+    super::common::neutral_env(&mut build, &krate);
     cmd::output(&mut build)?;
 
     let sizes: Vec<u64> = if opts.memory_sizes.is_empty() {
@@ -202,7 +203,7 @@ pub fn run(bins: &Bins, bench_dir: &Path, opts: &Options) -> Result<BenchResult>
         });
         steps_json.push(json!({
             "command": step,
-            "peak_rss_bytes": measured.iter().map(|(s, p)| json!({ "size": s, "peak_rss_bytes": p.bytes, "wall_s": super::round(p.secs, 2) })).collect::<Vec<_>>(),
+            "peak_rss_bytes": measured.iter().map(|(s, p)| json!({ "size": s, "peak_rss_bytes": p.bytes, "wall_s": super::common::round(p.secs, 2) })).collect::<Vec<_>>(),
             "met": worst < GOAL,
         }));
     }
@@ -348,7 +349,7 @@ fn measure_size(
 /// Runs `c` in the crate under GNU time; its peak memory and stdout. Output goes to files, so a
 /// chatty command costs no memory here; a failure names the command and shows its stderr's tail.
 fn measured(c: &mut Command, krate: &Path, blobs: &Path, log: &Path) -> Result<(Peak, String)> {
-    super::neutral_env(c, krate);
+    super::common::neutral_env(c, krate);
     c.env("FORGE_BLOB_CACHE", blobs).env("NO_COLOR", "1");
     let shown = cmd::display(c);
     status("Running", &shown);
@@ -375,7 +376,10 @@ fn measured(c: &mut Command, krate: &Path, blobs: &Path, log: &Path) -> Result<(
         .with_context(|| format!("could not run `{shown}`"))?;
     let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     if !status.success() {
-        bail!("`{shown}` failed ({status}):\n{}", super::tail(&err, 30));
+        bail!(
+            "`{shown}` failed ({status}):\n{}",
+            super::common::tail(&err, 30)
+        );
     }
     let text = std::fs::read_to_string(&report)
         .with_context(|| format!("GNU time wrote no report to {}", report.display()))?;

@@ -17,8 +17,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::app::{self, App};
+use super::common::{idle, round, secs, BenchResult, Row, Series};
 use super::registry::Registry;
-use super::{idle, round, secs, BenchResult, Options, Row, Series};
+use super::Options;
 use crate::cmd::{self, status};
 
 const RATIO: f64 = 1.3;
@@ -47,7 +48,7 @@ pub fn run(
         let mut c = Command::new(forge_release);
         c.arg("forge-release")
             .args([app::VERSION, "--toolchain", app::TOOLCHAIN, "--yes"]);
-        super::neutral_env(&mut c, &repo);
+        super::common::neutral_env(&mut c, &repo);
         c.env("GNUPGHOME", &gnupg);
         git_identity(&mut c);
         c
@@ -71,7 +72,7 @@ pub fn run(
         fresh_repo(app, &repo, &origin, &repository, &key)?;
         registry.restart()?;
         let waited = idle(opts, round_no);
-        let o = super::timed(&mut ours_cmd())?;
+        let o = super::common::timed(&mut ours_cmd())?;
         let files = check_release(&repo, &origin)?;
         if round_no == 0 {
             staged = files;
@@ -79,7 +80,7 @@ pub fn run(
 
         app::remove(&peer_dir.join("target"))?;
         let waited_p = idle(opts, round_no);
-        let p = super::timed(&mut peer_cmd()?)?;
+        let p = super::common::timed(&mut peer_cmd()?)?;
         for target in [app::HOST_TARGET, app::ARM64_TARGET] {
             let bin = peer_dir
                 .join("target")
@@ -99,8 +100,8 @@ pub fn run(
             "Measured",
             format!(
                 "release {what}: ours {}, builds alone {}",
-                super::describe_sample(&o),
-                super::describe_sample(&p)
+                super::common::describe_sample(&o),
+                super::common::describe_sample(&p)
             ),
         );
         ours.record(round_no, &o, waited);
