@@ -3,6 +3,13 @@
 //! a `.` or a `:` (or `localhost`) is a registry, repository names are lowercase — and the
 //! checks of repository names, tags and digests, whose errors say what is wrong (exit code 2).
 //!
+//! The split into registry and repository is oci-spec's (`oci_spec::distribution::Reference`,
+//! the distribution spec's grammar, as docker reads it); the checks are ours, because they are
+//! stricter (sha256 digests only, lowercase hex) and their errors say what is wrong where the
+//! grammar says only "invalid reference format". Our defaults stay: `docker.io` for a name
+//! without a host, whatever alias of Docker Hub was written, and no tag (the registry is asked
+//! for `latest`) where none was written.
+//!
 //! A module of its own because every command reads references (tags, bases, repositories of a
 //! release) without talking to a registry.
 
@@ -53,13 +60,19 @@ impl Reference {
         if let Some(tag) = &tag {
             validate_tag(tag).map_err(|e| invalid(&e.to_string()))?;
         }
-        let (registry, path) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first.to_ascii_lowercase(), path.to_string())
+        // Which part is the registry and which the repository is the distribution grammar's
+        // call: oci-spec's parser. When it refuses the text, ours splits it all the same, so
+        // that the checks below say what is wrong in our words.
+        let (registry, path, refused) = match oci_spec::distribution::Reference::from_str(text) {
+            Ok(parsed) => (
+                parsed.registry().to_ascii_lowercase(),
+                parsed.repository().to_string(),
+                None,
+            ),
+            Err(e) => {
+                let (registry, path) = split_name(name);
+                (registry, path, Some(e))
             }
-            _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
         if registry.is_empty() {
             return Err(invalid("the registry is empty"));
@@ -71,6 +84,17 @@ impl Reference {
             path
         };
         validate_repository(&path).map_err(|e| invalid(&e.to_string()))?;
+        // The grammar has no room for an IPv6 literal host (`[::1]:5000/app`), which a registry
+        // on loopback may have (the HTTP client reads `[::1]` as loopback): ours reads it, as it
+        // did before the grammar was oci-spec's. Anything else the grammar refuses is refused.
+        if let Some(refused) = refused {
+            if !registry.starts_with('[') {
+                return Err(invalid(&format!(
+                    "`{name}` is not `[host[:port]/]repository` as the OCI distribution spec \
+                     writes it ({refused})"
+                )));
+            }
+        }
         Ok(Reference {
             registry,
             repository: path,
@@ -127,6 +151,20 @@ impl fmt::Display for Reference {
             write!(f, "@{digest}")?;
         }
         Ok(())
+    }
+}
+
+/// `[host[:port]/]repository` split the way docker splits it: a first component with a `.` or
+/// a `:` (or `localhost`) is the registry, else the name is on Docker Hub. For what oci-spec's
+/// grammar refuses (see [`Reference::parse`]).
+fn split_name(name: &str) -> (String, String) {
+    match name.split_once('/') {
+        Some((first, path))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first.to_ascii_lowercase(), path.to_string())
+        }
+        _ => (DOCKER_HUB.to_string(), name.to_string()),
     }
 }
 

@@ -56,6 +56,16 @@ fn references_like_docker() {
     );
     let r: Reference = "quay.io/org/x_y.z-w__v:tag_1.0-rc".parse().unwrap();
     assert_eq!(r.repository, "org/x_y.z-w__v");
+    // What the distribution grammar (oci-spec) has no room for but loopback registries use.
+    let r = parse("[::1]:5000/app:1");
+    assert_eq!(
+        (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+        ("[::1]:5000", "app", Some("1"))
+    );
+    let r = parse("GHCR.io/acme/app");
+    assert_eq!(r.name(), "ghcr.io/acme/app");
+    let r = parse("registry-1.docker.io/nginx");
+    assert_eq!(r.name(), "docker.io/library/nginx");
 }
 
 #[test]
@@ -74,6 +84,11 @@ fn bad_references_say_why() {
         ("https://ghcr.io/a", "without a scheme"),
         ("ghcr.io/a//b", "invalid repository name"),
         ("ghcr.io/-a", "invalid repository name"),
+        ("Alpine", "must be lowercase: `library/Alpine`"),
+        (
+            "my_host:5000/app",
+            "`my_host:5000/app` is not `[host[:port]/]repository`",
+        ),
     ];
     for (input, want) in cases {
         let err = Reference::parse(input).unwrap_err();
