@@ -121,6 +121,10 @@ fn cached_blob(
 
 /// Pulls the base for one platform. `push_registries` are the registries the run pushes to:
 /// the `FORGE_REGISTRY_*` credentials are used for the base only when it lives on one of them.
+///
+/// The steps: the platform's manifest (resolved by tag, fetched by digest, within the limits),
+/// every descriptor in it checked, the config (its architecture checked), the layers (cached,
+/// verified against their `diff_id`s), the runtime settings the image inherits.
 pub fn pull(
     http: &forge_core::http::HttpClient,
     reference: &str,
@@ -131,13 +135,68 @@ pub fn pull(
     shell: &Shell,
 ) -> Result<BaseImage> {
     let r = Reference::parse(reference)?;
+    let client = base_client(http, &r, push_registries, shell)?;
+    let (top_digest, manifest_bytes) =
+        platform_manifest(&client, &r, reference, platform, limits, shell)?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_bytes).context("invalid base image manifest")?;
+    let (config_digest, config_size, descs) = checked_descriptors(reference, &manifest, limits)?;
+    let config = fetch_config(
+        &client,
+        &r,
+        reference,
+        (config_digest, config_size),
+        platform,
+        shell,
+    )?;
+    let diff_ids = diff_ids(reference, &config, descs.len())?;
+    let layers = fetch_layers(
+        &client,
+        &r,
+        reference,
+        descs.into_iter().zip(diff_ids),
+        format,
+        limits,
+        shell,
+    )?;
+    let runtime = runtime_of(&config["config"]);
+    let history = config["history"].as_array().cloned().unwrap_or_default();
+    Ok(BaseImage {
+        layers,
+        history,
+        repository: format!("{}/{}", r.registry, r.repository),
+        runtime,
+        index_digest: top_digest,
+    })
+}
+
+/// A client of the base's registry (it answers `GET /v2/` before anything else is done).
+fn base_client(
+    http: &forge_core::http::HttpClient,
+    r: &Reference,
+    push_registries: &[String],
+    shell: &Shell,
+) -> Result<RegistryClient> {
     let mut scope: Vec<String> = push_registries.to_vec();
     if scope.is_empty() {
         // An empty list would mean "every registry": name none instead.
         scope.push(String::new());
     }
     let creds = crate::auth::Credentials::from_env().env_registries(scope);
-    let client = RegistryClient::new(http.clone(), &r.registry, creds, shell)?;
+    RegistryClient::new(http.clone(), &r.registry, creds, shell)
+}
+
+/// The base's manifest for `platform`: `(digest of what the reference resolved to, manifest
+/// bytes)`. The reference is resolved with one `HEAD`, the index or manifest fetched by digest
+/// within its size limit, and from an index the platform's manifest.
+fn platform_manifest(
+    client: &RegistryClient,
+    r: &Reference,
+    reference: &str,
+    platform: &PlatformSpec,
+    limits: &ImageLimits,
+    shell: &Shell,
+) -> Result<(String, Vec<u8>)> {
     let tag_or_digest = r
         .digest
         .clone()
@@ -220,9 +279,16 @@ pub fn pull(
     } else {
         bytes
     };
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&manifest_bytes).context("invalid base image manifest")?;
-    // Every digest and size of the manifest checked before the first blob is fetched.
+    Ok((top_digest, manifest_bytes))
+}
+
+/// Every digest and size of the manifest, checked before the first blob is fetched: `(config
+/// digest, config size, layers as (digest, size))`.
+fn checked_descriptors<'a>(
+    reference: &str,
+    manifest: &'a serde_json::Value,
+    limits: &ImageLimits,
+) -> Result<(&'a str, u64, Vec<(String, u64)>)> {
     let config_digest = checked_digest(
         reference,
         "its config",
@@ -262,7 +328,20 @@ pub fn pull(
         }
         descs.push((digest, size));
     }
-    let config_path = cached_blob(&client, &r.repository, config_digest, config_size, shell)?;
+    Ok((config_digest, config_size, descs))
+}
+
+/// The base's config, from the cache or the registry, checked to be of `platform`'s
+/// architecture.
+fn fetch_config(
+    client: &RegistryClient,
+    r: &Reference,
+    reference: &str,
+    (config_digest, config_size): (&str, u64),
+    platform: &PlatformSpec,
+    shell: &Shell,
+) -> Result<serde_json::Value> {
+    let config_path = cached_blob(client, &r.repository, config_digest, config_size, shell)?;
     let config_bytes = forge_core::fsx::read(&config_path)?;
     let config: serde_json::Value =
         serde_json::from_slice(&config_bytes).context("invalid base image config")?;
@@ -277,6 +356,11 @@ pub fn pull(
             platform.display()
         ));
     }
+    Ok(config)
+}
+
+/// The config's `diff_id`s, one per layer of the manifest.
+fn diff_ids(reference: &str, config: &serde_json::Value, layers: usize) -> Result<Vec<String>> {
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()
         .map(|a| {
@@ -285,20 +369,34 @@ pub fn pull(
                 .collect()
         })
         .unwrap_or_default();
-    if diff_ids.len() != descs.len() {
+    if diff_ids.len() != layers {
         return Err(refused(
             reference,
             format!(
                 "it has {} layers but its config lists {} diff_ids",
-                descs.len(),
+                layers,
                 diff_ids.len()
             ),
         ));
     }
+    Ok(diff_ids)
+}
+
+/// The layers (`((digest, size), diff_id)`), from the cache or the registry, each verified
+/// ([`crate::layer::verify`]) against its `diff_id` within the limits.
+fn fetch_layers(
+    client: &RegistryClient,
+    r: &Reference,
+    reference: &str,
+    descs: impl Iterator<Item = ((String, u64), String)>,
+    format: Format,
+    limits: &ImageLimits,
+    shell: &Shell,
+) -> Result<Vec<Layer>> {
     let mut layers = Vec::new();
-    for (i, ((digest, size), diff_id)) in descs.into_iter().zip(diff_ids).enumerate() {
+    for (i, ((digest, size), diff_id)) in descs.enumerate() {
         let what = format!("its layer {} ({digest})", i + 1);
-        let path = cached_blob(&client, &r.repository, &digest, size, shell)?;
+        let path = cached_blob(client, &r.repository, &digest, size, shell)?;
         let diff_size = crate::layer::verify(&path, &diff_id, limits.layer()).map_err(|e| {
             match e.downcast_ref::<crate::layer::Exceeded>() {
                 Some(crate::layer::Exceeded::Size(n)) => {
@@ -332,7 +430,11 @@ pub fn pull(
             comment: format!("base {reference}"),
         });
     }
-    let c = &config["config"];
+    Ok(layers)
+}
+
+/// The runtime settings of the base's config (`config` of it), which the image inherits.
+fn runtime_of(c: &serde_json::Value) -> RuntimeConfig {
     let strings = |v: &serde_json::Value| {
         v.as_array().map(|a| {
             a.iter()
@@ -340,7 +442,7 @@ pub fn pull(
                 .collect::<Vec<_>>()
         })
     };
-    let runtime = RuntimeConfig {
+    RuntimeConfig {
         user: c["User"]
             .as_str()
             .map(String::from)
@@ -366,15 +468,7 @@ pub fn pull(
             .unwrap_or_default(),
         healthcheck: c.get("Healthcheck").cloned(),
         stop_signal: c["StopSignal"].as_str().map(String::from),
-    };
-    let history = config["history"].as_array().cloned().unwrap_or_default();
-    Ok(BaseImage {
-        layers,
-        history,
-        repository: format!("{}/{}", r.registry, r.repository),
-        runtime,
-        index_digest: top_digest,
-    })
+    }
 }
 
 /// Ours over the base's: env merged by key, ours wins; entrypoint/cmd/user/workdir ours when set.

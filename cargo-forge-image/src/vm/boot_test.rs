@@ -324,7 +324,7 @@ impl Qmp {
 
 /// Runs one boot test.
 pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
-    let (program, mut args) = machine(&t.arch, t.firmware)?;
+    let qemu = machine(&t.arch, t.firmware)?;
     let dir = t
         .console_log
         .parent()
@@ -342,6 +342,55 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
         Some(_) => Some(free_port()?),
         None => None,
     };
+    let cmd = qemu_command(t, qemu, host_port, &qmp_path);
+    let qemu_log = dir.join(format!("qemu-{}-{}.log", t.arch, t.firmware.name()));
+    let _ = fs::remove_file(&qemu_log);
+    let started = Instant::now();
+    let vm = cmd.spawn(shell, &qemu_log)?;
+    let label = format!("{} ({})", t.arch, t.firmware.name());
+    let progress = shell.spinner("Booting", label.clone());
+    let addr = host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    let outcome = wait_for_service(t, &vm, &qemu_log, addr, started, &progress, &label);
+    let to_service = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    // Power off, whatever the outcome.
+    let grace = if t.arch == "amd64" { 90 } else { 180 };
+    let powered_off = power_off(&vm, &qmp_path, outcome.is_ok(), grace, &label, shell)?;
+    drop(qmp_dir);
+    let evidence = outcome
+        .map_err(|e| {
+            e.context(format!(
+                "the boot test of the {} image ({}) failed; the serial console is in `{}`",
+                t.arch,
+                t.firmware.name(),
+                t.console_log.display()
+            ))
+        })
+        .kind(ErrorKind::Check)?;
+    if powered_off.is_none() {
+        shell.warn(format!(
+            "the {label} machine did not power off within {grace}s of the ACPI request and was stopped"
+        ));
+    }
+    Ok(BootReport {
+        arch: t.arch.clone(),
+        firmware: t.firmware,
+        seconds_to_service: to_service,
+        seconds_to_power_off: powered_off,
+        evidence,
+        console_log: t.console_log.clone(),
+    })
+}
+
+/// The qemu command line of a boot test: the `machine` (program and arguments), the disk in snapshot mode (never
+/// written), user networking with the service port forwarded to `host_port`, the serial console
+/// to the console log, the QMP socket to power it off with.
+fn qemu_command(
+    t: &BootTest,
+    (program, mut args): (String, Vec<String>),
+    host_port: Option<u16>,
+    qmp_path: &Path,
+) -> Cmd {
     let mut netdev = "user,id=net0".to_string();
     if let (Some(guest), Some(host)) = (t.port, host_port) {
         netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
@@ -389,26 +438,33 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
     } else {
         "qemu-system-arm"
     };
-    let cmd = Cmd::new(&program)
+    Cmd::new(&program)
         .args(&args)
-        .install_hint(format!("apt-get install {qemu_pkg}"));
-    let qemu_log = dir.join(format!("qemu-{}-{}.log", t.arch, t.firmware.name()));
-    let _ = fs::remove_file(&qemu_log);
-    let started = Instant::now();
-    let vm = cmd.spawn(shell, &qemu_log)?;
-    let label = format!("{} ({})", t.arch, t.firmware.name());
-    let progress = shell.spinner("Booting", label.clone());
-    let addr = host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+        .install_hint(format!("apt-get install {qemu_pkg}"))
+}
+
+/// Watches the machine until the service is up — the forwarded port answers, or the boot
+/// report on the serial console shows the units active — and returns what showed it; an error
+/// when qemu stops, the console shows a fatal error or a failed unit, or the time is up.
+fn wait_for_service(
+    t: &BootTest,
+    vm: &forge_core::process::Running,
+    qemu_log: &Path,
+    addr: Option<SocketAddr>,
+    started: Instant,
+    progress: &indicatif::ProgressBar,
+    label: &str,
+) -> Result<String> {
     let tail = |n: usize| -> String {
         let text = fs::read(&t.console_log).unwrap_or_default();
         let text = strip_ansi(&String::from_utf8_lossy(&text));
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     };
-    let outcome: Result<String> = loop {
+    loop {
         std::thread::sleep(Duration::from_millis(700));
         if let Some(status) = vm.try_wait()? {
-            let q = fs::read_to_string(&qemu_log).unwrap_or_default();
+            let q = fs::read_to_string(qemu_log).unwrap_or_default();
             break Err(anyhow::anyhow!(
                 "qemu stopped ({status}) before the service was up\n{}\n{}",
                 q.trim(),
@@ -476,17 +532,26 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
                 tail(20)
             ));
         }
-    };
-    let to_service = started.elapsed().as_secs_f64();
-    progress.finish_and_clear();
-    // Power off, whatever the outcome.
+    }
+}
+
+/// Powers the machine off: after a successful test, the ACPI power button through QMP (repeated
+/// until it goes down, for `grace` seconds); then, or after a failure, qemu is stopped. Returns
+/// the seconds the clean power-off took, `None` when the machine had to be stopped.
+fn power_off(
+    vm: &forge_core::process::Running,
+    qmp_path: &Path,
+    service_up: bool,
+    grace: u64,
+    label: &str,
+    shell: &Shell,
+) -> Result<Option<f64>> {
     let off_started = Instant::now();
-    let grace = if t.arch == "amd64" { 90 } else { 180 };
     let mut powered_off = None;
     if vm.try_wait()?.is_none() {
-        let spinner = shell.spinner("Stopping", label.clone());
-        if outcome.is_ok() {
-            let qmp = Qmp::connect(&qmp_path);
+        let spinner = shell.spinner("Stopping", label);
+        if service_up {
+            let qmp = Qmp::connect(qmp_path);
             if let Err(e) = &qmp {
                 shell.warn(format!(
                     "cannot ask the {label} machine to power off: {e:#}"
@@ -517,30 +582,7 @@ pub fn run(t: &BootTest, shell: &Shell) -> Result<BootReport> {
             vm.kill()?;
         }
     }
-    drop(qmp_dir);
-    let evidence = outcome
-        .map_err(|e| {
-            e.context(format!(
-                "the boot test of the {} image ({}) failed; the serial console is in `{}`",
-                t.arch,
-                t.firmware.name(),
-                t.console_log.display()
-            ))
-        })
-        .kind(ErrorKind::Check)?;
-    if powered_off.is_none() {
-        shell.warn(format!(
-            "the {label} machine did not power off within {grace}s of the ACPI request and was stopped"
-        ));
-    }
-    Ok(BootReport {
-        arch: t.arch.clone(),
-        firmware: t.firmware,
-        seconds_to_service: to_service,
-        seconds_to_power_off: powered_off,
-        evidence,
-        console_log: t.console_log.clone(),
-    })
+    Ok(powered_off)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 pub mod base;
 pub mod boot_test;
+mod build;
 pub mod config;
 pub mod convert;
 pub mod disk;
@@ -29,19 +30,17 @@ pub mod rootfs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use forge_core::exit::{usage, ErrorKind, ResultExt};
-use forge_core::project::Project;
 use forge_core::target::TargetInfo;
-use forge_core::Shell;
 
-use self::boot_test::Firmware;
 use self::config::{BootMode, VmConfig, VmUser};
 use self::convert::DiskFormat;
+
+pub use self::build::execute;
 
 /// One requested output, `FORMAT:FILE`; `{arch}` in FILE is the Debian architecture.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -262,105 +261,146 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
         .unwrap_or(2 << 30);
     let target_dir = input.target_dir;
     let cache = cache_dir(target_dir);
-    let several = input.platforms.len() > 1;
     let mut images = Vec::new();
     for t in input.platforms {
-        let arch = t.dpkg_arch.clone();
-        let boot = match cfg.boot {
-            Some(b) => b,
-            None if arch == "amd64" => BootMode::Hybrid,
-            None => BootMode::Uefi,
-        };
-        if boot.bios() && arch != "amd64" && arch != "i386" {
-            return Err(usage(format!(
+        images.push(image_plan(&input, &cfg, t, &suite, &mirror, &cache)?);
+    }
+    let boot_test = if input.boot_test {
+        Some(boot_test_plan(&cfg, &images)?)
+    } else {
+        None
+    };
+    check_tools(&images, input.boot_test)?;
+    Ok(Some(VmPlan {
+        package: pkg.name.to_string(),
+        version: pkg.version.to_string(),
+        description: pkg.description.clone().unwrap_or_default(),
+        suite,
+        mirror,
+        hostname: cfg
+            .hostname
+            .clone()
+            .unwrap_or_else(|| config::hostname_from(&pkg.name)),
+        users: cfg.users.clone().unwrap_or_default(),
+        cloud_init: cfg.cloud_init.unwrap_or(false),
+        kernel_cmdline: cfg.kernel_cmdline.clone(),
+        size,
+        filesystem: "ext4".into(),
+        images,
+        boot_test,
+        compress: input.compress,
+        source_date_epoch: input.source_date_epoch,
+    }))
+}
+
+/// The image of one platform: its boot mode (checked against the architecture), its outputs
+/// (absolute, `{arch}` replaced), its base.
+fn image_plan(
+    input: &PlanInput,
+    cfg: &VmConfig,
+    t: &TargetInfo,
+    suite: &str,
+    mirror: &str,
+    cache: &Path,
+) -> Result<VmImage> {
+    let pkg = input.package;
+    let manifest = pkg.manifest_path.as_std_path();
+    let target_dir = input.target_dir;
+    let several = input.platforms.len() > 1;
+    let arch = t.dpkg_arch.clone();
+    let boot = match cfg.boot {
+        Some(b) => b,
+        None if arch == "amd64" => BootMode::Hybrid,
+        None => BootMode::Uefi,
+    };
+    if boot.bios() && arch != "amd64" && arch != "i386" {
+        return Err(usage(format!(
                 "`boot = \"{}\"` in [package.metadata.forge.vm] of `{}`: BIOS boot exists only on amd64, not {arch}",
                 boot.name(),
                 manifest.display()
             )));
-        }
-        if boot.uefi() && rootfs::efi_arch(&arch).is_none() {
+    }
+    if boot.uefi() && rootfs::efi_arch(&arch).is_none() {
+        return Err(usage(format!(
+            "UEFI images are made for amd64, arm64, i386, armhf and riscv64, not {arch}"
+        )));
+    }
+    let mut outputs = Vec::new();
+    for (format, path) in &input.outputs {
+        if several && !path.contains("{arch}") {
             return Err(usage(format!(
-                "UEFI images are made for amd64, arm64, i386, armhf and riscv64, not {arch}"
-            )));
-        }
-        let mut outputs = Vec::new();
-        for (format, path) in &input.outputs {
-            if several && !path.contains("{arch}") {
-                return Err(usage(format!(
                     "`--output {}:{path}` would be written once per platform ({}): put `{{arch}}` in the file name",
                     format.name(),
                     input.platforms.iter().map(|p| p.dpkg_arch.as_str()).collect::<Vec<_>>().join(", ")
                 )));
-            }
-            // Absolute: the tools run in other directories.
-            let path = std::env::current_dir()
-                .context("failed to read the current directory")?
-                .join(path.replace("{arch}", &arch));
-            outputs.push(VmOutput {
-                format: *format,
-                path,
-            });
         }
-        let console = match arch.as_str() {
-            "arm64" | "armhf" | "armel" => "ttyAMA0",
-            _ => "ttyS0",
-        };
-        let packages = base_packages(&cfg, &arch, boot);
-        let base = base::BasePlan::new(
-            &suite,
-            &arch,
-            base::sources(&mirror, &suite),
-            packages,
-            &cache,
-        );
-        if cargo_forge_deb::install_test::is_foreign(&arch) {
-            cargo_forge_deb::install_test::find_binfmt(&arch, &t.qemu)?;
-        }
-        images.push(VmImage {
-            work_dir: target_dir
-                .join("forge/vm")
-                .join(format!("{}-{arch}", pkg.name)),
-            arch,
-            target: t.triple.clone(),
-            boot,
-            base,
-            console: console.into(),
-            outputs,
+        // Absolute: the tools run in other directories.
+        let path = std::env::current_dir()
+            .context("failed to read the current directory")?
+            .join(path.replace("{arch}", &arch));
+        outputs.push(VmOutput {
+            format: *format,
+            path,
         });
     }
-    let boot_test = if input.boot_test {
-        let bt = cfg.boot_test.clone().unwrap_or_default();
-        let mut timeout = BTreeMap::new();
-        for i in &images {
-            if let Some(f) = bt.firmware {
-                if !(f.uefi() && i.boot.uefi() || f.bios() && i.boot.bios()) {
-                    return Err(usage(format!(
+    let console = match arch.as_str() {
+        "arm64" | "armhf" | "armel" => "ttyAMA0",
+        _ => "ttyS0",
+    };
+    let packages = base_packages(cfg, &arch, boot);
+    let base = base::BasePlan::new(suite, &arch, base::sources(mirror, suite), packages, cache);
+    if cargo_forge_deb::install_test::is_foreign(&arch) {
+        cargo_forge_deb::install_test::find_binfmt(&arch, &t.qemu)?;
+    }
+    Ok(VmImage {
+        work_dir: target_dir
+            .join("forge/vm")
+            .join(format!("{}-{arch}", pkg.name)),
+        arch,
+        target: t.triple.clone(),
+        boot,
+        base,
+        console: console.into(),
+        outputs,
+    })
+}
+
+/// The boot test of every image (`--boot-test`): its firmware checked against each image's
+/// boot mode, a timeout per architecture.
+fn boot_test_plan(cfg: &VmConfig, images: &[VmImage]) -> Result<BootTestPlan> {
+    let bt = cfg.boot_test.clone().unwrap_or_default();
+    let mut timeout = BTreeMap::new();
+    for i in images {
+        if let Some(f) = bt.firmware {
+            if !(f.uefi() && i.boot.uefi() || f.bios() && i.boot.bios()) {
+                return Err(usage(format!(
                         "invalid boot-test.firmware in [package.metadata.forge.vm]: `{}` cannot boot the {} image, which boots with `{}`",
                         f.name(),
                         i.arch,
                         i.boot.name()
                     )));
-                }
             }
-            let secs = match &bt.timeout {
-                Some(t) => crate::config::parse_duration(t).unwrap_or(0) / 1_000_000_000,
-                None if i.arch == "amd64" => 600,
-                None => 1800,
-            };
-            timeout.insert(i.arch.clone(), secs.max(1));
         }
-        Some(BootTestPlan {
-            port: bt.port,
-            http: bt.http.clone(),
-            units: bt.units.clone(),
-            timeout,
-            memory_mib: bt.memory.unwrap_or(1024),
-            firmware: bt.firmware,
-        })
-    } else {
-        None
-    };
-    let missing: Vec<(&str, &str)> = required_tools(&images, input.boot_test)
+        let secs = match &bt.timeout {
+            Some(t) => crate::config::parse_duration(t).unwrap_or(0) / 1_000_000_000,
+            None if i.arch == "amd64" => 600,
+            None => 1800,
+        };
+        timeout.insert(i.arch.clone(), secs.max(1));
+    }
+    Ok(BootTestPlan {
+        port: bt.port,
+        http: bt.http.clone(),
+        units: bt.units.clone(),
+        timeout,
+        memory_mib: bt.memory.unwrap_or(1024),
+        firmware: bt.firmware,
+    })
+}
+
+/// Checks that every tool the images need is installed, naming the Debian packages.
+fn check_tools(images: &[VmImage], boot_test: bool) -> Result<()> {
+    let missing: Vec<(&str, &str)> = required_tools(images, boot_test)
         .into_iter()
         .filter(|(tool, _)| !tool_exists(tool))
         .collect();
@@ -383,26 +423,7 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
         .kind(ErrorKind::MissingTool)
         .hint(format!("apt-get install {}", pkgs.join(" ")));
     }
-    Ok(Some(VmPlan {
-        package: pkg.name.to_string(),
-        version: pkg.version.to_string(),
-        description: pkg.description.clone().unwrap_or_default(),
-        suite,
-        mirror,
-        hostname: cfg
-            .hostname
-            .clone()
-            .unwrap_or_else(|| config::hostname_from(&pkg.name)),
-        users: cfg.users.clone().unwrap_or_default(),
-        cloud_init: cfg.cloud_init.unwrap_or(false),
-        kernel_cmdline: cfg.kernel_cmdline.clone(),
-        size,
-        filesystem: "ext4".into(),
-        images,
-        boot_test,
-        compress: input.compress,
-        source_date_epoch: input.source_date_epoch,
-    }))
+    Ok(())
 }
 
 /// One output written.
@@ -430,316 +451,6 @@ pub struct ImageResult {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VmResult {
     pub images: Vec<ImageResult>,
-}
-
-/// The seed every identifier of an image derives from: the base, the package, the settings.
-fn seed(plan: &VmPlan, image: &VmImage, deb_sha256: &str) -> Result<String> {
-    let settings = serde_json::json!({
-        "base": image.base.digest,
-        "deb": deb_sha256,
-        "hostname": plan.hostname,
-        "users": plan.users,
-        "cloud_init": plan.cloud_init,
-        "cmdline": plan.kernel_cmdline,
-        "size": plan.size,
-        "boot": image.boot,
-        "sde": plan.source_date_epoch,
-    });
-    Ok(forge_core::digest::sha256_hex(
-        settings.to_string().as_bytes(),
-    ))
-}
-
-fn kernel_cmdline(plan: &VmPlan, image: &VmImage, root_uuid: &str) -> String {
-    let mut c = format!(
-        "root=UUID={root_uuid} ro console=tty0 console={},115200",
-        image.console
-    );
-    // A busy host running the VM under emulation can miss the kernel's early timer check,
-    // which then panics ("IO-APIC + timer doesn't work"); a virtual machine's timer is fine.
-    if matches!(image.arch.as_str(), "amd64" | "i386") {
-        c.push_str(" no_timer_check");
-    }
-    if let Some(extra) = &plan.kernel_cmdline {
-        if !extra.trim().is_empty() {
-            c.push(' ');
-            c.push_str(extra.trim());
-        }
-    }
-    c
-}
-
-/// Builds every image of the plan from the packages in `debs` (target → .deb).
-pub fn execute(
-    _project: &Project,
-    plan: &VmPlan,
-    debs: &BTreeMap<String, PathBuf>,
-    shell: &Shell,
-) -> Result<VmResult> {
-    let mut images = Vec::new();
-    for image in &plan.images {
-        images.push(build_image(plan, image, debs, shell)?);
-    }
-    Ok(VmResult { images })
-}
-
-fn build_image(
-    plan: &VmPlan,
-    image: &VmImage,
-    debs: &BTreeMap<String, PathBuf>,
-    shell: &Shell,
-) -> Result<ImageResult> {
-    let started = std::time::Instant::now();
-    let deb = debs
-        .get(&image.target)
-        .with_context(|| format!("forge-deb made no package for {}", image.target))?;
-    let base_tar = base::ensure(&image.base, shell)?;
-    let deb_sha = forge_core::digest::sha256_file(deb)?;
-    let seed = seed(plan, image, &deb_sha)?;
-    let ids = disk::Ids::derive(&seed);
-    let layout = disk::layout(plan.size, &image.arch, &ids).kind(ErrorKind::Usage)?;
-    let work = &image.work_dir;
-    forge_core::fsx::create_dir_all(work)?;
-    shell.status(
-        "Preparing",
-        format!(
-            "{} {} root file system ({})",
-            plan.package, plan.version, image.arch
-        ),
-    );
-    let spec = rootfs::RootSpec {
-        arch: image.arch.clone(),
-        deb: deb.clone(),
-        hostname: plan.hostname.clone(),
-        users: plan.users.clone(),
-        cloud_init: plan.cloud_init,
-        cmdline: kernel_cmdline(plan, image, &ids.root_fs_uuid),
-        root_fs_uuid: ids.root_fs_uuid.clone(),
-        esp_fs_uuid: ids.esp_fs_uuid(),
-        boot: image.boot,
-        sde: plan.source_date_epoch,
-        suite: plan.suite.clone(),
-        package: plan.package.clone(),
-    };
-    let prepared = rootfs::prepare(work, &base_tar, &spec, shell)?;
-    shell.status(
-        "Assembling",
-        format!(
-            "{} MiB disk ({}, {}, kernel {})",
-            layout.disk_size >> 20,
-            image.arch,
-            image.boot.name(),
-            prepared.kernel_version
-        ),
-    );
-    let raw_out = image
-        .outputs
-        .iter()
-        .find(|o| o.format == DiskFormat::Raw)
-        .map(|o| o.path.clone());
-    let raw = match &raw_out {
-        Some(p) => partial(p),
-        None => work.join("disk.raw"),
-    };
-    if let Some(parent) = raw.parent() {
-        forge_core::fsx::create_dir_all(parent)?;
-    }
-    let sde = plan.source_date_epoch;
-    disk::create(&raw, &layout, &ids, image.boot, shell)?;
-    disk::write_fat(
-        &raw,
-        &layout.esp,
-        "ESP",
-        ids.esp_serial,
-        &prepared.esp,
-        sde,
-        shell,
-    )?;
-    if image.boot.bios() {
-        // Before the root file system: SYSLINUX's installer calls sync(2), which is cheap
-        // while little is waiting to be written.
-        disk::install_syslinux(&raw, &layout.esp, sde, shell)?;
-    }
-    disk::write_ext4(
-        &raw,
-        &layout.root,
-        &ids.root_fs_uuid,
-        &prepared.root,
-        sde,
-        shell,
-    )?;
-    // The trees are large and rebuilt each time.
-    let _ = std::fs::remove_dir_all(&prepared.root);
-    let _ = std::fs::remove_dir_all(&prepared.esp);
-
-    let mut written = Vec::new();
-    for o in &image.outputs {
-        let tmp = partial(&o.path);
-        if let Some(parent) = tmp.parent() {
-            forge_core::fsx::create_dir_all(parent)?;
-        }
-        match o.format {
-            DiskFormat::Raw => continue,
-            DiskFormat::Qcow2 | DiskFormat::Vmdk => {
-                shell.status(
-                    "Converting",
-                    format!("{} to {}", image.arch, o.format.name()),
-                );
-                convert::convert(&raw, o.format, &tmp, plan.compress, &seed, shell)?;
-            }
-            DiskFormat::Ova => {
-                shell.status("Packing", format!("{} OVA", image.arch));
-                let spec = convert::OvfSpec {
-                    name: plan.package.clone(),
-                    version: plan.version.clone(),
-                    description: plan.description.clone(),
-                    arch: image.arch.clone(),
-                    suite: plan.suite.clone(),
-                    capacity: layout.disk_size,
-                    memory_mib: 1024,
-                    cpus: 2,
-                    uefi: image.boot.uefi(),
-                };
-                convert::write_ova(&raw, &tmp, &spec, sde, &seed, work, shell)?;
-            }
-        }
-        commit(&o.path)?;
-    }
-    if let Some(p) = &raw_out {
-        commit(p)?;
-    }
-    for o in &image.outputs {
-        let size = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(&o.path)
-                .map(|m| m.blocks() * 512)
-                .with_context(|| format!("failed to read metadata of `{}`", o.path.display()))?
-        };
-        written.push(WrittenOutput {
-            format: o.format,
-            path: o.path.clone(),
-            size,
-        });
-        shell.status(
-            "Wrote",
-            format!(
-                "{}:{} ({:.1} MiB)",
-                o.format.name(),
-                o.path.display(),
-                size as f64 / (1 << 20) as f64
-            ),
-        );
-    }
-    let build_seconds = started.elapsed().as_secs_f64();
-
-    let mut boot_tests = Vec::new();
-    if let Some(bt) = &plan.boot_test {
-        // Boot an output qemu reads (never written: snapshot mode), else the work disk.
-        let (disk_path, format) = image
-            .outputs
-            .iter()
-            .find_map(|o| o.format.qemu_format().map(|f| (o.path.clone(), f)))
-            .unwrap_or((raw.clone(), "raw"));
-        let units = bt.units.clone().unwrap_or_else(|| prepared.units.clone());
-        let seed_disk = if plan.cloud_init {
-            Some(nocloud_seed(work, &plan.hostname, sde, shell)?)
-        } else {
-            None
-        };
-        let wanted = bt.firmware.unwrap_or(image.boot);
-        let mut firmwares = Vec::new();
-        if image.boot.uefi() && wanted.uefi() {
-            firmwares.push(Firmware::Uefi);
-        }
-        if image.boot.bios() && wanted.bios() {
-            firmwares.push(Firmware::Bios);
-        }
-        for fw in firmwares {
-            let t = boot_test::BootTest {
-                arch: image.arch.clone(),
-                firmware: fw,
-                image: disk_path.clone(),
-                format: format.to_string(),
-                port: bt.port,
-                http: bt.http.clone(),
-                units: if bt.port.is_some() {
-                    Vec::new()
-                } else {
-                    units.clone()
-                },
-                timeout: Duration::from_secs(bt.timeout.get(&image.arch).copied().unwrap_or(600)),
-                memory_mib: bt.memory_mib,
-                seed: seed_disk.clone(),
-                console_log: work.join(format!("console-{}.log", fw.name())),
-            };
-            let r = boot_test::run(&t, shell)?;
-            shell.status(
-                "Booted",
-                format!(
-                    "{} ({}): service up after {:.1}s — {}{}",
-                    r.arch,
-                    fw.name(),
-                    r.seconds_to_service,
-                    r.evidence,
-                    r.seconds_to_power_off
-                        .map(|s| format!("; powered off in {s:.1}s"))
-                        .unwrap_or_default()
-                ),
-            );
-            boot_tests.push(r);
-        }
-    }
-    if raw_out.is_none() {
-        let _ = std::fs::remove_file(&raw);
-    }
-    Ok(ImageResult {
-        arch: image.arch.clone(),
-        kernel: prepared.kernel_version.clone(),
-        disk_size: layout.disk_size,
-        outputs: written,
-        boot_tests,
-        build_seconds,
-    })
-}
-
-/// Where an output is written before it is renamed into place: `DIR/.NAME.partial/NAME`, a
-/// directory of its own so the file already has its final name (a VMDK names its own file in
-/// its descriptor).
-fn partial(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default();
-    let mut dir = std::ffi::OsString::from(".");
-    dir.push(name);
-    dir.push(".partial");
-    path.with_file_name(dir).join(name)
-}
-
-/// Moves a finished output from [`partial`] into place.
-fn commit(path: &Path) -> Result<()> {
-    let tmp = partial(path);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("failed to move `{}` into place", path.display()))?;
-    if let Some(dir) = tmp.parent() {
-        let _ = std::fs::remove_dir(dir);
-    }
-    Ok(())
-}
-
-/// A NoCloud seed disk (`cidata`) for the boot test of an image with cloud-init: no user data,
-/// the instance ID and the host name.
-fn nocloud_seed(work: &Path, hostname: &str, sde: u64, shell: &Shell) -> Result<PathBuf> {
-    let dir = work.join("cidata");
-    let _ = std::fs::remove_dir_all(&dir);
-    forge_core::fsx::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join("meta-data"),
-        format!("instance-id: forge-boot-test\nlocal-hostname: {hostname}\n"),
-    )
-    .context("failed to write the NoCloud meta-data")?;
-    std::fs::write(dir.join("user-data"), "#cloud-config\n{}\n")
-        .context("failed to write the NoCloud user-data")?;
-    let img = work.join("cidata.img");
-    disk::write_fat_image(&img, 2 << 20, "cidata", &dir, sde, shell)?;
-    Ok(img)
 }
 
 #[cfg(test)]
