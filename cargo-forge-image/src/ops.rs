@@ -33,7 +33,7 @@ use crate::oci::{Format, PlatformSpec, RuntimeConfig};
 use crate::registry::Reference;
 
 /// A local output.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
 pub enum OutputSpec {
     Oci(PathBuf),
@@ -54,14 +54,14 @@ pub fn parse_output(s: &str) -> Result<OutputSpec> {
 }
 
 /// One platform of the image.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlatformPlan {
     pub platform: PlatformSpec,
     pub target: TargetInfo,
 }
 
 /// The whole run, decided.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImagePlan {
     pub toolchain: Toolchain,
     pub profile: String,

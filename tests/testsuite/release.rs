@@ -350,8 +350,7 @@ fn dry_run_and_confirmation() {
     let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
     let out = repo.release(&["v0.1.0", "--dry-run", "--message-format", "json"], &[]);
     assert_success(&out, "dry run");
-    let v: serde_json::Value =
-        serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
+    let v = crate::json::document(&out, "cargo-forge/release-dry-run/v1");
     assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
     assert!(v["staged"][0]["assets"]
         .as_array()

@@ -842,7 +842,7 @@ fn planned_compression(forge_deb: &Path, krate: &Path, extra: &[&str]) -> Result
     let out = cmd::output(&mut c)?;
     let plan: Value = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("`{}` printed no JSON plan", cmd::display(&c)))?;
-    Ok(plan["plan"]["compression"].clone())
+    Ok(plan["compression"].clone())
 }
 
 fn describe_ours(compression: &Value) -> String {

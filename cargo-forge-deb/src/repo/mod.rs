@@ -132,7 +132,7 @@ impl RepoOptions {
 }
 
 /// What an update did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoReport {
     pub dir: PathBuf,
     pub suite: String,
@@ -150,7 +150,7 @@ pub struct RepoReport {
 }
 
 /// One package given to an update.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AddedPackage {
     pub package: String,
     pub version: String,
@@ -164,7 +164,7 @@ pub struct AddedPackage {
 }
 
 /// One package removed from the index by retention.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RemovedPackage {
     pub package: String,
     pub version: String,

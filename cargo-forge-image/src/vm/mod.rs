@@ -44,7 +44,7 @@ use self::config::{BootMode, VmConfig, VmUser};
 use self::convert::DiskFormat;
 
 /// One requested output, `FORMAT:FILE`; `{arch}` in FILE is the Debian architecture.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmOutput {
     pub format: DiskFormat,
     pub path: PathBuf,
@@ -72,7 +72,7 @@ pub fn split_outputs(outputs: &[String]) -> Result<(Vec<(DiskFormat, String)>, V
 }
 
 /// One architecture's image.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmImage {
     pub arch: String,
     pub target: String,
@@ -86,7 +86,7 @@ pub struct VmImage {
 }
 
 /// What `--boot-test` waits for.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootTestPlan {
     pub port: Option<u16>,
     pub http: Option<String>,
@@ -100,7 +100,7 @@ pub struct BootTestPlan {
 }
 
 /// The VM half of an image plan.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmPlan {
     pub package: String,
     pub version: String,
@@ -406,7 +406,7 @@ pub fn plan(input: PlanInput) -> Result<Option<VmPlan>> {
 }
 
 /// One output written.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WrittenOutput {
     pub format: DiskFormat,
     pub path: PathBuf,
@@ -415,7 +415,7 @@ pub struct WrittenOutput {
 }
 
 /// One architecture's result.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageResult {
     pub arch: String,
     pub kernel: String,
@@ -427,7 +427,7 @@ pub struct ImageResult {
 }
 
 /// The result of the VM half of a run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmResult {
     pub images: Vec<ImageResult>,
 }
