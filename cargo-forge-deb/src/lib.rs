@@ -9,8 +9,8 @@
 //! [`manifest`] (the metadata tables, with [`config_error`] for their errors), [`version`], [`assets`], [`copyright`] (DEP-5), [`docs`] (changelog),
 //! [`systemd`] (units and maintainer scripts), [`deps`] (`Depends`, with [`elf`]), [`control`], [`writer`]
 //! (the `.deb` itself), then the optional steps [`sign`], [`lint`], [`install_test`], and
-//! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), and [`init`] for
-//! `cargo forge-deb init`.
+//! [`repo`] for `cargo forge-deb repo` (on [`deb822`] and [`debfile`]), [`init`] for
+//! `cargo forge-deb init`, and [`json`], the documents of `--message-format json`.
 
 pub mod assets;
 pub mod cli;
@@ -23,6 +23,7 @@ pub mod deps;
 pub mod docs;
 pub mod elf;
 pub mod init;
+pub mod json;
 pub mod lint;
 pub mod manifest;
 pub mod ops;
@@ -36,14 +37,14 @@ pub mod repo;
 pub mod sign;
 
 use anyhow::Result;
-use clap::Parser;
 
 use forge_core::Shell;
 
 /// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
-    // clap prints help and version itself (exit 0); a bad command line exits 2.
-    let cli::Cargo::ForgeDeb(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    // clap prints help and version itself (exit 0); a bad command line exits 2 (and prints an
+    // error document in JSON mode).
+    let cli::Cargo::ForgeDeb(cli) = forge_core::json::parse_args(args);
     match cli.command {
         Some(cli::DebCommand::Init(init)) => {
             let shell = init.output.shell();
@@ -71,7 +72,7 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
     let (project, plan) = ops::plan(args, shell)?;
     if args.dry_run {
         if shell.is_json() {
-            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+            shell.json(&plan)?;
         } else {
             for job in &plan.packages {
                 shell.status(
@@ -109,8 +110,9 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
             install_test::install_on_host(&p.path, dbgsym, shell)?;
         }
     }
+    let count = produced.len();
     if shell.is_json() {
-        shell.json(&serde_json::json!({ "reason": "packages", "packages": produced }))?;
+        shell.json(&json::PackagesDocument { packages: produced })?;
     } else {
         // One produced path per line (cargo-deb's order: a .ddeb before its .deb).
         for p in &produced {
@@ -122,11 +124,7 @@ pub fn run(args: &cli::DebArgs, shell: &Shell) -> Result<()> {
     }
     shell.status(
         "Finished",
-        format!(
-            "{} package{}",
-            produced.len(),
-            if produced.len() == 1 { "" } else { "s" }
-        ),
+        format!("{count} package{}", if count == 1 { "" } else { "s" }),
     );
     Ok(())
 }

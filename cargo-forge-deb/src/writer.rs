@@ -23,7 +23,17 @@ use forge_core::archive::{Entry, TarOptions};
 use forge_core::fsx::AtomicFile;
 
 /// Compression of the tar members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     Xz,
@@ -66,7 +76,7 @@ impl Compression {
 }
 
 /// The compression settings of one run.
-#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CompressionSettings {
     pub format: Compression,
     pub level: u32,

@@ -132,7 +132,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// The limits in effect (defaults filled in), and the keys that set them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageLimits {
     pub max_layer_size: u64,
     pub max_layer_entries: u64,

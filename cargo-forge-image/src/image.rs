@@ -46,14 +46,14 @@ impl BuiltImage {
 }
 
 /// Summary for `--message-format json`.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ImageSummary {
     pub digest: String,
     pub media_type: String,
     pub platforms: Vec<PlatformSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PlatformSummary {
     pub platform: String,
     pub digest: String,

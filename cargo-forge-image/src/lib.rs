@@ -10,7 +10,8 @@
 //! [`oci`] (documents and media types), [`image`] (assembly), [`base`] (base images),
 //! [`output`] (OCI layout, docker archive), [`push`] (push, push-by-digest, merge),
 //! [`registry`] and [`auth`] (the registry client and credentials), [`init`] for
-//! `cargo forge-image init`, and [`vm`]: bootable VM disk images (`--output qcow2:FILE`).
+//! `cargo forge-image init`, [`vm`]: bootable VM disk images (`--output qcow2:FILE`), and
+//! [`json`], the documents of `--message-format json`.
 
 pub mod auth;
 pub mod base;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod image;
 pub mod init;
+pub mod json;
 pub mod layer;
 pub mod oci;
 pub mod ops;
@@ -28,13 +30,12 @@ pub mod tags;
 pub mod vm;
 
 use anyhow::Result;
-use clap::Parser;
 
 use forge_core::Shell;
 
 /// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
-    let cli::Cargo::ForgeImage(cli) = cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    let cli::Cargo::ForgeImage(cli) = forge_core::json::parse_args(args);
     match cli.command {
         Some(cli::ImageCommand::Init(init)) => {
             let shell = init.output.shell();
@@ -59,7 +60,7 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
     let (project, plan) = ops::plan(args, shell)?;
     if args.dry_run {
         if shell.is_json() {
-            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+            shell.json(&plan)?;
         } else {
             if plan.wants_oci() {
                 for p in &plan.platforms {
@@ -111,14 +112,12 @@ pub fn run(args: &cli::ImageArgs, shell: &Shell) -> Result<()> {
     };
     let vm = ops::execute_vm(&project, &plan, oci, shell)?;
     if shell.is_json() {
-        let mut doc = serde_json::json!({ "reason": "image" });
-        if let Some(r) = &result {
-            doc["image"] = serde_json::to_value(r)?;
-        }
-        if let Some(v) = &vm {
-            doc["vm"] = serde_json::to_value(v)?;
-        }
-        shell.json(&doc)?;
+        shell.json(&json::ImageDocument {
+            image: result.as_ref().map(|r| r.image.clone()),
+            pushed: result.iter().flat_map(|r| r.pushed.clone()).collect(),
+            outputs: result.iter().flat_map(|r| r.outputs.clone()).collect(),
+            vm: vm.clone(),
+        })?;
     } else {
         for p in result.iter().flat_map(|r| &r.pushed) {
             shell.data(p);

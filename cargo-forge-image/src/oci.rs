@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest format: `--format` and the image table's `format`, one closed set spelled
 /// `oci`/`docker` in both and in JSON output; an unknown value is an error listing these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Oci,
@@ -132,7 +134,7 @@ impl BlobRef {
 }
 
 /// A platform: `linux/arm64/v8`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct PlatformSpec {
     pub os: String,
     pub architecture: String,
@@ -223,7 +225,7 @@ pub fn index(
 }
 
 /// The runtime settings of an image (the `config` object of the image configuration).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuntimeConfig {
     pub user: Option<String>,
     pub env: Vec<String>,

@@ -37,7 +37,7 @@ pub use execute::execute_with;
 pub use plan::plan_request;
 
 /// A local output.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
 pub enum OutputSpec {
     Oci(PathBuf),
@@ -58,14 +58,14 @@ pub fn parse_output(s: &str) -> Result<OutputSpec> {
 }
 
 /// One platform of the image.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlatformPlan {
     pub platform: PlatformSpec,
     pub target: TargetInfo,
 }
 
 /// The whole run, decided.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImagePlan {
     pub toolchain: Toolchain,
     pub profile: String,

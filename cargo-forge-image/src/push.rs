@@ -475,9 +475,10 @@ pub fn merge_command(args: &crate::cli::MergeArgs, shell: &Shell) -> Result<()> 
         ),
     );
     if shell.is_json() {
-        shell.json(
-            &serde_json::json!({ "reason": "merged", "digest": r.digest, "pushed": pushed }),
-        )?;
+        shell.json(&crate::json::MergeDocument {
+            digest: r.digest.clone(),
+            pushed,
+        })?;
     } else {
         for p in pushed {
             shell.data(p);

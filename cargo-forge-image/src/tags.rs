@@ -64,7 +64,9 @@ pub fn check_template(t: &str) -> Result<()> {
 }
 
 /// Which versions a tag follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Track {
     /// Names one version or commit (`1.2.3`, `sha-0123abc`): pushed as it is.

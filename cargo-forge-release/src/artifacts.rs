@@ -23,7 +23,15 @@ use crate::stage::{Asset, AssetKind};
 /// (clap), spelled as the config spells them, in JSON output too (`"tar.gz"`). An unknown value
 /// is an error that lists these. `tgz` and `txz` are accepted aliases.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
 )]
 pub enum ArchiveFormat {
     #[serde(rename = "tar.gz", alias = "tgz")]

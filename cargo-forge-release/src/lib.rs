@@ -4,7 +4,8 @@
 //! [`ops`] (executing it: stage, sign, publish), [`version`], [`config`] (the release table),
 //! [`git`], [`artifacts`] (archives, checksums, signatures), [`stage`] (the staged release),
 //! [`state`] (resumption), [`hosts`] (where releases go), [`ci`] (the generated workflow),
-//! [`init`] (the starter table of `cargo forge-release init`).
+//! [`init`] (the starter table of `cargo forge-release init`), [`json`] (the documents of
+//! `--message-format json`).
 //!
 //! The commands here are thin: the one-shot [`release`] and the phases [`plan_phase`],
 //! [`build_phase`], [`push_image_phase`], [`publish_phase`] and [`merge_phase`] make or read the
@@ -17,6 +18,7 @@ pub mod config;
 pub mod git;
 pub mod hosts;
 pub mod init;
+pub mod json;
 pub mod ops;
 pub mod plan;
 pub mod sbom;
@@ -27,7 +29,6 @@ pub mod version;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use forge_core::ResultExt;
 
 use forge_core::Shell;
@@ -36,8 +37,7 @@ use crate::plan::{ReleasePlan, UnitPlan};
 
 /// Parses argv and runs the command. Returns the shell (for error reporting) and the result.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()>)> {
-    let cli::Cargo::ForgeRelease(cli) =
-        cli::Cargo::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    let cli::Cargo::ForgeRelease(cli) = forge_core::json::parse_args(args);
     let (shell, result) = match cli.command {
         Some(cli::ReleaseCommand::Init(init)) => {
             let shell = init.output.shell();
@@ -119,7 +119,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
     // nothing built or written.
     if args.dry_run {
         if shell.is_json() {
-            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan }))?;
+            shell.json(&plan)?;
         } else {
             ops::show(&plan, shell);
             shell.status("Planned", "nothing built or published (--dry-run)");
@@ -217,8 +217,10 @@ fn stage_and_publish(
     }
     if args.stage_only {
         if shell.is_json() {
-            let staged: Vec<&stage::Staged> = staged_units.iter().map(|(_, s)| s).collect();
-            shell.json(&serde_json::json!({ "reason": "plan", "plan": plan, "staged": staged }))?;
+            shell.json(&json::StagedDocument {
+                plan: plan.clone(),
+                staged: staged_units.iter().map(|(_, s)| s.clone()).collect(),
+            })?;
         } else {
             ops::show(plan, shell);
             for (_, s) in &staged_units {
@@ -247,11 +249,18 @@ fn report_published(
     shell: &Shell,
 ) -> Result<()> {
     if shell.is_json() {
-        let releases: Vec<serde_json::Value> = published
+        let releases = published
             .iter()
-            .map(|(u, s)| serde_json::json!({ "tag": u.tag, "packages": u.packages, "assets": s.assets }))
+            .map(|(u, s)| json::PublishedRelease {
+                tag: u.tag.clone(),
+                packages: u.packages.clone(),
+                assets: s.assets.clone(),
+            })
             .collect();
-        shell.json(&serde_json::json!({ "reason": "published", "version": plan.version, "releases": releases }))?;
+        shell.json(&json::PublishedDocument {
+            version: plan.version.clone(),
+            releases,
+        })?;
     }
     for (u, s) in published {
         shell.status(
@@ -301,7 +310,7 @@ pub fn plan_phase(p: &cli::PlanArgs, shell: &Shell) -> Result<()> {
     };
     write_plan(&path, &plan)?;
     if shell.is_json() {
-        shell.json(&serde_json::json!({ "reason": "plan", "path": path, "plan": plan }))?;
+        shell.json(&json::PlannedDocument { path, plan })?;
     } else {
         ops::show(&plan, shell);
         shell.status("Wrote", path.display());
@@ -351,6 +360,7 @@ pub fn build_phase(p: &cli::BuildArgs, shell: &Shell) -> Result<()> {
     let out = std::path::absolute(&p.out)
         .with_context(|| format!("failed to resolve `{}`", p.out.display()))?;
     let mut count = 0;
+    let mut built = Vec::new();
     for pkg in &plan.packages {
         let unit = plan
             .unit_of(&pkg.name)
@@ -394,12 +404,16 @@ pub fn build_phase(p: &cli::BuildArgs, shell: &Shell) -> Result<()> {
                     dir.display()
                 ),
             );
+            built.push(staged);
         }
     }
     shell.status(
         "Finished",
         format!("{count} files staged in {}", out.display()),
     );
+    if shell.is_json() {
+        shell.json(&json::BuiltDocument { staged: built })?;
+    }
     Ok(())
 }
 
@@ -484,7 +498,7 @@ pub fn push_image_phase(p: &cli::PushImageArgs, shell: &Shell) -> Result<()> {
     let exec = ops::Exec::new(&plan, p.network.retries, &p.network.insecure_registries)?;
     let parts = read_parts(&p.artifacts, &plan)?;
     forge_core::fsx::create_dir_all(&p.digests)?;
-    let mut written = 0;
+    let mut written = Vec::new();
     for part in &parts {
         let Some((image, layout)) = part_layout(part) else {
             continue;
@@ -550,14 +564,24 @@ pub fn push_image_phase(p: &cli::PushImageArgs, shell: &Shell) -> Result<()> {
             let path = p.digests.join(name);
             forge_core::fsx::write_atomic(&path, &serde_json::to_vec_pretty(&file)?)?;
             shell.status("Wrote", format!("{} ({})", path.display(), file.digest));
-            written += 1;
+            written.push(json::WrittenDigestFile {
+                path,
+                digest: file.digest,
+                repository: file.repository,
+                platform: file.platform.display(),
+            });
         }
     }
-    if written == 0 && !parts.iter().any(|p| p.staged.image.is_some()) {
+    if written.is_empty() && !parts.iter().any(|p| p.staged.image.is_some()) {
         shell.note(format!(
             "no image staged under `{}`: nothing to push",
             p.artifacts.display()
         ));
+    }
+    if shell.is_json() {
+        shell.json(&json::DigestsDocument {
+            digest_files: written,
+        })?;
     }
     Ok(())
 }
@@ -676,7 +700,7 @@ pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
         digests.push(d);
     }
     let version = semver::Version::parse(&plan.version)?;
-    let mut merged = 0;
+    let mut merged = Vec::new();
     for unit in &plan.releases {
         for name in &unit.packages {
             let Some(image) = plan.package(name).and_then(|pk| pk.image.as_ref()) else {
@@ -733,15 +757,25 @@ pub fn merge_phase(p: &cli::MergeArgs, shell: &Shell) -> Result<()> {
                     "Merged",
                     format!("{} platforms into {repository}@{digest}", mine.len()),
                 );
-                for r in &pushed {
-                    shell.data(r);
+                if !shell.is_json() {
+                    for r in &pushed {
+                        shell.data(r);
+                    }
                 }
-                merged += 1;
+                merged.push(json::MergedImage {
+                    package: name.clone(),
+                    repository: repository.clone(),
+                    digest,
+                    pushed,
+                });
             }
         }
     }
-    if merged == 0 {
+    if merged.is_empty() {
         shell.note("the plan has no image for an `oci` host: nothing to merge");
+    }
+    if shell.is_json() {
+        shell.json(&json::MergedDocument { images: merged })?;
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// What an asset is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum AssetKind {
     Archive,
@@ -17,7 +19,7 @@ pub enum AssetKind {
 }
 
 /// One file of the release.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Asset {
     /// File name as published (unique within the release).
     pub name: String,
@@ -73,7 +75,7 @@ impl Asset {
 }
 
 /// The image part of a release, when `artifacts` includes `image`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StagedImage {
     /// The package it is the image of.
     #[serde(default)]
@@ -101,7 +103,7 @@ fn latest() -> String {
 }
 
 /// Everything a host needs to publish: one release (a tag), or one `build` phase's part of it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Staged {
     /// The release's packages, joined with `, ` (for messages and pointers' contents).
     pub package: String,

@@ -34,7 +34,7 @@ use crate::target::{self, TargetInfo};
 use crate::toolchain::Toolchain;
 
 /// A resolved backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Cargo,
@@ -73,7 +73,7 @@ pub struct BuildRequest {
 }
 
 /// One command of the build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BuildStep {
     pub backend: Backend,
     /// Triples built by this step (empty: host without `--target`).
@@ -85,7 +85,7 @@ pub struct BuildStep {
 }
 
 /// The whole build, decided.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BuildPlan {
     pub toolchain: Toolchain,
     pub target_dir: PathBuf,

@@ -87,15 +87,33 @@ impl Starter {
     }
 }
 
-/// The result of a run, for `--message-format json`.
-#[derive(Debug, serde::Serialize)]
-struct Report<'a> {
-    reason: &'static str,
-    manifest: &'a Path,
-    table: String,
-    /// `created`, `replaced`, or `dry-run`.
-    action: &'static str,
-    toml: &'a str,
+/// The result of a run, for `--message-format json` (`cargo-forge/init/v1`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct InitDocument {
+    /// The package's Cargo.toml.
+    pub manifest: PathBuf,
+    /// The table, dotted: `package.metadata.deb`.
+    pub table: String,
+    /// What was done.
+    pub action: InitAction,
+    /// The starter table as TOML text (comments included).
+    pub toml: String,
+}
+
+impl crate::json::Document for InitDocument {
+    const SCHEMA: &'static str = "cargo-forge/init/v1";
+}
+
+/// What `init` did with the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitAction {
+    /// Written into a Cargo.toml that had no such table.
+    Created,
+    /// Written over the existing table (`--force`).
+    Replaced,
+    /// Printed only (`--dry-run`).
+    DryRun,
 }
 
 /// Runs `init`: selects the package, renders its starter table with `render`, checks it with
@@ -140,7 +158,7 @@ pub fn run(
             ));
         }
         if shell.is_json() {
-            return shell.json(&report(&manifest, &starter, "dry-run"));
+            return shell.json(&report(&manifest, &starter, InitAction::DryRun));
         }
         shell.data(starter.text.trim());
         return Ok(());
@@ -151,7 +169,11 @@ pub fn run(
     }
     graft(&mut doc, &starter)?;
     crate::fsx::write_atomic(&manifest, doc.to_string().as_bytes())?;
-    let action = if exists { "replaced" } else { "created" };
+    let action = if exists {
+        InitAction::Replaced
+    } else {
+        InitAction::Created
+    };
     if shell.is_json() {
         shell.json(&report(&manifest, &starter, action))?;
     }
@@ -169,13 +191,12 @@ pub fn run(
     Ok(())
 }
 
-fn report<'a>(manifest: &'a Path, starter: &'a Starter, action: &'static str) -> Report<'a> {
-    Report {
-        reason: "init",
-        manifest,
+fn report(manifest: &Path, starter: &Starter, action: InitAction) -> InitDocument {
+    InitDocument {
+        manifest: manifest.to_path_buf(),
         table: starter.dotted(),
         action,
-        toml: &starter.text,
+        toml: starter.text.clone(),
     }
 }
 

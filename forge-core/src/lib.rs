@@ -5,7 +5,7 @@
 //! [`shell`] (and its GitHub Actions side, [`gha`]), the single [`process`] runner, the [`target`] table, the [`project`] model read from
 //! `cargo metadata`, the layered [`config`], the [`build`] engine with its backends, the [`qemu`]
 //! runner for foreign binaries, reproducible [`archive`] writing, the configuration [`reference`], [`digest`]s, the one [`http`]
-//! client with its retry policy, the common [`cli`] flags, the [`exit`] codes, the starter tables of [`init`] and the checked examples of [`help`].
+//! client with its retry policy, the common [`cli`] flags, the [`json`] documents of `--message-format json`, the [`exit`] codes, the starter tables of [`init`] and the checked examples of [`help`].
 
 pub mod archive;
 pub mod build;
@@ -20,6 +20,7 @@ pub mod gpg;
 pub mod help;
 pub mod http;
 pub mod init;
+pub mod json;
 pub mod process;
 pub mod project;
 pub mod qemu;

@@ -3,8 +3,9 @@
 //! Modelled on cargo's `Shell`: status lines with a right-aligned, bold green verb
 //! (`   Packaging foo v1.0.0`), `warning:` / `error:` / `note:` / `hint:` prefixes, verbosity decided
 //! in one place, and colour decided once from `--color`, `NO_COLOR` and whether stderr is a terminal.
-//! Everything meant for people goes to stderr; stdout only carries data (produced paths, JSON), so
-//! that scripts can consume it.
+//! Everything meant for people goes to stderr; stdout only carries data (produced paths, JSON
+//! documents of [`crate::json`], an error's document last in JSON mode), so that scripts can
+//! consume it.
 //!
 //! Progress bars come from here too (`indicatif` behind a shared `MultiProgress`); status lines are
 //! printed "above" active bars, and bars are hidden when stderr is not a terminal, when `-q`/`-v` is
@@ -227,9 +228,10 @@ impl Shell {
         });
     }
 
-    /// One JSON document on stdout (`--message-format json`), compact, one line.
-    pub fn json(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
-        let text = serde_json::to_string(value)?;
+    /// One JSON document on stdout (`--message-format json`), compact, one line, with its
+    /// `"schema"` name (see [`crate::json`]).
+    pub fn json<D: crate::json::Document>(&self, doc: &D) -> anyhow::Result<()> {
+        let text = serde_json::to_string(&crate::json::to_value(doc)?)?;
         self.data(text);
         Ok(())
     }
@@ -296,6 +298,10 @@ impl Shell {
             self.hint(hint);
         }
         self.annotate(crate::gha::Level::Error, &report.join("\n"));
+        if self.is_json() {
+            // The last document on stdout, redacted like every line (through `data`).
+            let _ = self.json(&crate::json::ErrorDocument::of(err));
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::usage;
 
 /// What a target triple maps to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetInfo {
     /// The Rust triple, e.g. `aarch64-unknown-linux-gnu`.
     pub triple: String,

@@ -19,7 +19,7 @@ use crate::process::Cmd;
 use crate::shell::Shell;
 
 /// A resolved toolchain.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Toolchain {
     /// What the user asked for (`default` when nothing).
     pub name: String,

@@ -25,6 +25,7 @@ pub mod github;
 pub mod hostile;
 pub mod registry;
 pub mod s3;
+pub mod schemas;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

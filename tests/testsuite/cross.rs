@@ -48,13 +48,8 @@ fn planned_steps(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<(String
     all.extend(args);
     let out = forge_deb(dir, &all, env);
     assert_success(&out, "forge-deb --dry-run");
-    let text = stdout(&out);
-    let doc: serde_json::Value = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["reason"] == "plan")
-        .unwrap_or_else(|| panic!("no plan in {text}"));
-    doc["plan"]["build"]["steps"]
+    let doc = crate::json::document(&out, "cargo-forge/deb-plan/v1");
+    doc["build"]["steps"]
         .as_array()
         .unwrap()
         .iter()

@@ -393,11 +393,9 @@ fn dry_run_and_json() {
     let fx = Fixture::copy("cli-tool");
     let out = fx.forge_deb(&["--dry-run", "--message-format", "json", "--target", AMD64]);
     assert_success(&out, "dry run");
-    let plan: serde_json::Value =
-        serde_json::from_str(stdout(&out).trim()).expect("one JSON document");
-    assert_eq!(plan["reason"], "plan");
-    assert_eq!(plan["plan"]["packages"][0]["name"], "forge-fixture-cli");
-    assert!(plan["plan"]["build"]["steps"][0]["command"]["args"]
+    let plan = crate::json::document(&out, "cargo-forge/deb-plan/v1");
+    assert_eq!(plan["packages"][0]["name"], "forge-fixture-cli");
+    assert!(plan["build"]["steps"][0]["command"]["args"]
         .as_array()
         .unwrap()
         .iter()
@@ -409,8 +407,7 @@ fn dry_run_and_json() {
 
     let out = fx.forge_deb(&["--message-format", "json"]);
     assert_success(&out, "json run");
-    let last = stdout(&out).lines().last().unwrap().to_string();
-    let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let v = crate::json::document(&out, "cargo-forge/deb-packages/v1");
     let p = &v["packages"][0];
     assert_eq!(
         p["sha256"].as_str().unwrap(),

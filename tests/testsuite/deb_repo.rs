@@ -431,7 +431,7 @@ fn keep_retains_the_newest_versions_and_prunes_the_pool() {
         .arg(&v3);
     let out = run(&mut cmd);
     assert_success(&out, "forge-deb repo --keep 1");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let report = crate::json::document(&out, "cargo-forge/deb-repo/v1");
     let removed: Vec<(&str, bool)> = report["removed"]
         .as_array()
         .unwrap()

@@ -305,9 +305,23 @@ fn push_by_digest_and_merge_equal_one_shot() {
     }
     let merged = format!("{repo}:merged");
     let mut cmd = Command::new(bin("cargo-forge-image"));
-    cmd.args(["forge-image", "merge", "--tag", &merged])
-        .args(&files);
-    assert_success(&run(&mut cmd), "merge");
+    cmd.args([
+        "forge-image",
+        "merge",
+        "--tag",
+        &merged,
+        "--message-format",
+        "json",
+    ])
+    .args(&files);
+    let out = run(&mut cmd);
+    assert_success(&out, "merge");
+    let doc = crate::json::document(&out, "cargo-forge/image-merge/v1");
+    assert_eq!(
+        doc["pushed"][0].as_str().unwrap(),
+        format!("{merged}@{}", doc["digest"].as_str().unwrap()),
+        "{doc}"
+    );
     let a = run(Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", "--raw"])
         .arg(format!("docker://{one_shot}")));
@@ -448,10 +462,25 @@ fn oci_layout_and_docker_archive_outputs() {
             &format!("oci:{}", layout.display()),
             "--output",
             &format!("docker-archive:{}", archive.display()),
+            "--message-format",
+            "json",
         ],
         &[],
     );
     assert_success(&out, "local outputs");
+    // One level: the image's summary, the outputs, nothing pushed, no VM.
+    let doc = crate::json::document(&out, "cargo-forge/image/v1");
+    assert!(
+        doc["image"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{doc}"
+    );
+    assert!(doc["image"]["media_type"].is_string(), "{doc}");
+    assert_eq!(doc["outputs"][0]["kind"], "oci", "{doc}");
+    assert_eq!(doc["outputs"][1]["kind"], "docker-archive", "{doc}");
+    assert_eq!(doc["pushed"], serde_json::json!([]), "{doc}");
     let bundle = dir.path().join("bundle");
     assert_success(
         &run(Command::new("umoci")

@@ -178,8 +178,7 @@ fn workspace_member_refusal_force_and_dry_run() {
         ],
     );
     assert_success(&out, "image init --dry-run json");
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(v["reason"], "init");
+    let v = crate::json::document(&out, "cargo-forge/init/v1");
     assert_eq!(v["action"], "dry-run");
     assert_eq!(v["table"], "package.metadata.forge.image");
     assert!(v["toml"].as_str().unwrap().contains("base = \"scratch\""));
@@ -262,8 +261,8 @@ fn image_and_release_init_then_plan() {
         &["--dry-run", "--message-format", "json"],
     );
     assert_success(&out, "forge-image --dry-run with the starter table");
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let tags: Vec<&str> = v["plan"]["tags"]
+    let v = crate::json::document(&out, "cargo-forge/image-plan/v1");
+    let tags: Vec<&str> = v["tags"]
         .as_array()
         .unwrap()
         .iter()
@@ -277,10 +276,16 @@ fn image_and_release_init_then_plan() {
     let out = forge(
         fx.path(),
         "release",
-        &["0.1.0", "--dry-run", "--no-tag", "--message-format", "json"],
+        &[
+            "0.1.0",
+            "--stage-only",
+            "--no-tag",
+            "--message-format",
+            "json",
+        ],
     );
-    assert_success(&out, "forge-release --dry-run with the starter table");
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_success(&out, "forge-release --stage-only with the starter table");
+    let v = crate::json::document(&out, "cargo-forge/release-staged/v1");
     assert_eq!(
         v["plan"]["packages"][0]["artifacts"],
         serde_json::json!(["archive", "deb", "image"])

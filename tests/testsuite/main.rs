@@ -18,6 +18,7 @@ mod gha;
 mod image;
 mod image_docker;
 mod init;
+mod json;
 mod modes;
 mod readme;
 mod registry;

@@ -351,9 +351,8 @@ fn dry_run_stage_only_and_confirmation() {
     let repo = ReleaseRepo::new("hosts = [{ kind = \"dir\", path = \"dist\" }]");
     let out = repo.release(&["v0.1.0", "--dry-run", "--message-format", "json"], &[]);
     assert_success(&out, "dry run");
-    let v: serde_json::Value =
-        serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
-    assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
+    let v = crate::json::document(&out, "cargo-forge/release-plan/v1");
+    assert_eq!(v["releases"][0]["tag"], "v0.1.0");
     assert!(v.get("staged").is_none(), "a dry run staged: {v}");
     assert!(
         !repo.path().join("target/forge").exists(),
@@ -361,8 +360,7 @@ fn dry_run_stage_only_and_confirmation() {
     );
     let out = repo.release(&["v0.1.0", "--stage-only", "--message-format", "json"], &[]);
     assert_success(&out, "stage only");
-    let v: serde_json::Value =
-        serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
+    let v = crate::json::document(&out, "cargo-forge/release-staged/v1");
     assert_eq!(v["plan"]["releases"][0]["tag"], "v0.1.0");
     assert!(v["staged"][0]["assets"]
         .as_array()

@@ -318,9 +318,19 @@ fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
     assert!(yml.contains("x86_64-unknown-linux-gnu"), "{yml}");
     assert!(!yml.contains("aarch64-unknown-linux-gnu"), "{yml}");
 
-    let out = release(&["ci", "--provider", "github", "--check"]);
+    let out = release(&[
+        "ci",
+        "--provider",
+        "github",
+        "--check",
+        "--message-format",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("is up to date"), "{}", stderr(&out));
+    let doc = crate::json::document(&out, "cargo-forge/release-ci/v1");
+    assert_eq!(doc["path"], workflow.display().to_string(), "{doc}");
+    assert_eq!(doc["written"], false, "{doc}");
 
     std::fs::write(
         &manifest,
@@ -330,8 +340,17 @@ fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
         ),
     )
     .unwrap();
-    let out = release(&["ci", "--provider", "github", "--check"]);
+    let out = release(&[
+        "ci",
+        "--provider",
+        "github",
+        "--check",
+        "--message-format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let doc = crate::json::document(&out, "cargo-forge/error/v1");
+    assert_eq!(doc["exit_code"], 4, "{doc}");
     let err = stderr(&out);
     assert!(err.contains("is stale"), "{err}");
     assert!(

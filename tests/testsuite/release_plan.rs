@@ -98,12 +98,26 @@ fn workspace_packages_one_by_one_and_together() {
         &["`forge-ws-probe` has no binary", "--exclude forge-ws-probe"],
     );
     // `{{name}}` is the package's name (it was released as literal text).
-    let out = repo.release(&["plan", "1.0.0", "-p", "forge-ws-alpha"], &[]);
+    let out = repo.release(
+        &[
+            "plan",
+            "1.0.0",
+            "-p",
+            "forge-ws-alpha",
+            "--message-format",
+            "json",
+        ],
+        &[],
+    );
     assert_success(&out, "plan with {{name}}");
+    let planned = crate::json::document(&out, "cargo-forge/release-planned/v1");
     let plan: serde_json::Value = serde_json::from_slice(
         &std::fs::read(repo.path().join("target/forge/release/plan.json")).unwrap(),
     )
     .unwrap();
+    // plan.json is the `cargo-forge/release-plan/v1` document, and what `plan` printed.
+    crate::json::validate(&plan);
+    assert_eq!(planned["plan"], plan);
     assert_eq!(plan["releases"][0]["tag"], "forge-ws-alpha-v1.0.0");
 
     for pkg in ["forge-ws-alpha", "forge-ws-beta"] {
@@ -346,10 +360,20 @@ fn secrets_only_where_used() {
             plan_file.to_str().unwrap(),
             "--out",
             arts.to_str().unwrap(),
+            "--message-format",
+            "json",
         ],
         &no_token,
     );
     assert_success(&out, "build without a token");
+    let built = crate::json::document(&out, "cargo-forge/release-built/v1");
+    assert_eq!(built["staged"][0]["package"], "forge-ws-alpha", "{built}");
+    assert!(
+        Path::new(built["staged"][0]["dir"].as_str().unwrap())
+            .join("staged.json")
+            .is_file(),
+        "{built}"
+    );
 
     // push-image: registry only, no cargo (the probe is not run again).
     let before = probe_lines(&probe).len();
@@ -365,10 +389,16 @@ fn secrets_only_where_used() {
             arts.to_str().unwrap(),
             "--digests",
             digests.to_str().unwrap(),
+            "--message-format",
+            "json",
         ],
         &env,
     );
     assert_success(&out, "push-image");
+    let pushed = crate::json::document(&out, "cargo-forge/release-digests/v1");
+    let written = Path::new(pushed["digest_files"][0]["path"].as_str().unwrap());
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(written).unwrap()).unwrap();
+    assert_eq!(file["digest"], pushed["digest_files"][0]["digest"]);
     assert_eq!(probe_lines(&probe).len(), before, "push-image ran a build");
     assert!(
         !stderr(&out).contains("Compiling") && !stderr(&out).contains("Building"),
@@ -410,6 +440,8 @@ fn secrets_only_where_used() {
             "--artifacts",
             arts.to_str().unwrap(),
             "--yes",
+            "--message-format",
+            "json",
         ],
         &[
             ("GITHUB_TOKEN", ""),
@@ -429,6 +461,13 @@ fn secrets_only_where_used() {
             "nothing was done",
         ],
     );
+    let error = crate::json::document(&out, "cargo-forge/error/v1");
+    assert_eq!(error["exit_code"], 2);
+    assert!(
+        error["message"].as_str().unwrap().contains("GITHUB_TOKEN")
+            || error["causes"].to_string().contains("GITHUB_TOKEN"),
+        "{error}"
+    );
     assert!(gh.requests().is_empty(), "publish talked to GitHub");
     assert!(s3.list("ws/").is_empty(), "publish wrote to S3");
     assert!(!repo.path().join("dist").exists());
@@ -443,6 +482,8 @@ fn secrets_only_where_used() {
             "--artifacts",
             arts.to_str().unwrap(),
             "--yes",
+            "--message-format",
+            "json",
         ],
         &[
             ("GITHUB_TOKEN", TOKEN),
@@ -452,6 +493,9 @@ fn secrets_only_where_used() {
         ],
     );
     assert_success(&out, "publish with credentials");
+    let published = crate::json::document(&out, "cargo-forge/release-published/v1");
+    assert_eq!(published["releases"][0]["tag"], "v1.0.0", "{published}");
+    assert!(!stdout(&out).contains(TOKEN));
     assert_published_once(&gh, &["v1.0.0"]);
     assert!(s3.get("ws/latest.json").is_some());
     let out = repo.release(
@@ -461,10 +505,22 @@ fn secrets_only_where_used() {
             plan_file.to_str().unwrap(),
             "--digests",
             digests.to_str().unwrap(),
+            "--message-format",
+            "json",
         ],
         &[],
     );
     assert_success(&out, "merge");
+    let merged = crate::json::document(&out, "cargo-forge/release-merged/v1");
+    assert_eq!(merged["images"][0]["package"], "forge-ws-alpha", "{merged}");
+    assert!(
+        merged["images"][0]["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains(":latest@sha256:")),
+        "{merged}"
+    );
     let tags = registry_tags(&reg, "ws/alpha");
     for t in ["1.0.0", "1.0", "1", "latest"] {
         assert!(tags.contains(&t.to_string()), "{t} not in {tags:?}");

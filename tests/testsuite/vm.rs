@@ -66,13 +66,7 @@ fn forge_image(dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn json_doc(out: &std::process::Output) -> serde_json::Value {
-    let text = stdout(out);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON document on stdout: {text}"));
-    serde_json::from_str(line).unwrap()
+    crate::json::document(out, "cargo-forge/image/v1")
 }
 
 fn qemu_img_info(path: &Path) -> serde_json::Value {

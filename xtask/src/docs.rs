@@ -1,8 +1,9 @@
 //! `cargo xtask docs`: regenerates the configuration reference of the book
 //! (docs/src/reference/config.md, from the config types, through the `forge-docs` binary of the
-//! tests crate, since xtask itself depends on none of the crates), checks the links of the book
+//! tests crate, since xtask itself depends on none of the crates) and the JSON Schemas of the
+//! `--message-format json` documents (docs/schemas/, from the output types), checks the links of the book
 //! and the README, and builds the book with mdbook into `target/book`, failing on any mdbook
-//! warning. `--check` changes nothing in docs/: a stale reference is an error.
+//! warning. `--check` changes nothing in docs/: a stale reference or schema is an error.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -14,6 +15,9 @@ use crate::setup;
 
 /// The generated page, relative to the workspace root (as `forge_tests::docs` has it).
 const REFERENCE: &str = "docs/src/reference/config.md";
+
+/// The JSON Schemas of the documents (as `forge_tests::schemas` has it).
+const SCHEMAS: &str = "docs/schemas";
 
 /// Options of `cargo xtask docs`.
 #[derive(Debug, Default)]
@@ -63,6 +67,11 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         status("Generated", REFERENCE);
     }
 
+    // 1b. The JSON Schemas of the documents of `--message-format json`.
+    if !schemas(&root, opts.check)? {
+        return Ok(ExitCode::FAILURE);
+    }
+
     // 2. Links and anchors (mdbook does not check them).
     cmd::run(forge_docs(&root).arg("check-links"))?;
     status(
@@ -85,6 +94,49 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         format!("the book in {}", dest.join("index.html").display()),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes docs/schemas/ (one file per document, stale files removed) from `forge-docs schemas`;
+/// with `check`, only reports a difference. `false`: stale under `check`.
+fn schemas(root: &Path, check: bool) -> Result<bool> {
+    let out = cmd::output(forge_docs(root).arg("schemas"))?;
+    let files: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&out.stdout).context("`forge-docs schemas` printed no JSON")?;
+    let dir = root.join(SCHEMAS);
+    let mut stale: Vec<String> = files
+        .iter()
+        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).ok().as_ref() != Some(*text))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let extra: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".json") && !files.contains_key(n))
+        .collect();
+    stale.extend(extra.iter().cloned());
+    if stale.is_empty() {
+        status("Fresh", SCHEMAS);
+        return Ok(true);
+    }
+    if check {
+        cmd::error(format!(
+            "{SCHEMAS} is stale ({}): run `cargo xtask docs` and commit the result",
+            stale.join(", ")
+        ));
+        return Ok(false);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create `{SCHEMAS}`"))?;
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("failed to write `{SCHEMAS}/{name}`"))?;
+    }
+    for name in &extra {
+        std::fs::remove_file(dir.join(name))
+            .with_context(|| format!("failed to remove `{SCHEMAS}/{name}`"))?;
+    }
+    status("Generated", format!("{SCHEMAS} ({} schemas)", files.len()));
+    Ok(true)
 }
 
 /// `cargo run` of the tests crate's `forge-docs` binary.

@@ -38,7 +38,7 @@ pub use execute::{execute, execute_with, report_gha};
 pub use plan::{plan, plan_request, DebRequest};
 
 /// One package to produce.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageJob {
     /// The Cargo package.
     pub crate_name: String,
@@ -58,7 +58,7 @@ pub struct PackageJob {
 }
 
 /// The whole run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DebPlan {
     pub toolchain: Toolchain,
     pub profile: String,
@@ -87,7 +87,7 @@ pub struct DebPlan {
 }
 
 /// A produced package, for JSON output.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Produced {
     pub package: String,
     pub version: String,

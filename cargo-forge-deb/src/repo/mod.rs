@@ -133,7 +133,7 @@ impl RepoOptions {
 }
 
 /// What an update did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoReport {
     pub dir: PathBuf,
     pub suite: String,
@@ -151,7 +151,7 @@ pub struct RepoReport {
 }
 
 /// One package given to an update.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AddedPackage {
     pub package: String,
     pub version: String,
@@ -165,7 +165,7 @@ pub struct AddedPackage {
 }
 
 /// One package removed from the index by retention.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RemovedPackage {
     pub package: String,
     pub version: String,

@@ -32,7 +32,7 @@ pub const RECIPE: &str = "cargo-forge/vm-base/1";
 pub const STALE_DAYS: u64 = 14;
 
 /// What the base is made of.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BasePlan {
     pub suite: String,
     /// Debian architecture.

@@ -32,7 +32,7 @@ use forge_core::process::Cmd;
 use forge_core::Shell;
 
 /// Firmware a boot uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Firmware {
     Uefi,
@@ -71,7 +71,7 @@ pub struct BootTest {
 }
 
 /// What a boot test measured.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootReport {
     pub arch: String,
     pub firmware: Firmware,

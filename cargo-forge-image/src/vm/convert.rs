@@ -25,7 +25,7 @@ use forge_core::process::Cmd;
 use forge_core::Shell;
 
 /// A disk format users ask for with `--output FORMAT:FILE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiskFormat {
     Raw,

@@ -43,7 +43,7 @@ use self::convert::DiskFormat;
 pub use self::build::execute;
 
 /// One requested output, `FORMAT:FILE`; `{arch}` in FILE is the Debian architecture.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmOutput {
     pub format: DiskFormat,
     pub path: PathBuf,
@@ -71,7 +71,7 @@ pub fn split_outputs(outputs: &[String]) -> Result<(Vec<(DiskFormat, String)>, V
 }
 
 /// One architecture's image.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmImage {
     pub arch: String,
     pub target: String,
@@ -85,7 +85,7 @@ pub struct VmImage {
 }
 
 /// What `--boot-test` waits for.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootTestPlan {
     pub port: Option<u16>,
     pub http: Option<String>,
@@ -99,7 +99,7 @@ pub struct BootTestPlan {
 }
 
 /// The VM half of an image plan.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmPlan {
     pub package: String,
     pub version: String,
@@ -427,7 +427,7 @@ fn check_tools(images: &[VmImage], boot_test: bool) -> Result<()> {
 }
 
 /// One output written.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WrittenOutput {
     pub format: DiskFormat,
     pub path: PathBuf,
@@ -436,7 +436,7 @@ pub struct WrittenOutput {
 }
 
 /// One architecture's result.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageResult {
     pub arch: String,
     pub kernel: String,
@@ -448,7 +448,7 @@ pub struct ImageResult {
 }
 
 /// The result of the VM half of a run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VmResult {
     pub images: Vec<ImageResult>,
 }

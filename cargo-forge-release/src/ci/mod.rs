@@ -349,16 +349,26 @@ pub fn command(c: &crate::cli::CiArgs, shell: &Shell) -> Result<()> {
     for w in portability_warnings(c.provider, inputs.toolchain.as_deref(), &hosts) {
         shell.warn(w);
     }
-    if c.check {
+    let path = if c.check {
         check(root, c.provider, &inputs)?;
         shell.status(
             "Fresh",
             format!("{} is up to date", workflow_path(c.provider)),
         );
+        root.join(workflow_path(c.provider))
     } else {
         let path = write(root, c.provider, &inputs)?;
         shell.status("Wrote", path.display());
-        shell.data(path.display());
+        if !shell.is_json() {
+            shell.data(path.display());
+        }
+        path
+    };
+    if shell.is_json() {
+        shell.json(&crate::json::CiDocument {
+            path,
+            written: !c.check,
+        })?;
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ use forge_core::Shell;
 use crate::stage::Staged;
 
 /// A host table of `[workspace.metadata.forge.release] hosts = [...]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum HostSpec {
     /// GitHub Releases: `{ kind = "github", repo = "owner/name" }`; token from `GITHUB_TOKEN` or

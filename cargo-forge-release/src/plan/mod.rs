@@ -45,7 +45,7 @@ pub const SCHEMA: &str = "cargo-forge/release-plan/v1";
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The release, decided: `plan.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleasePlan {
     /// [`SCHEMA`].
     pub schema: String,
@@ -72,7 +72,7 @@ pub struct ReleasePlan {
 }
 
 /// One package of the release: what is built and staged.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackagePlan {
     pub name: String,
     pub manifest_path: PathBuf,
@@ -111,7 +111,7 @@ impl PackagePlan {
 }
 
 /// Cargo's feature flags, as the build gets them.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Features {
     pub features: Vec<String>,
     pub all_features: bool,
@@ -137,7 +137,7 @@ impl Features {
 }
 
 /// How one target is built.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct TargetPlan {
     /// The Rust target triple.
     pub triple: String,
@@ -152,7 +152,7 @@ pub struct TargetPlan {
 }
 
 /// One release: a tag and the packages it holds, published to its hosts.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnitPlan {
     pub tag: String,
     /// `tag-format` with `{{name}}` replaced: tells this release line's tags from others
@@ -178,7 +178,7 @@ pub struct UnitPlan {
 }
 
 /// A host of a release, with what publishing will do there.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostPlan {
     /// The key of its state (`github:owner/name`, `dir:/path`).
     pub id: String,

@@ -30,13 +30,15 @@ use crate::exit::{with_hint, with_kind, ErrorKind};
 use crate::shell::{Shell, Verbosity};
 
 /// A command to run.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct Cmd {
     pub program: PathBuf,
     #[serde(serialize_with = "serialize_args")]
+    #[schemars(with = "Vec<String>")]
     pub args: Vec<OsString>,
     /// Environment changes: `Some(value)` sets, `None` removes.
     #[serde(serialize_with = "serialize_env")]
+    #[schemars(with = "std::collections::BTreeMap<String, Option<String>>")]
     pub env: Vec<(OsString, Option<OsString>)>,
     pub cwd: Option<PathBuf>,
     /// Shown after "is not installed" when the program cannot be found.

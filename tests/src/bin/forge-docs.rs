@@ -2,6 +2,8 @@
 //!
 //! * `forge-docs reference` prints the configuration reference page (markdown) on stdout, and
 //!   fails when a config key has no `///` doc comment;
+//! * `forge-docs schemas` prints the JSON Schemas of the `--message-format json` documents as
+//!   one JSON object, file name (under `docs/schemas/`) → file text;
 //! * `forge-docs check-links` checks the relative links and anchors of the book, README.md and
 //!   ARCHITECTURE.md, and fails listing the broken ones.
 
@@ -28,6 +30,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        "schemas" => {
+            let files = forge_tests::schemas::generated();
+            let text = serde_json::to_string(&files).expect("strings serialise");
+            match std::io::stdout().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: failed to write the schemas: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         "check-links" => {
             let problems = forge_tests::docs::check_links(&forge_tests::workspace_root());
             if problems.is_empty() {
@@ -38,7 +51,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: forge-docs reference|check-links");
+            eprintln!("usage: forge-docs reference|schemas|check-links");
             ExitCode::from(2)
         }
     }

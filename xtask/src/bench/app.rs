@@ -119,7 +119,7 @@ pub fn engine_build_command(forge_deb: &Path, krate: &Path, targets: &[&str]) ->
     let out = cmd::output(&mut c)?;
     let plan: Value = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("`{}` printed no JSON plan", cmd::display(&c)))?;
-    let steps = plan["plan"]["build"]["steps"]
+    let steps = plan["build"]["steps"]
         .as_array()
         .cloned()
         .unwrap_or_default();

@@ -37,7 +37,7 @@ pub(super) fn planned_compression(forge_deb: &Path, krate: &Path, extra: &[&str]
     let out = cmd::output(&mut c)?;
     let plan: Value = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("`{}` printed no JSON plan", cmd::display(&c)))?;
-    Ok(plan["plan"]["compression"].clone())
+    Ok(plan["compression"].clone())
 }
 
 pub(super) fn describe_ours(compression: &Value) -> String {
