@@ -285,7 +285,8 @@ pub fn run_push(
     let ours_cmd = || super::image::push_cmd(forge_image, &krate, &image_ref, &blob_cache);
 
     // The seeds' way: a Dockerfile per platform over a context holding both binaries.
-    let context = write_push_context(&stage.work, &krate, &stage.base_ref())?;
+    let context =
+        super::image::write_context(&stage.work, &stage.base_ref(), &krate, "Dockerfile")?;
     let arch_ref = |arch: &str| arch_ref(&image_ref, arch);
     let peer_steps = || push_steps(&docker, &context, &image_ref);
     let peer_clean = |docker: &Dockerd| {
@@ -400,34 +401,6 @@ pub fn run_push(
 /// `IMAGE-ARCH`: the per-platform tag of the seeds' way.
 fn arch_ref(image_ref: &str, arch: &str) -> String {
     format!("{image_ref}-{arch}")
-}
-
-/// The build context of `docker-push`, under `work`: both binaries and a Dockerfile over the
-/// base.
-fn write_push_context(work: &Path, krate: &Path, base_ref: &str) -> Result<PathBuf> {
-    let context = work.join("context");
-    for (arch, target) in ARCHES {
-        let dir = context.join("bin").join(arch);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-        let binary = krate
-            .join("target")
-            .join(target)
-            .join("release")
-            .join(app::NAME);
-        std::fs::copy(&binary, dir.join(app::NAME))
-            .with_context(|| format!("could not copy {}", binary.display()))?;
-    }
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM {}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
-            base_ref,
-            n = app::NAME
-        ),
-    )
-    .context("could not write the Dockerfile")?;
-    Ok(context)
 }
 
 /// The seeds' way: `docker build` and `docker push` per platform, then `docker manifest create`

@@ -140,7 +140,7 @@ pub fn run(
     let ours_cmd = || push_cmd(forge_image, &krate, &image_ref, &blob_cache);
 
     // The peer: a build context with both binaries and a Containerfile.
-    let context = write_context(&work, &base_ref, &krate)?;
+    let context = write_context(&work, &base_ref, &krate, "Containerfile")?;
     let peer = BuildahPeer {
         buildah: &buildah,
         context: &context,
@@ -409,8 +409,15 @@ fn report_round(what: &str, [o, p, r, pr]: [(&Sample, &Uploaded); 4]) {
     );
 }
 
-/// The peer's build context under `work`: both binaries and a Containerfile over the base.
-fn write_context(work: &Path, base_ref: &str, krate: &Path) -> Result<PathBuf> {
+/// A peer's build context under `work`: both binaries and `file` (`Containerfile` for buildah,
+/// `Dockerfile` for docker) over the base. The same context for every peer, so that they build
+/// the same image.
+pub(super) fn write_context(
+    work: &Path,
+    base_ref: &str,
+    krate: &Path,
+    file: &str,
+) -> Result<PathBuf> {
     let context = work.join("context");
     for (arch, target) in ARCHES {
         let dir = context.join("bin").join(arch);
@@ -425,13 +432,13 @@ fn write_context(work: &Path, base_ref: &str, krate: &Path) -> Result<PathBuf> {
             .with_context(|| format!("could not copy the {arch} binary into {}", dir.display()))?;
     }
     std::fs::write(
-        context.join("Containerfile"),
+        context.join(file),
         format!(
             "FROM {base_ref}\nARG ARCH\nCOPY bin/${{ARCH}}/{n} /usr/local/bin/{n}\nUSER 65532\nENTRYPOINT [\"/usr/local/bin/{n}\"]\n",
             n = app::NAME
         ),
     )
-    .context("could not write the Containerfile")?;
+    .with_context(|| format!("could not write the {file}"))?;
     Ok(context)
 }
 
