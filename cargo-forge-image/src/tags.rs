@@ -193,24 +193,11 @@ pub fn render_tracked(templates: &[String], ctx: &TagContext) -> Result<Vec<(Str
     Ok(out)
 }
 
-/// A tag must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (OCI distribution spec).
+/// A rendered tag must be one the registry accepts: the OCI distribution spec's rule, checked
+/// by the registry client's `validate_tag` (one rule and one message for tags from templates,
+/// references and the command line).
 pub fn check_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "invalid tag `{tag}`: a tag is 1 to 128 of A-Z a-z 0-9 _ . - and must not start with . or -"
-        )))
-    }
+    crate::registry::validate_tag(tag)
 }
 
 #[cfg(test)]
