@@ -105,6 +105,13 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "ovmf",
     "qemu-efi-aarch64",
+    // RPM packages (`cargo forge-rpm`): rpm (rpm -K, rpm -qp, installs into a root, rpmbuild for
+    // foreign test packages), rpmlint (`--lint`), createrepo-c (the repodata we compare with) and
+    // dnf (reads the signed repositories, as users' machines do).
+    "rpm",
+    "rpmlint",
+    "createrepo-c",
+    "dnf",
 ];
 
 /// The Debian packages `cargo xtask demo` runs: Debian's toolchain with the arm64 std and cross
