@@ -3,13 +3,49 @@
 //! Hand-written rather than through the `rpm` crate (rpm-rs, what cargo-generate-rpm uses):
 //! that crate reads every file whole into memory (`with_file`) and builds the compressed payload
 //! in memory, while our rule is that memory must not grow with the payload.
+//!
+//! The file, as rpm 4.18 reads it (rpm.org `docs/manual/format.md`):
+//!
+//! ```text
+//! lead (96 bytes, legacy)          magic ed ab ee db, v3.0, binary, NAME-VERSION-RELEASE
+//! signature header (8-aligned)     sha1/sha256 of the header, size and md5 of header+payload,
+//!                                  uncompressed payload size, OpenPGP header signature
+//! header                           every tag of the package (tags.rs), payload digests
+//! payload                          cpio newc, compressed (zstd, xz, gzip or none)
+//! ```
+//!
+//! The header holds facts known only once the payload is written (file sizes and sha256
+//! digests, the payload's digests), and the signature header holds digests of the header, so
+//! the work runs in that order: the payload is streamed into a temporary file next to `out`
+//! (payload.rs: each file read once, in pieces), then the header is built and signed, then the
+//! md5 of header + payload is taken (one read of the temporary file), and the package is
+//! written as lead, signature header, header, then the payload copied, under a temporary name
+//! renamed into place. Memory holds the header, never a file or the payload.
+//!
+//! Reproducible: files sorted by path (rpm's order), inode numbers from that order, uid/gid
+//! names only, every mtime clamped to `build_time`, no clock, no randomness, compressors in a
+//! mode whose output does not depend on the core count: the same package and `build_time`
+//! give the same bytes.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use md5::Md5;
 use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
 
+use forge_core::fsx::AtomicFile;
+
+mod cpio;
+mod header;
+mod payload;
 mod sign;
+mod tags;
+#[cfg(test)]
+mod tests;
 
 pub use sign::GpgSigner;
 
@@ -196,6 +232,175 @@ pub trait Signer {
 /// Writes `pkg` to `out` (atomically: a temporary file renamed into place), signed by `signer`
 /// when given.
 pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Result<Written> {
-    let _ = (pkg, out, signer);
-    anyhow::bail!("writing rpm packages is not implemented yet")
+    let build_time = check_package(pkg)?;
+    let files = sorted_files(pkg)?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    forge_core::fsx::create_dir_all(dir)?;
+
+    // 1. The payload, into a temporary file next to `out` (removed when dropped).
+    let payload_file = tempfile::Builder::new()
+        .prefix(".rpm-payload.")
+        .tempfile_in(dir)
+        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+    let entries: Vec<payload::Entry<'_>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (path, file))| payload::Entry {
+            path,
+            file,
+            ino: i as u32 + 1,
+        })
+        .collect();
+    let writer = payload_file
+        .as_file()
+        .try_clone()
+        .with_context(|| format!("failed to open `{}`", payload_file.path().display()))?;
+    let payload = payload::write(&entries, build_time, pkg.compression, writer)?;
+
+    // 2. The header, its digests, its signature.
+    let by_path: Vec<(&str, &RpmFile)> = files.iter().map(|(p, f)| (p.as_str(), *f)).collect();
+    let header =
+        tags::header(pkg, &by_path, &payload, build_time)?.to_bytes(header::HEADER_IMMUTABLE)?;
+    let signature = match signer {
+        Some(s) => Some(sign::sign_header(s, &header, dir)?),
+        None => None,
+    };
+
+    // 3. md5 of header + payload (one read of the payload), then the signature header.
+    let mut md5 = Md5::new();
+    md5.update(&header);
+    let mut payload_reader = payload_file
+        .reopen()
+        .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
+    copy_into(&mut payload_reader, &mut md5, payload_file.path())?;
+    let digests = sign::Digests {
+        header_sha1: hex::encode(Sha1::digest(&header)),
+        header_sha256: hex::encode(Sha256::digest(&header)),
+        size: header.len() as u64 + payload.compressed_size,
+        md5: md5.finalize().into(),
+        archive_size: payload.archive_size,
+    };
+    let sig_header = sign::signature_header(&digests, signature.as_ref())?;
+
+    // 4. The package: lead, signature header, header, payload.
+    let mut file = payload::Hashing::new(AtomicFile::create(out)?);
+    let written = (|| -> std::io::Result<()> {
+        file.write_all(&lead(pkg))?;
+        file.write_all(&sig_header)?;
+        file.write_all(&header)?;
+        Ok(())
+    })();
+    written.with_context(|| format!("failed to write `{}`", out.display()))?;
+    payload_reader
+        .seek(SeekFrom::Start(0))
+        .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
+    copy_into(&mut payload_reader, &mut file, payload_file.path())
+        .with_context(|| format!("failed to write `{}`", out.display()))?;
+    let size = file.count;
+    let sha256 = hex::encode(file.sha256.finalize());
+    file.inner.commit()?;
+    Ok(Written {
+        path: out.to_path_buf(),
+        size,
+        sha256,
+    })
+}
+
+/// Copies all of `src` into `dst` (a hasher or the package).
+fn copy_into(src: &mut File, dst: &mut impl Write, name: &Path) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .with_context(|| format!("failed to read `{}`", name.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        dst.write_all(&buf[..n])?;
+    }
+}
+
+/// The lead's architecture number (rpmrc's `arch_canon`); rpm no longer reads it.
+fn lead_arch(arch: &str) -> u16 {
+    match arch {
+        "x86_64" | "i386" | "i486" | "i586" | "i686" => 1,
+        "armv7hl" | "armv7l" | "armv6hl" => 12,
+        "ppc64le" | "ppc64" => 16,
+        "aarch64" => 19,
+        _ => 0,
+    }
+}
+
+/// The 96-byte lead: magic, format 3.0, binary package, arch, `NAME-VERSION-RELEASE` (cut to
+/// 65 bytes), OS linux, signature type 5 (a header-style signature follows).
+fn lead(pkg: &RpmPackage) -> [u8; 96] {
+    let mut lead = [0u8; 96];
+    lead[..4].copy_from_slice(&[0xed, 0xab, 0xee, 0xdb]);
+    lead[4] = 3;
+    lead[8..10].copy_from_slice(&lead_arch(&pkg.arch).to_be_bytes());
+    let nvr = format!("{}-{}-{}", pkg.name, pkg.version, pkg.release);
+    let n = nvr.len().min(65);
+    lead[10..10 + n].copy_from_slice(&nvr.as_bytes()[..n]);
+    lead[76..78].copy_from_slice(&1u16.to_be_bytes());
+    lead[78..80].copy_from_slice(&5u16.to_be_bytes());
+    lead
+}
+
+/// Checks what rpm would refuse or misread; returns `build_time` as the header stores it.
+fn check_package(pkg: &RpmPackage) -> Result<u32> {
+    let bad = |s: &str, extra: &[char]| {
+        s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || extra.contains(&c))
+    };
+    if bad(&pkg.name, &['/']) {
+        bail!(
+            "invalid rpm package name `{}`: it must be non-empty, without spaces or `/`",
+            pkg.name
+        );
+    }
+    for (what, v) in [("version", &pkg.version), ("release", &pkg.release)] {
+        if bad(v, &['-', '/']) {
+            bail!("invalid rpm {what} `{v}`: it must be non-empty, without spaces, `-` or `/`");
+        }
+    }
+    if bad(&pkg.arch, &['/']) {
+        bail!("invalid rpm architecture `{}`", pkg.arch);
+    }
+    if pkg.summary.trim().is_empty() {
+        bail!("the rpm package `{}` has no summary", pkg.name);
+    }
+    if pkg.license.trim().is_empty() {
+        bail!("the rpm package `{}` has no license", pkg.name);
+    }
+    u32::try_from(pkg.build_time).map_err(|_| {
+        anyhow::anyhow!(
+            "build time {} is past 2106, the last second an rpm header can hold",
+            pkg.build_time
+        )
+    })
+}
+
+/// The files by absolute, normalised path, sorted as rpm sorts them (byte order); a path given
+/// twice is an error.
+fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
+    let mut files = Vec::with_capacity(pkg.files.len());
+    for f in &pkg.files {
+        if !f.path.starts_with('/') {
+            bail!("rpm file path `{}` is not absolute", f.path);
+        }
+        let path = format!("/{}", forge_core::archive::normalize(&f.path)?);
+        if f.user.is_empty() || f.group.is_empty() {
+            bail!("rpm file `{path}` has no owner: set its user and group (`root`)");
+        }
+        files.push((path, f));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        bail!("the file `{}` is listed twice in the rpm package", w[0].0);
+    }
+    Ok(files)
 }
