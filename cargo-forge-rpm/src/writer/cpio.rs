@@ -49,7 +49,7 @@ pub fn write_header(out: &mut impl Write, h: &EntryHeader<'_>) -> std::io::Resul
     }
     buf.extend(h.name.as_bytes());
     buf.push(0);
-    while buf.len() % 4 != 0 {
+    while !buf.len().is_multiple_of(4) {
         buf.push(0);
     }
     out.write_all(&buf)?;

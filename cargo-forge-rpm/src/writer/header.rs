@@ -117,7 +117,7 @@ impl Header {
         for (tag, value) in entries {
             check_value(*tag, value)?;
             let align = value.alignment();
-            while store.len() % align != 0 {
+            while !store.len().is_multiple_of(align) {
                 store.push(0);
             }
             let offset = store.len() as u32;

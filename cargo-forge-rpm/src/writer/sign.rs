@@ -91,7 +91,7 @@ pub fn signature_header(d: &Digests, signature: Option<&(u32, Vec<u8>)>) -> Resu
         None => h.put(SIG_RESERVEDSPACE, Value::Bin(vec![0; RESERVED_SPACE])),
     }
     let mut bytes = h.to_bytes(HEADER_SIGNATURES)?;
-    while bytes.len() % 8 != 0 {
+    while !bytes.len().is_multiple_of(8) {
         bytes.push(0);
     }
     Ok(bytes)

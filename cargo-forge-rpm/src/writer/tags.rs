@@ -74,12 +74,13 @@ const SUPPLEMENTS: [u32; 3] = [5052, 5054, 5053];
 const ENHANCES: [u32; 3] = [5055, 5057, 5056];
 
 /// Scriptlets: body tag, program tag, the sense flag of their interpreter requirement.
-const PREIN: (u32, u32, u32) = (1023, 1085, SENSE_SCRIPT_PRE);
-const POSTIN: (u32, u32, u32) = (1024, 1086, 1 << 10);
-const PREUN: (u32, u32, u32) = (1025, 1087, 1 << 11);
-const POSTUN: (u32, u32, u32) = (1026, 1088, 1 << 12);
-const PRETRANS: (u32, u32, u32) = (1151, 1153, 1 << 7);
-const POSTTRANS: (u32, u32, u32) = (1152, 1154, 1 << 5);
+type ScriptTags = (u32, u32, u32);
+const PREIN: ScriptTags = (1023, 1085, SENSE_SCRIPT_PRE);
+const POSTIN: ScriptTags = (1024, 1086, 1 << 10);
+const PREUN: ScriptTags = (1025, 1087, 1 << 11);
+const POSTUN: ScriptTags = (1026, 1088, 1 << 12);
+const PRETRANS: ScriptTags = (1151, 1153, 1 << 7);
+const POSTTRANS: ScriptTags = (1152, 1154, 1 << 5);
 
 // Sense flags (rpmds.h).
 const SENSE_LESS: u32 = 1 << 1;
@@ -163,7 +164,7 @@ fn put_deps(h: &mut Header, tags: [u32; 3], mut deps: Vec<Dep>) {
     );
 }
 
-fn scriptlets(pkg: &RpmPackage) -> [(Option<&Scriptlet>, (u32, u32, u32)); 6] {
+fn scriptlets(pkg: &RpmPackage) -> [(Option<&Scriptlet>, ScriptTags); 6] {
     let s = &pkg.scripts;
     [
         (s.pre.as_ref(), PREIN),
