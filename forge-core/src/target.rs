@@ -63,6 +63,23 @@ impl TargetInfo {
     pub fn is_musl(&self) -> bool {
         self.libc == "musl"
     }
+
+    /// The RPM architecture (`%{_arch}` of Fedora, RHEL and openSUSE), e.g. `x86_64`, `aarch64`,
+    /// `armv7hl`, `i686`, `ppc64le`; architectures without an RPM distribution keep the Debian
+    /// name.
+    pub fn rpm_arch(&self) -> &str {
+        match self.dpkg_arch.as_str() {
+            "amd64" => "x86_64",
+            "arm64" => "aarch64",
+            "armhf" => "armv7hl",
+            "armel" => "armv5tel",
+            "i386" => "i686",
+            "ppc64el" => "ppc64le",
+            "powerpc" => "ppc",
+            "loong64" => "loongarch64",
+            other => other,
+        }
+    }
 }
 
 /// Looks up a triple. Fails with a usage error naming the triple when it is not a Linux target.
@@ -490,6 +507,22 @@ mod tests {
     }
 
     #[test]
+    fn rpm_arches() {
+        for (triple, arch) in [
+            ("x86_64-unknown-linux-gnu", "x86_64"),
+            ("x86_64-unknown-linux-musl", "x86_64"),
+            ("aarch64-unknown-linux-gnu", "aarch64"),
+            ("armv7-unknown-linux-gnueabihf", "armv7hl"),
+            ("i686-unknown-linux-gnu", "i686"),
+            ("powerpc64le-unknown-linux-gnu", "ppc64le"),
+            ("s390x-unknown-linux-gnu", "s390x"),
+            ("riscv64gc-unknown-linux-gnu", "riscv64"),
+        ] {
+            assert_eq!(lookup(triple).unwrap().rpm_arch(), arch, "{triple}");
+        }
+    }
+
+    #[test]
     fn env_names() {
         let t = lookup("aarch64-unknown-linux-gnu").unwrap();
         assert_eq!(t.env_upper(), "AARCH64_UNKNOWN_LINUX_GNU");
@@ -529,6 +562,15 @@ mod tests {
                     assert!(
                         !info.dpkg_arch.is_empty() && !info.qemu.is_empty(),
                         "{triple}"
+                    );
+                    // An RPM arch is one word of [a-z0-9_] (it is a file name part).
+                    let rpm = info.rpm_arch();
+                    assert!(
+                        !rpm.is_empty()
+                            && rpm
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                        "{triple}: rpm arch `{rpm}`"
                     );
                 }
                 Err(e) => {
