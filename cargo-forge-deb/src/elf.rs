@@ -27,6 +27,11 @@ pub struct ElfFacts {
     pub has_needed: bool,
     /// The `DT_NEEDED` shared libraries, in order, e.g. `libc.so.6`.
     pub needed: Vec<String>,
+    /// The version needs of `.gnu.version_r` with the library each is needed from, e.g.
+    /// `("libc.so.6", "GLIBC_2.34")` (forge-rpm's `libc.so.6(GLIBC_2.34)(64bit)` requires).
+    pub needed_versions: Vec<(String, String)>,
+    /// Whether the file is a 64-bit ELF file (ELFCLASS64).
+    pub is_64: bool,
 }
 
 impl ElfFacts {
@@ -42,7 +47,9 @@ pub fn read(path: &Path) -> Result<ElfFacts> {
     let cache = ReadCache::new(file);
     let facts = match FileKind::parse(&cache) {
         Ok(FileKind::Elf32) => facts::<elf::FileHeader32<Endianness>, _>(&cache),
-        Ok(FileKind::Elf64) => facts::<elf::FileHeader64<Endianness>, _>(&cache),
+        Ok(FileKind::Elf64) => {
+            facts::<elf::FileHeader64<Endianness>, _>(&cache).map(|f| ElfFacts { is_64: true, ..f })
+        }
         _ => bail!("`{}` is not an ELF file", path.display()),
     };
     facts.with_context(|| format!("`{}` is not a valid ELF file", path.display()))
@@ -57,11 +64,15 @@ where
     let endian = file.endian();
     let sections = file.elf_section_table();
     let mut versions = Vec::new();
+    let mut needed_versions = Vec::new();
     if let Some((mut needs, link)) = sections.gnu_verneed(endian, data)? {
         let strings = sections.strings(endian, data, link)?;
-        while let Some((_, mut aux)) = needs.next()? {
+        while let Some((need, mut aux)) = needs.next()? {
+            let lib = String::from_utf8_lossy(need.file(endian, strings)?).into_owned();
             while let Some(a) = aux.next()? {
-                versions.push(String::from_utf8_lossy(a.name(endian, strings)?).into_owned());
+                let version = String::from_utf8_lossy(a.name(endian, strings)?).into_owned();
+                needed_versions.push((lib.clone(), version.clone()));
+                versions.push(version);
             }
         }
     }
@@ -102,6 +113,8 @@ where
         interpreter,
         has_needed: !needed.is_empty(),
         needed,
+        needed_versions,
+        is_64: false,
     })
 }
 
@@ -124,6 +137,13 @@ mod tests {
             "{f:?}"
         );
         assert!(f.needed.iter().any(|l| l == "libc.so.6"), "{f:?}");
+        assert!(f.is_64 == cfg!(target_pointer_width = "64"), "{f:?}");
+        assert!(
+            f.needed_versions
+                .iter()
+                .any(|(lib, v)| lib == "libc.so.6" && v.starts_with("GLIBC_2.")),
+            "{f:?}"
+        );
         let Ok(readelf) = which::which("readelf") else {
             return;
         };

@@ -136,6 +136,24 @@ fn block(text: &str) -> String {
 /// unit directory (system or user), limited to `units` or to `unit-name` when set, plus the
 /// units they name with `Also=`.
 pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments> {
+    let (start, enable) = governed_units(assets, cfg)?;
+    if cfg.user.unwrap_or(false) {
+        return Ok(user_fragments(&enable, cfg.enable.unwrap_or(true)));
+    }
+    let f = Fragments::default();
+    if start.is_empty() {
+        return Ok(f);
+    }
+    system_fragments(f, &start, &enable, cfg)
+}
+
+/// The units among `assets` that `cfg` governs (see [`fragments`]), by file name: those the
+/// scripts start and stop, and those of them with an `[Install]` section, which they enable.
+/// forge-rpm writes its scriptlets for the same units.
+pub fn governed_units(
+    assets: &[Asset],
+    cfg: &SystemdUnitsConfig,
+) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
     let dir = unit_dir(cfg);
     let mut queue: Vec<String> = match &cfg.units {
         Some(names) => {
@@ -208,13 +226,16 @@ pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments
             }
         }
     }
-    if cfg.user.unwrap_or(false) {
-        return Ok(user_fragments(&enable, cfg.enable.unwrap_or(true)));
-    }
-    let mut f = Fragments::default();
-    if start.is_empty() {
-        return Ok(f);
-    }
+    Ok((start, enable))
+}
+
+/// [`fragments`] of system units.
+fn system_fragments(
+    mut f: Fragments,
+    start: &BTreeSet<String>,
+    enable: &BTreeSet<String>,
+    cfg: &SystemdUnitsConfig,
+) -> Result<Fragments> {
     let do_enable = cfg.enable.unwrap_or(true);
     let do_start = cfg.start.unwrap_or(true);
     let restart = cfg.restart_after_upgrade.unwrap_or(true);
@@ -225,7 +246,7 @@ pub fn fragments(assets: &[Asset], cfg: &SystemdUnitsConfig) -> Result<Fragments
         .map(|u| format!("'{u}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    for u in &enable {
+    for u in enable {
         let text = if do_enable {
             format!(
                 "{CONFIGURE}\n\t# This will only remove masks created by d-s-h on package removal.\n\tdeb-systemd-helper unmask '{u}' >/dev/null || true\n\n\t# was-enabled defaults to true, so new installations run enable.\n\tif deb-systemd-helper --quiet was-enabled '{u}'; then\n\t\t# Enables the unit on first installation, creates new\n\t\t# symlinks on upgrades if the unit file has changed.\n\t\tdeb-systemd-helper enable '{u}' >/dev/null || true\n\telse\n\t\t# Update the statefile to add new symlinks (if any), which need to be\n\t\t# cleaned up on purge. Also remove old symlinks.\n\t\tdeb-systemd-helper update-state '{u}' >/dev/null || true\n\tfi\nfi\n"

@@ -28,7 +28,22 @@ pub fn execute_with(
     built: Option<&[Artifact]>,
     shell: &Shell,
 ) -> Result<Vec<Produced>> {
-    let artifacts: Vec<Artifact> = match (built, &plan.build) {
+    let artifacts = artifacts(project, plan, built, shell)?;
+    if plan.smoke_test {
+        smoke_test(&artifacts, &plan.toolchain.host, shell)?;
+    }
+    package_all(project, plan, &artifacts, shell)
+}
+
+/// The binaries a plan packages: `built` when the caller built them; else built as the plan
+/// says, or found where cargo puts them (`--no-build`). forge-rpm gets its binaries this way.
+pub fn artifacts(
+    project: &Project,
+    plan: &DebPlan,
+    built: Option<&[Artifact]>,
+    shell: &Shell,
+) -> Result<Vec<Artifact>> {
+    Ok(match (built, &plan.build) {
         (Some(a), _) => a.to_vec(),
         (None, Some(b)) => build::execute(b, project, shell)?,
         (None, None) => {
@@ -48,13 +63,19 @@ pub fn execute_with(
                 .collect();
             build::existing_artifacts(project, &pkgs, &triples, &plan.profile)?
         }
-    };
-    if plan.smoke_test {
-        smoke_test(&artifacts, &plan.toolchain.host, shell)?;
-    }
+    })
+}
+
+/// Packages every job of the plan, then signs, lints and install-tests the packages.
+fn package_all(
+    project: &Project,
+    plan: &DebPlan,
+    artifacts: &[Artifact],
+    shell: &Shell,
+) -> Result<Vec<Produced>> {
     let mut produced = Vec::new();
     for job in &plan.packages {
-        let p = package(project, plan, job, &artifacts, shell)
+        let p = package(project, plan, job, artifacts, shell)
             .with_context(|| format!("failed to package `{}` for {}", job.crate_name, job.arch))?;
         produced.push(p);
     }

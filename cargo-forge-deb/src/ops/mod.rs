@@ -18,7 +18,8 @@
 //! of one `.deb`, its steps in order in one function, each step a function of its own.
 
 mod execute;
-mod package;
+/// Public for forge-rpm, which strips binaries and finds the README as forge-deb does.
+pub mod package;
 mod plan;
 
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ use forge_core::toolchain::Toolchain;
 use crate::manifest::{DebMetadata, ForgeDebConfig};
 use crate::writer::CompressionSettings;
 
-pub use execute::{execute, execute_with, report_gha};
+pub use execute::{artifacts, execute, execute_with, report_gha};
 pub use plan::{plan, plan_request, DebRequest};
 
 /// One package to produce.

@@ -16,7 +16,8 @@ use crate::manifest::SystemdUnitsConfig;
 use crate::ops::{job_package, DebPlan, PackageJob};
 
 /// The package's README: the manifest's `readme`, else a README file next to it.
-pub(super) fn readme(pkg: &cargo_metadata::Package, job: &PackageJob) -> Option<PathBuf> {
+/// (forge-rpm finds the README the same way.)
+pub fn readme(pkg: &cargo_metadata::Package, job: &PackageJob) -> Option<PathBuf> {
     pkg.readme().map(|r| r.into_std_path_buf()).or_else(|| {
         ["README.md", "README.txt", "README"]
             .iter()

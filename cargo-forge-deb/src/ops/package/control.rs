@@ -131,8 +131,9 @@ pub(super) fn control_files(
     Ok(control_files)
 }
 
-/// The synopsis and extended description ([`crate::control::describe`]'s rules).
-fn description(
+/// The synopsis and extended description ([`crate::control::describe`]'s rules); forge-rpm
+/// describes its packages the same way.
+pub fn description(
     job: &PackageJob,
     pkg: &cargo_metadata::Package,
     readme: Option<&Path>,

@@ -17,12 +17,12 @@
 //! through the end-to-end tests; the order matters (depends before stripping, freshness before
 //! any expensive work) and is visible here in one place.
 
-mod contents;
-mod control;
+pub mod contents;
+pub mod control;
 mod data;
 mod depends;
 mod freshness;
-mod strip;
+pub mod strip;
 
 use anyhow::{Context, Result};
 

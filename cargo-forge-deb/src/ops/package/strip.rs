@@ -18,7 +18,8 @@ use crate::ops::{DebPlan, PackageJob};
 
 /// Strips the executables of `all` in place (their content becomes the stripped copy in
 /// `scratch`); returns the debug files split off, if asked to.
-pub(super) fn strip(
+/// forge-rpm strips its binaries with this too.
+pub fn strip(
     plan: &DebPlan,
     job: &PackageJob,
     all: &mut [Asset],
