@@ -1,0 +1,81 @@
+//! Running an [`RpmPlan`]: the binaries (built, or found with `--no-build`) through forge-deb,
+//! every job packaged and written (signed with `--sign`/`--sign-key`), rpmlint with `--lint`,
+//! and the GitHub Actions report.
+
+use anyhow::{Context, Result};
+
+use forge_core::project::Project;
+use forge_core::Shell;
+
+use super::package::package;
+use super::{Produced, RpmPlan};
+use crate::writer::{GpgSigner, Signer};
+
+/// Runs the plan.
+pub fn execute(project: &Project, plan: &RpmPlan, shell: &Shell) -> Result<Vec<Produced>> {
+    let artifacts = cargo_forge_deb::ops::artifacts(project, &plan.deb, None, shell)?;
+    let signer = if plan.sign {
+        let gpg = forge_core::gpg::Gpg::default();
+        gpg.check_secret_key(plan.sign_key.as_deref(), shell)?;
+        Some(GpgSigner {
+            gpg,
+            key: plan.sign_key.clone(),
+            shell,
+        })
+    } else {
+        None
+    };
+    let mut produced = Vec::new();
+    for job in &plan.packages {
+        let p = package(
+            project,
+            plan,
+            job,
+            &artifacts,
+            signer.as_ref().map(|s| s as &dyn Signer),
+            shell,
+        )
+        .with_context(|| format!("failed to package `{}` for {}", job.name, job.arch))?;
+        produced.push(p);
+    }
+    if plan.lint {
+        for p in &produced {
+            crate::lint::lint(&p.path, shell)?;
+        }
+    }
+    Ok(produced)
+}
+
+/// GitHub Actions (no-op elsewhere): a table of the produced packages in the job summary, and
+/// the output `rpms`, their paths one per line.
+pub fn report_gha(produced: &[Produced], shell: &Shell) -> Result<()> {
+    use forge_core::gha::{code, Table};
+    let gha = shell.gha();
+    if !gha.is_enabled() {
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "Package",
+        "Architecture",
+        "Version",
+        "Path",
+        "Size (bytes)",
+        "SHA-256",
+    ]);
+    for p in produced {
+        table.row(vec![
+            p.package.clone(),
+            p.architecture.clone(),
+            p.version.clone(),
+            code(&p.path.display().to_string()),
+            p.size.to_string(),
+            code(&p.sha256),
+        ]);
+    }
+    gha.summary(&format!("### cargo forge-rpm\n\n{}", table.render()))?;
+    let paths: Vec<String> = produced
+        .iter()
+        .map(|p| p.path.display().to_string())
+        .collect();
+    gha.output("rpms", &paths.join("\n"))
+}
