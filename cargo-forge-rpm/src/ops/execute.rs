@@ -26,8 +26,9 @@ pub fn execute(project: &Project, plan: &RpmPlan, shell: &Shell) -> Result<Vec<P
         None
     };
     let mut produced = Vec::new();
+    let mut translated = Vec::new();
     for job in &plan.packages {
-        let p = package(
+        let (p, has_translations) = package(
             project,
             plan,
             job,
@@ -37,10 +38,11 @@ pub fn execute(project: &Project, plan: &RpmPlan, shell: &Shell) -> Result<Vec<P
         )
         .with_context(|| format!("failed to package `{}` for {}", job.name, job.arch))?;
         produced.push(p);
+        translated.push(has_translations);
     }
     if plan.lint {
-        for p in &produced {
-            crate::lint::lint(&p.path, shell)?;
+        for (p, t) in produced.iter().zip(translated) {
+            crate::lint::lint(&p.path, t, shell)?;
         }
     }
     Ok(produced)

@@ -159,7 +159,7 @@ pub fn from_deb(job: &PackageJob, ctx: &AssetContext<'_>, shell: &Shell) -> Resu
     let mut attrs = BTreeMap::new();
     for a in &all {
         let config = a.dest.starts_with("etc/") || conf.contains(&a.dest);
-        let doc = a.dest.starts_with("usr/share/doc/");
+        let doc = is_doc_path(&a.dest);
         if (config || doc) && !matches!(a.content, Content::Symlink(_)) {
             attrs.insert(
                 a.dest.clone(),
@@ -183,6 +183,14 @@ pub fn from_deb(job: &PackageJob, ctx: &AssetContext<'_>, shell: &Shell) -> Resu
         attrs,
         scripts,
     })
+}
+
+/// Whether rpmbuild would mark a file as documentation (`%__docdir_path`: the doc, man and info
+/// directories), which rpmlint expects of them.
+pub fn is_doc_path(dest: &str) -> bool {
+    ["usr/share/doc/", "usr/share/man/", "usr/share/info/"]
+        .iter()
+        .any(|d| dest.starts_with(d))
 }
 
 /// The licence texts of the package (`LICENSE*`, `COPYING*` of the package, else of the

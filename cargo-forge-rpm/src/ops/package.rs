@@ -26,7 +26,7 @@ use super::files::{self, Attrs, Contents};
 use super::{Produced, RpmJob, RpmPlan};
 use crate::writer::{ChangelogEntry, Dependency, FileFlags, FileKind, RpmFile, RpmPackage, Signer};
 
-/// Packages one job.
+/// Packages one job; also says whether the package ships translations (for rpmlint).
 pub(super) fn package(
     project: &Project,
     plan: &RpmPlan,
@@ -34,7 +34,7 @@ pub(super) fn package(
     all_artifacts: &[Artifact],
     signer: Option<&dyn Signer>,
     shell: &Shell,
-) -> Result<Produced> {
+) -> Result<(Produced, bool)> {
     let djob = plan
         .deb
         .packages
@@ -117,6 +117,10 @@ pub(super) fn package(
         readme.as_deref(),
         &commands,
     )?;
+    let has_translations = contents
+        .assets
+        .iter()
+        .any(|a| a.dest.starts_with("usr/share/locale/"));
     let rpm = rpm_package(
         plan,
         job,
@@ -129,7 +133,7 @@ pub(super) fn package(
     )?;
     let written = crate::writer::write(&rpm, &job.output, signer)?;
     shell.status("Packaged", written.path.display());
-    Ok(Produced {
+    let produced = Produced {
         package: job.name.clone(),
         version: job.evr(),
         architecture: job.arch.clone(),
@@ -138,7 +142,8 @@ pub(super) fn package(
         size: written.size,
         sha256: written.sha256,
         requires: rpm.requires.iter().map(render).collect(),
-    })
+    };
+    Ok((produced, has_translations))
 }
 
 /// A relation as `rpm -q --requires` prints it.
@@ -159,30 +164,16 @@ fn render(d: &Dependency) -> String {
     }
 }
 
-/// The `Requires`: the table's, `/bin/sh` when a scriptlet runs with it (unless `require-sh =
-/// false`), and those of the ELF files (unless `auto-req` is off).
+/// The `Requires`: the table's, `/bin/sh` as cargo-generate-rpm adds it (unless `require-sh =
+/// false`), and those of the ELF files (unless `auto-req` is off). The scriptlets' own
+/// `Requires(post)` and the like on their interpreters are the writer's.
 fn requires(plan: &RpmPlan, job: &RpmJob, contents: &Contents) -> Result<Vec<Dependency>> {
     let mut out = Vec::new();
     let g = job.generate_rpm.as_ref();
     if let Some(g) = g {
         out.extend(crate::relations::parse_table(g.requires.as_ref())?);
     }
-    let s = &contents.scripts;
-    let uses_sh = [
-        &s.pre,
-        &s.post,
-        &s.preun,
-        &s.postun,
-        &s.pretrans,
-        &s.posttrans,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|x| x.interpreter == "/bin/sh");
-    let require_sh = g.and_then(|g| g.require_sh).unwrap_or(true);
-    // cargo-generate-rpm always requires /bin/sh (unless told not to); derived packages only
-    // when a scriptlet needs it.
-    if require_sh && (g.is_some() || uses_sh) {
+    if g.is_some_and(|g| g.require_sh.unwrap_or(true)) {
         out.push(Dependency::any("/bin/sh"));
     }
     let table_auto = g
@@ -251,7 +242,7 @@ pub fn rpm_package(
             .or_else(|| pkg.repository.clone()),
         vendor: g.and_then(|g| g.vendor.clone()),
         packager: maintainer.clone(),
-        group: None,
+        group: Some(group(djob.metadata.section.as_deref()).into()),
         build_time: sde,
         build_host: "localhost".into(),
         files: file_list(&job.name, &contents, sde),
@@ -267,6 +258,22 @@ pub fn rpm_package(
         changelog: vec![changelog(djob, job, maintainer.as_deref(), sde)],
         compression: plan.compression.writer(),
     })
+}
+
+/// The RPM `Group` for a Debian section (rpmlint counts a missing group, and rpmbuild's
+/// `Unspecified`, as an error; Fedora ignores the tag, openSUSE and older EL show it).
+fn group(section: Option<&str>) -> &'static str {
+    match section.map(|s| s.rsplit('/').next().unwrap_or(s)) {
+        Some("net" | "web" | "mail" | "httpd") => "Applications/Internet",
+        Some("devel" | "rust" | "vcs" | "interpreters") => "Development/Tools",
+        Some("libs" | "libdevel") => "System Environment/Libraries",
+        Some("doc") => "Documentation",
+        Some("text" | "editors") => "Applications/Text",
+        Some("database") => "Applications/Databases",
+        Some("sound" | "video" | "graphics") => "Applications/Multimedia",
+        Some("games") => "Amusements/Games",
+        _ => "Applications/System",
+    }
 }
 
 /// The description with lines of at most 79 characters (rpmlint's limit).
