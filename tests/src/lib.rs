@@ -89,6 +89,8 @@ pub fn bin(name: &str) -> PathBuf {
                 "cargo-forge-image",
                 "-p",
                 "cargo-forge-release",
+                "-p",
+                "cargo-forge-rpm",
             ])
             .current_dir(&root)
             .status()

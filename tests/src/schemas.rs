@@ -1,5 +1,5 @@
 //! The JSON Schemas of the `--message-format json` documents (`docs/schemas/`), generated from
-//! the output types of forge-core and the three commands (see `forge_core::json`). The tidy test
+//! the output types of forge-core and the commands (see `forge_core::json`). The tidy test
 //! compares them with the committed files, `cargo xtask docs` writes them through the
 //! `forge-docs` binary, and the end-to-end tests validate real output against them.
 
@@ -15,6 +15,7 @@ pub fn documents() -> Vec<(&'static str, serde_json::Value)> {
     all.extend(cargo_forge_deb::json::schemas());
     all.extend(cargo_forge_image::json::schemas());
     all.extend(cargo_forge_release::json::schemas());
+    all.extend(cargo_forge_rpm::json::schemas());
     all
 }
 

@@ -11,7 +11,7 @@ fn runs_as_cargo_subcommand_and_directly() {
         std::iter::once(dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
-    for name in ["forge-deb", "forge-image", "forge-release"] {
+    for name in ["forge-deb", "forge-image", "forge-release", "forge-rpm"] {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = run(Command::new(&cargo)
             .args([name, "--version"])
@@ -141,7 +141,7 @@ fn common_options_table_matches_every_help() {
             }
         }
     }
-    for cmd in ["forge-deb", "forge-image", "forge-release"] {
+    for cmd in ["forge-deb", "forge-image", "forge-release", "forge-rpm"] {
         let top = format!("cargo {cmd}");
         let mut all = vec![top.clone()];
         all.extend(

@@ -58,6 +58,7 @@ fn every_file_has_module_docs_and_no_debug_leftovers() {
         "cargo-forge-deb",
         "cargo-forge-image",
         "cargo-forge-release",
+        "cargo-forge-rpm",
         "xtask",
         "tests",
     ]) {
@@ -96,6 +97,7 @@ fn docs_mention_every_subcommand_and_exist() {
         "README.md",
         "ARCHITECTURE.md",
         "docs/src/deb.md",
+        "docs/src/rpm.md",
         "docs/src/image.md",
         "docs/src/release.md",
         "docs/src/getting-started.md",
@@ -106,6 +108,7 @@ fn docs_mention_every_subcommand_and_exist() {
     for cmd in [
         "cargo forge-deb",
         "cargo forge-deb repo",
+        "cargo forge-rpm",
         "cargo forge-image",
         "cargo forge-release",
         "cargo xtask demo",
@@ -237,6 +240,7 @@ fn documented_commands_parse_with_the_real_cli() {
             "forge-deb" => cargo_forge_deb::cli::Cargo::try_parse_from(words).map(drop),
             "forge-image" => cargo_forge_image::cli::Cargo::try_parse_from(words).map(drop),
             "forge-release" => cargo_forge_release::cli::Cargo::try_parse_from(words).map(drop),
+            "forge-rpm" => cargo_forge_rpm::cli::Cargo::try_parse_from(words).map(drop),
             other => {
                 problems.push(format!(
                     "{file}: `{}`: no command `cargo {other}`",
@@ -343,6 +347,7 @@ const PRODUCT_CRATES: &[&str] = &[
     "cargo-forge-deb",
     "cargo-forge-image",
     "cargo-forge-release",
+    "cargo-forge-rpm",
 ];
 
 /// A rule of ARCHITECTURE.md's invariants: none of `needles` in non-test product code outside

