@@ -32,6 +32,8 @@ pub struct ElfFacts {
     pub needed_versions: Vec<(String, String)>,
     /// Whether the file is a 64-bit ELF file (ELFCLASS64).
     pub is_64: bool,
+    /// Whether the dynamic section has `DT_GNU_HASH` but no `DT_HASH` (rpm's `rtld(GNU_HASH)`).
+    pub gnu_hash_only: bool,
 }
 
 impl ElfFacts {
@@ -91,10 +93,13 @@ where
         }
     }
     let mut needed = Vec::new();
+    let (mut gnu_hash, mut hash) = (false, false);
     if let Some((entries, link)) = sections.dynamic(endian, data)? {
         use object::read::elf::Dyn;
         let strings = sections.strings(endian, data, link)?;
         for d in entries {
+            gnu_hash |= d.tag32(endian) == Some(elf::DT_GNU_HASH);
+            hash |= d.tag32(endian) == Some(elf::DT_HASH);
             if d.tag32(endian) == Some(elf::DT_NEEDED) {
                 let offset: u64 = d.d_val(endian).into();
                 let name = u32::try_from(offset)
@@ -115,6 +120,7 @@ where
         needed,
         needed_versions,
         is_64: false,
+        gnu_hash_only: gnu_hash && !hash,
     })
 }
 
@@ -138,6 +144,8 @@ mod tests {
         );
         assert!(f.needed.iter().any(|l| l == "libc.so.6"), "{f:?}");
         assert!(f.is_64 == cfg!(target_pointer_width = "64"), "{f:?}");
+        // Debian links with --hash-style=gnu.
+        assert!(f.gnu_hash_only, "{f:?}");
         assert!(
             f.needed_versions
                 .iter()

@@ -1,7 +1,8 @@
 //! Automatic `Requires` from the ELF files of a package, as rpmbuild's `elfdeps` writes them:
 //! `libfoo.so.1()(64bit)` for each `DT_NEEDED` library and `libc.so.6(GLIBC_2.34)(64bit)` for
 //! each symbol version needed from it (`GLIBC_PRIVATE` left out, as elfdeps does), the
-//! `(64bit)` mark only on 64-bit files. Read with forge-deb's [`cargo_forge_deb::elf`] (the
+//! `(64bit)` mark only on 64-bit files, and `rtld(GNU_HASH)` for a file with only a GNU hash
+//! table (which an old dynamic loader could not read). Read with forge-deb's [`cargo_forge_deb::elf`] (the
 //! `object` crate, headers only), not by running `ldd`, which cannot read foreign binaries.
 
 use std::collections::BTreeSet;
@@ -48,6 +49,9 @@ fn names_of(facts: &cargo_forge_deb::elf::ElfFacts) -> Vec<String> {
             .filter(|(_, v)| v != "GLIBC_PRIVATE")
             .map(|(lib, v)| format!("{lib}({v}){mark}")),
     );
+    if facts.gnu_hash_only {
+        out.push("rtld(GNU_HASH)".into());
+    }
     out
 }
 
@@ -74,6 +78,7 @@ mod tests {
                 .any(|n| n.starts_with("libc.so.6(GLIBC_2.") && n.ends_with(&format!("){mark}"))),
             "{names:?}"
         );
+        assert!(names.contains(&"rtld(GNU_HASH)"), "{names:?}");
         let mut sorted = names.clone();
         sorted.sort();
         sorted.dedup();

@@ -48,7 +48,8 @@ fn rpm_q(rpm: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
-/// rpmlint's errors for `rpm` (none expected).
+/// rpmlint's errors for `rpm`, but for those `--lint` documents as expected (an unsigned
+/// package, a name ending in a language code).
 fn rpmlint_errors(rpm: &Path) -> Vec<String> {
     let out = run(Command::new("rpmlint").arg(rpm));
     let text = stdout(&out);
@@ -57,10 +58,7 @@ fn rpmlint_errors(rpm: &Path) -> Vec<String> {
         "rpmlint did not run:\n{text}{}",
         stderr(&out)
     );
-    text.lines()
-        .filter(|l| l.contains(": E: "))
-        .map(str::to_owned)
-        .collect()
+    cargo_forge_rpm::lint::findings(&text, false).0
 }
 
 /// The deb fixture (assets, conf file, systemd unit, maintainer scripts, no RPM table) for
@@ -377,7 +375,15 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let fx = Fixture::copy("cli-tool");
     let out = forge_rpm(
         &fx,
-        &["--dry-run", "--message-format", "json", "--target", ARM64],
+        &[
+            "--dry-run",
+            "--message-format",
+            "json",
+            "--target",
+            ARM64,
+            "--toolchain",
+            "/usr",
+        ],
         &[],
     );
     assert_success(&out, "dry run");
