@@ -36,7 +36,7 @@ use crate::manifest::{DebMetadata, ForgeDebConfig};
 use crate::writer::CompressionSettings;
 
 pub use execute::{artifacts, execute, execute_with, report_gha};
-pub use plan::{plan, plan_request, DebRequest};
+pub use plan::{output_path, plan, plan_request, DebRequest};
 
 /// One package to produce.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]

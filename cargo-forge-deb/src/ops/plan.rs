@@ -372,7 +372,12 @@ fn package_jobs(
             "{name}_{}_{arch}.deb",
             version.split_once(':').map_or(version.as_str(), |(_, v)| v)
         );
-        let output = output_path(args.output.as_deref(), &project.target_dir, &file, many);
+        let output = output_path(
+            args.output.as_deref(),
+            &project.target_dir.join("debian"),
+            &file,
+            many,
+        );
         jobs.push(PackageJob {
             crate_name: pkg.name.to_string(),
             crate_version: args
@@ -397,10 +402,12 @@ fn package_jobs(
     Ok(jobs)
 }
 
-/// cargo-deb's `-o` rule: a directory if it ends in `/`, exists as one, or has no extension.
-fn output_path(output: Option<&Path>, target_dir: &Path, file: &str, many: bool) -> PathBuf {
+/// cargo-deb's `-o` rule: a directory if it ends in `/`, exists as one, or has no extension; a
+/// file name only when one package is made. Without `-o`, `file` in `default_dir`. forge-rpm
+/// follows the same rule.
+pub fn output_path(output: Option<&Path>, default_dir: &Path, file: &str, many: bool) -> PathBuf {
     match output {
-        None => target_dir.join("debian").join(file),
+        None => default_dir.join(file),
         Some(o) => {
             let s = o.to_string_lossy();
             let is_dir = s.ends_with('/') || o.is_dir() || (o.extension().is_none() && !o.exists());
@@ -421,7 +428,7 @@ mod tests {
 
     #[test]
     fn output_rules() {
-        let t = Path::new("/t");
+        let t = Path::new("/t/debian");
         assert_eq!(
             output_path(None, t, "a.deb", false),
             Path::new("/t/debian/a.deb")

@@ -128,24 +128,7 @@ pub fn from_deb(job: &PackageJob, ctx: &AssetContext<'_>, shell: &Shell) -> Resu
         .as_ref()
         .map(|u| u.list())
         .unwrap_or_default();
-    let mut units = Vec::new();
-    for u in &tables {
-        let dir = u
-            .unit_scripts
-            .as_ref()
-            .or(meta.maintainer_scripts.as_ref())
-            .map(|d| job.package_dir.join(d))
-            .unwrap_or_else(|| job.package_dir.join("systemd"));
-        let found = cargo_forge_deb::systemd::find_units(&dir, &job.name, u);
-        if found.is_empty() {
-            shell.warn(format!(
-                "no systemd units found for `{}` in `{}`",
-                job.name,
-                dir.display()
-            ));
-        }
-        units.extend(found);
-    }
+    let units = cargo_forge_deb::ops::package::contents::systemd_units(job, &tables, shell);
     let (all, warnings) = assets::dedup(auto.into_iter().chain(units).chain(explicit).collect());
     for w in warnings {
         shell.warn(w);

@@ -2,7 +2,7 @@
 //! one [`RpmJob`] per package and target with its RPM name, version, release, arch and output
 //! path. Reads files; writes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -164,7 +164,12 @@ fn rpm_job(
     let file = format!("{name}-{version}-{release}.{arch}.rpm");
     Ok(RpmJob {
         deb_job: index,
-        output: output_path(output, target_dir, &file, many),
+        output: cargo_forge_deb::ops::output_path(
+            output,
+            &target_dir.join(OUTPUT_DIR),
+            &file,
+            many,
+        ),
         name,
         epoch,
         version,
@@ -174,45 +179,13 @@ fn rpm_job(
     })
 }
 
-/// `-o`: a directory if it ends in `/`, exists as one, or has no extension; a file name only
-/// when one package is made (else its directory gets every package under its own name).
-fn output_path(output: Option<&Path>, target_dir: &Path, file: &str, many: bool) -> PathBuf {
-    let Some(o) = output else {
-        return target_dir.join(OUTPUT_DIR).join(file);
-    };
-    let dir_like = o.as_os_str().to_string_lossy().ends_with('/')
-        || o.is_dir()
-        || (o.extension().is_none() && !o.exists());
-    match (dir_like, many) {
-        (true, _) => o.join(file),
-        (false, true) => o.parent().unwrap_or(Path::new(".")).join(file),
-        (false, false) => o.to_path_buf(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn versions_and_outputs() {
+    fn rpm_versions() {
         assert_eq!(rpm_version("1.2.3-beta.1"), "1.2.3~beta.1");
-        let t = Path::new("/t");
-        assert_eq!(
-            output_path(None, t, "a-1-1.x86_64.rpm", false),
-            Path::new("/t/generate-rpm/a-1-1.x86_64.rpm")
-        );
-        assert_eq!(
-            output_path(Some(Path::new("/nonexistent/x.rpm")), t, "a.rpm", false),
-            Path::new("/nonexistent/x.rpm")
-        );
-        assert_eq!(
-            output_path(Some(Path::new("/nonexistent/x.rpm")), t, "a.rpm", true),
-            Path::new("/nonexistent/a.rpm")
-        );
-        assert_eq!(
-            output_path(Some(Path::new("out/")), t, "a.rpm", false),
-            Path::new("out/a.rpm")
-        );
+        assert_eq!(rpm_version("1.2.3"), "1.2.3");
     }
 }

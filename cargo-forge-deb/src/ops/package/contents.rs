@@ -105,6 +105,25 @@ pub(super) fn collect(
             origin: Origin::Generated,
         });
     }
+    let systemd = systemd_units(job, units, shell);
+    let all: Vec<Asset> = auto
+        .into_iter()
+        .chain(generated)
+        .chain(systemd)
+        .chain(explicit)
+        .collect();
+    let (all, warnings) = assets::dedup(all);
+    for w in warnings {
+        shell.warn(w);
+    }
+    Ok(all)
+}
+
+/// The unit files of the `systemd-units` tables, each found in its `unit-scripts` directory
+/// (else `maintainer-scripts`, else `systemd/`), warning for a table that finds none. forge-rpm
+/// finds its units with this too.
+pub fn systemd_units(job: &PackageJob, units: &[SystemdUnitsConfig], shell: &Shell) -> Vec<Asset> {
+    let meta = &job.metadata;
     let mut systemd = Vec::new();
     for u in units {
         let dir = u
@@ -123,17 +142,7 @@ pub(super) fn collect(
         }
         systemd.extend(found);
     }
-    let all: Vec<Asset> = auto
-        .into_iter()
-        .chain(generated)
-        .chain(systemd)
-        .chain(explicit)
-        .collect();
-    let (all, warnings) = assets::dedup(all);
-    for w in warnings {
-        shell.warn(w);
-    }
-    Ok(all)
+    systemd
 }
 
 /// Multi-Arch: same packages keep their libraries in the multiarch directory (as cargo-deb,
