@@ -30,6 +30,7 @@ mod release_github;
 mod release_more;
 mod release_plan;
 mod release_s3;
+mod rpm_repo;
 mod secrets;
 mod tidy;
 mod untrusted;
