@@ -16,7 +16,8 @@ use forge_tests::*;
 
 /// A spec with dependencies of every kind createrepo_c filters (a file the package holds, rpmlib,
 /// a `Requires(post)`, an explicit and an automatic `/bin/sh`), a config file, a directory, a
-/// ghost and a changelog with characters XML escapes.
+/// ghost, libc symbol versions as a Rust binary needs them, and a changelog with characters XML
+/// escapes.
 const SPEC_WITH_DEPS: &str = r#"Name: forge-hello
 Version: %{ver}
 Release: 1
@@ -26,6 +27,7 @@ URL: https://example.com/hello?a=1&b=2
 Requires: /bin/sh
 Requires: /usr/bin/forge-hello
 Requires(post): coreutils
+Requires: libc.so.6()(64bit) libc.so.6(GLIBC_2.2.5)(64bit) libc.so.6(GLIBC_2.34)(64bit)
 Recommends: less
 Provides: hello-tool = %{ver}
 Conflicts: old-hello < 0.5

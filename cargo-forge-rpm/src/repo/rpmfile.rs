@@ -234,11 +234,23 @@ fn deps(
         files.iter().map(|(p, _)| p.as_str()).collect();
     let mut requires = Vec::new();
     let mut last: std::collections::HashMap<String, Dep> = std::collections::HashMap::new();
+    let mut libc: Option<Dep> = None;
     for d in meta.get_requires()? {
         if d.name.starts_with("rpmlib(")
             || (own_files.contains(d.name.as_str()) && super::xml::is_primary_file(&d.name))
             || provided.contains(d.name.as_str())
         {
+            continue;
+        }
+        // Of the C library's requirements only the highest symbol version stays, listed last
+        // (createrepo_c's rule: glibc provides every lower one with it).
+        if d.name.starts_with("libc.so.6") {
+            if libc
+                .as_ref()
+                .is_none_or(|l: &Dep| glibc_version(&d.name) > glibc_version(&l.name))
+            {
+                libc = Some(to_dep(&d));
+            }
             continue;
         }
         // A repeat of the latest entry of the same name is left out (createrepo_c's rule: an
@@ -249,6 +261,7 @@ fn deps(
             requires.push(dep);
         }
     }
+    requires.extend(libc);
     let list = |v: Vec<rpm::Dependency>| v.iter().map(to_dep).collect::<Vec<_>>();
     Ok(vec![
         ("provides", list(provides)),
@@ -260,6 +273,14 @@ fn deps(
         ("recommends", list(meta.get_recommends()?)),
         ("supplements", list(meta.get_supplements()?)),
     ])
+}
+
+/// The numbers of `GLIBC_2.34` in `libc.so.6(GLIBC_2.34)(64bit)`; empty for `libc.so.6()(64bit)`.
+pub(super) fn glibc_version(name: &str) -> Vec<u64> {
+    name.split_once("(GLIBC_")
+        .and_then(|(_, rest)| rest.split(')').next())
+        .map(|v| v.split('.').map(|n| n.parse().unwrap_or(0)).collect())
+        .unwrap_or_default()
 }
 
 fn to_dep(d: &rpm::Dependency) -> Dep {

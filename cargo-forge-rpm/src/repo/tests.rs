@@ -107,3 +107,10 @@ fn repomd_keeps_other_kinds_of_metadata() {
     assert_eq!(prev.location("group"), Some("repodata/comps.xml"));
     assert_eq!(prev.extra, vec![extra]);
 }
+
+#[test]
+fn glibc_versions_compare_numerically() {
+    let v = glibc_version;
+    assert!(v("libc.so.6(GLIBC_2.34)(64bit)") > v("libc.so.6(GLIBC_2.4)(64bit)"));
+    assert!(v("libc.so.6(GLIBC_2.2.5)(64bit)") > v("libc.so.6()(64bit)"));
+}
