@@ -85,16 +85,23 @@ impl RpmInfo {
 
     /// `name epoch:version-release (arch)` for messages (no epoch when 0).
     pub fn nevra(&self) -> String {
-        let epoch = if self.epoch == 0 {
-            String::new()
-        } else {
-            format!("{}:", self.epoch)
-        };
-        format!(
-            "{} {epoch}{}-{} ({})",
-            self.name, self.version, self.release, self.arch
+        nevra(
+            &self.name,
+            &self.epoch.to_string(),
+            &self.version,
+            &self.release,
+            &self.arch,
         )
     }
+}
+
+/// `name epoch:version-release (arch)` for messages (no epoch when it is 0 or empty).
+pub fn nevra(name: &str, epoch: &str, version: &str, release: &str, arch: &str) -> String {
+    let epoch = match epoch {
+        "" | "0" => String::new(),
+        e => format!("{e}:"),
+    };
+    format!("{name} {epoch}{version}-{release} ({arch})")
 }
 
 /// Reads the headers of the RPM `path` (not its payload).

@@ -74,14 +74,12 @@ pub struct Entry {
 impl Entry {
     /// `name epoch:version-release (arch)` for messages (no epoch when 0).
     pub fn nevra(&self) -> String {
-        let epoch = if self.epoch == "0" || self.epoch.is_empty() {
-            String::new()
-        } else {
-            format!("{}:", self.epoch)
-        };
-        format!(
-            "{} {epoch}{}-{} ({})",
-            self.name, self.version, self.release, self.arch
+        super::rpmfile::nevra(
+            &self.name,
+            &self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
         )
     }
 }
