@@ -626,3 +626,37 @@ fn bad_input_writes_nothing_and_a_signed_repository_needs_its_key() {
     let err = update(&RepoOptions::new(&repo, vec![rpm]), &Shell::plain()).unwrap_err();
     assert!(format!("{err:#}").contains("signed repository"), "{err:#}");
 }
+
+#[test]
+fn keep_retains_the_highest_versions_in_rpm_order() {
+    if !require_tools(TOOLS) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let mut last = None;
+    // 1.10 is newer than 1.9 in rpm's order (not in a string's).
+    for version in ["1.0", "1.9", "1.10"] {
+        let rpm = rpmbuild(work.path(), SPEC_NO_DEPS, version, "x86_64");
+        let mut opts = RepoOptions::new(&repo, vec![rpm]);
+        opts.keep = Some(2);
+        last = Some(update(&opts, &Shell::plain()).unwrap());
+    }
+    let report = last.unwrap();
+    let removed: Vec<&str> = report.removed.iter().map(|r| r.version.as_str()).collect();
+    assert_eq!(removed, ["1.0"]);
+    assert!(!repo
+        .join("Packages/f/forge-hello-1.0-1.x86_64.rpm")
+        .exists());
+    assert!(repo
+        .join("Packages/f/forge-hello-1.9-1.x86_64.rpm")
+        .is_file());
+    let pkgs = packages(&documents(&repo)["primary"]);
+    assert_eq!(
+        pkgs.keys().cloned().collect::<Vec<_>>(),
+        ["forge-hello-0:1.10-1.x86_64", "forge-hello-0:1.9-1.x86_64"]
+    );
+    let mut opts = RepoOptions::new(&repo, vec![]);
+    opts.keep = Some(0);
+    assert!(update(&opts, &Shell::plain()).is_err());
+}

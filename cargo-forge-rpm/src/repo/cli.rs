@@ -13,7 +13,9 @@ pub const REPO_EXAMPLES: &str = "Examples:
   # Add packages to a signed repository in public/rpm
   cargo forge-rpm repo --dir public/rpm --sign-key 0xA1B2C3D4 target/generate-rpm/*.rpm
   # The .repo file names the URL the directory is served from
-  cargo forge-rpm repo --dir public/rpm --sign-key 0xA1B2C3D4 --base-url https://example.com/rpm app-1.2.3-1.x86_64.rpm";
+  cargo forge-rpm repo --dir public/rpm --sign-key 0xA1B2C3D4 --base-url https://example.com/rpm app-1.2.3-1.x86_64.rpm
+  # Keep the three newest versions of each package
+  cargo forge-rpm repo --dir public/rpm --keep 3 --sign-key 0xA1B2C3D4 target/generate-rpm/*.rpm";
 
 /// `cargo forge-rpm repo`.
 #[derive(Debug, Args)]
@@ -30,6 +32,10 @@ pub struct RepoArgs {
     /// The URL the repository is served from, for the .repo file (default: file://DIR)
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+    /// Keep only the N highest versions of each package and architecture; older ones leave the
+    /// metadata and their files are deleted
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// Fail at once when another run is updating the repository, instead of waiting for it
     #[arg(long)]
     pub no_wait: bool,
@@ -50,6 +56,7 @@ impl RepoArgs {
             gpg_homedir: None,
             repo_id: self.repo_id.clone(),
             base_url: self.base_url.clone(),
+            keep: self.keep,
             source_date_epoch: super::source_date_epoch_from_env()?,
             no_wait: self.no_wait,
         })

@@ -85,6 +85,9 @@ pub struct RepoOptions {
     pub repo_id: Option<String>,
     /// The URL the repository is served from, for the `.repo` file; default `file://DIR`.
     pub base_url: Option<String>,
+    /// Keep only the N highest versions (rpm's order) of each package and architecture; `None`
+    /// keeps every version.
+    pub keep: Option<usize>,
     /// `SOURCE_DATE_EPOCH`: the revision and timestamps, and the latest file time recorded.
     pub source_date_epoch: Option<u64>,
     /// Fail at once, instead of waiting, when another update holds the repository's lock.
@@ -102,6 +105,7 @@ impl RepoOptions {
             gpg_homedir: None,
             repo_id: None,
             base_url: None,
+            keep: None,
             source_date_epoch: None,
             no_wait: false,
         }
@@ -152,6 +156,8 @@ pub struct RepoReport {
     pub dir: PathBuf,
     /// The packages given to this update.
     pub added: Vec<AddedPackage>,
+    /// The packages that left the repository (`keep`), oldest first.
+    pub removed: Vec<RemovedPackage>,
     /// How many packages the repository lists now.
     pub packages: usize,
     /// The architectures of the packages it lists.
@@ -181,6 +187,17 @@ pub struct AddedPackage {
     pub already_present: bool,
 }
 
+/// One package removed by `keep`: its metadata left, then its file was deleted.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct RemovedPackage {
+    pub name: String,
+    pub epoch: String,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub location: String,
+}
+
 /// Creates or updates the repository in `opts.dir` with `opts.rpms`, holding its lock. See the
 /// module documentation.
 pub fn update(opts: &RepoOptions, shell: &Shell) -> Result<RepoReport> {
@@ -193,6 +210,10 @@ pub fn update(opts: &RepoOptions, shell: &Shell) -> Result<RepoReport> {
         return Err(usage(format!(
             "invalid repository id `{id}`: use letters, digits, `-`, `_`, `.` and `:` only"
         )));
+    }
+    if opts.keep == Some(0) {
+        return Err(usage("invalid `--keep 0`: keep at least one version"))
+            .hint("omit `--keep` to keep every version");
     }
     let lock = |shell: &Shell| fsx::lock_dir(&opts.dir, "the RPM repository", !opts.no_wait, shell);
     let held = if opts.dir.is_dir() {
@@ -254,6 +275,10 @@ fn update_locked(opts: &RepoOptions, locked: bool, shell: &Shell) -> Result<Opti
         entries.insert(input.entry.location.clone(), input.entry);
     }
     recheck(opts, &mut entries, &given, shell)?;
+    let removed = match opts.keep {
+        Some(n) => retain(&mut entries, n),
+        None => Vec::new(),
+    };
 
     // 3. Metadata files, then repomd.xml (and its signature) last.
     let list: Vec<&Entry> = entries.values().collect();
@@ -280,6 +305,7 @@ fn update_locked(opts: &RepoOptions, locked: bool, shell: &Shell) -> Result<Opti
     let mut keep: BTreeSet<String> = written.iter().map(|w| w.href.clone()).collect();
     keep.extend(previous.locations.iter().map(|(_, h)| h.clone()));
     repomd::prune(&repodata, &keep)?;
+    let removed = delete_removed(dir, removed, shell)?;
 
     let architectures: BTreeSet<String> = list.iter().map(|e| e.arch.clone()).collect();
     shell.status(
@@ -299,6 +325,7 @@ fn update_locked(opts: &RepoOptions, locked: bool, shell: &Shell) -> Result<Opti
     Ok(Some(RepoReport {
         dir: dir.clone(),
         added,
+        removed,
         packages: list.len(),
         architectures: architectures.into_iter().collect(),
         metadata_files,
@@ -306,6 +333,52 @@ fn update_locked(opts: &RepoOptions, locked: bool, shell: &Shell) -> Result<Opti
         key_file,
         repo_file,
     }))
+}
+
+/// Keeps the `n` highest versions (rpm's order: epoch, version, release) of each name and
+/// architecture; returns the others, oldest first, removed from `entries`.
+fn retain(entries: &mut BTreeMap<String, Entry>, n: usize) -> Vec<Entry> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Entry>> = BTreeMap::new();
+    for e in entries.values() {
+        groups.entry((&e.name, &e.arch)).or_default().push(e);
+    }
+    let mut out: Vec<Entry> = Vec::new();
+    for list in groups.values_mut() {
+        list.sort_by(|a, b| evr(a).cmp(&evr(b)));
+        let extra = list.len().saturating_sub(n);
+        out.extend(list[..extra].iter().map(|e| (*e).clone()));
+    }
+    for e in &out {
+        entries.remove(&e.location);
+    }
+    out
+}
+
+fn evr(e: &Entry) -> rpm_version::Evr<'_> {
+    rpm_version::Evr::new(e.epoch.as_str(), e.version.as_str(), e.release.as_str())
+}
+
+/// Deletes the files of the packages `keep` removed, once the new repomd.xml is in place.
+fn delete_removed(dir: &Path, removed: Vec<Entry>, shell: &Shell) -> Result<Vec<RemovedPackage>> {
+    let mut out = Vec::new();
+    for e in removed {
+        let path = dir.join(&e.location);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => shell.warn(format!("failed to delete `{}`: {err}", path.display())),
+        }
+        shell.status("Removed", e.nevra());
+        out.push(RemovedPackage {
+            name: e.name,
+            epoch: e.epoch,
+            version: e.version,
+            release: e.release,
+            arch: e.arch,
+            location: e.location,
+        });
+    }
+    Ok(out)
 }
 
 /// The packages the current metadata lists, by location. A repository whose metadata cannot be
