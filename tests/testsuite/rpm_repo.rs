@@ -620,6 +620,28 @@ fn bad_input_writes_nothing_and_a_signed_repository_needs_its_key() {
     );
     assert!(!repo.exists(), "a rejected update created the repository");
 
+    // A real package cut short anywhere (lead, signature header, header, payload) is an error,
+    // never a crash (cut inside the payload, the payload digest of its header says so).
+    let rpm = rpmbuild(work.path(), SPEC_WITH_DEPS, "1.0", "x86_64");
+    let bytes = std::fs::read(&rpm).unwrap();
+    for cut in [0, 50, 96, 100, 200, 1000, 2000, 4000, 4600, 6000] {
+        let short = work.path().join(format!("cut-{cut}.rpm"));
+        std::fs::write(&short, &bytes[..cut.min(bytes.len())]).unwrap();
+        let result = std::panic::catch_unwind(|| {
+            update(
+                &RepoOptions::new(&repo, vec![short.clone()]),
+                &Shell::plain(),
+            )
+        });
+        let result = result.unwrap_or_else(|_| panic!("a package cut at {cut} bytes panicked"));
+        let e = format!("{:#}", result.err().expect("a cut package was accepted"));
+        assert!(
+            e.contains("not a readable RPM package") || e.contains("is damaged"),
+            "cut at {cut}: {e}"
+        );
+    }
+    std::fs::remove_dir_all(&repo).ok();
+
     let gnupg = gpg_home("Forge Repo <repo@example.com>");
     let rpm = rpmbuild(work.path(), SPEC_NO_DEPS, "1.0", "x86_64");
     repo_update(&repo, std::slice::from_ref(&rpm), Some(gnupg.path()));

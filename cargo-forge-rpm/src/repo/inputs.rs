@@ -74,7 +74,7 @@ pub(super) fn read_inputs(
                 continue;
             }
         }
-        let sha256 = sha256_file(path)?;
+        let sha256 = hash_package(path, &info)?;
         if let Some(&i) = by_location.get(&loc) {
             let other = &inputs[i];
             if other.entry.pkgid != sha256 {
@@ -212,7 +212,7 @@ pub(super) fn recheck(
             gone.push(loc.clone());
             continue;
         }
-        let sha256 = sha256_file(&path)?;
+        let sha256 = hash_package(&path, &info)?;
         *e = super::xml::render(&info, &sha256, loc, meta.len(), time);
     }
     for loc in gone {

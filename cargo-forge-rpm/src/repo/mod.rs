@@ -22,7 +22,8 @@
 //!   Earlier versions stay: a package is replaced only by the same name, version, release and
 //!   architecture, which must then be the same bytes.
 //! - **Validate everything first.** Each input's headers are read ([`rpmfile`], through the `rpm`
-//!   crate, not the payload) and the file hashed; anything that is not a binary RPM, or that
+//!   crate, not the payload) and the file hashed, its payload checked against the digest its
+//!   header records in the same read; anything that is not a binary RPM, or that
 //!   would change a published package, is rejected by name before the repository is touched.
 //!   A signed repository updated without a key is refused too: it would silently become
 //!   unsigned.
@@ -64,7 +65,7 @@ use forge_core::gpg::Gpg;
 use forge_core::Shell;
 use serde::Serialize;
 
-pub use rpmfile::{read_rpm, RpmInfo};
+pub use rpmfile::{hash_package, read_rpm, RpmInfo};
 pub use xml::Entry;
 
 use inputs::*;

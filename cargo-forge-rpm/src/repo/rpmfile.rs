@@ -69,6 +69,8 @@ pub struct RpmInfo {
     pub files: Vec<(String, FileKind)>,
     /// Newest first, as in the header.
     pub changelogs: Vec<Changelog>,
+    /// The SHA-256 of the compressed payload the header records (rpm 4.14 and later).
+    pub payload_sha256: Option<String>,
     /// Whether the signature header holds an OpenPGP signature (what dnf's `gpgcheck` checks).
     pub signed: bool,
 }
@@ -192,7 +194,41 @@ fn from_metadata(meta: &PackageMetadata) -> std::result::Result<RpmInfo, rpm::Er
             })
             .collect(),
         signed,
+        payload_sha256: h
+            .get_entry_data_as_string_array(IndexTag::RPMTAG_PAYLOADSHA256)
+            .ok()
+            .and_then(|v| v.first().map(|d| d.to_ascii_lowercase()))
+            .filter(|d| d.len() == 64),
     })
+}
+
+/// The SHA-256 of the package file, in one streamed read that also checks the payload against
+/// the digest its header records: a truncated or damaged package is refused here, not by dnf
+/// on the users' machines.
+pub fn hash_package(path: &Path, info: &RpmInfo) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = Sha256::new();
+    let mut payload = Sha256::new();
+    let mut offset = 0u64;
+    forge_core::digest::read_chunks(path, |chunk| {
+        file.update(chunk);
+        let end = offset + chunk.len() as u64;
+        if end > info.header_end {
+            let skip = info.header_end.saturating_sub(offset) as usize;
+            payload.update(&chunk[skip..]);
+        }
+        offset = end;
+    })?;
+    if let Some(expected) = &info.payload_sha256 {
+        if hex::encode(payload.finalize()) != *expected {
+            return Err(usage(format!(
+                "`{}` is damaged: its payload does not match the digest its header records",
+                path.display()
+            )))
+            .hint("the file is truncated or corrupted: build or download it again");
+        }
+    }
+    Ok(hex::encode(file.finalize()))
 }
 
 fn files(meta: &PackageMetadata) -> std::result::Result<Vec<(String, FileKind)>, rpm::Error> {
