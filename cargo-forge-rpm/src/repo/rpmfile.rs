@@ -247,7 +247,7 @@ fn files(meta: &PackageMetadata) -> std::result::Result<Vec<(String, FileKind)>,
         let dir = dirindexes
             .get(i)
             .and_then(|d| dirnames.get(*d as usize))
-            .ok_or_else(|| rpm::Error::TagNotFound(IndexTag::RPMTAG_DIRINDEXES as u32))?;
+            .ok_or(rpm::Error::TagNotFound(IndexTag::RPMTAG_DIRINDEXES as u32))?;
         let mode = modes.get(i).copied().unwrap_or(0);
         let flag = FileFlags::from_bits_retain(flags.get(i).copied().unwrap_or(0));
         let kind = if u32::from(mode) & 0o170000 == 0o040000 {

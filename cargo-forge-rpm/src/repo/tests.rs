@@ -98,7 +98,7 @@ fn repomd_keeps_other_kinds_of_metadata() {
         open_size: 2,
     };
     let extra = br#"<data type="group"><location href="repodata/comps.xml"/></data>"#.to_vec();
-    let text = render(7, &[w], &[extra.clone()]);
+    let text = render(7, &[w], std::slice::from_ref(&extra));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("repomd.xml");
     std::fs::write(&path, &text).unwrap();
