@@ -634,7 +634,7 @@ fn bad_input_writes_nothing_and_a_signed_repository_needs_its_key() {
             )
         });
         let result = result.unwrap_or_else(|_| panic!("a package cut at {cut} bytes panicked"));
-        let e = format!("{:#}", result.err().expect("a cut package was accepted"));
+        let e = format!("{:#}", result.expect_err("a cut package was accepted"));
         assert!(
             e.contains("not a readable RPM package") || e.contains("is damaged"),
             "cut at {cut}: {e}"
