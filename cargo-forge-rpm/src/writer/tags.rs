@@ -199,6 +199,31 @@ fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
         ("FileDigests", "4.6.0-1"),
         ("PayloadFilesHavePrefix", "4.0-1"),
     ];
+    // Features of the versions and relations rpmbuild also declares.
+    let relations = [
+        &pkg.requires,
+        &pkg.provides,
+        &pkg.conflicts,
+        &pkg.obsoletes,
+        &pkg.recommends,
+        &pkg.suggests,
+        &pkg.enhances,
+        &pkg.supplements,
+    ];
+    let all = || relations.iter().flat_map(|l| l.iter());
+    let versions: Vec<&str> = [pkg.version.as_str(), pkg.release.as_str()]
+        .into_iter()
+        .chain(all().filter_map(|d| d.op.as_ref().map(|(_, v)| v.as_str())))
+        .collect();
+    if versions.iter().any(|v| v.contains('~')) {
+        rpmlib.push(("TildeInVersions", "4.10.0-1"));
+    }
+    if versions.iter().any(|v| v.contains('^')) {
+        rpmlib.push(("CaretInVersion", "4.15.0-1"));
+    }
+    if all().any(|d| d.name.starts_with('(')) {
+        rpmlib.push(("RichDependencies", "4.12.0-1"));
+    }
     match pkg.compression {
         Compression::Zstd(_) => rpmlib.push(("PayloadIsZstd", "5.4.18-1")),
         Compression::Xz(_) => rpmlib.push(("PayloadIsXz", "5.2-1")),

@@ -42,6 +42,13 @@ fn file(path: &str, kind: FileKind, mode: u32) -> RpmFile {
     }
 }
 
+/// A `%ghost` file: owned, not shipped.
+fn ghost(path: &str) -> RpmFile {
+    let mut f = file(path, FileKind::Bytes(Vec::new()), 0o640);
+    f.flags.ghost = true;
+    f
+}
+
 fn req(name: &str, op: DepOp, version: &str) -> Dependency {
     Dependency {
         name: name.to_string(),
@@ -107,6 +114,7 @@ fn fixture(dir: &Path) -> RpmPackage {
             doc,
             license,
             file("/usr/bin/hi", FileKind::Symlink("hello".to_string()), 0o777),
+            ghost("/var/log/hello.log"),
             file(
                 "/usr/lib/hello/generated.txt",
                 FileKind::Bytes(b"generated\n".to_vec()),
@@ -184,6 +192,7 @@ fn rpm_reads_back_what_was_written() {
             "/usr/lib/hello/generated.txt",
             "/usr/share/doc/hello/README.md",
             "/usr/share/licenses/hello/LICENSE",
+            "/var/log/hello.log",
         ]
     );
     assert_eq!(
@@ -292,6 +301,7 @@ fn rpm_reads_back_what_was_written() {
     assert_eq!(generated[4], "0100644");
     let flags = query(d, &out, &["--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]"]);
     assert!(flags.contains("/etc/hello/hello.toml cn"), "{flags}");
+    assert!(flags.contains("/var/log/hello.log g"), "{flags}");
 
     // The payload, as rpm2cpio extracts it.
     let cpio = run(Command::new("sh")
@@ -440,6 +450,10 @@ fn installs_into_a_root_and_is_removed() {
     assert_eq!(
         std::fs::read_to_string(root.join("etc/hello/hello.toml")).unwrap(),
         "greeting = \"hi\"\n"
+    );
+    assert!(
+        !root.join("var/log/hello.log").exists(),
+        "a ghost is not installed"
     );
     let run_it = Command::new(&bin).status().unwrap();
     assert!(run_it.success());
@@ -615,4 +629,29 @@ fn a_package_without_files_is_valid() {
         .arg("-K")
         .arg(&out));
     assert!(k.trim_end().ends_with("digests OK"), "{k}");
+}
+
+#[test]
+fn prerelease_versions_and_rich_relations_declare_their_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pkg = fixture(dir.path());
+    pkg.version = "2.0.0~beta.1".to_string();
+    pkg.epoch = Some(1);
+    pkg.requires.push(Dependency::any("(cowsay or figlet)"));
+    let out = dir.path().join("beta.rpm");
+    write(&pkg, &out, None).unwrap();
+    let requires = query(dir.path(), &out, &["--requires"]);
+    for want in [
+        "(cowsay or figlet)",
+        "config(hello) = 1:2.0.0~beta.1-1",
+        "rpmlib(RichDependencies) <= 4.12.0-1",
+        "rpmlib(TildeInVersions) <= 4.10.0-1",
+    ] {
+        assert!(
+            requires.lines().any(|l| l == want),
+            "`{want}` missing from:\n{requires}"
+        );
+    }
+    let nevra = query(dir.path(), &out, &["--qf", "%{NEVRA}"]);
+    assert_eq!(nevra, "hello-1:2.0.0~beta.1-1.x86_64");
 }
