@@ -27,8 +27,7 @@
 //! mode whose output does not depend on the core count: the same package and `build_time`
 //! give the same bytes.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -37,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use forge_core::digest::HashingWriter;
 use forge_core::fsx::AtomicFile;
 
 mod cpio;
@@ -275,7 +275,8 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     let mut payload_reader = payload_file
         .reopen()
         .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
-    copy_into(&mut payload_reader, &mut md5, payload_file.path())?;
+    std::io::copy(&mut payload_reader, &mut md5)
+        .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
     let digests = sign::Digests {
         header_sha1: hex::encode(Sha1::digest(&header)),
         header_sha256: hex::encode(Sha256::digest(&header)),
@@ -286,7 +287,7 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     let sig_header = sign::signature_header(&digests, signature.as_ref())?;
 
     // 4. The package: lead, signature header, header, payload.
-    let mut file = payload::Hashing::new(AtomicFile::create(out)?);
+    let mut file = HashingWriter::new(AtomicFile::create(out)?);
     let written = (|| -> std::io::Result<()> {
         file.write_all(&lead(pkg))?;
         file.write_all(&sig_header)?;
@@ -297,30 +298,15 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     payload_reader
         .seek(SeekFrom::Start(0))
         .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
-    copy_into(&mut payload_reader, &mut file, payload_file.path())
+    std::io::copy(&mut payload_reader, &mut file)
         .with_context(|| format!("failed to write `{}`", out.display()))?;
-    let size = file.count;
-    let sha256 = hex::encode(file.sha256.finalize());
-    file.inner.commit()?;
+    let (file, sha256, size) = file.finish();
+    file.commit()?;
     Ok(Written {
         path: out.to_path_buf(),
         size,
         sha256,
     })
-}
-
-/// Copies all of `src` into `dst` (a hasher or the package).
-fn copy_into(src: &mut File, dst: &mut impl Write, name: &Path) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = src
-            .read(&mut buf)
-            .with_context(|| format!("failed to read `{}`", name.display()))?;
-        if n == 0 {
-            return Ok(());
-        }
-        dst.write_all(&buf[..n])?;
-    }
 }
 
 /// The lead's architecture number (rpmrc's `arch_canon`); rpm no longer reads it.

@@ -1,8 +1,8 @@
 //! The payload: the package's files as a cpio archive, compressed as it is written into a
 //! temporary file, in one pass over each file.
 //!
-//! files → cpio entries → [`Hashing`] (sha256 and size of the archive: `PAYLOADDIGESTALT`, the
-//! signature's `PAYLOADSIZE`) → compressor → [`Hashing`] (sha256 of the compressed stream:
+//! files → cpio entries → `HashingWriter` (sha256 and size of the archive: `PAYLOADDIGESTALT`, the
+//! signature's `PAYLOADSIZE`) → compressor → `HashingWriter` (sha256 of the compressed stream:
 //! `PAYLOADDIGEST`) → the temporary file. Each file is read once, in 64 KiB pieces that also
 //! feed its own sha256 (`FILEDIGESTS`); nothing is held whole in memory.
 //! The compressor is forge-deb's (`xz` multithreaded with a fixed block size, `zstd`
@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use cargo_forge_deb::writer::{Compression as DebCompression, CompressionSettings, Compressor};
+use forge_core::digest::HashingWriter;
 
 use super::cpio::{self, EntryHeader, MAX_FILE_SIZE};
 use super::{Compression, FileKind, RpmFile};
@@ -42,36 +43,6 @@ pub struct Payload {
     pub archive_sha256: String,
     pub compressed_size: u64,
     pub compressed_sha256: String,
-}
-
-/// A writer that hashes and counts what it passes on.
-pub struct Hashing<W> {
-    pub inner: W,
-    pub sha256: Sha256,
-    pub count: u64,
-}
-
-impl<W> Hashing<W> {
-    pub fn new(inner: W) -> Hashing<W> {
-        Hashing {
-            inner,
-            sha256: Sha256::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The compressor settings of a [`Compression`]: levels clamped to each format's range, at
@@ -110,8 +81,8 @@ pub struct Entry<'a> {
 /// Writes the compressed payload of `entries` (sorted by path) to `out`. Mtimes are the
 /// entry's, or the source file's, or `build_time`, never later than `build_time`.
 pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) -> Result<Payload> {
-    let compressed = Hashing::new(BufWriter::with_capacity(1 << 16, out));
-    let mut archive = Hashing::new(Compressor::new(compressed, &settings(c))?);
+    let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 16, out));
+    let mut archive = HashingWriter::new(Compressor::new(compressed, &settings(c))?);
     let mut buf = vec![0u8; 1 << 16];
     let mut files = Vec::with_capacity(entries.len());
     for e in entries {
@@ -120,13 +91,9 @@ pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) 
         files.push(facts);
     }
     cpio::write_trailer(&mut archive).context("failed to write the rpm payload")?;
-    let archive_size = archive.count;
-    let archive_sha256 = hex::encode(archive.sha256.finalize());
-    let compressed = archive.inner.finish()?;
-    let compressed_size = compressed.count;
-    let compressed_sha256 = hex::encode(compressed.sha256.finalize());
-    compressed
-        .inner
+    let (compressor, archive_sha256, archive_size) = archive.finish();
+    let (buffered, compressed_sha256, compressed_size) = compressor.finish()?.finish();
+    buffered
         .into_inner()
         .map_err(|e| e.into_error())
         .context("failed to write the rpm payload")?;

@@ -127,7 +127,8 @@ fn isa(arch: &str) -> Option<&'static str> {
     })
 }
 
-fn dep(d: &Dependency) -> Dep {
+/// A relation as stored; `pre` (`Requires(pre)`) counts only in requirements.
+fn dep(d: &Dependency, is_requirement: bool) -> Dep {
     let (op, version) = match &d.op {
         Some((op, v)) => (
             match op {
@@ -141,7 +142,11 @@ fn dep(d: &Dependency) -> Dep {
         ),
         None => (0, String::new()),
     };
-    let pre = if d.pre { SENSE_SCRIPT_PRE } else { 0 };
+    let pre = if d.pre && is_requirement {
+        SENSE_SCRIPT_PRE
+    } else {
+        0
+    };
     (d.name.clone(), op | pre, version)
 }
 
@@ -179,7 +184,7 @@ fn scriptlets(pkg: &RpmPackage) -> [(Option<&Scriptlet>, ScriptTags); 6] {
 /// The requirements: the package's, each scriptlet's interpreter, `config(NAME)`, and the
 /// `rpmlib(...)` features a reader needs.
 fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
-    let mut deps: Vec<Dep> = pkg.requires.iter().map(dep).collect();
+    let mut deps: Vec<Dep> = pkg.requires.iter().map(|d| dep(d, true)).collect();
     for (script, (_, _, sense)) in scriptlets(pkg) {
         if let Some(s) = script {
             // `<lua>` is rpm's embedded interpreter: nothing to require.
@@ -241,7 +246,7 @@ fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
 
 /// The provides: the package's, `NAME = EVR`, `NAME(ISA) = EVR`, `config(NAME) = EVR`.
 fn provides(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
-    let mut deps: Vec<Dep> = pkg.provides.iter().map(dep).collect();
+    let mut deps: Vec<Dep> = pkg.provides.iter().map(|d| dep(d, false)).collect();
     let evr = evr(pkg);
     deps.push((pkg.name.clone(), SENSE_EQUAL, evr.clone()));
     if let Some(isa) = isa(&pkg.arch) {
@@ -401,7 +406,7 @@ pub fn header(
         (ENHANCES, &pkg.enhances),
     ];
     for (tags, list) in lists {
-        put_deps(&mut h, tags, list.iter().map(dep).collect());
+        put_deps(&mut h, tags, list.iter().map(|d| dep(d, false)).collect());
     }
     if !pkg.changelog.is_empty() {
         let c = &pkg.changelog;
