@@ -655,3 +655,34 @@ fn prerelease_versions_and_rich_relations_declare_their_features() {
     let nevra = query(dir.path(), &out, &["--qf", "%{NEVRA}"]);
     assert_eq!(nevra, "hello-1:2.0.0~beta.1-1.x86_64");
 }
+
+/// The reserved space lets `rpmsign --addsign` sign an unsigned package in place, as it signs
+/// rpmbuild's.
+#[test]
+fn rpmsign_signs_an_unsigned_package_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pkg = fixture(d);
+    let out = d.join("hello.rpm");
+    let written = write(&pkg, &out, None).unwrap();
+    let (home, fpr) = gpg_home(d, "ed25519");
+    let gpg = which::which("gpg").unwrap();
+    run(Command::new("rpmsign")
+        .arg("--define")
+        .arg(format!("__gpg {}", gpg.display()))
+        .arg("--define")
+        .arg(format!("_gpg_path {}", home.display()))
+        .arg("--define")
+        .arg(format!("_gpg_name {fpr}"))
+        .arg("--addsign")
+        .arg(&out));
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), written.size);
+    let db = d.join("rpmdb");
+    import_key(&home, &fpr, &db);
+    let k = run(Command::new("rpmkeys")
+        .arg("--dbpath")
+        .arg(&db)
+        .arg("-K")
+        .arg(&out));
+    assert!(k.trim_end().ends_with("digests signatures OK"), "{k}");
+}
