@@ -382,6 +382,20 @@ fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
         if f.user.is_empty() || f.group.is_empty() {
             bail!("rpm file `{path}` has no owner: set its user and group (`root`)");
         }
+        // Fail before anything is compressed: a source that is missing, or too large for a
+        // newc entry (payload.rs checks again as it reads).
+        if let (FileKind::Regular(src), false) = (&f.kind, f.flags.ghost) {
+            let meta = std::fs::metadata(src).with_context(|| {
+                format!("failed to read `{}`, the source of `{path}`", src.display())
+            })?;
+            if meta.len() > cpio::MAX_FILE_SIZE {
+                bail!(
+                    "`{}` (`{path}`) is {} bytes: this writer stores files smaller than 4 GiB",
+                    src.display(),
+                    meta.len()
+                );
+            }
+        }
         files.push((path, f));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
