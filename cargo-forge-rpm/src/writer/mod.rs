@@ -27,7 +27,7 @@
 //! mode whose output does not depend on the core count: the same package and `build_time`
 //! give the same bytes.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -272,9 +272,13 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     // 3. md5 of header + payload (one read of the payload), then the signature header.
     let mut md5 = Md5::new();
     md5.update(&header);
-    let mut payload_reader = payload_file
-        .reopen()
-        .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
+    // 64 KiB reads (`io::copy` then copies from the reader's buffer).
+    let mut payload_reader = BufReader::with_capacity(
+        1 << 16,
+        payload_file
+            .reopen()
+            .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?,
+    );
     std::io::copy(&mut payload_reader, &mut md5)
         .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
     let digests = sign::Digests {
