@@ -232,8 +232,19 @@ pub trait Signer {
 /// Writes `pkg` to `out` (atomically: a temporary file renamed into place), signed by `signer`
 /// when given.
 pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Result<Written> {
+    write_with(pkg, out, signer, false)
+}
+
+/// [`write`], in the large-file layout when a file needs it or `force_large` (tests read that
+/// layout back without 4 GiB files).
+fn write_with(
+    pkg: &RpmPackage,
+    out: &Path,
+    signer: Option<&dyn Signer>,
+    force_large: bool,
+) -> Result<Written> {
     let build_time = check_package(pkg)?;
-    let files = sorted_files(pkg)?;
+    let (files, large) = sorted_files(pkg)?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -258,7 +269,8 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
         .as_file()
         .try_clone()
         .with_context(|| format!("failed to open `{}`", payload_file.path().display()))?;
-    let payload = payload::write(&entries, build_time, pkg.compression, writer)?;
+    let large = large || force_large;
+    let payload = payload::write(&entries, build_time, pkg.compression, large, writer)?;
 
     // 2. The header, its digests, its signature.
     let by_path: Vec<(&str, &RpmFile)> = files.iter().map(|(p, f)| (p.as_str(), *f)).collect();
@@ -374,10 +386,12 @@ fn check_package(pkg: &RpmPackage) -> Result<u32> {
     })
 }
 
-/// The files by absolute, normalised path, sorted as rpm sorts them (byte order); a path given
-/// twice is an error.
-fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
+/// The files by absolute, normalised path, sorted as rpm sorts them (byte order), and whether
+/// one needs the large-file layout (4 GiB or more); a path given twice is an error, and so is
+/// a missing source (found before anything is compressed).
+fn sorted_files(pkg: &RpmPackage) -> Result<(Vec<(String, &RpmFile)>, bool)> {
     let mut files = Vec::with_capacity(pkg.files.len());
+    let mut large = false;
     for f in &pkg.files {
         if !f.path.starts_with('/') {
             bail!("rpm file path `{}` is not absolute", f.path);
@@ -386,25 +400,22 @@ fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
         if f.user.is_empty() || f.group.is_empty() {
             bail!("rpm file `{path}` has no owner: set its user and group (`root`)");
         }
-        // Fail before anything is compressed: a source that is missing, or too large for a
-        // newc entry (payload.rs checks again as it reads).
-        if let (FileKind::Regular(src), false) = (&f.kind, f.flags.ghost) {
-            let meta = std::fs::metadata(src).with_context(|| {
-                format!("failed to read `{}`, the source of `{path}`", src.display())
-            })?;
-            if meta.len() > cpio::MAX_FILE_SIZE {
-                bail!(
-                    "`{}` (`{path}`) is {} bytes: this writer stores files smaller than 4 GiB",
-                    src.display(),
-                    meta.len()
-                );
-            }
-        }
+        let size = match (&f.kind, f.flags.ghost) {
+            (_, true) => 0,
+            (FileKind::Regular(src), false) => std::fs::metadata(src)
+                .with_context(|| {
+                    format!("failed to read `{}`, the source of `{path}`", src.display())
+                })?
+                .len(),
+            (FileKind::Bytes(b), false) => b.len() as u64,
+            (FileKind::Dir | FileKind::Symlink(_), false) => 0,
+        };
+        large |= size > cpio::MAX_FILE_SIZE;
         files.push((path, f));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
         bail!("the file `{}` is listed twice in the rpm package", w[0].0);
     }
-    Ok(files)
+    Ok((files, large))
 }

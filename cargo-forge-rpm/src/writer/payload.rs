@@ -43,6 +43,8 @@ pub struct Payload {
     pub archive_sha256: String,
     pub compressed_size: u64,
     pub compressed_sha256: String,
+    /// Written with stripped entries, sizes for `LONGFILESIZES`.
+    pub large: bool,
 }
 
 /// The compressor settings of a [`Compression`]: levels clamped to each format's range, at
@@ -78,15 +80,22 @@ pub struct Entry<'a> {
     pub ino: u32,
 }
 
-/// Writes the compressed payload of `entries` (sorted by path) to `out`. Mtimes are the
-/// entry's, or the source file's, or `build_time`, never later than `build_time`.
-pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) -> Result<Payload> {
+/// Writes the compressed payload of `entries` (sorted by path) to `out`, with stripped entries
+/// when `large`. Mtimes are the entry's, or the source file's, or `build_time`, never later
+/// than `build_time`.
+pub fn write(
+    entries: &[Entry<'_>],
+    build_time: u32,
+    c: Compression,
+    large: bool,
+    out: File,
+) -> Result<Payload> {
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 16, out));
     let mut archive = HashingWriter::new(Compressor::new(compressed, &settings(c))?);
     let mut buf = vec![0u8; 1 << 16];
     let mut files = Vec::with_capacity(entries.len());
     for e in entries {
-        let facts = write_entry(&mut archive, e, build_time, &mut buf)
+        let facts = write_entry(&mut archive, e, build_time, large, &mut buf)
             .with_context(|| format!("failed to add `{}` to the rpm payload", e.path))?;
         files.push(facts);
     }
@@ -103,6 +112,7 @@ pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) 
         archive_sha256,
         compressed_size,
         compressed_sha256,
+        large,
     })
 }
 
@@ -114,6 +124,7 @@ fn write_entry(
     out: &mut impl Write,
     e: &Entry<'_>,
     build_time: u32,
+    large: bool,
     buf: &mut [u8],
 ) -> Result<FileFacts> {
     let f = e.file;
@@ -134,6 +145,7 @@ fn write_entry(
         nlink,
         mtime,
         size: size as u32,
+        stripped: large,
     };
     match &f.kind {
         FileKind::Dir => {
@@ -156,9 +168,6 @@ fn write_entry(
         FileKind::Bytes(bytes) => {
             facts.mode = (0o100000 | perm) as u16;
             facts.size = bytes.len() as u64;
-            if facts.size > MAX_FILE_SIZE {
-                bail!("generated file is 4 GiB or larger, more than an rpm payload entry holds");
-            }
             facts.digest = hex::encode(Sha256::digest(bytes));
             if !f.flags.ghost {
                 cpio::write_header(
@@ -183,11 +192,10 @@ fn write_entry(
                 bail!("`{}` is not a regular file", source.display());
             }
             facts.size = meta.len();
-            if facts.size > MAX_FILE_SIZE {
+            if facts.size > MAX_FILE_SIZE && !large {
                 bail!(
-                    "`{}` is {} bytes: this writer stores files smaller than 4 GiB",
-                    source.display(),
-                    facts.size
+                    "`{}` grew past 4 GiB while it was being packaged",
+                    source.display()
                 );
             }
             if f.mtime.is_none() {

@@ -56,6 +56,7 @@ const DIRNAMES: u32 = 1118;
 const PAYLOADFORMAT: u32 = 1124;
 const PAYLOADCOMPRESSOR: u32 = 1125;
 const PAYLOADFLAGS: u32 = 1126;
+const LONGFILESIZES: u32 = 5008;
 const LONGSIZE: u32 = 5009;
 const FILEDIGESTALGO: u32 = 5011;
 const ENCODING: u32 = 5062;
@@ -183,7 +184,7 @@ fn scriptlets(pkg: &RpmPackage) -> [(Option<&Scriptlet>, ScriptTags); 6] {
 
 /// The requirements: the package's, each scriptlet's interpreter, `config(NAME)`, and the
 /// `rpmlib(...)` features a reader needs.
-fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
+fn requires(pkg: &RpmPackage, payload: &Payload, has_config: bool) -> Vec<Dep> {
     let mut deps: Vec<Dep> = pkg.requires.iter().map(|d| dep(d, true)).collect();
     for (script, (_, _, sense)) in scriptlets(pkg) {
         if let Some(s) = script {
@@ -228,6 +229,9 @@ fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
     }
     if all().any(|d| d.name.starts_with('(')) {
         rpmlib.push(("RichDependencies", "4.12.0-1"));
+    }
+    if payload.large {
+        rpmlib.push(("LargeFiles", "4.12.0-1"));
     }
     match pkg.compression {
         Compression::Zstd(_) => rpmlib.push(("PayloadIsZstd", "5.4.18-1")),
@@ -302,10 +306,17 @@ fn put_files(h: &mut Header, files: &[(&str, &RpmFile)], payload: &Payload) {
     }
     let n = files.len();
     let strings = |f: &dyn Fn(usize) -> String| Value::StrArray((0..n).map(f).collect());
-    h.put(
-        FILESIZES,
-        Value::Int32(facts.iter().map(|f| f.size as u32).collect()),
-    );
+    if payload.large {
+        h.put(
+            LONGFILESIZES,
+            Value::Int64(facts.iter().map(|f| f.size).collect()),
+        );
+    } else {
+        h.put(
+            FILESIZES,
+            Value::Int32(facts.iter().map(|f| f.size as u32).collect()),
+        );
+    }
     h.put(
         FILEMODES,
         Value::Int16(facts.iter().map(|f| f.mode).collect()),
@@ -396,7 +407,7 @@ pub fn header(
     );
     let has_config = files.iter().any(|(_, f)| f.flags.config);
     put_deps(&mut h, PROVIDES, provides(pkg, has_config));
-    put_deps(&mut h, REQUIRES, requires(pkg, has_config));
+    put_deps(&mut h, REQUIRES, requires(pkg, payload, has_config));
     let lists = [
         (CONFLICTS, &pkg.conflicts),
         (OBSOLETES, &pkg.obsoletes),

@@ -418,6 +418,12 @@ fn installs_into_a_root_and_is_removed() {
     let pkg = fixture(d);
     let out = d.join("hello.rpm");
     write(&pkg, &out, None).unwrap();
+    install_verify_remove(d, &out);
+}
+
+/// Installs the fixture's package `out` into a new root under `d` (no dependencies, no
+/// scriptlets), checks the files and `rpm -V`, removes it.
+fn install_verify_remove(d: &Path, out: &Path) {
     let root = d.join("root");
     std::fs::create_dir_all(&root).unwrap();
     let rpm = |args: &[&str]| {
@@ -687,26 +693,65 @@ fn rpmsign_signs_an_unsigned_package_in_place() {
     assert!(k.trim_end().ends_with("digests signatures OK"), "{k}");
 }
 
-/// A file of 4 GiB or more needs rpm's large-file payload form, which this writer does not
-/// write: a clear error naming the file, nothing left behind. (The file is sparse: no disk.)
+/// A file of 4 GiB or more selects rpm's large-file layout (decided from the sources' sizes,
+/// before anything is read: the file is sparse, no disk is used).
 #[test]
-fn a_file_of_4_gib_is_refused_by_name() {
+fn a_file_of_4_gib_selects_the_large_file_layout() {
     let dir = tempfile::tempdir().unwrap();
     let mut pkg = fixture(dir.path());
+    assert!(!sorted_files(&pkg).unwrap().1);
     let big = dir.path().join("src/huge.img");
     std::fs::File::create(&big)
         .unwrap()
-        .set_len(4 << 30)
+        .set_len(u64::from(u32::MAX))
         .unwrap();
     pkg.files.push(file(
         "/usr/share/hello/huge.img",
-        FileKind::Regular(big.clone()),
+        FileKind::Regular(big),
         0o644,
     ));
-    let out = dir.path().join("hello.rpm");
-    let msg = format!("{:#}", write(&pkg, &out, None).unwrap_err());
-    assert!(msg.contains("/usr/share/hello/huge.img"), "{msg}");
-    assert!(msg.contains(&big.display().to_string()), "{msg}");
-    assert!(msg.contains("smaller than 4 GiB"), "{msg}");
-    assert!(!out.exists());
+    assert!(sorted_files(&pkg).unwrap().1);
+}
+
+/// The large-file layout (stripped cpio entries, `LONGFILESIZES`, `rpmlib(LargeFiles)`),
+/// written for small files, read back by rpm: digests, sizes, an installation that `rpm -V`
+/// finds intact.
+#[test]
+fn the_large_file_layout_is_read_back_by_rpm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pkg = fixture(d);
+    let out = d.join("large.rpm");
+    write_with(&pkg, &out, None, true).unwrap();
+    let requires = query(d, &out, &["--requires"]);
+    assert!(
+        requires
+            .lines()
+            .any(|l| l == "rpmlib(LargeFiles) <= 4.12.0-1"),
+        "{requires}"
+    );
+    let sizes = query(d, &out, &["--qf", "[%{LONGFILESIZES} %{FILENAMES}\n]"]);
+    assert!(sizes.contains("16 /etc/hello/hello.toml"), "{sizes}");
+    // The entries, seen in an uncompressed copy: stripped, only the trailer in newc form.
+    let mut plain = pkg.clone();
+    plain.compression = Compression::None;
+    let raw = d.join("large-plain.rpm");
+    write_with(&plain, &raw, None, true).unwrap();
+    let bytes = std::fs::read(&raw).unwrap();
+    let count = |needle: &[u8]| bytes.windows(needle.len()).filter(|w| *w == needle).count();
+    assert_eq!(
+        count(b"07070X"),
+        7,
+        "one stripped entry per file in the payload"
+    );
+    assert!(count(b"07070X00000000\0\0") == 1);
+    assert_eq!(count(b"070701"), 1, "the newc trailer");
+    install_verify_remove(d, &raw);
+    let k = run(Command::new("rpm")
+        .arg("--dbpath")
+        .arg(d.join("rpmdb"))
+        .arg("-K")
+        .arg(&out));
+    assert!(k.trim_end().ends_with("digests OK"), "{k}");
+    install_verify_remove(d, &out);
 }
