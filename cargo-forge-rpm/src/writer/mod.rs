@@ -22,6 +22,10 @@
 //! written as lead, signature header, header, then the payload copied, under a temporary name
 //! renamed into place. Memory holds the header, never a file or the payload.
 //!
+//! A package with a file of 4 GiB or more is written in rpm's large-file layout, as rpmbuild
+//! writes it (cpio.rs: stripped entries; `LONGFILESIZES`, `rpmlib(LargeFiles)`); the choice is
+//! made from the sources' sizes before anything is read.
+//!
 //! Reproducible: files sorted by path (rpm's order), inode numbers from that order, uid/gid
 //! names only, every mtime clamped to `build_time`, no clock, no randomness, compressors in a
 //! mode whose output does not depend on the core count: the same package and `build_time`
