@@ -167,16 +167,18 @@ fn write_entry(
         }
         FileKind::Bytes(bytes) => {
             facts.mode = (0o100000 | perm) as u16;
+            // A ghost has no contents in the package: size 0, no digest (as a regular one).
+            if f.flags.ghost {
+                return Ok(facts);
+            }
             facts.size = bytes.len() as u64;
             facts.digest = hex::encode(Sha256::digest(bytes));
-            if !f.flags.ghost {
-                cpio::write_header(
-                    out,
-                    &header(u32::from(facts.mode), facts.size, facts.mtime, 1),
-                )?;
-                out.write_all(bytes)?;
-                cpio::pad(out, facts.size)?;
-            }
+            cpio::write_header(
+                out,
+                &header(u32::from(facts.mode), facts.size, facts.mtime, 1),
+            )?;
+            out.write_all(bytes)?;
+            cpio::pad(out, facts.size)?;
         }
         FileKind::Regular(source) => {
             facts.mode = (0o100000 | perm) as u16;

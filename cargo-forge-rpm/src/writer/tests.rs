@@ -302,6 +302,11 @@ fn rpm_reads_back_what_was_written() {
     let flags = query(d, &out, &["--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]"]);
     assert!(flags.contains("/etc/hello/hello.toml cn"), "{flags}");
     assert!(flags.contains("/var/log/hello.log g"), "{flags}");
+    let ghost = line("/var/log/hello.log");
+    assert_eq!(
+        (ghost[1].as_str(), ghost[3].as_str()),
+        ("0", "0".repeat(64).as_str())
+    );
 
     // The payload, as rpm2cpio extracts it.
     let cpio = run(Command::new("sh")
