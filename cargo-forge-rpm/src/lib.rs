@@ -5,3 +5,4 @@
 //! configuration; `[package.metadata.generate-rpm]` is read as cargo-generate-rpm reads it.
 
 pub mod repo;
+pub mod writer;

@@ -114,6 +114,22 @@ impl Gpg {
         self.sign_with(&["--armor", "--detach-sign"], input, key, shell)
     }
 
+    /// A binary detached signature of `input` made with a SHA-256 digest (what an RPM header
+    /// signature holds: rpm reads binary OpenPGP packets, not armor).
+    pub fn detach_sign_binary(
+        &self,
+        input: &Path,
+        key: Option<&str>,
+        shell: &Shell,
+    ) -> Result<Vec<u8>> {
+        self.sign_with(
+            &["--no-armor", "--digest-algo", "SHA256", "--detach-sign"],
+            input,
+            key,
+            shell,
+        )
+    }
+
     /// A clear-signed copy of `input` (what APT reads as `InRelease`).
     pub fn clearsign(&self, input: &Path, key: Option<&str>, shell: &Shell) -> Result<Vec<u8>> {
         self.sign_with(&["--clearsign"], input, key, shell)
