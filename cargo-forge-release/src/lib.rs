@@ -327,9 +327,11 @@ fn load_plan(
 ) -> Result<(forge_core::project::Project, ReleasePlan, plan::Toolchains)> {
     let mut toolchains = plan::Toolchains::default();
     let tc = toolchains.get(None, shell)?.clone();
-    let mut common = forge_core::cli::CommonArgs::default();
-    common.manifest.manifest_path = args.manifest_path.clone();
-    let project = forge_core::project::Project::load(&common, &tc, shell)?;
+    let request = forge_core::project::ProjectRequest {
+        manifest_path: args.manifest_path.clone(),
+        ..Default::default()
+    };
+    let project = forge_core::project::Project::load(&request, &tc, shell)?;
     let plan = plan::read(&args.plan, &project)?;
     let head = if git::is_repo(&project.workspace_root, shell) {
         git::head(&project.workspace_root, shell).ok()

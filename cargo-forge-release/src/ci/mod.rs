@@ -334,7 +334,7 @@ pub fn write(root: &Path, provider: Provider, inputs: &CiInputs) -> Result<PathB
 /// configuration, warns about settings that only some runners satisfy, then writes or checks.
 pub fn command(c: &crate::cli::CiArgs, shell: &Shell) -> Result<()> {
     let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
-    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
+    let project = forge_core::project::Project::load(&(&c.common).into(), &tc, shell)?;
     let pkg = project.single_package("the release workflow is generated for one package")?;
     let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
     let cfg: crate::config::ReleaseConfig = settings.parse_table("release")?.unwrap_or_default();

@@ -100,7 +100,7 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
     let common = req.common;
     let mut toolchains = Toolchains::default();
     let loader = toolchains.get(common.toolchain.as_deref(), shell)?.clone();
-    let project = Project::load(common, &loader, shell)?;
+    let project = Project::load(&common.into(), &loader, shell)?;
     let root = project.workspace_root.clone();
     let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
     let ws = &common.workspace;
