@@ -48,7 +48,7 @@ pub struct ProjectRequest {
 impl From<&CommonArgs> for ProjectRequest {
     fn from(args: &CommonArgs) -> Self {
         ProjectRequest {
-            manifest_path: args.manifest_path.clone(),
+            manifest_path: args.manifest.manifest_path.clone(),
             workspace: args.workspace.clone(),
             target_dir: args.target_dir.clone(),
             locked: args.locked,
