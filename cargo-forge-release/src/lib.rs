@@ -92,7 +92,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         .context("a version is required")?;
     let req = plan::Request {
         version,
-        common: &args.common,
+        settings: plan::PlanSettings::from_args(&args.common),
         bump: args.bump,
         allow_dirty: args.allow_dirty,
         no_tag: args.no_tag,
@@ -291,7 +291,7 @@ fn write_plan(path: &Path, plan: &ReleasePlan) -> Result<()> {
 pub fn plan_phase(p: &cli::PlanArgs, shell: &Shell) -> Result<()> {
     let req = plan::Request {
         version: &p.release_version,
-        common: &p.common,
+        settings: plan::PlanSettings::from_args(&p.common),
         bump: false,
         allow_dirty: true,
         no_tag: false,
