@@ -75,7 +75,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             (shell, r)
         }
         Some(cli::ReleaseCommand::Ci(c)) => {
-            let shell = c.common.output.shell();
+            let shell = c.output.shell();
             let r = ci::command(&c, &shell);
             (shell, r)
         }
