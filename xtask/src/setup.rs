@@ -298,11 +298,8 @@ fn tools_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("FORGE_XTASK_TOOLS").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|cache| cache.join("cargo-forge/xtask-tools"))
+    cmd::user_cache_dir()
+        .map(|cache| cache.join("xtask-tools"))
         .unwrap_or_else(|| cmd::xtask_dir().join("tools"))
 }
 
