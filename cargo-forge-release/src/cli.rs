@@ -414,7 +414,11 @@ mod tests {
             let mut argv = vec!["ci", "--provider", "github"];
             argv.extend(flag);
             let e = parse(&argv).map(|_| ()).unwrap_err();
-            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{flag:?}");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{flag:?}"
+            );
         }
     }
 

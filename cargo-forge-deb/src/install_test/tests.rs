@@ -134,8 +134,7 @@ mod e2e {
     pub(super) fn cache_dir() -> PathBuf {
         static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
         DIR.get_or_init(|| {
-            let dir =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/forge-test-roots");
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/forge-test-roots");
             fs::create_dir_all(&dir).unwrap();
             let shared = crate::ops::execute::roots_cache_dir(&dir);
             let arches = [host_dpkg_arch().unwrap(), "arm64".to_string()];

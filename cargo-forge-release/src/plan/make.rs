@@ -257,15 +257,16 @@ fn draft_package(
     let (artifacts, archive_format) = check_artifacts(pkg, &cfg, problems);
     // `--target` over the release's `targets` over `[*.metadata.forge] targets`, else the
     // host.
-    let triples: Vec<String> = if let Some(t) = request.layer.targets.clone().filter(|t| !t.is_empty()) {
-        t
-    } else if let Some(t) = cfg.targets.clone() {
-        t
-    } else if !settings.targets.is_empty() {
-        settings.targets.clone()
-    } else {
-        vec![ctx.host.to_string()]
-    };
+    let triples: Vec<String> =
+        if let Some(t) = request.layer.targets.clone().filter(|t| !t.is_empty()) {
+            t
+        } else if let Some(t) = cfg.targets.clone() {
+            t
+        } else if !settings.targets.is_empty() {
+            settings.targets.clone()
+        } else {
+            vec![ctx.host.to_string()]
+        };
     let tc = match toolchains.get(settings.toolchain.as_deref(), shell) {
         Ok(tc) => tc.clone(),
         Err(e) => {
