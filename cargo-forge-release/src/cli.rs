@@ -331,14 +331,11 @@ pub struct CiArgs {
     pub manifest: clap_cargo::Manifest,
     #[command(flatten)]
     pub workspace: clap_cargo::Workspace,
+    // Not read from `CARGO_BUILD_TARGET`, unlike the build commands' `--target`: the committed
+    // workflow, and `--check` of it, must not depend on a shell's environment.
     /// The workflow builds for the target triple (repeatable; default: the release table's
     /// `targets`)
-    #[arg(
-        long = "target",
-        value_name = "TRIPLE",
-        env = "CARGO_BUILD_TARGET",
-        value_delimiter = ','
-    )]
+    #[arg(long = "target", value_name = "TRIPLE", value_delimiter = ',')]
     pub targets: Vec<String>,
     /// The Rust toolchain the workflow's runners use: a rustup name (default: the
     /// configuration's `toolchain`)
