@@ -328,7 +328,21 @@ pub struct CiArgs {
     #[arg(long)]
     pub check: bool,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub manifest: clap_cargo::Manifest,
+    #[command(flatten)]
+    pub workspace: clap_cargo::Workspace,
+    // Not read from `CARGO_BUILD_TARGET`, unlike the build commands' `--target`: the committed
+    // workflow, and `--check` of it, must not depend on a shell's environment.
+    /// The workflow builds for the target triple (repeatable; default: the release table's
+    /// `targets`)
+    #[arg(long = "target", value_name = "TRIPLE", value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// The Rust toolchain the workflow's runners use: a rustup name (default: the
+    /// configuration's `toolchain`)
+    #[arg(long, value_name = "NAME|PATH")]
+    pub toolchain: Option<String>,
+    #[command(flatten)]
+    pub output: forge_core::cli::OutputArgs,
 }
 
 #[cfg(test)]
@@ -351,6 +365,58 @@ mod tests {
         use clap::Parser;
         let argv = ["cargo", "forge-release"].iter().chain(args);
         super::Cargo::try_parse_from(argv).map(|super::Cargo::ForgeRelease(c)| c)
+    }
+
+    /// `ci` takes what picks the package and what the workflow holds (`--target`,
+    /// `--toolchain`), and refuses the build flags it would ignore (the workflow's plan job
+    /// reads those from the configuration).
+    #[test]
+    fn ci_takes_only_what_changes_the_workflow() {
+        let argv = [
+            "ci",
+            "--provider",
+            "github",
+            "--manifest-path",
+            "app/Cargo.toml",
+            "-p",
+            "app",
+            "--target",
+            "aarch64-unknown-linux-gnu,x86_64-unknown-linux-gnu",
+            "--toolchain",
+            "1.88",
+            "--message-format",
+            "json",
+        ];
+        let Some(super::ReleaseCommand::Ci(c)) = parse(&argv).unwrap().command else {
+            panic!("not the ci phase");
+        };
+        assert_eq!(c.workspace.package, ["app"]);
+        assert_eq!(
+            c.targets,
+            ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"]
+        );
+        assert_eq!(c.toolchain.as_deref(), Some("1.88"));
+        for flag in [
+            &["--features", "x"][..],
+            &["--all-features"],
+            &["--no-default-features"],
+            &["--profile", "dist"],
+            &["--backend", "zigbuild"],
+            &["--glibc", "2.17"],
+            &["--no-build"],
+            &["--locked"],
+            &["--offline"],
+            &["--target-dir", "t"],
+        ] {
+            let mut argv = vec!["ci", "--provider", "github"];
+            argv.extend(flag);
+            let e = parse(&argv).map(|_| ()).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{flag:?}"
+            );
+        }
     }
 
     /// `--dry-run` (plan only) and `--stage-only` (build and stage) are two flags that exclude

@@ -75,7 +75,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
             (shell, r)
         }
         Some(cli::ReleaseCommand::Ci(c)) => {
-            let shell = c.common.output.shell();
+            let shell = c.output.shell();
             let r = ci::command(&c, &shell);
             (shell, r)
         }
@@ -92,7 +92,7 @@ pub fn release(args: &cli::ReleaseArgs, shell: &Shell) -> Result<()> {
         .context("a version is required")?;
     let req = plan::Request {
         version,
-        common: &args.common,
+        settings: plan::PlanSettings::from_args(&args.common),
         bump: args.bump,
         allow_dirty: args.allow_dirty,
         no_tag: args.no_tag,
@@ -291,7 +291,7 @@ fn write_plan(path: &Path, plan: &ReleasePlan) -> Result<()> {
 pub fn plan_phase(p: &cli::PlanArgs, shell: &Shell) -> Result<()> {
     let req = plan::Request {
         version: &p.release_version,
-        common: &p.common,
+        settings: plan::PlanSettings::from_args(&p.common),
         bump: false,
         allow_dirty: true,
         no_tag: false,
@@ -327,9 +327,11 @@ fn load_plan(
 ) -> Result<(forge_core::project::Project, ReleasePlan, plan::Toolchains)> {
     let mut toolchains = plan::Toolchains::default();
     let tc = toolchains.get(None, shell)?.clone();
-    let mut common = forge_core::cli::CommonArgs::default();
-    common.manifest.manifest_path = args.manifest_path.clone();
-    let project = forge_core::project::Project::load(&common, &tc, shell)?;
+    let request = forge_core::project::ProjectRequest {
+        manifest_path: args.manifest_path.clone(),
+        ..Default::default()
+    };
+    let project = forge_core::project::Project::load(&request, &tc, shell)?;
     let plan = plan::read(&args.plan, &project)?;
     let head = if git::is_repo(&project.workspace_root, shell) {
         git::head(&project.workspace_root, shell).ok()

@@ -16,6 +16,7 @@ pub mod lint;
 pub mod metadata;
 pub mod ops;
 pub mod relations;
+pub mod repo;
 pub mod requires;
 pub mod scriptlets;
 pub mod writer;

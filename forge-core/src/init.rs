@@ -17,9 +17,9 @@ use cargo_metadata::Package;
 use clap::Args;
 use toml_edit::{DocumentMut, Item, Table};
 
-use crate::cli::{CommonArgs, OutputArgs};
+use crate::cli::OutputArgs;
 use crate::exit::{usage, ErrorKind, ResultExt};
-use crate::project::Project;
+use crate::project::{Project, ProjectRequest};
 use crate::shell::{Shell, Verbosity};
 use crate::toolchain::Toolchain;
 
@@ -127,14 +127,13 @@ pub fn run(
 ) -> Result<()> {
     let mut workspace = clap_cargo::Workspace::default();
     workspace.package = args.package.iter().cloned().collect();
-    let common = CommonArgs {
-        manifest: args.manifest.clone(),
+    let request = ProjectRequest {
+        manifest_path: args.manifest.manifest_path.clone(),
         workspace,
-        output: args.output.clone(),
         ..Default::default()
     };
     let toolchain = Toolchain::resolve(None, shell)?;
-    let project = Project::load(&common, &toolchain, shell)?;
+    let project = Project::load(&request, &toolchain, shell)?;
     let pkg = project.single_package("`init` writes the configuration of one package")?;
     let manifest = pkg.manifest_path.clone().into_std_path_buf();
     let starter = render(&project, pkg)?;

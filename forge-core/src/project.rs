@@ -28,16 +28,46 @@ pub struct Project {
     pub manifest_path: PathBuf,
 }
 
+/// What loading a workspace needs: where its manifest is, which packages are selected and how
+/// cargo may reach the network. Commands make it from their common options
+/// (`ProjectRequest::from(&common)`); a phase that reads a plan, or `init`, fills in only what it
+/// has, instead of a command line of its own.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectRequest {
+    /// `--manifest-path` (`None`: cargo finds the manifest from the current directory).
+    pub manifest_path: Option<PathBuf>,
+    /// `-p`, `--workspace`, `--exclude`.
+    pub workspace: clap_cargo::Workspace,
+    /// `--target-dir` (`None`: the workspace's).
+    pub target_dir: Option<PathBuf>,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+}
+
+impl From<&CommonArgs> for ProjectRequest {
+    fn from(args: &CommonArgs) -> Self {
+        ProjectRequest {
+            manifest_path: args.manifest.manifest_path.clone(),
+            workspace: args.workspace.clone(),
+            target_dir: args.target_dir.clone(),
+            locked: args.locked,
+            frozen: args.frozen,
+            offline: args.offline,
+        }
+    }
+}
+
 impl Project {
     /// Runs `cargo metadata` and selects packages.
-    pub fn load(args: &CommonArgs, toolchain: &Toolchain, shell: &Shell) -> Result<Project> {
+    pub fn load(args: &ProjectRequest, toolchain: &Toolchain, shell: &Shell) -> Result<Project> {
         let mut cmd = toolchain.apply(Cmd::new(&toolchain.cargo).args([
             "metadata",
             "--format-version",
             "1",
             "--no-deps",
         ]));
-        if let Some(path) = &args.manifest.manifest_path {
+        if let Some(path) = &args.manifest_path {
             cmd = cmd.arg("--manifest-path").arg(path);
         }
         if args.locked {
@@ -54,7 +84,7 @@ impl Project {
             .context("failed to read the workspace with `cargo metadata`")
             .kind(ErrorKind::Usage);
         let json = match json {
-            Err(e) if args.manifest.manifest_path.is_none() && find_manifest().is_err() => {
+            Err(e) if args.manifest_path.is_none() && find_manifest().is_err() => {
                 return Err(e).hint(
                     "run it in a crate's directory, or pass `--manifest-path path/to/Cargo.toml`",
                 )
@@ -63,7 +93,7 @@ impl Project {
         };
         let metadata = cargo_metadata::MetadataCommand::parse(&json)
             .context("failed to parse the output of `cargo metadata`")?;
-        let manifest_path = match &args.manifest.manifest_path {
+        let manifest_path = match &args.manifest_path {
             Some(p) => std::path::absolute(p)
                 .with_context(|| format!("failed to resolve `{}`", p.display()))?,
             None => find_manifest()?,
@@ -149,7 +179,7 @@ fn find_manifest() -> Result<PathBuf> {
     )))
 }
 
-fn select(metadata: &Metadata, args: &CommonArgs, manifest: &Path) -> Result<Vec<usize>> {
+fn select(metadata: &Metadata, args: &ProjectRequest, manifest: &Path) -> Result<Vec<usize>> {
     let members: Vec<usize> = metadata
         .packages
         .iter()
@@ -232,11 +262,11 @@ pub fn load_with_toolchain(common: &CommonArgs, shell: &Shell) -> Result<(Projec
     // skip probing the default one (two rustc calls, ~0.1 s on every command).
     if let Some(spec) = &common.toolchain {
         let toolchain = Toolchain::resolve(Some(spec), shell)?;
-        let project = Project::load(common, &toolchain, shell)?;
+        let project = Project::load(&common.into(), &toolchain, shell)?;
         return Ok((project, toolchain));
     }
     let default_tc = Toolchain::resolve(None, shell)?;
-    let project = Project::load(common, &default_tc, shell)?;
+    let project = Project::load(&common.into(), &default_tc, shell)?;
     let toolchain = match configured_toolchain(&project, common)? {
         Some(spec) => Toolchain::resolve(Some(&spec), shell)?,
         None => default_tc,

@@ -31,6 +31,7 @@ mod release_more;
 mod release_plan;
 mod release_s3;
 mod rpm;
+mod rpm_repo;
 mod secrets;
 mod tidy;
 mod untrusted;

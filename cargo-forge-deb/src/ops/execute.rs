@@ -164,7 +164,7 @@ pub fn report_gha(produced: &[Produced], shell: &Shell) -> Result<()> {
 /// Where clean Debian roots for `--install-test` are cached: `FORGE_ROOTS_CACHE`, else
 /// `$XDG_CACHE_HOME/cargo-forge/roots` (or `~/.cache/…`), else under the target directory. Shared
 /// between projects because a root is the same for every package of an architecture.
-fn roots_cache_dir(target_dir: &Path) -> PathBuf {
+pub(crate) fn roots_cache_dir(target_dir: &Path) -> PathBuf {
     if let Some(d) = std::env::var_os("FORGE_ROOTS_CACHE") {
         return PathBuf::from(d);
     }

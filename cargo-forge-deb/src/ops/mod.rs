@@ -17,7 +17,7 @@
 //! package every job, then sign, lint, install-test), and [`package`] — the packaging pipeline
 //! of one `.deb`, its steps in order in one function, each step a function of its own.
 
-mod execute;
+pub(crate) mod execute;
 /// Public for forge-rpm, which strips binaries and finds the README as forge-deb does.
 pub mod package;
 mod plan;

@@ -332,11 +332,26 @@ pub fn write(root: &Path, provider: Provider, inputs: &CiInputs) -> Result<PathB
 
 /// `cargo forge-release ci --provider P [--check]`: resolves the inputs from the package's
 /// configuration, warns about settings that only some runners satisfy, then writes or checks.
+///
+/// It takes only the flags that change the workflow (`--target`, `--toolchain`) or pick the
+/// package (`--manifest-path`, `-p`): the workflow builds what the plan job decides from the
+/// configuration, so build flags (`--features`, `--profile`, `--backend`, …) would be ignored
+/// here, and are refused instead.
 pub fn command(c: &crate::cli::CiArgs, shell: &Shell) -> Result<()> {
     let tc = forge_core::toolchain::Toolchain::resolve(None, shell)?;
-    let project = forge_core::project::Project::load(&c.common, &tc, shell)?;
+    let request = forge_core::project::ProjectRequest {
+        manifest_path: c.manifest.manifest_path.clone(),
+        workspace: c.workspace.clone(),
+        ..Default::default()
+    };
+    let project = forge_core::project::Project::load(&request, &tc, shell)?;
     let pkg = project.single_package("the release workflow is generated for one package")?;
-    let settings = forge_core::config::resolve(&project, pkg, &c.common)?;
+    let layer = forge_core::config::ForgeLayer {
+        targets: (!c.targets.is_empty()).then(|| c.targets.clone()),
+        toolchain: c.toolchain.clone(),
+        ..Default::default()
+    };
+    let settings = forge_core::config::resolve_layer(&project, pkg, &layer)?;
     let cfg: crate::config::ReleaseConfig = settings.parse_table("release")?.unwrap_or_default();
     let hosts = cfg.hosts.clone().unwrap_or_default();
     let inputs = inputs_from(

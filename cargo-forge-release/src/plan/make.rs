@@ -10,7 +10,7 @@ use anyhow::Result;
 use forge_core::cli::CommonArgs;
 use forge_core::config::ForgeLayer;
 use forge_core::exit::{usage, ResultExt};
-use forge_core::project::Project;
+use forge_core::project::{Project, ProjectRequest};
 use forge_core::toolchain::Toolchain;
 use forge_core::Shell;
 
@@ -23,7 +23,8 @@ use crate::state::State;
 /// What the user asked for.
 pub struct Request<'a> {
     pub version: &'a str,
-    pub common: &'a CommonArgs,
+    /// The build settings, resolved from the command line by the caller.
+    pub settings: PlanSettings,
     pub bump: bool,
     pub allow_dirty: bool,
     pub no_tag: bool,
@@ -37,6 +38,34 @@ pub struct Request<'a> {
     pub insecure_registries: &'a [String],
     /// `--sign-key`: the gpg key of every release, instead of the configuration's `sign.gpg`.
     pub sign_key: Option<&'a str>,
+}
+
+/// The build settings a release is planned with: the library form of the build flags
+/// (`--manifest-path`, `-p`, `--target`, `--features`, …), made from the command line at the
+/// edge ([`PlanSettings::from_args`]), as `cargo forge-deb` makes its `DebRequest`; a library
+/// caller fills in what it has.
+#[derive(Clone, Debug, Default)]
+pub struct PlanSettings {
+    /// The workspace, the selected packages, the target directory and cargo's network mode.
+    pub project: ProjectRequest,
+    /// The top layer of every package's settings: `targets`, `profile`, `backend`,
+    /// `toolchain`, `glibc`.
+    pub layer: ForgeLayer,
+    pub features: clap_cargo::Features,
+    /// Package binaries built already (`--no-build`).
+    pub no_build: bool,
+}
+
+impl PlanSettings {
+    /// The settings the common build flags of `cargo forge-release` and `plan` make.
+    pub fn from_args(common: &CommonArgs) -> PlanSettings {
+        PlanSettings {
+            project: ProjectRequest::from(common),
+            layer: ForgeLayer::from_args(common),
+            features: common.features.clone(),
+            no_build: common.no_build,
+        }
+    }
 }
 
 /// Resolved toolchains by name (`None`: the default one), each resolved once.
@@ -97,13 +126,15 @@ struct Ctx<'a> {
 /// publishing run; then every problem together, or the plan.
 pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, Toolchains)> {
     let version = crate::version::parse(req.version)?;
-    let common = req.common;
+    let settings = &req.settings;
     let mut toolchains = Toolchains::default();
-    let loader = toolchains.get(common.toolchain.as_deref(), shell)?.clone();
-    let project = Project::load(common, &loader, shell)?;
+    let loader = toolchains
+        .get(settings.layer.toolchain.as_deref(), shell)?
+        .clone();
+    let project = Project::load(&settings.project, &loader, shell)?;
     let root = project.workspace_root.clone();
     let packages: Vec<&cargo_metadata::Package> = project.packages().collect();
-    let ws = &common.workspace;
+    let ws = &settings.project.workspace;
     if packages.len() > 1 && !ws.workspace && !ws.all && ws.package.is_empty() {
         let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
         return Err(usage(format!(
@@ -126,11 +157,11 @@ pub fn make(req: &Request<'_>, shell: &Shell) -> Result<(Project, ReleasePlan, T
         version: &version,
         host: &loader.host,
     };
-    let cli_layer = ForgeLayer::from_args(common);
+    let cli_layer = &settings.layer;
     let mut drafts: Vec<PackageDraft> = Vec::new();
     let mut retries = forge_core::config::DEFAULT_RETRIES;
     for pkg in &packages {
-        let settings = forge_core::config::resolve_layer(&project, pkg, &cli_layer)?;
+        let settings = forge_core::config::resolve_layer(&project, pkg, cli_layer)?;
         retries = settings.retries;
         if let Some(d) = draft_package(&ctx, pkg, &settings, &mut toolchains, &mut problems, shell)?
         {
@@ -202,7 +233,7 @@ fn draft_package(
     problems: &mut Vec<String>,
     shell: &Shell,
 ) -> Result<Option<PackageDraft>> {
-    let (common, version) = (ctx.req.common, ctx.version);
+    let (request, version) = (&ctx.req.settings, ctx.version);
     let manifest = pkg.manifest_path.as_std_path();
     let cfg: ReleaseConfig = settings.parse_table("release")?.unwrap_or_default();
     let name = pkg.name.to_string();
@@ -226,15 +257,16 @@ fn draft_package(
     let (artifacts, archive_format) = check_artifacts(pkg, &cfg, problems);
     // `--target` over the release's `targets` over `[*.metadata.forge] targets`, else the
     // host.
-    let triples: Vec<String> = if !common.targets.is_empty() {
-        common.targets.clone()
-    } else if let Some(t) = cfg.targets.clone() {
-        t
-    } else if !settings.targets.is_empty() {
-        settings.targets.clone()
-    } else {
-        vec![ctx.host.to_string()]
-    };
+    let triples: Vec<String> =
+        if let Some(t) = request.layer.targets.clone().filter(|t| !t.is_empty()) {
+            t
+        } else if let Some(t) = cfg.targets.clone() {
+            t
+        } else if !settings.targets.is_empty() {
+            settings.targets.clone()
+        } else {
+            vec![ctx.host.to_string()]
+        };
     let tc = match toolchains.get(settings.toolchain.as_deref(), shell) {
         Ok(tc) => tc.clone(),
         Err(e) => {
@@ -264,7 +296,7 @@ fn draft_package(
         .iter()
         .map(|i| dir.join(i))
         .collect();
-    let features = Features::of(&common.features);
+    let features = Features::of(&request.features);
     // What the sub-plans build with: the release's targets and the package's settings.
     let sub_layer = ForgeLayer {
         targets: Some(triples.clone()),
@@ -288,10 +320,10 @@ fn draft_package(
             include,
             profile: settings.profile.clone(),
             features,
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
-            no_build: common.no_build,
+            locked: request.project.locked,
+            frozen: request.project.frozen,
+            offline: request.project.offline,
+            no_build: request.no_build,
             targets,
             deb,
             image,
@@ -341,15 +373,15 @@ fn sub_plans(
     Option<cargo_forge_deb::ops::DebPlan>,
     Option<cargo_forge_image::ops::ImagePlan>,
 ) {
-    let (common, version, project) = (ctx.req.common, ctx.version, ctx.project);
+    let (request, version, project) = (&ctx.req.settings, ctx.version, ctx.project);
     let deb = if artifacts.iter().any(|a| a == "deb") {
         let r = cargo_forge_deb::ops::DebRequest {
             packages: vec![name.to_string()],
             settings: sub_layer.clone(),
-            features: common.features.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
+            features: request.features.clone(),
+            locked: request.project.locked,
+            frozen: request.project.frozen,
+            offline: request.project.offline,
             no_build: true,
             upstream_version: Some(version.to_string()),
             ..Default::default()
@@ -372,10 +404,10 @@ fn sub_plans(
         let r = cargo_forge_image::ops::ImageRequest {
             package: name.to_string(),
             settings: sub_layer.clone(),
-            features: common.features.clone(),
-            locked: common.locked,
-            frozen: common.frozen,
-            offline: common.offline,
+            features: request.features.clone(),
+            locked: request.project.locked,
+            frozen: request.project.frozen,
+            offline: request.project.offline,
             no_build: true,
             version: Some(version.to_string()),
             repository,

@@ -36,7 +36,7 @@ use crate::hosts::HostSpec;
 
 mod make;
 
-pub use make::{check_git, make, Request, Toolchains};
+pub use make::{check_git, make, PlanSettings, Request, Toolchains};
 
 /// The `schema` of `plan.json`.
 pub const SCHEMA: &str = "cargo-forge/release-plan/v1";

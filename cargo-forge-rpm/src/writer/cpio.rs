@@ -4,13 +4,15 @@
 //! read only or take each file as one in-memory buffer, while the payload here is streamed. rpm
 //! reads only the name, mode and size of an entry (ownership, times and digests come from the
 //! header), so uid/gid are 0 and the names are `./`-prefixed absolute paths
-//! (`rpmlib(PayloadFilesHavePrefix)`). A newc size field has 8 hex digits: files of 4 GiB and
-//! more need rpm's other format and are refused before anything is written.
+//! (`rpmlib(PayloadFilesHavePrefix)`). A newc size field has 8 hex digits: a package with a file
+//! of 4 GiB or more takes rpm's *stripped* entries instead (`07070X` and the file's index in the
+//! header, sizes in the header's `LONGFILESIZES`, `rpmlib(LargeFiles)`), as rpmbuild writes it.
 
 use std::io::Write;
 
-/// The largest file a newc entry can hold.
-pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
+/// The largest file a newc entry holds by rpm's rule (rpmbuild switches to large files at
+/// `UINT32_MAX`).
+pub const MAX_FILE_SIZE: u64 = u32::MAX as u64 - 1;
 
 /// What one entry header says.
 pub struct EntryHeader<'a> {
@@ -22,10 +24,15 @@ pub struct EntryHeader<'a> {
     pub nlink: u32,
     pub mtime: u32,
     pub size: u32,
+    /// A stripped entry (large-file packages): only the index, `ino - 1`.
+    pub stripped: bool,
 }
 
 /// Writes an entry header and its name, padded to 4 bytes; the data (then [`pad`]) follows.
 pub fn write_header(out: &mut impl Write, h: &EntryHeader<'_>) -> std::io::Result<u64> {
+    if h.stripped {
+        return write_stripped_header(out, h.ino.saturating_sub(1));
+    }
     let namesize = h.name.len() + 1;
     let fields = [
         h.ino,
@@ -56,6 +63,14 @@ pub fn write_header(out: &mut impl Write, h: &EntryHeader<'_>) -> std::io::Resul
     Ok(buf.len() as u64)
 }
 
+/// Writes a stripped entry header (large-file packages): `07070X`, the entry's index in the
+/// header's file list, padded to 4 bytes; the data (then [`pad`]) follows.
+pub fn write_stripped_header(out: &mut impl Write, fx: u32) -> std::io::Result<u64> {
+    let header = format!("07070X{fx:08x}\0\0");
+    out.write_all(header.as_bytes())?;
+    Ok(header.len() as u64)
+}
+
 /// The zero bytes that pad `len` bytes of data to a multiple of 4.
 pub fn pad(out: &mut impl Write, len: u64) -> std::io::Result<u64> {
     let n = (4 - len % 4) % 4;
@@ -74,6 +89,7 @@ pub fn write_trailer(out: &mut impl Write) -> std::io::Result<u64> {
             nlink: 1,
             mtime: 0,
             size: 0,
+            stripped: false,
         },
     )
 }
@@ -92,12 +108,16 @@ mod tests {
             nlink: 1,
             mtime: 0x10,
             size: 5,
+            stripped: false,
         };
         let n = write_header(&mut out, &h).unwrap();
         assert_eq!(n as usize, out.len());
         assert_eq!(out.len(), 116, "110 + 4 bytes of name, already aligned");
         assert!(out.starts_with(b"07070100000001000081a4"));
         assert_eq!(&out[110..114], b"./a\0");
+        let mut stripped = Vec::new();
+        assert_eq!(write_stripped_header(&mut stripped, 0x1f).unwrap(), 16);
+        assert_eq!(&stripped, b"07070X0000001f\0\0");
         let mut data = Vec::new();
         assert_eq!(pad(&mut data, 5).unwrap(), 3);
         assert_eq!(pad(&mut data, 8).unwrap(), 0);

@@ -22,13 +22,16 @@
 //! written as lead, signature header, header, then the payload copied, under a temporary name
 //! renamed into place. Memory holds the header, never a file or the payload.
 //!
+//! A package with a file of 4 GiB or more is written in rpm's large-file layout, as rpmbuild
+//! writes it (cpio.rs: stripped entries; `LONGFILESIZES`, `rpmlib(LargeFiles)`); the choice is
+//! made from the sources' sizes before anything is read.
+//!
 //! Reproducible: files sorted by path (rpm's order), inode numbers from that order, uid/gid
 //! names only, every mtime clamped to `build_time`, no clock, no randomness, compressors in a
 //! mode whose output does not depend on the core count: the same package and `build_time`
 //! give the same bytes.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -37,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use forge_core::digest::HashingWriter;
 use forge_core::fsx::AtomicFile;
 
 mod cpio;
@@ -232,8 +236,19 @@ pub trait Signer {
 /// Writes `pkg` to `out` (atomically: a temporary file renamed into place), signed by `signer`
 /// when given.
 pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Result<Written> {
+    write_with(pkg, out, signer, false)
+}
+
+/// [`write`], in the large-file layout when a file needs it or `force_large` (tests read that
+/// layout back without 4 GiB files).
+fn write_with(
+    pkg: &RpmPackage,
+    out: &Path,
+    signer: Option<&dyn Signer>,
+    force_large: bool,
+) -> Result<Written> {
     let build_time = check_package(pkg)?;
-    let files = sorted_files(pkg)?;
+    let (files, large) = sorted_files(pkg)?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -258,7 +273,8 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
         .as_file()
         .try_clone()
         .with_context(|| format!("failed to open `{}`", payload_file.path().display()))?;
-    let payload = payload::write(&entries, build_time, pkg.compression, writer)?;
+    let large = large || force_large;
+    let payload = payload::write(&entries, build_time, pkg.compression, large, writer)?;
 
     // 2. The header, its digests, its signature.
     let by_path: Vec<(&str, &RpmFile)> = files.iter().map(|(p, f)| (p.as_str(), *f)).collect();
@@ -272,10 +288,15 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     // 3. md5 of header + payload (one read of the payload), then the signature header.
     let mut md5 = Md5::new();
     md5.update(&header);
-    let mut payload_reader = payload_file
-        .reopen()
+    // 64 KiB reads (`io::copy` then copies from the reader's buffer).
+    let mut payload_reader = BufReader::with_capacity(
+        1 << 16,
+        payload_file
+            .reopen()
+            .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?,
+    );
+    std::io::copy(&mut payload_reader, &mut md5)
         .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
-    copy_into(&mut payload_reader, &mut md5, payload_file.path())?;
     let digests = sign::Digests {
         header_sha1: hex::encode(Sha1::digest(&header)),
         header_sha256: hex::encode(Sha256::digest(&header)),
@@ -286,7 +307,7 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     let sig_header = sign::signature_header(&digests, signature.as_ref())?;
 
     // 4. The package: lead, signature header, header, payload.
-    let mut file = payload::Hashing::new(AtomicFile::create(out)?);
+    let mut file = HashingWriter::new(AtomicFile::create(out)?);
     let written = (|| -> std::io::Result<()> {
         file.write_all(&lead(pkg))?;
         file.write_all(&sig_header)?;
@@ -297,30 +318,15 @@ pub fn write(pkg: &RpmPackage, out: &Path, signer: Option<&dyn Signer>) -> Resul
     payload_reader
         .seek(SeekFrom::Start(0))
         .with_context(|| format!("failed to read `{}`", payload_file.path().display()))?;
-    copy_into(&mut payload_reader, &mut file, payload_file.path())
+    std::io::copy(&mut payload_reader, &mut file)
         .with_context(|| format!("failed to write `{}`", out.display()))?;
-    let size = file.count;
-    let sha256 = hex::encode(file.sha256.finalize());
-    file.inner.commit()?;
+    let (file, sha256, size) = file.finish();
+    file.commit()?;
     Ok(Written {
         path: out.to_path_buf(),
         size,
         sha256,
     })
-}
-
-/// Copies all of `src` into `dst` (a hasher or the package).
-fn copy_into(src: &mut File, dst: &mut impl Write, name: &Path) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = src
-            .read(&mut buf)
-            .with_context(|| format!("failed to read `{}`", name.display()))?;
-        if n == 0 {
-            return Ok(());
-        }
-        dst.write_all(&buf[..n])?;
-    }
 }
 
 /// The lead's architecture number (rpmrc's `arch_canon`); rpm no longer reads it.
@@ -384,10 +390,12 @@ fn check_package(pkg: &RpmPackage) -> Result<u32> {
     })
 }
 
-/// The files by absolute, normalised path, sorted as rpm sorts them (byte order); a path given
-/// twice is an error.
-fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
+/// The files by absolute, normalised path, sorted as rpm sorts them (byte order), and whether
+/// one needs the large-file layout (4 GiB or more); a path given twice is an error, and so is
+/// a missing source (found before anything is compressed).
+fn sorted_files(pkg: &RpmPackage) -> Result<(Vec<(String, &RpmFile)>, bool)> {
     let mut files = Vec::with_capacity(pkg.files.len());
+    let mut large = false;
     for f in &pkg.files {
         if !f.path.starts_with('/') {
             bail!("rpm file path `{}` is not absolute", f.path);
@@ -396,11 +404,22 @@ fn sorted_files(pkg: &RpmPackage) -> Result<Vec<(String, &RpmFile)>> {
         if f.user.is_empty() || f.group.is_empty() {
             bail!("rpm file `{path}` has no owner: set its user and group (`root`)");
         }
+        let size = match (&f.kind, f.flags.ghost) {
+            (_, true) => 0,
+            (FileKind::Regular(src), false) => std::fs::metadata(src)
+                .with_context(|| {
+                    format!("failed to read `{}`, the source of `{path}`", src.display())
+                })?
+                .len(),
+            (FileKind::Bytes(b), false) => b.len() as u64,
+            (FileKind::Dir | FileKind::Symlink(_), false) => 0,
+        };
+        large |= size > cpio::MAX_FILE_SIZE;
         files.push((path, f));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
         bail!("the file `{}` is listed twice in the rpm package", w[0].0);
     }
-    Ok(files)
+    Ok((files, large))
 }

@@ -1,8 +1,8 @@
 //! The payload: the package's files as a cpio archive, compressed as it is written into a
 //! temporary file, in one pass over each file.
 //!
-//! files → cpio entries → [`Hashing`] (sha256 and size of the archive: `PAYLOADDIGESTALT`, the
-//! signature's `PAYLOADSIZE`) → compressor → [`Hashing`] (sha256 of the compressed stream:
+//! files → cpio entries → `HashingWriter` (sha256 and size of the archive: `PAYLOADDIGESTALT`, the
+//! signature's `PAYLOADSIZE`) → compressor → `HashingWriter` (sha256 of the compressed stream:
 //! `PAYLOADDIGEST`) → the temporary file. Each file is read once, in 64 KiB pieces that also
 //! feed its own sha256 (`FILEDIGESTS`); nothing is held whole in memory.
 //! The compressor is forge-deb's (`xz` multithreaded with a fixed block size, `zstd`
@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use cargo_forge_deb::writer::{Compression as DebCompression, CompressionSettings, Compressor};
+use forge_core::digest::HashingWriter;
 
 use super::cpio::{self, EntryHeader, MAX_FILE_SIZE};
 use super::{Compression, FileKind, RpmFile};
@@ -42,36 +43,8 @@ pub struct Payload {
     pub archive_sha256: String,
     pub compressed_size: u64,
     pub compressed_sha256: String,
-}
-
-/// A writer that hashes and counts what it passes on.
-pub struct Hashing<W> {
-    pub inner: W,
-    pub sha256: Sha256,
-    pub count: u64,
-}
-
-impl<W> Hashing<W> {
-    pub fn new(inner: W) -> Hashing<W> {
-        Hashing {
-            inner,
-            sha256: Sha256::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+    /// Written with stripped entries, sizes for `LONGFILESIZES`.
+    pub large: bool,
 }
 
 /// The compressor settings of a [`Compression`]: levels clamped to each format's range, at
@@ -107,26 +80,29 @@ pub struct Entry<'a> {
     pub ino: u32,
 }
 
-/// Writes the compressed payload of `entries` (sorted by path) to `out`. Mtimes are the
-/// entry's, or the source file's, or `build_time`, never later than `build_time`.
-pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) -> Result<Payload> {
-    let compressed = Hashing::new(BufWriter::with_capacity(1 << 16, out));
-    let mut archive = Hashing::new(Compressor::new(compressed, &settings(c))?);
+/// Writes the compressed payload of `entries` (sorted by path) to `out`, with stripped entries
+/// when `large`. Mtimes are the entry's, or the source file's, or `build_time`, never later
+/// than `build_time`.
+pub fn write(
+    entries: &[Entry<'_>],
+    build_time: u32,
+    c: Compression,
+    large: bool,
+    out: File,
+) -> Result<Payload> {
+    let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 16, out));
+    let mut archive = HashingWriter::new(Compressor::new(compressed, &settings(c))?);
     let mut buf = vec![0u8; 1 << 16];
     let mut files = Vec::with_capacity(entries.len());
     for e in entries {
-        let facts = write_entry(&mut archive, e, build_time, &mut buf)
+        let facts = write_entry(&mut archive, e, build_time, large, &mut buf)
             .with_context(|| format!("failed to add `{}` to the rpm payload", e.path))?;
         files.push(facts);
     }
     cpio::write_trailer(&mut archive).context("failed to write the rpm payload")?;
-    let archive_size = archive.count;
-    let archive_sha256 = hex::encode(archive.sha256.finalize());
-    let compressed = archive.inner.finish()?;
-    let compressed_size = compressed.count;
-    let compressed_sha256 = hex::encode(compressed.sha256.finalize());
-    compressed
-        .inner
+    let (compressor, archive_sha256, archive_size) = archive.finish();
+    let (buffered, compressed_sha256, compressed_size) = compressor.finish()?.finish();
+    buffered
         .into_inner()
         .map_err(|e| e.into_error())
         .context("failed to write the rpm payload")?;
@@ -136,6 +112,7 @@ pub fn write(entries: &[Entry<'_>], build_time: u32, c: Compression, out: File) 
         archive_sha256,
         compressed_size,
         compressed_sha256,
+        large,
     })
 }
 
@@ -147,6 +124,7 @@ fn write_entry(
     out: &mut impl Write,
     e: &Entry<'_>,
     build_time: u32,
+    large: bool,
     buf: &mut [u8],
 ) -> Result<FileFacts> {
     let f = e.file;
@@ -167,6 +145,7 @@ fn write_entry(
         nlink,
         mtime,
         size: size as u32,
+        stripped: large,
     };
     match &f.kind {
         FileKind::Dir => {
@@ -188,19 +167,18 @@ fn write_entry(
         }
         FileKind::Bytes(bytes) => {
             facts.mode = (0o100000 | perm) as u16;
+            // A ghost has no contents in the package: size 0, no digest (as a regular one).
+            if f.flags.ghost {
+                return Ok(facts);
+            }
             facts.size = bytes.len() as u64;
-            if facts.size > MAX_FILE_SIZE {
-                bail!("generated file is 4 GiB or larger, more than an rpm payload entry holds");
-            }
             facts.digest = hex::encode(Sha256::digest(bytes));
-            if !f.flags.ghost {
-                cpio::write_header(
-                    out,
-                    &header(u32::from(facts.mode), facts.size, facts.mtime, 1),
-                )?;
-                out.write_all(bytes)?;
-                cpio::pad(out, facts.size)?;
-            }
+            cpio::write_header(
+                out,
+                &header(u32::from(facts.mode), facts.size, facts.mtime, 1),
+            )?;
+            out.write_all(bytes)?;
+            cpio::pad(out, facts.size)?;
         }
         FileKind::Regular(source) => {
             facts.mode = (0o100000 | perm) as u16;
@@ -216,11 +194,10 @@ fn write_entry(
                 bail!("`{}` is not a regular file", source.display());
             }
             facts.size = meta.len();
-            if facts.size > MAX_FILE_SIZE {
+            if facts.size > MAX_FILE_SIZE && !large {
                 bail!(
-                    "`{}` is {} bytes: this writer stores files smaller than 4 GiB",
-                    source.display(),
-                    facts.size
+                    "`{}` grew past 4 GiB while it was being packaged",
+                    source.display()
                 );
             }
             if f.mtime.is_none() {

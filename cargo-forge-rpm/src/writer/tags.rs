@@ -56,6 +56,7 @@ const DIRNAMES: u32 = 1118;
 const PAYLOADFORMAT: u32 = 1124;
 const PAYLOADCOMPRESSOR: u32 = 1125;
 const PAYLOADFLAGS: u32 = 1126;
+const LONGFILESIZES: u32 = 5008;
 const LONGSIZE: u32 = 5009;
 const FILEDIGESTALGO: u32 = 5011;
 const ENCODING: u32 = 5062;
@@ -127,7 +128,8 @@ fn isa(arch: &str) -> Option<&'static str> {
     })
 }
 
-fn dep(d: &Dependency) -> Dep {
+/// A relation as stored; `pre` (`Requires(pre)`) counts only in requirements.
+fn dep(d: &Dependency, is_requirement: bool) -> Dep {
     let (op, version) = match &d.op {
         Some((op, v)) => (
             match op {
@@ -141,7 +143,11 @@ fn dep(d: &Dependency) -> Dep {
         ),
         None => (0, String::new()),
     };
-    let pre = if d.pre { SENSE_SCRIPT_PRE } else { 0 };
+    let pre = if d.pre && is_requirement {
+        SENSE_SCRIPT_PRE
+    } else {
+        0
+    };
     (d.name.clone(), op | pre, version)
 }
 
@@ -178,8 +184,8 @@ fn scriptlets(pkg: &RpmPackage) -> [(Option<&Scriptlet>, ScriptTags); 6] {
 
 /// The requirements: the package's, each scriptlet's interpreter, `config(NAME)`, and the
 /// `rpmlib(...)` features a reader needs.
-fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
-    let mut deps: Vec<Dep> = pkg.requires.iter().map(dep).collect();
+fn requires(pkg: &RpmPackage, payload: &Payload, has_config: bool) -> Vec<Dep> {
+    let mut deps: Vec<Dep> = pkg.requires.iter().map(|d| dep(d, true)).collect();
     for (script, (_, _, sense)) in scriptlets(pkg) {
         if let Some(s) = script {
             // `<lua>` is rpm's embedded interpreter: nothing to require.
@@ -199,6 +205,34 @@ fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
         ("FileDigests", "4.6.0-1"),
         ("PayloadFilesHavePrefix", "4.0-1"),
     ];
+    // Features of the versions and relations rpmbuild also declares.
+    let relations = [
+        &pkg.requires,
+        &pkg.provides,
+        &pkg.conflicts,
+        &pkg.obsoletes,
+        &pkg.recommends,
+        &pkg.suggests,
+        &pkg.enhances,
+        &pkg.supplements,
+    ];
+    let all = || relations.iter().flat_map(|l| l.iter());
+    let versions: Vec<&str> = [pkg.version.as_str(), pkg.release.as_str()]
+        .into_iter()
+        .chain(all().filter_map(|d| d.op.as_ref().map(|(_, v)| v.as_str())))
+        .collect();
+    if versions.iter().any(|v| v.contains('~')) {
+        rpmlib.push(("TildeInVersions", "4.10.0-1"));
+    }
+    if versions.iter().any(|v| v.contains('^')) {
+        rpmlib.push(("CaretInVersion", "4.15.0-1"));
+    }
+    if all().any(|d| d.name.starts_with('(')) {
+        rpmlib.push(("RichDependencies", "4.12.0-1"));
+    }
+    if payload.large {
+        rpmlib.push(("LargeFiles", "4.12.0-1"));
+    }
     match pkg.compression {
         Compression::Zstd(_) => rpmlib.push(("PayloadIsZstd", "5.4.18-1")),
         Compression::Xz(_) => rpmlib.push(("PayloadIsXz", "5.2-1")),
@@ -216,7 +250,7 @@ fn requires(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
 
 /// The provides: the package's, `NAME = EVR`, `NAME(ISA) = EVR`, `config(NAME) = EVR`.
 fn provides(pkg: &RpmPackage, has_config: bool) -> Vec<Dep> {
-    let mut deps: Vec<Dep> = pkg.provides.iter().map(dep).collect();
+    let mut deps: Vec<Dep> = pkg.provides.iter().map(|d| dep(d, false)).collect();
     let evr = evr(pkg);
     deps.push((pkg.name.clone(), SENSE_EQUAL, evr.clone()));
     if let Some(isa) = isa(&pkg.arch) {
@@ -272,10 +306,17 @@ fn put_files(h: &mut Header, files: &[(&str, &RpmFile)], payload: &Payload) {
     }
     let n = files.len();
     let strings = |f: &dyn Fn(usize) -> String| Value::StrArray((0..n).map(f).collect());
-    h.put(
-        FILESIZES,
-        Value::Int32(facts.iter().map(|f| f.size as u32).collect()),
-    );
+    if payload.large {
+        h.put(
+            LONGFILESIZES,
+            Value::Int64(facts.iter().map(|f| f.size).collect()),
+        );
+    } else {
+        h.put(
+            FILESIZES,
+            Value::Int32(facts.iter().map(|f| f.size as u32).collect()),
+        );
+    }
     h.put(
         FILEMODES,
         Value::Int16(facts.iter().map(|f| f.mode).collect()),
@@ -366,7 +407,7 @@ pub fn header(
     );
     let has_config = files.iter().any(|(_, f)| f.flags.config);
     put_deps(&mut h, PROVIDES, provides(pkg, has_config));
-    put_deps(&mut h, REQUIRES, requires(pkg, has_config));
+    put_deps(&mut h, REQUIRES, requires(pkg, payload, has_config));
     let lists = [
         (CONFLICTS, &pkg.conflicts),
         (OBSOLETES, &pkg.obsoletes),
@@ -376,7 +417,7 @@ pub fn header(
         (ENHANCES, &pkg.enhances),
     ];
     for (tags, list) in lists {
-        put_deps(&mut h, tags, list.iter().map(dep).collect());
+        put_deps(&mut h, tags, list.iter().map(|d| dep(d, false)).collect());
     }
     if !pkg.changelog.is_empty() {
         let c = &pkg.changelog;

@@ -42,6 +42,13 @@ fn file(path: &str, kind: FileKind, mode: u32) -> RpmFile {
     }
 }
 
+/// A `%ghost` file: owned, not shipped.
+fn ghost(path: &str) -> RpmFile {
+    let mut f = file(path, FileKind::Bytes(Vec::new()), 0o640);
+    f.flags.ghost = true;
+    f
+}
+
 fn req(name: &str, op: DepOp, version: &str) -> Dependency {
     Dependency {
         name: name.to_string(),
@@ -107,6 +114,7 @@ fn fixture(dir: &Path) -> RpmPackage {
             doc,
             license,
             file("/usr/bin/hi", FileKind::Symlink("hello".to_string()), 0o777),
+            ghost("/var/log/hello.log"),
             file(
                 "/usr/lib/hello/generated.txt",
                 FileKind::Bytes(b"generated\n".to_vec()),
@@ -184,6 +192,7 @@ fn rpm_reads_back_what_was_written() {
             "/usr/lib/hello/generated.txt",
             "/usr/share/doc/hello/README.md",
             "/usr/share/licenses/hello/LICENSE",
+            "/var/log/hello.log",
         ]
     );
     assert_eq!(
@@ -292,6 +301,12 @@ fn rpm_reads_back_what_was_written() {
     assert_eq!(generated[4], "0100644");
     let flags = query(d, &out, &["--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]"]);
     assert!(flags.contains("/etc/hello/hello.toml cn"), "{flags}");
+    assert!(flags.contains("/var/log/hello.log g"), "{flags}");
+    let ghost = line("/var/log/hello.log");
+    assert_eq!(
+        (ghost[1].as_str(), ghost[3].as_str()),
+        ("0", "0".repeat(64).as_str())
+    );
 
     // The payload, as rpm2cpio extracts it.
     let cpio = run(Command::new("sh")
@@ -408,6 +423,12 @@ fn installs_into_a_root_and_is_removed() {
     let pkg = fixture(d);
     let out = d.join("hello.rpm");
     write(&pkg, &out, None).unwrap();
+    install_verify_remove(d, &out);
+}
+
+/// Installs the fixture's package `out` into a new root under `d` (no dependencies, no
+/// scriptlets), checks the files and `rpm -V`, removes it.
+fn install_verify_remove(d: &Path, out: &Path) {
     let root = d.join("root");
     std::fs::create_dir_all(&root).unwrap();
     let rpm = |args: &[&str]| {
@@ -440,6 +461,10 @@ fn installs_into_a_root_and_is_removed() {
     assert_eq!(
         std::fs::read_to_string(root.join("etc/hello/hello.toml")).unwrap(),
         "greeting = \"hi\"\n"
+    );
+    assert!(
+        !root.join("var/log/hello.log").exists(),
+        "a ghost is not installed"
     );
     let run_it = Command::new(&bin).status().unwrap();
     assert!(run_it.success());
@@ -615,4 +640,123 @@ fn a_package_without_files_is_valid() {
         .arg("-K")
         .arg(&out));
     assert!(k.trim_end().ends_with("digests OK"), "{k}");
+}
+
+#[test]
+fn prerelease_versions_and_rich_relations_declare_their_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pkg = fixture(dir.path());
+    pkg.version = "2.0.0~beta.1".to_string();
+    pkg.epoch = Some(1);
+    pkg.requires.push(Dependency::any("(cowsay or figlet)"));
+    let out = dir.path().join("beta.rpm");
+    write(&pkg, &out, None).unwrap();
+    let requires = query(dir.path(), &out, &["--requires"]);
+    for want in [
+        "(cowsay or figlet)",
+        "config(hello) = 1:2.0.0~beta.1-1",
+        "rpmlib(RichDependencies) <= 4.12.0-1",
+        "rpmlib(TildeInVersions) <= 4.10.0-1",
+    ] {
+        assert!(
+            requires.lines().any(|l| l == want),
+            "`{want}` missing from:\n{requires}"
+        );
+    }
+    let nevra = query(dir.path(), &out, &["--qf", "%{NEVRA}"]);
+    assert_eq!(nevra, "hello-1:2.0.0~beta.1-1.x86_64");
+}
+
+/// The reserved space lets `rpmsign --addsign` sign an unsigned package in place, as it signs
+/// rpmbuild's.
+#[test]
+fn rpmsign_signs_an_unsigned_package_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pkg = fixture(d);
+    let out = d.join("hello.rpm");
+    let written = write(&pkg, &out, None).unwrap();
+    let (home, fpr) = gpg_home(d, "ed25519");
+    let gpg = which::which("gpg").unwrap();
+    run(Command::new("rpmsign")
+        .arg("--define")
+        .arg(format!("__gpg {}", gpg.display()))
+        .arg("--define")
+        .arg(format!("_gpg_path {}", home.display()))
+        .arg("--define")
+        .arg(format!("_gpg_name {fpr}"))
+        .arg("--addsign")
+        .arg(&out));
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), written.size);
+    let db = d.join("rpmdb");
+    import_key(&home, &fpr, &db);
+    let k = run(Command::new("rpmkeys")
+        .arg("--dbpath")
+        .arg(&db)
+        .arg("-K")
+        .arg(&out));
+    assert!(k.trim_end().ends_with("digests signatures OK"), "{k}");
+}
+
+/// A file of 4 GiB or more selects rpm's large-file layout (decided from the sources' sizes,
+/// before anything is read: the file is sparse, no disk is used).
+#[test]
+fn a_file_of_4_gib_selects_the_large_file_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pkg = fixture(dir.path());
+    assert!(!sorted_files(&pkg).unwrap().1);
+    let big = dir.path().join("src/huge.img");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(u64::from(u32::MAX))
+        .unwrap();
+    pkg.files.push(file(
+        "/usr/share/hello/huge.img",
+        FileKind::Regular(big),
+        0o644,
+    ));
+    assert!(sorted_files(&pkg).unwrap().1);
+}
+
+/// The large-file layout (stripped cpio entries, `LONGFILESIZES`, `rpmlib(LargeFiles)`),
+/// written for small files, read back by rpm: digests, sizes, an installation that `rpm -V`
+/// finds intact.
+#[test]
+fn the_large_file_layout_is_read_back_by_rpm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pkg = fixture(d);
+    let out = d.join("large.rpm");
+    write_with(&pkg, &out, None, true).unwrap();
+    let requires = query(d, &out, &["--requires"]);
+    assert!(
+        requires
+            .lines()
+            .any(|l| l == "rpmlib(LargeFiles) <= 4.12.0-1"),
+        "{requires}"
+    );
+    let sizes = query(d, &out, &["--qf", "[%{LONGFILESIZES} %{FILENAMES}\n]"]);
+    assert!(sizes.contains("16 /etc/hello/hello.toml"), "{sizes}");
+    // The entries, seen in an uncompressed copy: stripped, only the trailer in newc form.
+    let mut plain = pkg.clone();
+    plain.compression = Compression::None;
+    let raw = d.join("large-plain.rpm");
+    write_with(&plain, &raw, None, true).unwrap();
+    let bytes = std::fs::read(&raw).unwrap();
+    let count = |needle: &[u8]| bytes.windows(needle.len()).filter(|w| *w == needle).count();
+    assert_eq!(
+        count(b"07070X"),
+        7,
+        "one stripped entry per file in the payload"
+    );
+    assert!(count(b"07070X00000000\0\0") == 1);
+    assert_eq!(count(b"070701"), 1, "the newc trailer");
+    install_verify_remove(d, &raw);
+    let k = run(Command::new("rpm")
+        .arg("--dbpath")
+        .arg(d.join("rpmdb"))
+        .arg("-K")
+        .arg(&out));
+    assert!(k.trim_end().ends_with("digests OK"), "{k}");
+    install_verify_remove(d, &out);
 }

@@ -501,10 +501,7 @@ fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FORGE_ROOTS_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache"))
-        .join("cargo-forge/roots")
+    crate::cmd::user_cache_dir()
+        .unwrap_or_else(|| PathBuf::from("/root/.cache/cargo-forge"))
+        .join("roots")
 }

@@ -1,6 +1,6 @@
-//! The `cargo` group of `cargo xtask setup`: cargo-deb, cargo-generate-rpm, mdbook and cross installed with
-//! `cargo install` at pinned versions into `target/xtask/tools/`, and Debian's `/usr` toolchain
-//! linked for rustup under the name cross gives it.
+//! The `cargo` group of `cargo xtask setup`: cargo-deb, cargo-generate-rpm, mdbook and cross
+//! installed with `cargo install` at pinned versions into `~/.cache/cargo-forge/xtask-tools/`, and Debian's
+//! `/usr` toolchain linked for rustup under the name cross gives it.
 
 use std::path::Path;
 use std::process::Command;
