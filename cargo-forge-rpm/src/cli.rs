@@ -50,8 +50,28 @@ Exit codes: 0 success, 1 error, 2 bad input (flags, Cargo.toml), 3 build failed,
 /// `cargo forge-rpm`.
 #[derive(Debug, Args)]
 pub struct RpmCli {
+    #[command(subcommand)]
+    pub command: Option<RpmCommand>,
     #[command(flatten)]
     pub args: RpmArgs,
+}
+
+/// Subcommands of `cargo forge-rpm`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RpmCommand {
+    /// Create or update a DNF/YUM repository from .rpm files
+    #[command(
+        long_about = "Create or update a DNF/YUM repository from .rpm files.
+
+Packages are copied into Packages/<first letter>/; repodata/ gets primary, filelists and other \
+(gzip, named by their SHA-256) and repomd.xml, written last; with --sign-key, repomd.xml.asc, \
+the exported key (RPM-GPG-KEY-ID) and a .repo file too. Packages already listed with the same \
+size and time are not read again, earlier versions stay (see --keep), and the directory is locked \
+against a concurrent run. Serve the directory as it is and drop the .repo file into \
+/etc/yum.repos.d/.",
+        after_help = crate::repo::cli::REPO_EXAMPLES
+    )]
+    Repo(crate::repo::cli::RepoArgs),
 }
 
 /// Payload compression (`--compress`).

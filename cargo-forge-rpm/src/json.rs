@@ -9,6 +9,7 @@ use serde_json::Value;
 use forge_core::json::{schema_of, Document};
 
 use crate::ops::{Produced, RpmPlan};
+use crate::repo::RepoReport;
 
 /// `--dry-run`: the plan, nothing built.
 impl Document for RpmPlan {
@@ -26,10 +27,16 @@ impl Document for PackagesDocument {
     const SCHEMA: &'static str = "cargo-forge/rpm-packages/v1";
 }
 
+/// `cargo forge-rpm repo`: what the update did.
+impl Document for RepoReport {
+    const SCHEMA: &'static str = "cargo-forge/rpm-repo/v1";
+}
+
 /// The schema of every document of `cargo forge-rpm`.
 pub fn schemas() -> Vec<(&'static str, Value)> {
     vec![
         (RpmPlan::SCHEMA, schema_of::<RpmPlan>()),
         (PackagesDocument::SCHEMA, schema_of::<PackagesDocument>()),
+        (RepoReport::SCHEMA, schema_of::<RepoReport>()),
     ]
 }

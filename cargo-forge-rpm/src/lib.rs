@@ -7,8 +7,8 @@
 //! Modules, in the order a run uses them: [`cli`] (flags), [`ops`] (plan, then execute),
 //! [`metadata`] (`[package.metadata.generate-rpm]` and its overwrites) with [`relations`],
 //! [`scriptlets`] (systemd units and maintainer scripts), [`requires`] (from the ELF files),
-//! `writer` (the `.rpm` itself), [`lint`] (rpmlint), and [`json`], the documents of
-//! `--message-format json`.
+//! `writer` (the `.rpm` itself), [`lint`] (rpmlint), [`repo`] for `cargo forge-rpm repo`
+//! (DNF/YUM repositories), and [`json`], the documents of `--message-format json`.
 
 pub mod cli;
 pub mod json;
@@ -30,10 +30,24 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> Result<(Shell, Result<()
     // clap prints help and version itself (exit 0); a bad command line exits 2 (and prints an
     // error document in JSON mode).
     let cli::Cargo::ForgeRpm(cli) = forge_core::json::parse_args(args);
+    if let Some(cli::RpmCommand::Repo(repo)) = cli.command {
+        let shell = repo.output.shell();
+        let result = run_repo(&repo, &shell);
+        return Ok((shell, result));
+    }
     let args = cli.args;
     let shell = args.common.output.shell();
     let result = run(&args, &shell);
     Ok((shell, result))
+}
+
+/// `cargo forge-rpm repo`.
+pub fn run_repo(args: &repo::cli::RepoArgs, shell: &Shell) -> Result<()> {
+    let report = repo::update(&args.options()?, shell)?;
+    if shell.is_json() {
+        shell.json(&report)?;
+    }
+    Ok(())
 }
 
 /// `cargo forge-rpm [FLAGS]`.

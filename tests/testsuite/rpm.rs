@@ -1,7 +1,8 @@
 //! `cargo forge-rpm` end to end: a crate packaged by forge-deb gets a correct RPM with no new
 //! configuration (x86_64 and aarch64, rpmlint clean, libc version needs, systemd scriptlets,
 //! `%config(noreplace)`), reproducible bytes, a `[package.metadata.generate-rpm]` table giving
-//! a file list that contains cargo-generate-rpm's, JSON and dry-run, and a signature `rpm -K`
+//! a file list that contains cargo-generate-rpm's, JSON and dry-run, `cargo forge-rpm repo` of the
+//! packages made (dnf lists both architectures), and a signature `rpm -K`
 //! verifies. rpm, rpmlint and gpg are the real Debian packages; cargo-generate-rpm is installed
 //! by `cargo xtask setup`.
 
@@ -203,6 +204,46 @@ fn deb_fixture_packaged_for_two_arches_reproducibly() {
     assert_eq!(second.len(), 2);
     for (a, b) in made.iter().zip(&second) {
         assert_eq!(sha256_file(a), sha256_file(b), "{} differs", b.display());
+    }
+
+    // `cargo forge-rpm repo` on the packages just made: its JSON report, and dnf lists both
+    // architectures from the repository (listing needs no dependency resolution; installing
+    // them into a root is the repository tests' and the install test's part).
+    let repo = fx.path().join("yum");
+    let mut args = vec![
+        "repo",
+        "--dir",
+        repo.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ];
+    args.extend(made.iter().map(|p| p.to_str().unwrap()));
+    let out = forge_rpm(&fx, &args, &[]);
+    assert_success(&out, "forge-rpm repo");
+    let report = crate::json::document(&out, "cargo-forge/rpm-repo/v1");
+    assert_eq!(report["packages"], 2, "{report}");
+    assert!(repo.join("repodata/repomd.xml").is_file());
+    for arch in ["x86_64", "aarch64"] {
+        let root = fx.path().join(format!("dnf-{arch}"));
+        let out = run(Command::new("dnf")
+            .arg("--installroot")
+            .arg(&root)
+            .args(["--releasever", "1", "--setopt=reposdir=/nonexistent", "-q"])
+            .arg(format!("--repofrompath=forge,file://{}", repo.display()))
+            .args([
+                "--repo",
+                "forge",
+                "--setopt=forge.gpgcheck=0",
+                "--forcearch",
+                arch,
+            ])
+            .args(["list", "--available", "forge-fixture-cli"]));
+        assert_success(&out, &format!("dnf list ({arch})"));
+        assert!(
+            stdout(&out).contains(&format!("forge-fixture-cli.{arch}")),
+            "dnf does not list the {arch} package:\n{}",
+            stdout(&out)
+        );
     }
 }
 

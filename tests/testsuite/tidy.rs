@@ -240,15 +240,6 @@ fn documented_commands_parse_with_the_real_cli() {
             "forge-deb" => cargo_forge_deb::cli::Cargo::try_parse_from(words).map(drop),
             "forge-image" => cargo_forge_image::cli::Cargo::try_parse_from(words).map(drop),
             "forge-release" => cargo_forge_release::cli::Cargo::try_parse_from(words).map(drop),
-            // Until `repo` is a subcommand of forge-rpm's CLI: its flags on their own.
-            "forge-rpm" if words.get(2).is_some_and(|w| w == "repo") => {
-                #[derive(clap::Parser)]
-                struct Repo {
-                    #[command(flatten)]
-                    args: cargo_forge_rpm::repo::cli::RepoArgs,
-                }
-                Repo::try_parse_from(&words[2..]).map(drop)
-            }
             "forge-rpm" => cargo_forge_rpm::cli::Cargo::try_parse_from(words).map(drop),
             other => {
                 problems.push(format!(
