@@ -229,6 +229,36 @@ pub fn lock_dir(dir: &Path, what: &str, wait: bool, shell: &Shell) -> Result<Dir
     })
 }
 
+/// Runs `update` on `dir` under its lock ([`lock_dir`]), without creating `dir` for input that is
+/// refused. `update(locked)` validates first and, when `locked` is false, stops after validation
+/// with `Ok(None)` having written nothing. An existing directory is locked at once; a missing one
+/// is created and locked only after that validation passed, and `update` then runs again under
+/// the lock (another run may have created the directory meanwhile). The repository commands
+/// (APT and DNF/YUM) share this order.
+pub fn update_locked_dir<T>(
+    dir: &Path,
+    what: &str,
+    wait: bool,
+    shell: &Shell,
+    mut update: impl FnMut(bool) -> Result<Option<T>>,
+) -> Result<T> {
+    let held = if dir.is_dir() {
+        Some(lock_dir(dir, what, wait, shell)?)
+    } else {
+        None
+    };
+    if let Some(done) = update(held.is_some())? {
+        return Ok(done);
+    }
+    let _held = lock_dir(dir, what, wait, shell)?;
+    update(true)?.with_context(|| {
+        format!(
+            "internal error: {what} `{}` was locked and still not updated",
+            dir.display()
+        )
+    })
+}
+
 /// `pid N (command line)` of the process holding an flock on `file`, from `/proc/locks` (whose
 /// lines read `1: FLOCK  ADVISORY  WRITE 4711 fd:01:1234567 0 EOF`; waiters are marked `->`).
 fn lock_holder(file: &fs::File) -> Option<String> {

@@ -221,6 +221,53 @@ impl Table {
     }
 }
 
+/// One package a packaging command made, as its job summary lists it.
+pub struct PackageRow<'a> {
+    pub package: &'a str,
+    pub architecture: &'a str,
+    pub version: &'a str,
+    pub path: &'a Path,
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+impl Gha {
+    /// The packaging commands' report (no-op outside GitHub Actions): a table of `rows` under
+    /// `### {command}` in the job summary, and the output `output` holding `paths`, one per line.
+    pub fn packages(
+        &self,
+        command: &str,
+        rows: &[PackageRow<'_>],
+        output: &str,
+        paths: &[&Path],
+    ) -> Result<()> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let mut table = Table::new(&[
+            "Package",
+            "Architecture",
+            "Version",
+            "Path",
+            "Size (bytes)",
+            "SHA-256",
+        ]);
+        for r in rows {
+            table.row(vec![
+                r.package.to_string(),
+                r.architecture.to_string(),
+                r.version.to_string(),
+                code(&r.path.display().to_string()),
+                r.size.to_string(),
+                code(r.sha256),
+            ]);
+        }
+        self.summary(&format!("### {command}\n\n{}", table.render()))?;
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        self.output(output, &paths.join("\n"))
+    }
+}
+
 /// Markdown inline code for a summary cell (a digest, a path): backticks in the text are
 /// replaced by `'` (a cell cannot hold a literal backtick run safely).
 pub fn code(s: &str) -> String {

@@ -129,36 +129,24 @@ fn package_all(
 /// the output `debs`, their paths one per line (a `-dbgsym` package before its package, as on
 /// stdout). Called once by the command, not by [`execute`], which other commands also use.
 pub fn report_gha(produced: &[Produced], shell: &Shell) -> Result<()> {
-    use forge_core::gha::{code, Table};
-    let gha = shell.gha();
-    if !gha.is_enabled() {
-        return Ok(());
-    }
-    let mut table = Table::new(&[
-        "Package",
-        "Architecture",
-        "Version",
-        "Path",
-        "Size (bytes)",
-        "SHA-256",
-    ]);
-    let mut paths = Vec::new();
-    for p in produced {
-        if let Some(d) = &p.dbgsym {
-            paths.push(d.display().to_string());
-        }
-        paths.push(p.path.display().to_string());
-        table.row(vec![
-            p.package.clone(),
-            p.architecture.clone(),
-            p.version.clone(),
-            code(&p.path.display().to_string()),
-            p.size.to_string(),
-            code(&p.sha256),
-        ]);
-    }
-    gha.summary(&format!("### cargo forge-deb\n\n{}", table.render()))?;
-    gha.output("debs", &paths.join("\n"))
+    let rows: Vec<forge_core::gha::PackageRow<'_>> = produced
+        .iter()
+        .map(|p| forge_core::gha::PackageRow {
+            package: &p.package,
+            architecture: &p.architecture,
+            version: &p.version,
+            path: &p.path,
+            size: p.size,
+            sha256: &p.sha256,
+        })
+        .collect();
+    let paths: Vec<&Path> = produced
+        .iter()
+        .flat_map(|p| p.dbgsym.as_deref().into_iter().chain([p.path.as_path()]))
+        .collect();
+    shell
+        .gha()
+        .packages("cargo forge-deb", &rows, "debs", &paths)
 }
 
 /// Where clean Debian roots for `--install-test` are cached: `FORGE_ROOTS_CACHE`, else

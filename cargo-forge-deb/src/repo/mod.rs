@@ -227,20 +227,13 @@ pub fn update(opts: &RepoOptions, debs: &[PathBuf], shell: &Shell) -> Result<Rep
         return Err(usage("invalid `--keep 0`: keep at least one version"))
             .hint("omit `--keep` to keep every version");
     }
-    let lock = |shell: &Shell| fsx::lock_dir(&opts.dir, "the APT repository", !opts.no_wait, shell);
-    let held = if opts.dir.is_dir() {
-        Some(lock(shell)?)
-    } else {
-        None
-    };
-    if let Some(report) = update_locked(opts, debs, held.is_some(), shell)? {
-        return Ok(report);
-    }
-    // A new repository: the inputs are good; create and lock it, and check again (another run
-    // may have created it meanwhile).
-    let _held = lock(shell)?;
-    update_locked(opts, debs, true, shell)?
-        .context("internal error: the repository was locked and still not updated")
+    fsx::update_locked_dir(
+        &opts.dir,
+        "the APT repository",
+        !opts.no_wait,
+        shell,
+        |locked| update_locked(opts, debs, locked, shell),
+    )
 }
 
 /// The update itself. Without `locked`, it stops after validation (`None`): nothing is written.

@@ -51,33 +51,19 @@ pub fn execute(project: &Project, plan: &RpmPlan, shell: &Shell) -> Result<Vec<P
 /// GitHub Actions (no-op elsewhere): a table of the produced packages in the job summary, and
 /// the output `rpms`, their paths one per line.
 pub fn report_gha(produced: &[Produced], shell: &Shell) -> Result<()> {
-    use forge_core::gha::{code, Table};
-    let gha = shell.gha();
-    if !gha.is_enabled() {
-        return Ok(());
-    }
-    let mut table = Table::new(&[
-        "Package",
-        "Architecture",
-        "Version",
-        "Path",
-        "Size (bytes)",
-        "SHA-256",
-    ]);
-    for p in produced {
-        table.row(vec![
-            p.package.clone(),
-            p.architecture.clone(),
-            p.version.clone(),
-            code(&p.path.display().to_string()),
-            p.size.to_string(),
-            code(&p.sha256),
-        ]);
-    }
-    gha.summary(&format!("### cargo forge-rpm\n\n{}", table.render()))?;
-    let paths: Vec<String> = produced
+    let rows: Vec<forge_core::gha::PackageRow<'_>> = produced
         .iter()
-        .map(|p| p.path.display().to_string())
+        .map(|p| forge_core::gha::PackageRow {
+            package: &p.package,
+            architecture: &p.architecture,
+            version: &p.version,
+            path: &p.path,
+            size: p.size,
+            sha256: &p.sha256,
+        })
         .collect();
-    gha.output("rpms", &paths.join("\n"))
+    let paths: Vec<&std::path::Path> = produced.iter().map(|p| p.path.as_path()).collect();
+    shell
+        .gha()
+        .packages("cargo forge-rpm", &rows, "rpms", &paths)
 }
